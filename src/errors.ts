@@ -1,0 +1,61 @@
+/**
+ * Flotilla's stable error codes. A code never changes meaning once released;
+ * add new codes at the end. Codes cross gRPC in the "flotilla-error-code"
+ * trailer and are never parsed out of messages.
+ */
+export const ErrorCode = {
+  UnitFileInvalid: 'UNIT_FILE_INVALID',
+  UnitNameInvalid: 'UNIT_NAME_INVALID',
+  UnitOptionsInvalid: 'UNIT_OPTIONS_INVALID',
+  UnitNotFound: 'UNIT_NOT_FOUND',
+  UnitExists: 'UNIT_EXISTS',
+  InvalidArgument: 'INVALID_ARGUMENT',
+  InvalidState: 'INVALID_STATE',
+  MachineNotFound: 'MACHINE_NOT_FOUND',
+  NotLeader: 'NOT_LEADER',
+  NoLeader: 'NO_LEADER',
+  Fenced: 'FENCED',
+  StoreUnavailable: 'STORE_UNAVAILABLE',
+  StoreCorrupt: 'STORE_CORRUPT',
+  AgentUnavailable: 'AGENT_UNAVAILABLE',
+  Timeout: 'TIMEOUT',
+  ConfigInvalid: 'CONFIG_INVALID',
+  Unavailable: 'UNAVAILABLE',
+  Internal: 'INTERNAL',
+  DriverFailed: 'DRIVER_FAILED',
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+export interface FlotillaErrorOptions {
+  cause?: unknown;
+  /** True when the same call may succeed if tried again later (a marker, not a subclass). */
+  retryable?: boolean;
+  /** Structured details (file, line, field, unit…) for callers and logs. */
+  details?: Record<string, string | number | boolean>;
+}
+
+/** The one error class that crosses module boundaries: a stable code, a message, details. */
+export class FlotillaError extends Error {
+  override name = 'FlotillaError';
+  readonly retryable: boolean;
+  readonly details: Record<string, string | number | boolean>;
+
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    options: FlotillaErrorOptions = {},
+  ) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.retryable = options.retryable ?? false;
+    this.details = options.details ?? {};
+  }
+}
+
+export function isFlotillaError(err: unknown, code?: ErrorCode): err is FlotillaError {
+  return err instanceof FlotillaError && (code === undefined || err.code === code);
+}
+
+/** Exhaustiveness guard for discriminated unions. */
+export function assertNever(x: never, what = 'value'): never {
+  throw new FlotillaError(ErrorCode.Internal, `unexpected ${what}: ${JSON.stringify(x)}`);
+}
