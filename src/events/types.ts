@@ -1,0 +1,73 @@
+import type { TargetState, UnitOption } from '../unit/types';
+
+/** Schema version written into every event; bump when an event's shape changes. */
+export const SCHEMA_VERSION = 1;
+
+/** Reported state of one unit on one machine, as systemd sees it. */
+export interface UnitRuntimeState {
+  load: string;
+  active: string;
+  sub: string;
+  /** Hash of the unit file the agent has loaded ('' when none). */
+  hash: string;
+  mainPid?: number;
+  /** systemd's Result (e.g. "exit-code") when the unit failed. */
+  result?: string;
+}
+
+/**
+ * The event log's one union. APPEND-ONLY: add new types at the end, never change the meaning
+ * of an existing one. Policy for unknown types (written by a newer version): the fold skips
+ * them and counts them; they are kept in the log and in snapshots untouched.
+ */
+export type EventBody =
+  // durable: a user's intent
+  | {
+      type: 'UnitSubmitted';
+      unit: string;
+      options: UnitOption[];
+      hash: string;
+      target: TargetState;
+    }
+  | { type: 'UnitReplaced'; unit: string; options: UnitOption[]; hash: string }
+  | { type: 'UnitTargetSet'; unit: string; target: TargetState }
+  | { type: 'UnitDestroyed'; unit: string }
+  // durable: the schedule
+  | { type: 'UnitScheduled'; unit: string; machine: string; reason: string }
+  | { type: 'UnitUnscheduled'; unit: string; machine: string; reason: string }
+  | { type: 'MachineMetadataSet'; machine: string; metadata: Record<string, string> }
+  | { type: 'LeaderElected'; machine: string; address: string }
+  // transient: rebuilt from agents after a failover
+  | { type: 'MachineJoined'; machine: string; ip: string; metadata: Record<string, string> }
+  | { type: 'MachineLost'; machine: string; reason: string }
+  | { type: 'UnitStateReported'; unit: string; machine: string; state: UnitRuntimeState | null };
+
+export type EventType = EventBody['type'];
+
+export interface EventMeta {
+  /** Position in the log; strictly increasing (transient events are not stored, so gaps appear in etcd). */
+  index: number;
+  /** Leadership term that appended the event. */
+  epoch: number;
+  /** Milliseconds since the epoch, taken by the leader when appending. */
+  time: number;
+  /** Schema version of the body. */
+  v: number;
+}
+
+export type FlotillaEvent = EventMeta & EventBody;
+
+export const DURABLE_TYPES: ReadonlySet<EventType> = new Set<EventType>([
+  'UnitSubmitted',
+  'UnitReplaced',
+  'UnitTargetSet',
+  'UnitDestroyed',
+  'UnitScheduled',
+  'UnitUnscheduled',
+  'MachineMetadataSet',
+  'LeaderElected',
+]);
+
+export function isDurable(e: { type: string }): boolean {
+  return DURABLE_TYPES.has(e.type as EventType);
+}

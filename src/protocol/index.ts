@@ -1,0 +1,4 @@
+export * from './messages';
+export * from './codec';
+export { subjects } from './subjects';
+export type { Subjects } from './subjects';

@@ -1,0 +1,85 @@
+import type { UnitRuntimeState } from '../events/types';
+import type { TargetState } from '../unit/types';
+
+/** Protocol version carried by every message as `v`. A receiver drops versions it does not know. */
+export const PROTOCOL_VERSION = 1;
+
+/** What one machine should run: a unit, its file, and its target state (loaded or launched). */
+export interface ScheduledUnit {
+  unit: string;
+  hash: string;
+  /** The canonical unit file text (what the agent writes). */
+  contents: string;
+  target: Exclude<TargetState, 'inactive'>;
+}
+
+/** leader → one agent, on `agent.<machine>.schedule`: changes of that machine's schedule. */
+export interface ScheduleDelta {
+  v: number;
+  kind: 'delta';
+  epoch: number;
+  /** Per-machine sequence number within the epoch: 1, 2, 3, … A gap means a lost message. */
+  seq: number;
+  /** Units to run (new, changed hash or changed target). */
+  put: ScheduledUnit[];
+  /** Units no longer scheduled on this machine. */
+  remove: string[];
+}
+
+/** leader → agent reply on `engine.schedule.get`: the machine's whole schedule. */
+export interface ScheduleFull {
+  v: number;
+  kind: 'full';
+  epoch: number;
+  /** The sequence number of the last delta this full schedule includes. */
+  seq: number;
+  units: ScheduledUnit[];
+}
+
+/** agent → leader request on `engine.schedule.get`. */
+export interface ScheduleRequest {
+  v: number;
+  machine: string;
+}
+
+export interface ReportedUnit extends UnitRuntimeState {
+  unit: string;
+}
+
+/** agent → leader on `engine.report`: batched state changes; `full` replaces everything known of the machine. */
+export interface StateReport {
+  v: number;
+  machine: string;
+  full: boolean;
+  units: ReportedUnit[];
+  /** Units that are gone from the machine (unloaded). */
+  gone: string[];
+}
+
+/** agent → leader on `engine.heartbeat`, every agent_ttl/3. */
+export interface Heartbeat {
+  v: number;
+  machine: string;
+  ip: string;
+  metadata: Record<string, string>;
+  /** Epoch of the last schedule the agent applied (0: none). */
+  epoch: number;
+}
+
+/** leader → all agents on `agents.resync`, once per term: send a full report and fetch the schedule. */
+export interface ResyncRequest {
+  v: number;
+  epoch: number;
+}
+
+/** any daemon → agent on `agent.<machine>.rpc`. */
+export type AgentRpcRequest =
+  | { v: number; kind: 'status'; unit: string }
+  | { v: number; kind: 'journal'; unit: string; lines: number };
+
+export interface AgentRpcReply {
+  v: number;
+  ok: boolean;
+  text: string;
+  error?: string;
+}
