@@ -1,0 +1,13 @@
+export interface BenchOptions {
+  /** Small sizes, a few seconds, nothing written to docs/benchmarks.md. */
+  smoke: boolean;
+}
+
+export interface Benchmark {
+  name: string;
+  description: string;
+  run(opts: BenchOptions): Promise<void>;
+}
+
+/** Every benchmark, in the order `npm run bench` runs them. Add new ones at the end. */
+export const benchmarks: Benchmark[] = [];
