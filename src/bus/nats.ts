@@ -1,0 +1,105 @@
+import { connect, type NatsConnection } from 'nats';
+import { ErrorCode, FlotillaError } from '../errors';
+import type { Bus, BusMessage, Subscription } from './types';
+
+export interface NatsBusOptions {
+  servers: string[];
+  /** Connection name shown by the server's monitoring (e.g. "flotillad m1"). */
+  name?: string;
+}
+
+/**
+ * The Bus over a real NATS connection. Reconnects forever with jitter, so a NATS restart does
+ * not make every agent reconnect in the same instant. Core NATS drops what is published while
+ * the server is away: the protocol's sequence numbers and full-schedule requests cover that.
+ */
+export class NatsBus implements Bus {
+  private listeners = new Set<(s: 'connected' | 'disconnected') => void>();
+
+  private constructor(private readonly nc: NatsConnection) {
+    void (async () => {
+      for await (const s of nc.status()) {
+        if (s.type === 'disconnect') this.emit('disconnected');
+        else if (s.type === 'reconnect') this.emit('connected');
+      }
+    })();
+  }
+
+  static async connect(opts: NatsBusOptions): Promise<NatsBus> {
+    try {
+      const nc = await connect({
+        servers: opts.servers,
+        name: opts.name,
+        reconnect: true,
+        maxReconnectAttempts: -1,
+        reconnectTimeWait: 500,
+        reconnectJitter: 500,
+        waitOnFirstConnect: true,
+        pingInterval: 10_000,
+      });
+      return new NatsBus(nc);
+    } catch (err) {
+      throw new FlotillaError(
+        ErrorCode.Unavailable,
+        `cannot connect to NATS at ${opts.servers.join(',')}: ${(err as Error).message}`,
+        { cause: err, retryable: true },
+      );
+    }
+  }
+
+  private emit(s: 'connected' | 'disconnected'): void {
+    for (const l of this.listeners) l(s);
+  }
+
+  publish(subject: string, data: Uint8Array): void {
+    try {
+      this.nc.publish(subject, data);
+    } catch {
+      // Closed or draining connection: a publish is fire-and-forget by contract.
+    }
+  }
+
+  subscribe(subject: string, handler: (msg: BusMessage) => void): Subscription {
+    const sub = this.nc.subscribe(subject, {
+      callback: (err, m) => {
+        if (err) return;
+        const msg: BusMessage = { subject: m.subject, data: m.data };
+        if (m.reply) msg.respond = (d) => void m.respond(d);
+        handler(msg);
+      },
+    });
+    return { unsubscribe: () => sub.unsubscribe() };
+  }
+
+  async request(subject: string, data: Uint8Array, timeoutMs: number): Promise<Uint8Array> {
+    try {
+      const m = await this.nc.request(subject, data, { timeout: timeoutMs });
+      return m.data;
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (code === '503')
+        throw new FlotillaError(ErrorCode.Unavailable, `no responders on ${subject}`, {
+          cause: err,
+          retryable: true,
+        });
+      throw new FlotillaError(ErrorCode.Timeout, `no reply on ${subject} within ${timeoutMs} ms`, {
+        cause: err,
+        retryable: true,
+      });
+    }
+  }
+
+  async flush(): Promise<void> {
+    await this.nc.flush();
+  }
+
+  onStatus(listener: (status: 'connected' | 'disconnected') => void): () => void {
+    this.listeners.add(listener);
+    queueMicrotask(() => listener(this.nc.isClosed() ? 'disconnected' : 'connected'));
+    return () => this.listeners.delete(listener);
+  }
+
+  async close(): Promise<void> {
+    if (!this.nc.isClosed()) await this.nc.drain().catch(() => this.nc.close());
+  }
+}
