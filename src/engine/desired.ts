@@ -1,0 +1,128 @@
+import type { ScheduleDelta, ScheduledUnit, ScheduleFull } from '../protocol/messages';
+import { PROTOCOL_VERSION } from '../protocol/messages';
+import { serializeUnitFile } from '../unit';
+import type { UnitRecord } from './state';
+
+interface Entry {
+  hash: string;
+  target: 'loaded' | 'launched';
+}
+
+/**
+ * What every machine should run, derived from the folded state (a projection, never a source of
+ * truth), and the per-machine sequence of changes the leader publishes. `set` records where a
+ * unit should run now; `flush` turns everything that changed since the last flush into one
+ * ScheduleDelta per machine, numbered 1, 2, 3… within the epoch. Only machines whose schedule
+ * changed get a message: no fleet-wide wake-ups.
+ */
+export class DesiredSchedule {
+  private readonly byMachine = new Map<string, Map<string, Entry>>();
+  private readonly unitMachines = new Map<string, Set<string>>();
+  private readonly pending = new Map<string, Map<string, Entry | null>>();
+  private readonly seqs = new Map<string, number>();
+
+  constructor(
+    readonly epoch: number,
+    private readonly unitOf: (name: string) => UnitRecord | undefined,
+  ) {}
+
+  /** Sets the machines `unit` should run on (empty: nowhere) with its current hash and target. */
+  set(unit: string, machines: Iterable<string>, entry: Entry | null): void {
+    const before = this.unitMachines.get(unit) ?? new Set<string>();
+    const after = new Set<string>(entry ? machines : []);
+    for (const m of before) {
+      if (!after.has(m)) {
+        this.byMachine.get(m)?.delete(unit);
+        this.mark(m, unit, null);
+      }
+    }
+    for (const m of after) {
+      let units = this.byMachine.get(m);
+      if (!units) this.byMachine.set(m, (units = new Map()));
+      const prev = units.get(unit);
+      if (!prev || prev.hash !== entry!.hash || prev.target !== entry!.target) {
+        units.set(unit, entry!);
+        this.mark(m, unit, entry);
+      }
+    }
+    if (after.size === 0) this.unitMachines.delete(unit);
+    else this.unitMachines.set(unit, after);
+  }
+
+  /** Every unit that runs somewhere. */
+  units(): string[] {
+    return [...this.unitMachines.keys()];
+  }
+
+  machinesOf(unit: string): ReadonlySet<string> {
+    return this.unitMachines.get(unit) ?? new Set();
+  }
+
+  private mark(machine: string, unit: string, entry: Entry | null): void {
+    let p = this.pending.get(machine);
+    if (!p) this.pending.set(machine, (p = new Map()));
+    p.set(unit, entry);
+  }
+
+  /** One delta per machine whose schedule changed since the last flush, in machine order. */
+  flush(): { machine: string; delta: ScheduleDelta }[] {
+    const out: { machine: string; delta: ScheduleDelta }[] = [];
+    for (const machine of [...this.pending.keys()].sort()) {
+      const changes = this.pending.get(machine)!;
+      const put: ScheduledUnit[] = [];
+      const remove: string[] = [];
+      for (const unit of [...changes.keys()].sort()) {
+        const e = changes.get(unit)!;
+        if (e === null) remove.push(unit);
+        else {
+          const rec = this.unitOf(unit);
+          if (rec) put.push(this.scheduled(rec, e));
+        }
+      }
+      const seq = (this.seqs.get(machine) ?? 0) + 1;
+      this.seqs.set(machine, seq);
+      out.push({
+        machine,
+        delta: { v: PROTOCOL_VERSION, kind: 'delta', epoch: this.epoch, seq, put, remove },
+      });
+    }
+    this.pending.clear();
+    return out;
+  }
+
+  /**
+   * The machine's whole schedule. Callers flush first, so the full schedule and the sequence
+   * number agree: it includes every change up to and including delta `seq`.
+   */
+  full(machine: string): ScheduleFull {
+    if (this.pending.has(machine)) this.flushOnlyNumbers(machine);
+    const units: ScheduledUnit[] = [];
+    const mine = this.byMachine.get(machine);
+    for (const unit of [...(mine?.keys() ?? [])].sort()) {
+      const rec = this.unitOf(unit);
+      if (rec) units.push(this.scheduled(rec, mine!.get(unit)!));
+    }
+    return {
+      v: PROTOCOL_VERSION,
+      kind: 'full',
+      epoch: this.epoch,
+      seq: this.seqs.get(machine) ?? 0,
+      units,
+    };
+  }
+
+  /** Defensive: folds unflushed changes into the numbering without a message (the full reply carries them). */
+  private flushOnlyNumbers(machine: string): void {
+    this.pending.delete(machine);
+    this.seqs.set(machine, (this.seqs.get(machine) ?? 0) + 1);
+  }
+
+  private scheduled(rec: UnitRecord, e: Entry): ScheduledUnit {
+    return {
+      unit: rec.name,
+      hash: e.hash,
+      contents: serializeUnitFile(rec.options),
+      target: e.target,
+    };
+  }
+}

@@ -1,0 +1,804 @@
+import { createActor, type Actor } from 'xstate';
+import type { Bus, Subscription } from '../bus/types';
+import { ErrorCode, FlotillaError, isFlotillaError } from '../errors';
+import type { EventBody, FlotillaEvent } from '../events/types';
+import { isDurable, SCHEMA_VERSION } from '../events/types';
+import type { Logger } from '../log';
+import { silentLogger } from '../log';
+import { engineMachineMachine } from '../machines/engine-machine';
+import { engineUnitMachine } from '../machines/engine-unit';
+import {
+  decodeHeartbeat,
+  decodeScheduleRequest,
+  decodeStateReport,
+  encode,
+  PROTOCOL_VERSION,
+  subjects,
+  type Heartbeat,
+  type StateReport,
+  type Subjects,
+} from '../protocol';
+import { Scheduler } from '../scheduler';
+import type { Term } from '../store/types';
+import { DesiredSchedule } from './desired';
+import { applyEvent, foldAll } from './fold';
+import { decodeState, encodeState } from './snapshot';
+import type { ClusterState, UnitRecord } from './state';
+import { emptyState, machineMetadata } from './state';
+
+export interface EngineOptions {
+  term: Term;
+  bus: Bus;
+  cluster: string;
+  /** This leader's machine ID and gRPC address (recorded in LeaderElected). */
+  machineId: string;
+  address: string;
+  /** An agent silent for this long is lost and its units are rescheduled. */
+  agentTtlMs?: number;
+  /** Snapshot after this many events… */
+  snapshotEvery?: number;
+  /** …or this long after the last snapshot if anything changed. */
+  snapshotIntervalMs?: number;
+  /** Events kept in the store behind the latest snapshot, for replay. */
+  retention?: number;
+  /** Events kept in memory for watchers resuming from an index. */
+  watchBuffer?: number;
+  /** Most events committed in one store transaction (group commit). */
+  maxBatchEvents?: number;
+  clock?: () => number;
+  log?: Logger;
+}
+
+interface Pending {
+  bodies: EventBody[];
+  resolve: (lastIndex: number) => void;
+  reject: (err: Error) => void;
+}
+
+export interface EngineStats {
+  commits: number;
+  eventsCommitted: number;
+  appendFailures: number;
+  snapshots: number;
+  lastSnapshotIndex: number;
+  lastSnapshotBytes: number;
+  malformed: number;
+  scheduleMessages: number;
+  restoredEvents: number;
+}
+
+type UnitActor = Actor<typeof engineUnitMachine>;
+type MachineActor = Actor<typeof engineMachineMachine>;
+
+/**
+ * The leader's engine for one term. Holds the cluster's event log in memory and its fold; every
+ * change is an event, committed to the store before it is folded and before its caller is
+ * answered (durable events), or folded at once (transient ones). Events that arrive together go
+ * to the store in one transaction (group commit).
+ *
+ * After each commit it feeds the scheduler, appends the scheduler's decisions as events, and
+ * publishes each affected machine's schedule changes on that machine's subject only.
+ */
+export class Engine {
+  readonly epoch: number;
+  readonly stats: EngineStats = {
+    commits: 0,
+    eventsCommitted: 0,
+    appendFailures: 0,
+    snapshots: 0,
+    lastSnapshotIndex: 0,
+    lastSnapshotBytes: 0,
+    malformed: 0,
+    scheduleMessages: 0,
+    restoredEvents: 0,
+  };
+  state: ClusterState = emptyState();
+
+  private scheduler = new Scheduler();
+  private readonly desired: DesiredSchedule;
+  /** Names of global units (they follow machine changes). */
+  private readonly globals = new Set<string>();
+  /** Machines heard from (heartbeat, report or schedule request) since this term began. */
+  private readonly heardFrom = new Set<string>();
+  /** Machines whose MachineJoined is appended but not folded yet. */
+  private readonly joining = new Set<string>();
+  private readonly termStart: number;
+  private readonly unitActors = new Map<string, UnitActor>();
+  private readonly machineActors = new Map<string, MachineActor>();
+  private readonly ring: FlotillaEvent[] = [];
+  private readonly watchers = new Set<(e: FlotillaEvent) => void>();
+  private readonly queue: Pending[] = [];
+  private committing = false;
+  private stopped = false;
+  private nextIndex = 1;
+  /** Planning waits until agents had a chance to resync after a failover (see settle()). */
+  private settled = false;
+  private needsRecovery = false;
+  private readonly subs: Subscription[] = [];
+  private readonly timers: NodeJS.Timeout[] = [];
+  private readonly pendingScheduleGets = new Map<string, ((data: Uint8Array) => void)[]>();
+  private readonly subj: Subjects;
+  private readonly log: Logger;
+  private readonly clock: () => number;
+  private readonly ttl: number;
+  private eventsSinceSnapshot = 0;
+  private lastSnapshotAt = 0;
+  private snapshotting = false;
+  private readonly stoppedListeners = new Set<(reason: string) => void>();
+
+  private constructor(private readonly opts: EngineOptions) {
+    this.epoch = opts.term.epoch;
+    this.subj = subjects(opts.cluster);
+    this.log = (opts.log ?? silentLogger).child({ component: 'engine', epoch: opts.term.epoch });
+    this.clock = opts.clock ?? Date.now;
+    this.ttl = opts.agentTtlMs ?? 30_000;
+    this.termStart = this.clock();
+    this.desired = new DesiredSchedule(this.epoch, (n) => this.state.units.get(n));
+  }
+
+  /**
+   * Restores the durable state (latest snapshot + log tail), appends LeaderElected, asks every
+   * agent for one resync, and starts serving. Placement waits until agents have resynced (or one
+   * TTL has passed), so a failover never moves a unit whose machine is merely slow to answer.
+   */
+  static async start(opts: EngineOptions): Promise<Engine> {
+    const engine = new Engine(opts);
+    await engine.restore();
+    engine.subscribe();
+    engine.opts.term.onLost((reason) => void engine.stop(`leadership lost: ${reason}`));
+    await engine.append([
+      { type: 'LeaderElected', machine: opts.machineId, address: opts.address },
+    ]);
+    engine.opts.bus.publish(
+      engine.subj.resync,
+      encode({ v: PROTOCOL_VERSION, epoch: engine.epoch }),
+    );
+    engine.startTimers();
+    engine.log.info('engine started', {
+      index: engine.state.index,
+      units: engine.state.units.size,
+    });
+    return engine;
+  }
+
+  // ---------------------------------------------------------------- restore
+
+  private async restore(): Promise<void> {
+    const r = await this.opts.term.restore();
+    const state = r.snapshot ? decodeState(r.snapshot.data) : emptyState();
+    foldAll(r.tail, state);
+    this.stats.restoredEvents = r.tail.length;
+    this.install(state, false);
+    this.lastSnapshotAt = this.clock();
+    this.eventsSinceSnapshot = r.tail.length;
+  }
+
+  /**
+   * Makes `state` current: rebuilds the scheduler's indexes, the actors and the desired
+   * schedule from it. Used at the start of a term and after recovering from a failed write.
+   */
+  private install(state: ClusterState, publish: boolean): void {
+    const now = this.clock();
+    this.state = state;
+    this.nextIndex = Math.max(this.nextIndex, state.index + 1);
+    this.scheduler = new Scheduler();
+    // Every machine that is alive or still holds placements gets one TTL of grace: after a
+    // failover its agent re-announces itself; only a machine that stays silent is lost.
+    const holding = new Set<string>();
+    for (const u of state.units.values()) if (u.machine) holding.add(u.machine);
+    for (const m of state.machines.values()) {
+      if (m.presence === 'alive' || holding.has(m.id)) {
+        this.scheduler.upsertMachine({ id: m.id, metadata: machineMetadata(m) });
+      }
+    }
+    for (const name of [...state.units.keys()].sort()) {
+      const u = state.units.get(name)!;
+      this.scheduler.upsertUnit({ name, target: u.target, requirements: u.requirements });
+      if (u.machine) this.scheduler.place(name, u.machine);
+    }
+    for (const a of this.unitActors.values()) a.stop();
+    this.unitActors.clear();
+    for (const u of state.units.values()) this.spawnUnitActor(u);
+    for (const a of this.machineActors.values()) a.stop();
+    this.machineActors.clear();
+    const ids = new Set<string>([
+      ...holding,
+      ...[...state.machines.values()].filter((m) => m.presence === 'alive').map((m) => m.id),
+    ]);
+    for (const id of [...ids].sort()) this.spawnMachineActor(id, now, false);
+    this.globals.clear();
+    for (const u of state.units.values()) if (u.requirements.global) this.globals.add(u.name);
+    // The desired schedule is kept across recoveries, so only real differences are published.
+    for (const name of this.desired.units())
+      if (!state.units.has(name)) this.desired.set(name, [], null);
+    for (const name of [...state.units.keys()].sort()) this.recomputeDesired(name);
+    if (!publish) this.desired.flush();
+    else this.publishSchedules();
+  }
+
+  // ---------------------------------------------------------------- writes
+
+  /**
+   * Commits events and resolves with the index of the last one once they are durable (durable
+   * types) and folded. Rejects with STORE_UNAVAILABLE (retryable) or FENCED; a rejected write
+   * was not acknowledged and is not in this leader's state.
+   */
+  append(bodies: EventBody[]): Promise<number> {
+    if (this.stopped) {
+      return Promise.reject(
+        new FlotillaError(ErrorCode.NotLeader, 'this engine is no longer the leader', {
+          retryable: true,
+        }),
+      );
+    }
+    if (bodies.length === 0) return Promise.resolve(this.state.index);
+    return new Promise((resolve, reject) => {
+      this.queue.push({ bodies, resolve, reject });
+      void this.pump();
+    });
+  }
+
+  private async pump(): Promise<void> {
+    if (this.committing) return;
+    this.committing = true;
+    try {
+      while (this.queue.length > 0 && !this.stopped) {
+        if (this.needsRecovery) {
+          await this.recover();
+          if (this.needsRecovery) break;
+        }
+        const max = this.opts.maxBatchEvents ?? 5000;
+        const batch: Pending[] = [];
+        let n = 0;
+        while (
+          this.queue.length > 0 &&
+          (batch.length === 0 || n + this.queue[0].bodies.length <= max)
+        ) {
+          const p = this.queue.shift()!;
+          batch.push(p);
+          n += p.bodies.length;
+        }
+        await this.commit(batch);
+      }
+    } finally {
+      this.committing = false;
+    }
+    if (this.queue.length > 0 && !this.stopped && !this.needsRecovery) void this.pump();
+  }
+
+  private async commit(batch: Pending[]): Promise<void> {
+    const time = this.clock();
+    const events: FlotillaEvent[] = [];
+    const lastOf: number[] = [];
+    for (const p of batch) {
+      for (const b of p.bodies) {
+        events.push({
+          ...b,
+          index: this.nextIndex++,
+          epoch: this.epoch,
+          time,
+          v: SCHEMA_VERSION,
+        } as FlotillaEvent);
+      }
+      lastOf.push(this.nextIndex - 1);
+    }
+    const durable = events.filter((e) => isDurable(e));
+    if (durable.length > 0) {
+      try {
+        await this.opts.term.append(durable);
+      } catch (err) {
+        this.stats.appendFailures++;
+        const e = toStoreError(err);
+        this.log.warn('append failed', { code: e.code, events: durable.length, error: e.message });
+        // Transient events do not need the store: fold them anyway, keep their order.
+        const transient = events.filter((ev) => !isDurable(ev));
+        if (transient.length > 0) this.applyCommitted(transient);
+        for (const p of batch) {
+          if (p.bodies.some((b) => isDurable(b))) p.reject(e);
+          else p.resolve(this.state.index);
+        }
+        if (e.code === ErrorCode.Fenced) {
+          void this.stop('fenced: another leader holds the election key');
+        } else {
+          // The write may or may not have landed: reload the durable state before the next one.
+          this.needsRecovery = true;
+          this.scheduleRecovery();
+        }
+        return;
+      }
+    }
+    this.stats.commits++;
+    this.stats.eventsCommitted += events.length;
+    this.applyCommitted(events);
+    batch.forEach((p, i) => p.resolve(lastOf[i]));
+  }
+
+  private recoveryTimer: NodeJS.Timeout | undefined;
+  private recoveryDelay = 100;
+
+  private scheduleRecovery(): void {
+    if (this.recoveryTimer || this.stopped) return;
+    this.recoveryTimer = setTimeout(() => {
+      this.recoveryTimer = undefined;
+      void (async () => {
+        if (this.committing) return this.scheduleRecovery();
+        this.committing = true;
+        try {
+          await this.recover();
+        } finally {
+          this.committing = false;
+        }
+        if (this.needsRecovery) this.scheduleRecovery();
+        else void this.pump();
+      })();
+    }, this.recoveryDelay);
+    this.recoveryDelay = Math.min(this.recoveryDelay * 2, 2000);
+  }
+
+  /**
+   * After a failed write: re-read the durable state so memory equals the store again, keep the
+   * transient knowledge (machines, reported states) and carry on. Queued writes are refused while
+   * the store is unreachable; reads keep being served from memory.
+   */
+  private async recover(): Promise<void> {
+    let restored;
+    try {
+      restored = await this.opts.term.restore();
+    } catch (err) {
+      const e = toStoreError(err);
+      for (const p of this.queue.splice(0)) p.reject(e);
+      if (e.code === ErrorCode.Fenced) void this.stop('fenced during recovery');
+      return;
+    }
+    const fresh = restored.snapshot ? decodeState(restored.snapshot.data) : emptyState();
+    foldAll(restored.tail, fresh);
+    const old = this.state;
+    for (const [id, m] of old.machines) {
+      const f = fresh.machines.get(id);
+      fresh.machines.set(id, { ...m, overrides: f ? f.overrides : m.overrides });
+    }
+    fresh.reported = old.reported;
+    fresh.index = Math.max(fresh.index, old.index);
+    this.needsRecovery = false;
+    this.recoveryDelay = 100;
+    this.install(fresh, true);
+    this.log.info('recovered state from the store', { index: fresh.index });
+    this.planAndPublish();
+  }
+
+  // ---------------------------------------------------------------- fold + effects
+
+  private applyCommitted(events: FlotillaEvent[]): void {
+    const touched = new Set<string>();
+    for (const e of events) {
+      applyEvent(this.state, e);
+      this.route(e, touched);
+      this.remember(e);
+    }
+    this.eventsSinceSnapshot += events.length;
+    for (const u of touched) this.recomputeDesired(u);
+    this.planAndPublish();
+    this.maybeSnapshot();
+  }
+
+  /** Feeds one folded event to the scheduler's indexes and the actors. */
+  private route(e: FlotillaEvent, touched: Set<string>): void {
+    switch (e.type) {
+      case 'UnitSubmitted':
+      case 'UnitReplaced':
+      case 'UnitTargetSet': {
+        const u = this.state.units.get(e.unit);
+        if (!u) return;
+        this.scheduler.upsertUnit({ name: u.name, target: u.target, requirements: u.requirements });
+        if (e.type === 'UnitSubmitted') this.spawnUnitActor(u);
+        else if (e.type === 'UnitTargetSet') {
+          this.unitActors.get(e.unit)?.send({ type: 'TARGET_SET', target: e.target });
+        }
+        if (u.requirements.global) this.globals.add(u.name);
+        else this.globals.delete(u.name);
+        touched.add(e.unit);
+        return;
+      }
+      case 'UnitDestroyed':
+        this.scheduler.removeUnit(e.unit);
+        this.globals.delete(e.unit);
+        this.unitActors.get(e.unit)?.send({ type: 'DESTROYED' });
+        this.unitActors.get(e.unit)?.stop();
+        this.unitActors.delete(e.unit);
+        touched.add(e.unit);
+        return;
+      case 'UnitScheduled':
+        this.scheduler.place(e.unit, e.machine);
+        this.unitActors.get(e.unit)?.send({ type: 'SCHEDULED', machine: e.machine });
+        touched.add(e.unit);
+        return;
+      case 'UnitUnscheduled':
+        this.scheduler.unplace(e.unit);
+        this.unitActors
+          .get(e.unit)
+          ?.send({ type: 'UNSCHEDULED', machine: e.machine, reason: e.reason });
+        touched.add(e.unit);
+        return;
+      case 'MachineJoined':
+      case 'MachineMetadataSet': {
+        const m = this.state.machines.get(e.machine);
+        if (!m || m.presence !== 'alive') return;
+        this.scheduler.upsertMachine({ id: m.id, metadata: machineMetadata(m) });
+        if (e.type === 'MachineJoined') {
+          this.joining.delete(e.machine);
+          const a = this.machineActors.get(e.machine);
+          if (a) a.send({ type: 'JOINED', now: e.time });
+          else this.spawnMachineActor(e.machine, e.time, false);
+          this.answerScheduleGets(e.machine);
+        }
+        this.touchGlobals(touched);
+        return;
+      }
+      case 'MachineLost':
+        this.scheduler.removeMachine(e.machine);
+        this.machineActors.get(e.machine)?.send({ type: 'LOST' });
+        this.touchGlobals(touched);
+        return;
+      case 'UnitStateReported':
+        this.unitActors.get(e.unit)?.send({ type: 'REPORTED', machine: e.machine, state: e.state });
+        return;
+      case 'LeaderElected':
+        return;
+    }
+  }
+
+  private touchGlobals(touched: Set<string>): void {
+    for (const name of this.globals) touched.add(name);
+  }
+
+  private recomputeDesired(name: string): void {
+    const u = this.state.units.get(name);
+    if (!u || u.target === 'inactive') {
+      this.desired.set(name, [], null);
+      return;
+    }
+    const entry = { hash: u.hash, target: u.target };
+    if (u.requirements.global) this.desired.set(name, this.scheduler.globalMachines(name), entry);
+    else this.desired.set(name, u.machine ? [u.machine] : [], entry);
+  }
+
+  /** Runs the scheduler (once settled) and publishes every machine's pending schedule changes. */
+  private planAndPublish(): void {
+    if (this.settled && !this.stopped && !this.needsRecovery) {
+      const decisions = this.scheduler.plan();
+      if (decisions.length > 0) {
+        const bodies: EventBody[] = decisions.map((d) =>
+          d.kind === 'schedule'
+            ? { type: 'UnitScheduled', unit: d.unit, machine: d.machine, reason: d.reason }
+            : { type: 'UnitUnscheduled', unit: d.unit, machine: d.machine, reason: d.reason },
+        );
+        this.append(bodies).catch((err: unknown) => {
+          // The scheduler applied its decisions optimistically; rebuild it from the state.
+          this.log.warn('placement not committed; will retry', { error: (err as Error).message });
+        });
+      }
+    }
+    this.publishSchedules();
+  }
+
+  private publishSchedules(): void {
+    for (const { machine, delta } of this.desired.flush()) {
+      this.stats.scheduleMessages++;
+      this.opts.bus.publish(this.subj.schedule(machine), encode(delta));
+    }
+  }
+
+  private remember(e: FlotillaEvent): void {
+    this.ring.push(e);
+    const max = this.opts.watchBuffer ?? 100_000;
+    if (this.ring.length > max * 1.25) this.ring.splice(0, this.ring.length - max);
+    for (const w of this.watchers) w(e);
+  }
+
+  // ---------------------------------------------------------------- actors
+
+  private spawnUnitActor(u: UnitRecord): void {
+    this.unitActors.get(u.name)?.stop();
+    const actor = createActor(engineUnitMachine, {
+      input: {
+        name: u.name,
+        target: u.target,
+        global: u.requirements.global,
+        machine: u.machine,
+        reported: u.machine ? this.state.reported.get(u.name)?.get(u.machine) : undefined,
+      },
+    });
+    actor.start();
+    this.unitActors.set(u.name, actor);
+  }
+
+  private spawnMachineActor(id: string, now: number, lost: boolean): void {
+    const machine = engineMachineMachine.provide({
+      actions: {
+        declareLost: () => {
+          this.append([
+            { type: 'MachineLost', machine: id, reason: `no heartbeat for ${this.ttl} ms` },
+          ]).catch(() => undefined);
+        },
+        declareJoined: () => {
+          const m = this.state.machines.get(id);
+          if (m)
+            this.append([
+              { type: 'MachineJoined', machine: id, ip: m.ip, metadata: m.reported },
+            ]).catch(() => undefined);
+        },
+      },
+    });
+    const actor = createActor(machine, { input: { id, ttlMs: this.ttl, now, lost } });
+    actor.start();
+    this.machineActors.set(id, actor);
+  }
+
+  /** The XState snapshot value of a unit's actor ('launched', 'waiting', …), for status and the visualizer. */
+  unitPhase(name: string): string | undefined {
+    const a = this.unitActors.get(name);
+    return a ? String(a.getSnapshot().value) : undefined;
+  }
+
+  machinePhase(id: string): string | undefined {
+    const a = this.machineActors.get(id);
+    return a ? String(a.getSnapshot().value) : undefined;
+  }
+
+  explain(unit: string): string {
+    return this.scheduler.explain(unit);
+  }
+
+  // ---------------------------------------------------------------- agents
+
+  private subscribe(): void {
+    const { bus } = this.opts;
+    this.subs.push(
+      bus.subscribe(this.subj.heartbeat, (m) =>
+        this.guard('heartbeat', () => this.onHeartbeat(decodeHeartbeat(m.data))),
+      ),
+    );
+    this.subs.push(
+      bus.subscribe(this.subj.report, (m) =>
+        this.guard('report', () => this.onReport(decodeStateReport(m.data))),
+      ),
+    );
+    this.subs.push(
+      bus.subscribe(this.subj.scheduleGet, (m) =>
+        this.guard('schedule request', () => {
+          const req = decodeScheduleRequest(m.data);
+          if (m.respond) this.onScheduleGet(req.machine, m.respond);
+        }),
+      ),
+    );
+  }
+
+  /** Malformed messages are logged, counted and dropped; they never disturb the engine. */
+  private guard(what: string, fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.stats.malformed++;
+      this.log.warn(`dropped malformed ${what}`, { error: (err as Error).message });
+    }
+  }
+
+  private onHeartbeat(h: Heartbeat): void {
+    const now = this.clock();
+    const m = this.state.machines.get(h.machine);
+    const actor = this.machineActors.get(h.machine);
+    this.heardFrom.add(h.machine);
+    const changed =
+      !m || m.presence !== 'alive' || m.ip !== h.ip || !sameRecord(m.reported, h.metadata);
+    if (changed && !this.joining.has(h.machine)) {
+      this.joining.add(h.machine);
+      if (m) {
+        // Keep the freshest address and metadata even before the event commits.
+        m.ip = h.ip;
+        m.reported = { ...h.metadata };
+      }
+      void this.append([
+        { type: 'MachineJoined', machine: h.machine, ip: h.ip, metadata: h.metadata },
+      ])
+        .catch(() => undefined)
+        .finally(() => this.joining.delete(h.machine));
+    }
+    actor?.send({ type: 'HEARTBEAT', now });
+    this.maybeSettle();
+  }
+
+  private onReport(r: StateReport): void {
+    const bodies: EventBody[] = [];
+    const seen = new Set<string>();
+    for (const s of r.units) {
+      seen.add(s.unit);
+      const prev = this.state.reported.get(s.unit)?.get(r.machine);
+      const state = {
+        load: s.load,
+        active: s.active,
+        sub: s.sub,
+        hash: s.hash,
+        ...(s.mainPid ? { mainPid: s.mainPid } : {}),
+        ...(s.result ? { result: s.result } : {}),
+      };
+      if (!prev || !sameRecord(prev as unknown as Record<string, unknown>, state)) {
+        bodies.push({ type: 'UnitStateReported', unit: s.unit, machine: r.machine, state });
+      }
+    }
+    const gone = new Set(r.gone);
+    if (r.full) {
+      for (const [unit, byMachine] of this.state.reported)
+        if (byMachine.has(r.machine) && !seen.has(unit)) gone.add(unit);
+    }
+    for (const unit of [...gone].sort()) {
+      if (this.state.reported.get(unit)?.has(r.machine))
+        bodies.push({ type: 'UnitStateReported', unit, machine: r.machine, state: null });
+    }
+    if (bodies.length > 0) void this.append(bodies).catch(() => undefined);
+    this.heardFrom.add(r.machine);
+    this.machineActors.get(r.machine)?.send({ type: 'HEARTBEAT', now: this.clock() });
+  }
+
+  private onScheduleGet(machine: string, respond: (d: Uint8Array) => void): void {
+    this.heardFrom.add(machine);
+    const m = this.state.machines.get(machine);
+    if (m && m.presence === 'alive' && this.machineActors.has(machine)) {
+      this.publishSchedules();
+      respond(encode(this.desired.full(machine)));
+      return;
+    }
+    // Unknown machine: answer once its heartbeat has been folded (its metadata decides which
+    // global units it runs), so an agent never gets a schedule that is missing its globals.
+    const waiting = this.pendingScheduleGets.get(machine) ?? [];
+    waiting.push(respond);
+    this.pendingScheduleGets.set(machine, waiting);
+  }
+
+  private answerScheduleGets(machine: string): void {
+    const waiting = this.pendingScheduleGets.get(machine);
+    if (!waiting) return;
+    this.pendingScheduleGets.delete(machine);
+    // Answer after this commit's effects (desired schedule) are computed.
+    queueMicrotask(() => {
+      this.publishSchedules();
+      const full = encode(this.desired.full(machine));
+      for (const r of waiting) r(full);
+    });
+  }
+
+  /**
+   * Placement starts once every machine that holds units has re-announced itself since the term
+   * began, or one agent TTL has passed (then the silent ones are lost, by their actors).
+   */
+  private maybeSettle(): void {
+    if (this.settled) return;
+    for (const [id, a] of this.machineActors) {
+      if (a.getSnapshot().value === 'lost') continue;
+      if (!this.heardFrom.has(id)) return;
+    }
+    this.settle('every machine resynced');
+  }
+
+  private settle(why: string): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.log.info('settled; placement starts', { why });
+    this.planAndPublish();
+  }
+
+  // ---------------------------------------------------------------- timers, snapshots
+
+  private startTimers(): void {
+    // Machines restored from the store must heartbeat again within one TTL of the new term.
+    for (const a of this.machineActors.values()) a.send({ type: 'HEARTBEAT', now: this.termStart });
+    this.maybeSettle();
+    const settleTimer = setTimeout(() => this.settle('agent TTL passed'), this.ttl);
+    settleTimer.unref();
+    this.timers.push(settleTimer);
+    const tick = setInterval(
+      () => {
+        const now = this.clock();
+        for (const id of [...this.machineActors.keys()].sort())
+          this.machineActors.get(id)!.send({ type: 'TICK', now });
+        this.maybeSnapshot();
+      },
+      Math.max(50, Math.min(1000, this.ttl / 6)),
+    );
+    tick.unref();
+    this.timers.push(tick);
+  }
+
+  private maybeSnapshot(): void {
+    if (this.snapshotting || this.stopped || this.needsRecovery) return;
+    const every = this.opts.snapshotEvery ?? 10_000;
+    const interval = this.opts.snapshotIntervalMs ?? 60_000;
+    const due =
+      this.eventsSinceSnapshot >= every ||
+      (this.eventsSinceSnapshot > 0 && this.clock() - this.lastSnapshotAt >= interval);
+    if (due)
+      void this.snapshot().catch((err: unknown) =>
+        this.log.warn('snapshot failed', { error: (err as Error).message }),
+      );
+  }
+
+  /** Writes a snapshot of the current state and compacts the log behind it (keeping `retention`). */
+  async snapshot(): Promise<{ index: number; bytes: number }> {
+    if (this.snapshotting)
+      throw new FlotillaError(ErrorCode.InvalidState, 'a snapshot is already being written');
+    this.snapshotting = true;
+    try {
+      const index = this.state.index;
+      const data = encodeState(this.state);
+      this.eventsSinceSnapshot = 0;
+      this.lastSnapshotAt = this.clock();
+      const stats = await this.opts.term.writeSnapshot({ index, epoch: this.epoch, data });
+      this.stats.snapshots++;
+      this.stats.lastSnapshotIndex = index;
+      this.stats.lastSnapshotBytes = stats.bytes;
+      const keep = this.opts.retention ?? 100_000;
+      if (index - keep > 0) await this.opts.term.compact(index - keep);
+      return { index, bytes: stats.bytes };
+    } finally {
+      this.snapshotting = false;
+    }
+  }
+
+  // ---------------------------------------------------------------- watch
+
+  /** Events with index >= from still in memory (from 0: none), then every new one via `listener`. */
+  watch(
+    from: number,
+    listener: (e: FlotillaEvent) => void,
+  ): { backlog: FlotillaEvent[]; oldest: number; close: () => void } {
+    const backlog = from > 0 ? this.ring.filter((e) => e.index >= from) : [];
+    this.watchers.add(listener);
+    return {
+      backlog,
+      oldest: this.ring[0]?.index ?? this.state.index + 1,
+      close: () => this.watchers.delete(listener),
+    };
+  }
+
+  // ---------------------------------------------------------------- lifecycle
+
+  get isStopped(): boolean {
+    return this.stopped;
+  }
+
+  onStopped(listener: (reason: string) => void): () => void {
+    this.stoppedListeners.add(listener);
+    return () => this.stoppedListeners.delete(listener);
+  }
+
+  /** Stops engine work at once (timers, subscriptions, actors). Queued writes are refused. */
+  async stop(reason = 'stopped'): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.log.info('engine stopping', { reason });
+    for (const t of this.timers) clearTimeout(t);
+    if (this.recoveryTimer) clearTimeout(this.recoveryTimer);
+    for (const s of this.subs) s.unsubscribe();
+    const err = new FlotillaError(ErrorCode.NotLeader, `not the leader any more (${reason})`, {
+      retryable: true,
+    });
+    for (const p of this.queue.splice(0)) p.reject(err);
+    for (const a of this.unitActors.values()) a.stop();
+    for (const a of this.machineActors.values()) a.stop();
+    for (const l of this.stoppedListeners) l(reason);
+  }
+}
+
+function toStoreError(err: unknown): FlotillaError {
+  if (isFlotillaError(err)) return err;
+  return new FlotillaError(
+    ErrorCode.StoreUnavailable,
+    `store write failed: ${(err as Error).message}`,
+    { cause: err, retryable: true },
+  );
+}
+
+function sameRecord(a: Record<string, unknown>, b: Record<string, unknown>): boolean {
+  const ka = Object.keys(a);
+  if (ka.length !== Object.keys(b).length) return false;
+  return ka.every((k) => a[k] === b[k]);
+}

@@ -1,0 +1,118 @@
+import type { UnitRuntimeState } from '../events/types';
+import { ErrorCode, FlotillaError } from '../errors';
+import type { TargetState, UnitOption } from '../unit/types';
+import { unitDescription, unitRequirements } from '../unit';
+import type { ClusterState, MachineRecord } from './state';
+
+/** Snapshot format version; restore refuses versions it does not know. */
+export const SNAPSHOT_FORMAT = 1;
+
+interface SnapshotDoc {
+  format: number;
+  index: number;
+  epoch: number;
+  leader?: { machine: string; address: string };
+  unknownEvents: number;
+  units: {
+    name: string;
+    options: UnitOption[];
+    hash: string;
+    target: TargetState;
+    machine?: string;
+  }[];
+  machines: MachineRecord[];
+  reported: { unit: string; machine: string; state: UnitRuntimeState }[];
+}
+
+const byKey =
+  <T>(key: (x: T) => string) =>
+  (a: T, b: T) =>
+    key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0;
+
+/**
+ * A canonical JSON document of the state: same state, same bytes (everything sorted). Derived
+ * fields (requirements, description) are not stored; restore recomputes them.
+ */
+export function toSnapshotDoc(state: ClusterState): SnapshotDoc {
+  const units = [...state.units.values()].sort(byKey((u) => u.name));
+  const machines = [...state.machines.values()].sort(byKey((m) => m.id));
+  const reported: SnapshotDoc['reported'] = [];
+  for (const unit of [...state.reported.keys()].sort()) {
+    const byMachine = state.reported.get(unit)!;
+    for (const machine of [...byMachine.keys()].sort()) {
+      reported.push({ unit, machine, state: byMachine.get(machine)! });
+    }
+  }
+  return {
+    format: SNAPSHOT_FORMAT,
+    index: state.index,
+    epoch: state.epoch,
+    leader: state.leader,
+    unknownEvents: state.unknownEvents,
+    units: units.map((u) => ({
+      name: u.name,
+      options: u.options,
+      hash: u.hash,
+      target: u.target,
+      ...(u.machine === undefined ? {} : { machine: u.machine }),
+    })),
+    machines: machines.map((m) => ({
+      id: m.id,
+      ip: m.ip,
+      reported: sortObj(m.reported),
+      overrides: sortObj(m.overrides),
+      presence: m.presence,
+      since: m.since,
+    })),
+    reported,
+  };
+}
+
+function sortObj(o: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(o).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
+export function encodeState(state: ClusterState): Uint8Array {
+  return Buffer.from(JSON.stringify(toSnapshotDoc(state)));
+}
+
+export function decodeState(data: Uint8Array): ClusterState {
+  let doc: SnapshotDoc;
+  try {
+    doc = JSON.parse(Buffer.from(data).toString('utf8')) as SnapshotDoc;
+  } catch (err) {
+    throw new FlotillaError(
+      ErrorCode.StoreCorrupt,
+      `snapshot is not valid JSON: ${(err as Error).message}`,
+    );
+  }
+  if (doc.format !== SNAPSHOT_FORMAT) {
+    throw new FlotillaError(
+      ErrorCode.StoreCorrupt,
+      `snapshot format ${doc.format} is not supported (want ${SNAPSHOT_FORMAT})`,
+    );
+  }
+  const state: ClusterState = {
+    index: doc.index,
+    epoch: doc.epoch,
+    leader: doc.leader,
+    unknownEvents: doc.unknownEvents,
+    units: new Map(),
+    machines: new Map(),
+    reported: new Map(),
+  };
+  for (const u of doc.units) {
+    state.units.set(u.name, {
+      ...u,
+      requirements: unitRequirements(u.name, u.options).requirements,
+      description: unitDescription(u.options),
+    });
+  }
+  for (const m of doc.machines) state.machines.set(m.id, m);
+  for (const r of doc.reported) {
+    let byMachine = state.reported.get(r.unit);
+    if (!byMachine) state.reported.set(r.unit, (byMachine = new Map()));
+    byMachine.set(r.machine, r.state);
+  }
+  return state;
+}

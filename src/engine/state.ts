@@ -1,0 +1,60 @@
+import type { UnitRuntimeState } from '../events/types';
+import type { TargetState, UnitOption, UnitRequirements } from '../unit/types';
+
+export interface UnitRecord {
+  name: string;
+  options: UnitOption[];
+  hash: string;
+  target: TargetState;
+  /** Where the scheduler placed it (durable); undefined when unplaced or global. */
+  machine?: string;
+  requirements: UnitRequirements;
+  description: string;
+}
+
+export type MachinePresence = 'alive' | 'lost';
+
+export interface MachineRecord {
+  id: string;
+  ip: string;
+  /** Metadata the agent reports (its configuration). */
+  reported: Record<string, string>;
+  /** Metadata set through the API (durable); wins over `reported` key by key. */
+  overrides: Record<string, string>;
+  presence: MachinePresence;
+  /** Time (ms) of the event that last changed presence. */
+  since: number;
+}
+
+/**
+ * The cluster as folded from the event log. Owned by the fold: nothing else mutates it.
+ * Maps are iterated only after sorting where order is visible (determinism).
+ */
+export interface ClusterState {
+  /** Index of the last folded event (0: empty log). */
+  index: number;
+  epoch: number;
+  leader?: { machine: string; address: string };
+  units: Map<string, UnitRecord>;
+  machines: Map<string, MachineRecord>;
+  /** unit -> machine -> what its agent reported. */
+  reported: Map<string, Map<string, UnitRuntimeState>>;
+  /** Events of types this version does not know (kept in the log, skipped by the fold). */
+  unknownEvents: number;
+}
+
+export function emptyState(): ClusterState {
+  return {
+    index: 0,
+    epoch: 0,
+    units: new Map(),
+    machines: new Map(),
+    reported: new Map(),
+    unknownEvents: 0,
+  };
+}
+
+/** Effective metadata: the agent's, overridden key by key by the API's. */
+export function machineMetadata(m: MachineRecord): Record<string, string> {
+  return { ...m.reported, ...m.overrides };
+}
