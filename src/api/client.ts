@@ -1,0 +1,136 @@
+import { credentials as grpcCredentials, Metadata, status as GrpcStatus } from '@grpc/grpc-js';
+import type {
+  CallOptions,
+  ChannelCredentials,
+  ChannelOptions,
+  ClientReadableStream,
+  ClientUnaryCall,
+  ServiceError,
+} from '@grpc/grpc-js';
+import { ErrorCode, FlotillaError } from '../errors';
+import { FlotillaClient } from '../gen/flotilla/v1/flotilla';
+import type { Event, JournalChunk } from '../gen/flotilla/v1/flotilla';
+import { fromServiceError, isServiceError } from './errors';
+import { MAX_MESSAGE_BYTES } from './server';
+import type { ClusterApi } from './types';
+
+export interface ConnectOptions {
+  /** Deadline of each unary call in milliseconds (default 10 000; 0: none). Streams have none. */
+  requestTimeoutMs?: number;
+  /** Defaults to insecure; pass credentials.createSsl(...) for TLS/mTLS. */
+  credentials?: ChannelCredentials;
+  channelOptions?: ChannelOptions;
+}
+
+/** A ClusterApi over gRPC. The same client serves the CLI and a follower forwarding to its leader. */
+export interface ApiClient extends ClusterApi {
+  /** The endpoint as the user wrote it (used in error messages). */
+  readonly endpoint: string;
+  close(): void;
+}
+
+export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
+
+/**
+ * Maps a user-facing endpoint to a grpc-js target: `unix:///p` and `unix:/p` stay, a bare
+ * absolute path becomes `unix:///p`, `http://` and `tcp://` prefixes are dropped (fleetctl
+ * users write `http://host:port`), `host:port` stays.
+ */
+export function grpcTarget(endpoint: string): string {
+  const e = endpoint.trim();
+  if (e.startsWith('unix:')) return e;
+  if (e.startsWith('/')) return `unix://${e}`;
+  const m = /^(?:https?|tcp):\/\/(.*?)\/?$/.exec(e);
+  if (m) return m[1];
+  return e;
+}
+
+type UnaryMethod<Req, Res> = (
+  req: Req,
+  md: Metadata,
+  options: Partial<CallOptions>,
+  cb: (err: ServiceError | null, res: Res) => void,
+) => ClientUnaryCall;
+
+function isCancelled(err: unknown): boolean {
+  return isServiceError(err) && err.code === GrpcStatus.CANCELLED;
+}
+
+/** Connects lazily (the first call dials); every failure is a FlotillaError. */
+export function connectApi(endpoint: string, opts: ConnectOptions = {}): ApiClient {
+  const target = grpcTarget(endpoint);
+  const timeoutMs = opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+  let client: FlotillaClient;
+  try {
+    client = new FlotillaClient(target, opts.credentials ?? grpcCredentials.createInsecure(), {
+      'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
+      'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
+      ...opts.channelOptions,
+    });
+  } catch (err) {
+    throw new FlotillaError(
+      ErrorCode.InvalidArgument,
+      `invalid endpoint "${endpoint}": ${err instanceof Error ? err.message : String(err)}`,
+      { cause: err },
+    );
+  }
+
+  const toError = (err: unknown): FlotillaError =>
+    isServiceError(err)
+      ? fromServiceError(err, endpoint)
+      : err instanceof FlotillaError
+        ? err
+        : new FlotillaError(ErrorCode.Internal, err instanceof Error ? err.message : String(err), {
+            cause: err,
+          });
+
+  function unary<Req, Res>(method: UnaryMethod<Req, Res>, req: Req): Promise<Res> {
+    return new Promise<Res>((resolve, reject) => {
+      const options: Partial<CallOptions> =
+        timeoutMs > 0 ? { deadline: Date.now() + timeoutMs } : {};
+      method.call(client, req, new Metadata(), options, (err, res) => {
+        if (err) reject(toError(err));
+        else resolve(res);
+      });
+    });
+  }
+
+  async function* stream<T>(
+    open: () => ClientReadableStream<T>,
+    signal: AbortSignal,
+  ): AsyncGenerator<T, void, undefined> {
+    if (signal.aborted) return;
+    const call = open();
+    const onAbort = (): void => call.cancel();
+    signal.addEventListener('abort', onAbort);
+    try {
+      for await (const msg of call) {
+        yield msg as T;
+        if (signal.aborted) return;
+      }
+    } catch (err) {
+      if (signal.aborted && isCancelled(err)) return;
+      throw toError(err);
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+      call.cancel();
+    }
+  }
+
+  return {
+    endpoint,
+    close: () => client.close(),
+    createUnits: (req) => unary(client.createUnits, req),
+    setTargetStates: (req) => unary(client.setTargetStates, req),
+    destroyUnits: (req) => unary(client.destroyUnits, req),
+    getUnit: (req) => unary(client.getUnit, req),
+    listUnits: (req) => unary(client.listUnits, req),
+    listUnitStates: (req) => unary(client.listUnitStates, req),
+    listMachines: (req) => unary(client.listMachines, req),
+    setMachineMetadata: (req) => unary(client.setMachineMetadata, req),
+    getClusterStatus: (req) => unary(client.getClusterStatus, req),
+    unitStatus: (req) => unary(client.unitStatus, req),
+    watch: (req, signal) => stream<Event>(() => client.watch(req), signal),
+    unitJournal: (req, signal) => stream<JournalChunk>(() => client.unitJournal(req), signal),
+  };
+}

@@ -1,0 +1,173 @@
+import { Metadata, status as GrpcStatus } from '@grpc/grpc-js';
+import type { ServiceError, StatusObject } from '@grpc/grpc-js';
+import { ErrorCode, FlotillaError, isFlotillaError } from '../errors';
+
+/**
+ * How FlotillaError crosses gRPC. The status code says the class of failure (so plain gRPC
+ * clients behave sensibly); Flotilla's stable code travels in the trailer
+ * `flotilla-error-code` and is never parsed out of the message. `details` and the retryable
+ * marker travel in two more trailers so a forwarding follower can hand them on unchanged.
+ */
+export const ERROR_CODE_TRAILER = 'flotilla-error-code';
+export const ERROR_DETAILS_TRAILER = 'flotilla-error-details';
+export const ERROR_RETRYABLE_TRAILER = 'flotilla-error-retryable';
+
+const KNOWN_CODES = new Set<string>(Object.values(ErrorCode));
+
+/** The gRPC status code for a Flotilla error code. */
+export function grpcStatusFor(code: ErrorCode): GrpcStatus {
+  switch (code) {
+    case ErrorCode.UnitNotFound:
+    case ErrorCode.MachineNotFound:
+      return GrpcStatus.NOT_FOUND;
+    case ErrorCode.InvalidArgument:
+    case ErrorCode.UnitFileInvalid:
+    case ErrorCode.UnitNameInvalid:
+    case ErrorCode.UnitOptionsInvalid:
+    case ErrorCode.ConfigInvalid:
+      return GrpcStatus.INVALID_ARGUMENT;
+    case ErrorCode.InvalidState:
+      return GrpcStatus.FAILED_PRECONDITION;
+    case ErrorCode.NotLeader:
+    case ErrorCode.NoLeader:
+    case ErrorCode.StoreUnavailable:
+    case ErrorCode.Unavailable:
+    case ErrorCode.AgentUnavailable:
+      return GrpcStatus.UNAVAILABLE;
+    case ErrorCode.Timeout:
+      return GrpcStatus.DEADLINE_EXCEEDED;
+    case ErrorCode.UnitExists:
+      return GrpcStatus.ALREADY_EXISTS;
+    default:
+      return GrpcStatus.INTERNAL;
+  }
+}
+
+/** The Flotilla code to use when a peer sent a gRPC status without our trailer. */
+function codeForBareStatus(status: number): ErrorCode {
+  switch (status) {
+    case GrpcStatus.NOT_FOUND:
+      return ErrorCode.UnitNotFound;
+    case GrpcStatus.INVALID_ARGUMENT:
+      return ErrorCode.InvalidArgument;
+    case GrpcStatus.FAILED_PRECONDITION:
+      return ErrorCode.InvalidState;
+    case GrpcStatus.UNAVAILABLE:
+      return ErrorCode.Unavailable;
+    case GrpcStatus.DEADLINE_EXCEEDED:
+      return ErrorCode.Timeout;
+    case GrpcStatus.ALREADY_EXISTS:
+      return ErrorCode.UnitExists;
+    default:
+      return ErrorCode.Internal;
+  }
+}
+
+/**
+ * Turns anything a ClusterApi implementation threw into a gRPC status with the Flotilla
+ * trailers. Errors that are not FlotillaError become INTERNAL without leaking their stack.
+ */
+export function toGrpcStatus(err: unknown): Partial<StatusObject> & { code: GrpcStatus } {
+  const fe = isFlotillaError(err)
+    ? err
+    : new FlotillaError(
+        ErrorCode.Internal,
+        `internal error: ${err instanceof Error ? err.message : String(err)}`,
+      );
+  const metadata = new Metadata();
+  metadata.set(ERROR_CODE_TRAILER, fe.code);
+  if (Object.keys(fe.details).length > 0) {
+    metadata.set(ERROR_DETAILS_TRAILER, JSON.stringify(fe.details));
+  }
+  if (fe.retryable) metadata.set(ERROR_RETRYABLE_TRAILER, 'true');
+  return { code: grpcStatusFor(fe.code), details: fe.message, metadata };
+}
+
+function firstString(md: Metadata | undefined, key: string): string | undefined {
+  const v = md?.get(key)[0];
+  return typeof v === 'string' ? v : undefined;
+}
+
+function parseDetails(raw: string | undefined): Record<string, string | number | boolean> {
+  if (raw === undefined) return {};
+  try {
+    const parsed: unknown = JSON.parse(raw);
+    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) return {};
+    const out: Record<string, string | number | boolean> = {};
+    for (const [k, v] of Object.entries(parsed as Record<string, unknown>)) {
+      if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') out[k] = v;
+    }
+    return out;
+  } catch {
+    return {};
+  }
+}
+
+/** A short human reason for a transport failure, from grpc-js' details text. */
+export function transportReason(details: string): string {
+  const d = details.toLowerCase();
+  if (d.includes('econnrefused')) return 'connection refused';
+  if (d.includes('enoent')) return 'no such socket';
+  if (d.includes('eacces')) return 'permission denied';
+  if (d.includes('enotfound') || d.includes('name resolution failed')) return 'unknown host';
+  if (d.includes('etimedout')) return 'connection timed out';
+  if (d.includes('econnreset')) return 'connection reset';
+  return details;
+}
+
+/**
+ * Turns a grpc-js ServiceError back into the FlotillaError the server threw. Without our
+ * trailer the failure came from the transport (nothing listening, TLS, a proxy) or from a
+ * server that is not Flotilla; UNAVAILABLE then becomes "cannot reach flotilla at <endpoint>".
+ */
+export function fromServiceError(err: ServiceError, endpoint: string): FlotillaError {
+  const md = err.metadata instanceof Metadata ? err.metadata : undefined;
+  const trailerCode = firstString(md, ERROR_CODE_TRAILER);
+  const details = parseDetails(firstString(md, ERROR_DETAILS_TRAILER));
+  const retryable = firstString(md, ERROR_RETRYABLE_TRAILER) === 'true';
+  const message = err.details || err.message;
+  if (trailerCode !== undefined && KNOWN_CODES.has(trailerCode)) {
+    return new FlotillaError(trailerCode as ErrorCode, message, { cause: err, details, retryable });
+  }
+  if (trailerCode !== undefined) {
+    // A newer server may send a code this client does not know yet: keep the class of
+    // failure from the status, and the unknown code in the details.
+    return new FlotillaError(codeForBareStatus(err.code), message, {
+      cause: err,
+      details: { ...details, code: trailerCode },
+      retryable,
+    });
+  }
+  if (err.code === GrpcStatus.UNAVAILABLE) {
+    return new FlotillaError(
+      ErrorCode.Unavailable,
+      `cannot reach flotilla at ${endpoint}: ${transportReason(message)}`,
+      { cause: err, details: { endpoint }, retryable: true },
+    );
+  }
+  if (err.code === GrpcStatus.DEADLINE_EXCEEDED) {
+    return new FlotillaError(ErrorCode.Timeout, `request to flotilla at ${endpoint} timed out`, {
+      cause: err,
+      details: { endpoint },
+      retryable: true,
+    });
+  }
+  if (err.code === GrpcStatus.UNIMPLEMENTED) {
+    return new FlotillaError(
+      ErrorCode.Unavailable,
+      `flotilla at ${endpoint} does not implement this call: ${message}`,
+      { cause: err, details: { endpoint } },
+    );
+  }
+  return new FlotillaError(codeForBareStatus(err.code), message, { cause: err, details });
+}
+
+/** True when `err` looks like a grpc-js ServiceError (a status code and details). */
+export function isServiceError(err: unknown): err is ServiceError {
+  return (
+    err instanceof Error &&
+    typeof (err as Partial<ServiceError>).code === 'number' &&
+    'details' in err &&
+    'metadata' in err
+  );
+}

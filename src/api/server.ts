@@ -1,0 +1,240 @@
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { Server, ServerCredentials } from '@grpc/grpc-js';
+import type {
+  handleServerStreamingCall,
+  handleUnaryCall,
+  ServerWritableStream,
+  ChannelOptions,
+} from '@grpc/grpc-js';
+import { ErrorCode, FlotillaError } from '../errors';
+import { FlotillaService } from '../gen/flotilla/v1/flotilla';
+import type { FlotillaServer } from '../gen/flotilla/v1/flotilla';
+import { toGrpcStatus } from './errors';
+import type { ClusterApi } from './types';
+
+/** Large enough for CreateUnits with thousands of units and a 1000-unit ListUnits page. */
+export const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
+
+export interface ApiServerOptions {
+  api: ClusterApi;
+  /**
+   * Where to listen: `127.0.0.1:7070` or `[::1]:7070` (port 0: any free port) and/or
+   * `unix:///run/flotilla/flotilla.sock` (the directory is created, the socket gets mode
+   * 0660, a stale socket file left by a dead daemon is removed).
+   */
+  listen: string[];
+  /** Defaults to insecure; pass ServerCredentials.createSsl(...) for TLS/mTLS. */
+  credentials?: ServerCredentials;
+  /** Mode of unix sockets (default 0o660). */
+  socketMode?: number;
+}
+
+export interface ApiServerHandle {
+  /** The bound addresses, in `listen` order: `127.0.0.1:54321` (actual port), `unix:///…`. */
+  readonly addresses: string[];
+  /** Ends open streams, stops the server, removes the unix sockets it created. */
+  close(): Promise<void>;
+}
+
+type Listen = { kind: 'tcp'; host: string; port: number } | { kind: 'unix'; path: string };
+
+/** Parses one `listen` entry; throws ConfigInvalid with the offending text. */
+export function parseListenAddress(addr: string): Listen {
+  if (addr.startsWith('unix:')) {
+    const p = addr.startsWith('unix://') ? addr.slice('unix://'.length) : addr.slice(5);
+    if (!path.isAbsolute(p)) {
+      throw new FlotillaError(
+        ErrorCode.ConfigInvalid,
+        `invalid listen address "${addr}": a unix socket needs an absolute path (unix:///path)`,
+      );
+    }
+    return { kind: 'unix', path: p };
+  }
+  const m = /^(?:tcp:\/\/)?(\[[0-9a-fA-F:.]+\]|[^:[\]/]+):(\d{1,5})$/.exec(addr);
+  if (!m || Number(m[2]) > 65535) {
+    throw new FlotillaError(
+      ErrorCode.ConfigInvalid,
+      `invalid listen address "${addr}": expected host:port or unix:///path`,
+    );
+  }
+  return { kind: 'tcp', host: m[1], port: Number(m[2]) };
+}
+
+/** Removes a socket file nobody listens on; refuses when a live server or a non-socket is there. */
+async function clearStaleSocket(p: string): Promise<void> {
+  let st: fs.Stats;
+  try {
+    st = fs.lstatSync(p);
+  } catch {
+    return;
+  }
+  if (!st.isSocket()) {
+    throw new FlotillaError(
+      ErrorCode.ConfigInvalid,
+      `cannot listen on ${p}: the path exists and is not a socket`,
+    );
+  }
+  const alive = await new Promise<boolean>((resolve) => {
+    const sock = net.connect(p);
+    sock.once('connect', () => {
+      sock.destroy();
+      resolve(true);
+    });
+    sock.once('error', () => resolve(false));
+  });
+  if (alive) {
+    throw new FlotillaError(
+      ErrorCode.ConfigInvalid,
+      `cannot listen on ${p}: another process is serving on this socket`,
+    );
+  }
+  fs.rmSync(p, { force: true });
+}
+
+function bind(server: Server, target: string, creds: ServerCredentials): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.bindAsync(target, creds, (err, port) => {
+      if (err) {
+        reject(
+          new FlotillaError(ErrorCode.Unavailable, `cannot listen on ${target}: ${err.message}`, {
+            cause: err,
+          }),
+        );
+      } else resolve(port);
+    });
+  });
+}
+
+function unary<Req, Res>(fn: (req: Req) => Promise<Res>): handleUnaryCall<Req, Res> {
+  return (call, callback) => {
+    let p: Promise<Res>;
+    try {
+      p = fn(call.request);
+    } catch (err) {
+      callback(toGrpcStatus(err));
+      return;
+    }
+    p.then(
+      (res) => callback(null, res),
+      (err: unknown) => callback(toGrpcStatus(err)),
+    );
+  };
+}
+
+/**
+ * Adapts an AsyncIterable source to a server stream: writes with backpressure, aborts the
+ * source's signal when the client cancels (or the server closes), and ends with the mapped
+ * status when the source throws.
+ */
+function streaming<Req, Res>(
+  live: Set<AbortController>,
+  fn: (req: Req, signal: AbortSignal) => AsyncIterable<Res>,
+): handleServerStreamingCall<Req, Res> {
+  return (call: ServerWritableStream<Req, Res>) => {
+    const ac = new AbortController();
+    live.add(ac);
+    const abort = (): void => ac.abort();
+    call.on('cancelled', abort);
+    call.on('close', abort);
+    void (async () => {
+      try {
+        for await (const msg of fn(call.request, ac.signal)) {
+          if (ac.signal.aborted) break;
+          if (!call.write(msg)) {
+            await new Promise<void>((resolve) => {
+              const done = (): void => {
+                call.off('drain', done);
+                ac.signal.removeEventListener('abort', done);
+                resolve();
+              };
+              call.on('drain', done);
+              ac.signal.addEventListener('abort', done);
+            });
+          }
+        }
+        if (!call.cancelled) call.end();
+      } catch (err) {
+        if (!call.cancelled) call.emit('error', toGrpcStatus(err));
+      } finally {
+        live.delete(ac);
+        ac.abort();
+      }
+    })();
+  };
+}
+
+/** The generated service's handlers over a ClusterApi. */
+export function makeHandlers(api: ClusterApi, live: Set<AbortController>): FlotillaServer {
+  return {
+    createUnits: unary((req) => api.createUnits(req)),
+    setTargetStates: unary((req) => api.setTargetStates(req)),
+    destroyUnits: unary((req) => api.destroyUnits(req)),
+    getUnit: unary((req) => api.getUnit(req)),
+    listUnits: unary((req) => api.listUnits(req)),
+    listUnitStates: unary((req) => api.listUnitStates(req)),
+    listMachines: unary((req) => api.listMachines(req)),
+    setMachineMetadata: unary((req) => api.setMachineMetadata(req)),
+    getClusterStatus: unary((req) => api.getClusterStatus(req)),
+    watch: streaming(live, (req, signal) => api.watch(req, signal)),
+    unitStatus: unary((req) => api.unitStatus(req)),
+    unitJournal: streaming(live, (req, signal) => api.unitJournal(req, signal)),
+  };
+}
+
+/**
+ * Serves the gRPC API (proto/flotilla/v1) over a ClusterApi on TCP and/or unix sockets.
+ * Errors from the api become gRPC statuses with the `flotilla-error-code` trailer.
+ */
+export async function startApiServer(opts: ApiServerOptions): Promise<ApiServerHandle> {
+  if (opts.listen.length === 0) {
+    throw new FlotillaError(ErrorCode.ConfigInvalid, 'startApiServer: no listen address given');
+  }
+  const parsed = opts.listen.map(parseListenAddress);
+  const channelOptions: ChannelOptions = {
+    'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
+    'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
+  };
+  const server = new Server(channelOptions);
+  const live = new Set<AbortController>();
+  server.addService(FlotillaService, makeHandlers(opts.api, live));
+  const creds = opts.credentials ?? ServerCredentials.createInsecure();
+  const sockets: string[] = [];
+  const addresses: string[] = [];
+  try {
+    for (const l of parsed) {
+      if (l.kind === 'unix') {
+        fs.mkdirSync(path.dirname(l.path), { recursive: true });
+        await clearStaleSocket(l.path);
+        await bind(server, `unix://${l.path}`, creds);
+        sockets.push(l.path);
+        fs.chmodSync(l.path, opts.socketMode ?? 0o660);
+        addresses.push(`unix://${l.path}`);
+      } else {
+        const port = await bind(server, `${l.host}:${l.port}`, creds);
+        addresses.push(`${l.host}:${port}`);
+      }
+    }
+  } catch (err) {
+    server.forceShutdown();
+    for (const s of sockets) fs.rmSync(s, { force: true });
+    throw err;
+  }
+
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closing ??= new Promise<void>((resolve) => {
+      for (const ac of live) ac.abort();
+      const timer = setTimeout(() => server.forceShutdown(), 2000);
+      timer.unref();
+      server.tryShutdown(() => {
+        clearTimeout(timer);
+        for (const s of sockets) fs.rmSync(s, { force: true });
+        resolve();
+      });
+    });
+    return closing;
+  };
+  return { addresses, close };
+}
