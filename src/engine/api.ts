@@ -1,0 +1,413 @@
+import type { ClusterApi } from '../api/types';
+import { ErrorCode, FlotillaError } from '../errors';
+import type { EventBody, FlotillaEvent } from '../events/types';
+import type {
+  ClusterStatus,
+  CreateUnitResult,
+  CreateUnitsRequest,
+  CreateUnitsResponse,
+  DestroyUnitsRequest,
+  DestroyUnitsResponse,
+  Event,
+  GetUnitRequest,
+  JournalChunk,
+  ListMachinesResponse,
+  ListUnitsRequest,
+  ListUnitsResponse,
+  ListUnitStatesRequest,
+  ListUnitStatesResponse,
+  Machine,
+  SetMachineMetadataRequest,
+  SetMachineMetadataResponse,
+  SetTargetStatesRequest,
+  SetTargetStatesResponse,
+  Unit,
+  UnitJournalRequest,
+  UnitState,
+  UnitStatusRequest,
+  UnitStatusResponse,
+  WatchRequest,
+} from '../gen/flotilla/v1/flotilla';
+import type { Bus } from '../bus/types';
+import { decodeAgentRpcReply, encode, PROTOCOL_VERSION, subjects } from '../protocol';
+import { parseUnitName, unitHash, unitRequirements, validateUnitName } from '../unit';
+import type { TargetState } from '../unit/types';
+import { TARGET_STATES } from '../unit/types';
+import type { Engine } from './engine';
+import type { UnitRecord } from './state';
+import { machineMetadata } from './state';
+
+const DEFAULT_PAGE = 1000;
+const MAX_PAGE = 10_000;
+const AGENT_RPC_TIMEOUT_MS = 5000;
+
+/**
+ * The cluster API served by the leader: validates requests, turns them into events, and answers
+ * reads from the in-memory fold (never from the store).
+ */
+export class EngineApi implements ClusterApi {
+  private readonly subj;
+
+  constructor(
+    private readonly engine: Engine,
+    private readonly bus: Bus,
+    cluster: string,
+    private readonly leader: { machineId: string; address: string },
+  ) {
+    this.subj = subjects(cluster);
+  }
+
+  async createUnits(req: CreateUnitsRequest): Promise<CreateUnitsResponse> {
+    const seen = new Set<string>();
+    const bodies: EventBody[] = [];
+    const results: CreateUnitResult[] = [];
+    for (const spec of req.units) {
+      validateUnitName(spec.name);
+      if (seen.has(spec.name)) {
+        throw new FlotillaError(
+          ErrorCode.InvalidArgument,
+          `unit ${spec.name} appears twice in one request`,
+          { details: { unit: spec.name } },
+        );
+      }
+      seen.add(spec.name);
+      const options = spec.options.map((o) => ({
+        section: o.section,
+        name: o.name,
+        value: o.value,
+      }));
+      unitRequirements(spec.name, options); // throws UNIT_OPTIONS_INVALID naming the problem
+      const target = parseTarget(spec.targetState || 'inactive');
+      if (target !== 'inactive') refuseTemplate(spec.name);
+      const hash = unitHash(options);
+      const existing = this.engine.state.units.get(spec.name);
+      if (!existing) {
+        bodies.push({ type: 'UnitSubmitted', unit: spec.name, options, hash, target });
+        results.push({ name: spec.name, outcome: 'created' });
+      } else if (existing.hash === hash) {
+        results.push({ name: spec.name, outcome: 'unchanged' });
+      } else if (!req.replace) {
+        results.push({ name: spec.name, outcome: 'differs' });
+      } else {
+        bodies.push({ type: 'UnitReplaced', unit: spec.name, options, hash });
+        results.push({ name: spec.name, outcome: 'replaced' });
+      }
+    }
+    const index = await this.engine.append(bodies);
+    return { results, index };
+  }
+
+  async setTargetStates(req: SetTargetStatesRequest): Promise<SetTargetStatesResponse> {
+    const target = parseTarget(req.targetState);
+    const missing = req.names.filter((n) => !this.engine.state.units.has(n));
+    if (missing.length > 0) {
+      throw new FlotillaError(ErrorCode.UnitNotFound, `units not found: ${missing.join(', ')}`, {
+        details: { unit: missing[0] },
+      });
+    }
+    if (target !== 'inactive') req.names.forEach(refuseTemplate);
+    const bodies: EventBody[] = [];
+    for (const name of new Set(req.names)) {
+      if (this.engine.state.units.get(name)!.target !== target)
+        bodies.push({ type: 'UnitTargetSet', unit: name, target });
+    }
+    return { index: await this.engine.append(bodies) };
+  }
+
+  async destroyUnits(req: DestroyUnitsRequest): Promise<DestroyUnitsResponse> {
+    const destroyed = [...new Set(req.names)].filter((n) => this.engine.state.units.has(n));
+    const index = await this.engine.append(
+      destroyed.map((unit) => ({ type: 'UnitDestroyed', unit })),
+    );
+    return { destroyed, index };
+  }
+
+  async getUnit(req: GetUnitRequest): Promise<Unit> {
+    const u = this.engine.state.units.get(req.name);
+    if (!u)
+      throw new FlotillaError(ErrorCode.UnitNotFound, `unit ${req.name} not found`, {
+        details: { unit: req.name },
+      });
+    return this.unitView(u);
+  }
+
+  async listUnits(req: ListUnitsRequest): Promise<ListUnitsResponse> {
+    const names = [...this.engine.state.units.keys()].sort();
+    const { page, next } = paginate(names, req.pageSize, req.pageToken, (n) => n);
+    return {
+      units: page.map((n) => this.unitView(this.engine.state.units.get(n)!)),
+      nextPageToken: next,
+    };
+  }
+
+  async listUnitStates(req: ListUnitStatesRequest): Promise<ListUnitStatesResponse> {
+    const rows: UnitState[] = [];
+    const { state } = this.engine;
+    for (const unit of [...state.reported.keys()].sort()) {
+      const byMachine = state.reported.get(unit)!;
+      for (const machine of [...byMachine.keys()].sort()) {
+        const s = byMachine.get(machine)!;
+        rows.push({
+          name: unit,
+          machineId: machine,
+          machineIp: state.machines.get(machine)?.ip ?? '',
+          loadState: s.load,
+          activeState: s.active,
+          subState: s.sub,
+          hash: s.hash,
+        });
+      }
+    }
+    const { page, next } = paginate(
+      rows,
+      req.pageSize,
+      req.pageToken,
+      (r) => `${r.name}\u0000${r.machineId}`,
+    );
+    return { states: page, nextPageToken: next };
+  }
+
+  async listMachines(): Promise<ListMachinesResponse> {
+    const machines: Machine[] = [];
+    for (const id of [...this.engine.state.machines.keys()].sort()) {
+      const m = this.engine.state.machines.get(id)!;
+      if (m.presence !== 'alive') continue;
+      machines.push({
+        id,
+        ip: m.ip,
+        metadata: machineMetadata(m),
+        state: this.engine.machinePhase(id) ?? 'alive',
+      });
+    }
+    return { machines };
+  }
+
+  async setMachineMetadata(req: SetMachineMetadataRequest): Promise<SetMachineMetadataResponse> {
+    if (!req.machineId)
+      throw new FlotillaError(ErrorCode.InvalidArgument, 'machine_id is required');
+    for (const [k, v] of Object.entries(req.metadata)) {
+      if (!/^[A-Za-z0-9_.-]+$/.test(k)) {
+        throw new FlotillaError(
+          ErrorCode.InvalidArgument,
+          `invalid metadata key "${k}": use letters, digits, '_', '.', '-'`,
+          { details: { field: k } },
+        );
+      }
+      if (/[,=]/.test(v))
+        throw new FlotillaError(
+          ErrorCode.InvalidArgument,
+          `invalid metadata value for "${k}": "${v}" contains ',' or '='`,
+        );
+    }
+    const index = await this.engine.append([
+      { type: 'MachineMetadataSet', machine: req.machineId, metadata: req.metadata },
+    ]);
+    return { index };
+  }
+
+  async getClusterStatus(): Promise<ClusterStatus> {
+    const { state } = this.engine;
+    return {
+      leaderMachineId: this.leader.machineId,
+      leaderAddress: this.leader.address,
+      epoch: this.engine.epoch,
+      logIndex: state.index,
+      units: state.units.size,
+      machines: [...state.machines.values()].filter((m) => m.presence === 'alive').length,
+      snapshotIndex: this.engine.stats.lastSnapshotIndex,
+    };
+  }
+
+  async *watch(req: WatchRequest, signal: AbortSignal): AsyncIterable<Event> {
+    const queue: FlotillaEvent[] = [];
+    let wake: (() => void) | undefined;
+    const w = this.engine.watch(req.fromIndex, (e) => {
+      queue.push(e);
+      wake?.();
+    });
+    const onAbort = (): void => wake?.();
+    signal.addEventListener('abort', onAbort);
+    const onStop = this.engine.onStopped(() => wake?.());
+    try {
+      if (req.fromIndex > 0 && req.fromIndex < w.oldest) {
+        throw new FlotillaError(
+          ErrorCode.InvalidArgument,
+          `events before index ${w.oldest} are no longer in the leader's memory; read them with \`flotilla replay\``,
+        );
+      }
+      let last = 0;
+      for (const e of w.backlog) {
+        last = e.index;
+        yield toProtoEvent(e);
+      }
+      while (!signal.aborted && !this.engine.isStopped) {
+        while (queue.length > 0) {
+          const e = queue.shift()!;
+          if (e.index <= last) continue;
+          last = e.index;
+          yield toProtoEvent(e);
+        }
+        await new Promise<void>((r) => (wake = r));
+        wake = undefined;
+      }
+      if (this.engine.isStopped && !signal.aborted) {
+        throw new FlotillaError(
+          ErrorCode.NotLeader,
+          'the leader stepped down; watch again to follow the new one',
+          { retryable: true },
+        );
+      }
+    } finally {
+      w.close();
+      onStop();
+      signal.removeEventListener('abort', onAbort);
+    }
+  }
+
+  async unitStatus(req: UnitStatusRequest): Promise<UnitStatusResponse> {
+    const machine = this.machineFor(req.name, req.machineId);
+    const text = await this.agentRpc(machine, {
+      v: PROTOCOL_VERSION,
+      kind: 'status',
+      unit: req.name,
+    });
+    return { machineId: machine, text };
+  }
+
+  async *unitJournal(req: UnitJournalRequest): AsyncIterable<JournalChunk> {
+    const machine = this.machineFor(req.name, req.machineId);
+    if (req.follow) {
+      throw new FlotillaError(
+        ErrorCode.InvalidArgument,
+        'journal --follow is not supported yet; run it without --follow',
+      );
+    }
+    const text = await this.agentRpc(machine, {
+      v: PROTOCOL_VERSION,
+      kind: 'journal',
+      unit: req.name,
+      lines: req.lines || 10,
+    });
+    yield { text };
+  }
+
+  // ---------------------------------------------------------------- helpers
+
+  private machineFor(name: string, requested: string): string {
+    const u = this.engine.state.units.get(name);
+    if (!u)
+      throw new FlotillaError(ErrorCode.UnitNotFound, `unit ${name} not found`, {
+        details: { unit: name },
+      });
+    if (requested) return requested;
+    if (u.machine) return u.machine;
+    const reportedOn = [...(this.engine.state.reported.get(name)?.keys() ?? [])].sort();
+    if (reportedOn.length > 0) return reportedOn[0];
+    throw new FlotillaError(ErrorCode.InvalidState, `unit ${name} does not run on any machine`, {
+      details: { unit: name },
+    });
+  }
+
+  private async agentRpc(machine: string, req: object): Promise<string> {
+    let data: Uint8Array;
+    try {
+      data = await this.bus.request(this.subj.agentRpc(machine), encode(req), AGENT_RPC_TIMEOUT_MS);
+    } catch (err) {
+      throw new FlotillaError(
+        ErrorCode.AgentUnavailable,
+        `the agent on machine ${machine} did not answer: ${(err as Error).message}`,
+        {
+          cause: err,
+          retryable: true,
+        },
+      );
+    }
+    const reply = decodeAgentRpcReply(data);
+    if (!reply.ok)
+      throw new FlotillaError(
+        ErrorCode.AgentUnavailable,
+        reply.error ?? `the agent on ${machine} failed`,
+      );
+    return reply.text;
+  }
+
+  private unitView(u: UnitRecord): Unit {
+    return {
+      name: u.name,
+      options: u.options,
+      hash: u.hash,
+      targetState: u.target,
+      targetMachine: u.machine ?? '',
+      global: u.requirements.global,
+      description: u.description,
+      currentState: this.currentState(u),
+    };
+  }
+
+  /** fleet's STATE column: what the unit's agent reports, as a target-state word. */
+  private currentState(u: UnitRecord): string {
+    const byMachine = this.engine.state.reported.get(u.name);
+    if (!byMachine || byMachine.size === 0) return 'inactive';
+    const states = u.machine
+      ? [byMachine.get(u.machine)].filter((s) => s !== undefined)
+      : [...byMachine.values()];
+    if (states.length === 0) return 'inactive';
+    if (states.every((s) => s.active === 'active' || s.active === 'reloading')) return 'launched';
+    if (states.every((s) => s.load === 'loaded')) return 'loaded';
+    return 'inactive';
+  }
+}
+
+function parseTarget(t: string): TargetState {
+  if ((TARGET_STATES as readonly string[]).includes(t)) return t as TargetState;
+  throw new FlotillaError(
+    ErrorCode.InvalidArgument,
+    `invalid target state "${t}": use inactive, loaded or launched`,
+    { details: { field: 'target_state' } },
+  );
+}
+
+function refuseTemplate(name: string): void {
+  if (parseUnitName(name).isTemplate) {
+    throw new FlotillaError(ErrorCode.InvalidState, `cannot activate template "${name}"`, {
+      details: { unit: name },
+    });
+  }
+}
+
+/** Pages through a sorted list; the token is the key of the last item of the previous page. */
+function paginate<T>(
+  items: T[],
+  pageSize: number,
+  token: string,
+  key: (x: T) => string,
+): { page: T[]; next: string } {
+  const size = Math.min(pageSize > 0 ? pageSize : DEFAULT_PAGE, MAX_PAGE);
+  let lo = 0;
+  if (token) {
+    let hi = items.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (key(items[mid]) <= token) lo = mid + 1;
+      else hi = mid;
+    }
+  }
+  const page = items.slice(lo, lo + size);
+  const next = lo + size < items.length && page.length > 0 ? key(page[page.length - 1]) : '';
+  return { page, next };
+}
+
+export function toProtoEvent(e: FlotillaEvent): Event {
+  const unit = 'unit' in e ? e.unit : '';
+  const machine = 'machine' in e ? e.machine : '';
+  return {
+    index: e.index,
+    epoch: e.epoch,
+    timeMs: e.time,
+    schemaVersion: e.v,
+    type: e.type,
+    unit,
+    machine,
+    json: JSON.stringify(e),
+  };
+}
