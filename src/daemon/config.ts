@@ -1,0 +1,315 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { ErrorCode, FlotillaError } from '../errors';
+
+/**
+ * flotillad's configuration. Sources in increasing priority: the file (`/etc/flotilla/flotilla.conf`
+ * or `--config`), the environment (`FLOTILLA_<KEY>`), flags (`--<key-with-dashes>`). fleet's key
+ * names are kept where they exist.
+ */
+export interface DaemonConfig {
+  /** Run a one-machine cluster with no external services (embedded store and bus). */
+  dev: boolean;
+  /** Where dev mode keeps its state (and the default units directory in dev mode). */
+  data_dir: string;
+  etcd_servers: string[];
+  nats_servers: string[];
+  cluster: string;
+  machine_id: string;
+  metadata: Record<string, string>;
+  /** How long a silent agent stays alive in the leader's eyes (ms). */
+  agent_ttl: number;
+  /** The leader's election lease (ms); failover happens within about this long. */
+  lease_ttl: number;
+  public_ip: string;
+  disable_engine: boolean;
+  disable_agent: boolean;
+  units_directory: string;
+  systemd_user: boolean;
+  driver: 'systemd' | 'process' | 'simulated';
+  grpc_listen: string[];
+  /** The gRPC address other daemons forward writes to (default: the first TCP listen address). */
+  grpc_advertise: string;
+  http_listen: string;
+  snapshot_every: number;
+  snapshot_interval: number;
+  /** fleet unloaded every unit on shutdown; Flotilla leaves them running unless this is set. */
+  unload_on_shutdown: boolean;
+  log_level: 'debug' | 'info' | 'warn' | 'error';
+}
+
+type Kind = 'bool' | 'string' | 'list' | 'metadata' | 'duration' | 'int' | 'enum';
+
+interface KeySpec {
+  kind: Kind;
+  values?: readonly string[];
+  help: string;
+}
+
+export const CONFIG_KEYS: Record<keyof DaemonConfig, KeySpec> = {
+  dev: { kind: 'bool', help: 'one-machine cluster, no external services' },
+  data_dir: { kind: 'string', help: 'state directory for dev mode' },
+  etcd_servers: { kind: 'list', help: 'etcd client URLs, comma-separated' },
+  nats_servers: { kind: 'list', help: 'NATS URLs, comma-separated' },
+  cluster: { kind: 'string', help: 'cluster name (etcd prefix and NATS subject segment)' },
+  machine_id: { kind: 'string', help: "this machine's ID (default: /etc/machine-id)" },
+  metadata: { kind: 'metadata', help: 'k=v,k2=v2' },
+  agent_ttl: { kind: 'duration', help: 'agent liveness TTL, e.g. 30s' },
+  lease_ttl: { kind: 'duration', help: 'leader election lease, e.g. 5s' },
+  public_ip: { kind: 'string', help: 'address shown for this machine' },
+  disable_engine: { kind: 'bool', help: 'never campaign for leadership' },
+  disable_agent: { kind: 'bool', help: 'run no agent on this machine' },
+  units_directory: { kind: 'string', help: 'where unit files are written' },
+  systemd_user: { kind: 'bool', help: 'drive the user manager instead of the system one' },
+  driver: { kind: 'enum', values: ['systemd', 'process', 'simulated'], help: 'how units are run' },
+  grpc_listen: { kind: 'list', help: 'gRPC listen addresses (host:port, unix:///path)' },
+  grpc_advertise: { kind: 'string', help: 'gRPC address other daemons use to reach this one' },
+  http_listen: { kind: 'string', help: 'HTTP address for /healthz and /metrics ("" = off)' },
+  snapshot_every: { kind: 'int', help: 'snapshot after this many events' },
+  snapshot_interval: { kind: 'duration', help: 'snapshot at least this often when changed' },
+  unload_on_shutdown: {
+    kind: 'bool',
+    help: "unload every local unit on SIGTERM (fleet's old behaviour)",
+  },
+  log_level: { kind: 'enum', values: ['debug', 'info', 'warn', 'error'], help: 'log verbosity' },
+};
+
+export const DEFAULT_CONFIG_FILE = '/etc/flotilla/flotilla.conf';
+
+function defaults(): DaemonConfig {
+  return {
+    dev: false,
+    data_dir: '.flotilla-dev',
+    etcd_servers: ['http://127.0.0.1:2379'],
+    nats_servers: ['nats://127.0.0.1:4222'],
+    cluster: 'default',
+    machine_id: '',
+    metadata: {},
+    agent_ttl: 30_000,
+    lease_ttl: 5_000,
+    public_ip: '',
+    disable_engine: false,
+    disable_agent: false,
+    units_directory: '/run/flotilla/units',
+    systemd_user: false,
+    driver: 'systemd',
+    grpc_listen: ['unix:///run/flotilla/flotilla.sock', '127.0.0.1:7070'],
+    grpc_advertise: '',
+    http_listen: '',
+    snapshot_every: 10_000,
+    snapshot_interval: 60_000,
+    unload_on_shutdown: false,
+    log_level: 'info',
+  };
+}
+
+function invalid(key: string, raw: string, want: string, source: string): FlotillaError {
+  return new FlotillaError(
+    ErrorCode.ConfigInvalid,
+    `invalid value for ${key} (${source}): "${raw}" (want ${want})`,
+    {
+      details: { field: key, source },
+    },
+  );
+}
+
+/** Parses "30s", "500ms", "2m", "1h" or a bare number of seconds (fleet's agent_ttl) into ms. */
+export function parseDuration(raw: string): number | undefined {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(raw.trim());
+  if (!m) return undefined;
+  const n = Number(m[1]);
+  const unit = m[2] ?? 's';
+  return Math.round(n * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[unit]!);
+}
+
+/** Parses `k=v,k2=v2` (fleet's metadata syntax). */
+export function parseMetadata(raw: string): Record<string, string> | undefined {
+  const out: Record<string, string> = {};
+  if (raw.trim() === '') return out;
+  for (const pair of raw.split(',')) {
+    const i = pair.indexOf('=');
+    if (i <= 0) return undefined;
+    const k = pair.slice(0, i).trim();
+    const v = pair.slice(i + 1).trim();
+    if (!/^[A-Za-z0-9_.-]+$/.test(k) || v === '') return undefined;
+    out[k] = v;
+  }
+  return out;
+}
+
+function setValue(cfg: DaemonConfig, key: keyof DaemonConfig, raw: string, source: string): void {
+  const spec = CONFIG_KEYS[key];
+  const rec = cfg as unknown as Record<string, unknown>;
+  const unq = raw.trim().replace(/^"(.*)"$/, '$1');
+  switch (spec.kind) {
+    case 'bool': {
+      const v = unq.toLowerCase();
+      if (['1', 'true', 'yes', 'on', 't'].includes(v)) rec[key] = true;
+      else if (['0', 'false', 'no', 'off', 'f', ''].includes(v)) rec[key] = false;
+      else throw invalid(key, raw, 'true or false', source);
+      return;
+    }
+    case 'string':
+      rec[key] = unq;
+      return;
+    case 'list': {
+      // fleet wrote lists as ["a","b"] or a,b; accept both.
+      const body = unq.replace(/^\[(.*)\]$/, '$1');
+      rec[key] = body
+        .split(',')
+        .map((s) => s.trim().replace(/^"(.*)"$/, '$1'))
+        .filter((s) => s !== '');
+      return;
+    }
+    case 'metadata': {
+      const md = parseMetadata(unq);
+      if (!md)
+        throw invalid(
+          key,
+          raw,
+          'k=v pairs separated by commas, e.g. region=us-east,disk=ssd',
+          source,
+        );
+      rec[key] = md;
+      return;
+    }
+    case 'duration': {
+      const ms = parseDuration(unq);
+      if (ms === undefined || ms <= 0)
+        throw invalid(key, raw, 'a duration such as 30s, 500ms or 2m', source);
+      rec[key] = ms;
+      return;
+    }
+    case 'int': {
+      if (!/^\d+$/.test(unq) || Number(unq) <= 0)
+        throw invalid(key, raw, 'a positive whole number', source);
+      rec[key] = Number(unq);
+      return;
+    }
+    case 'enum':
+      if (!spec.values!.includes(unq))
+        throw invalid(key, raw, `one of ${spec.values!.join(', ')}`, source);
+      rec[key] = unq;
+      return;
+  }
+}
+
+function keyOf(name: string, source: string): keyof DaemonConfig {
+  const key = name.replace(/-/g, '_').toLowerCase();
+  if (!(key in CONFIG_KEYS)) {
+    throw new FlotillaError(
+      ErrorCode.ConfigInvalid,
+      `unknown configuration key "${name}" (${source})`,
+      { details: { field: name, source } },
+    );
+  }
+  return key as keyof DaemonConfig;
+}
+
+/** Parses a config file: `key=value` lines, `#` comments, optional quotes (fleet.conf's format). */
+export function parseConfigFile(
+  text: string,
+  file: string,
+): [keyof DaemonConfig, string, string][] {
+  const out: [keyof DaemonConfig, string, string][] = [];
+  text.split(/\r?\n/).forEach((line, i) => {
+    const t = line.trim();
+    if (t === '' || t.startsWith('#') || t.startsWith(';')) return;
+    const eq = t.indexOf('=');
+    const where = `${file}:${i + 1}`;
+    if (eq <= 0)
+      throw new FlotillaError(ErrorCode.ConfigInvalid, `${where}: expected key=value, got "${t}"`, {
+        details: { file, line: i + 1 },
+      });
+    out.push([keyOf(t.slice(0, eq).trim(), where), t.slice(eq + 1).trim(), where]);
+  });
+  return out;
+}
+
+export interface LoadedConfig {
+  config: DaemonConfig;
+  /** The config file read, if any (SIGHUP re-reads it). */
+  file?: string;
+}
+
+/**
+ * Builds the configuration from file, environment and flags. Throws FlotillaError
+ * CONFIG_INVALID naming the key and its source for any bad value.
+ */
+export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): LoadedConfig {
+  const first = loadWith(defaults(), argv, env);
+  // Dev mode changes the defaults (not what the user set): run again on top of them.
+  return first.config.dev ? loadWith(devDefaults(first.config.data_dir), argv, env) : first;
+}
+
+/** Dev mode: one machine, embedded store and bus, state under data_dir, TCP endpoint on loopback. */
+export function devDefaults(dataDir: string): DaemonConfig {
+  return {
+    ...defaults(),
+    dev: true,
+    data_dir: dataDir,
+    units_directory: path.join(dataDir, 'units'),
+    driver: 'process',
+    grpc_listen: ['127.0.0.1:7070', `unix://${path.resolve(dataDir, 'flotilla.sock')}`],
+    agent_ttl: 10_000,
+    public_ip: '127.0.0.1',
+    snapshot_every: 1000,
+  };
+}
+
+function loadWith(base: DaemonConfig, argv: string[], env: NodeJS.ProcessEnv): LoadedConfig {
+  const flags: [keyof DaemonConfig, string][] = [];
+  let file: string | undefined;
+  let fileRequired = false;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (!a.startsWith('--')) {
+      throw new FlotillaError(ErrorCode.ConfigInvalid, `unexpected argument "${a}"`, {
+        details: { field: a },
+      });
+    }
+    const eq = a.indexOf('=');
+    const name = a.slice(2, eq > 0 ? eq : undefined);
+    let value: string | undefined = eq > 0 ? a.slice(eq + 1) : undefined;
+    if (name === 'config') {
+      value ??= argv[++i];
+      if (value === undefined)
+        throw new FlotillaError(ErrorCode.ConfigInvalid, '--config needs a file path');
+      file = value;
+      fileRequired = true;
+      continue;
+    }
+    const key = keyOf(name, `flag --${name}`);
+    if (value === undefined) {
+      if (
+        CONFIG_KEYS[key].kind === 'bool' &&
+        (argv[i + 1] === undefined || argv[i + 1].startsWith('--'))
+      )
+        value = 'true';
+      else value = argv[++i];
+    }
+    if (value === undefined)
+      throw new FlotillaError(ErrorCode.ConfigInvalid, `flag --${name} needs a value`, {
+        details: { field: key },
+      });
+    flags.push([key, value]);
+  }
+  const config: DaemonConfig = { ...base };
+  file ??= env.FLOTILLA_CONFIG ?? DEFAULT_CONFIG_FILE;
+  let used: string | undefined;
+  if (fs.existsSync(file)) {
+    for (const [k, v, where] of parseConfigFile(fs.readFileSync(file, 'utf8'), file))
+      setValue(config, k, v, where);
+    used = file;
+  } else if (fileRequired) {
+    throw new FlotillaError(ErrorCode.ConfigInvalid, `config file ${file} does not exist`, {
+      details: { file },
+    });
+  }
+  for (const key of Object.keys(CONFIG_KEYS) as (keyof DaemonConfig)[]) {
+    const v = env[`FLOTILLA_${key.toUpperCase()}`];
+    if (v !== undefined) setValue(config, key, v, `environment FLOTILLA_${key.toUpperCase()}`);
+  }
+  for (const [k, v] of flags) setValue(config, k, v, `flag --${k.replace(/_/g, '-')}`);
+  return { config, file: used };
+}

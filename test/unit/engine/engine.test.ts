@@ -1,0 +1,227 @@
+import { LocalHub } from '../../../src/bus/local';
+import { EngineApi } from '../../../src/engine/api';
+import { Engine } from '../../../src/engine/engine';
+import { encodeState } from '../../../src/engine/snapshot';
+import { foldAll } from '../../../src/engine/fold';
+import { MemoryBackend, MemoryLogStore } from '../../../src/store/memory';
+import { ErrorCode, FlotillaError } from '../../../src/errors';
+import { FakeAgent } from '../../helpers/fake-agent';
+
+const CLUSTER = 't';
+const opt = (section: string, name: string, value: string) => ({ section, name, value });
+const svc = (name: string, extra: { section: string; name: string; value: string }[] = []) => ({
+  name,
+  options: [opt('Service', 'ExecStart', '/bin/sleep 1000'), ...extra],
+  targetState: '',
+});
+
+async function until(cond: () => boolean, what: string, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+async function leader(backend: MemoryBackend, hub: LocalHub, machine = 'leader1', ttl = 60_000) {
+  const store = new MemoryLogStore(backend);
+  const term = await store.campaign(
+    { machine, address: `${machine}:7070` },
+    new AbortController().signal,
+  );
+  const engine = await Engine.start({
+    term,
+    bus: hub.connect(),
+    cluster: CLUSTER,
+    machineId: machine,
+    address: `${machine}:7070`,
+    agentTtlMs: ttl,
+  });
+  const api = new EngineApi(engine, hub.connect(), CLUSTER, {
+    machineId: machine,
+    address: `${machine}:7070`,
+  });
+  return { store, term, engine, api };
+}
+
+describe('Engine', () => {
+  let hub: LocalHub;
+  let backend: MemoryBackend;
+  const cleanups: (() => Promise<void> | void)[] = [];
+  beforeEach(() => {
+    hub = new LocalHub();
+    backend = new MemoryBackend();
+  });
+  afterEach(async () => {
+    for (const c of cleanups.splice(0).reverse()) await c();
+  });
+
+  async function cluster(machines: { id: string; md?: Record<string, string> }[]) {
+    const l = await leader(backend, hub);
+    cleanups.push(() => l.engine.stop());
+    const agents = machines.map((m) =>
+      new FakeAgent(hub.connect(), CLUSTER, m.id, m.md ?? {}).start(),
+    );
+    cleanups.push(() => agents.forEach((a) => a.stop()));
+    for (const a of agents) await a.resync();
+    return { ...l, agents };
+  }
+
+  it('places launched units on the least-loaded machines and only wakes the target agent', async () => {
+    const { api, engine, agents } = await cluster([{ id: 'm1' }, { id: 'm2' }, { id: 'm3' }]);
+    const names = Array.from({ length: 30 }, (_, i) => `u${String(i).padStart(2, '0')}.service`);
+    await api.createUnits({ units: names.map((n) => svc(n)), replace: false });
+    await api.setTargetStates({ names, targetState: 'launched' });
+    await until(
+      () => agents.reduce((n, a) => n + a.schedule.size, 0) === 30,
+      'all units scheduled',
+    );
+    // Least loaded, ties by machine ID: 10 each.
+    expect(agents.map((a) => a.schedule.size)).toEqual([10, 10, 10]);
+    for (const a of agents) {
+      const placedHere = [...engine.state.units.values()].filter(
+        (u) => u.machine === a.machine,
+      ).length;
+      expect(a.changes).toBe(placedHere);
+      expect(a.foreign).toBe(0);
+    }
+    await until(() => names.every((n) => engine.unitPhase(n) === 'launched'), 'units launched');
+    const states = await api.listUnitStates({ pageSize: 0, pageToken: '' });
+    expect(states.states).toHaveLength(30);
+    expect(states.states.every((s) => s.activeState === 'active')).toBe(true);
+  });
+
+  it('commits events that arrive together in one store transaction', async () => {
+    const { api, term } = await cluster([]);
+    const spy = jest.spyOn(term, 'append');
+    await Promise.all(
+      Array.from({ length: 50 }, (_, i) =>
+        api.createUnits({ units: [svc(`g${i}.service`)], replace: false }),
+      ),
+    );
+    const appends = spy.mock.calls.length;
+    expect(appends).toBeLessThan(50);
+    expect(appends).toBeGreaterThanOrEqual(1);
+  });
+
+  it('restores the same state in a new term (snapshot + tail) and keeps placements', async () => {
+    const first = await cluster([{ id: 'm1' }, { id: 'm2' }]);
+    const names = Array.from({ length: 10 }, (_, i) => `r${i}.service`);
+    await first.api.createUnits({ units: names.map((n) => svc(n)), replace: false });
+    await first.api.setTargetStates({ names: names.slice(0, 5), targetState: 'launched' });
+    await first.engine.snapshot();
+    await first.api.setTargetStates({ names: names.slice(5), targetState: 'loaded' });
+    await until(
+      () => names.every((n) => first.engine.state.units.get(n)!.machine !== undefined),
+      'placed',
+    );
+    const live = first.engine.state;
+    const liveDurable = [...live.units.values()].map((u) => [u.name, u.target, u.machine, u.hash]);
+    await first.engine.stop('test');
+    await first.term.resign();
+
+    const second = await leader(backend, hub, 'leader2');
+    cleanups.push(() => second.engine.stop());
+    expect(second.engine.epoch).toBeGreaterThan(first.engine.epoch);
+    expect(
+      [...second.engine.state.units.values()].map((u) => [u.name, u.target, u.machine, u.hash]),
+    ).toEqual(liveDurable);
+    // The whole durable log folded from scratch gives the same units too.
+    const all = await second.store.readAll();
+    const refolded = foldAll(all.tail);
+    expect([...refolded.units.keys()].sort()).toEqual([...live.units.keys()].sort());
+  });
+
+  it('sends no changes for running units after a failover', async () => {
+    const first = await cluster([{ id: 'm1' }, { id: 'm2' }]);
+    const names = Array.from({ length: 6 }, (_, i) => `f${i}.service`);
+    await first.api.createUnits({ units: names.map((n) => svc(n)), replace: false });
+    await first.api.setTargetStates({ names, targetState: 'launched' });
+    await until(() => first.agents.reduce((n, a) => n + a.schedule.size, 0) === 6, 'scheduled');
+    const before = first.agents.map((a) =>
+      [...a.schedule.values()].map((u) => `${u.unit}:${u.hash}:${u.target}`).sort(),
+    );
+    await first.engine.stop('killed');
+    await first.term.resign();
+
+    const second = await leader(backend, hub, 'leader2');
+    cleanups.push(() => second.engine.stop());
+    await until(
+      () => first.agents.every((a) => a.epoch === second.engine.epoch),
+      'agents resynced with the new leader',
+    );
+    const after = first.agents.map((a) =>
+      [...a.schedule.values()].map((u) => `${u.unit}:${u.hash}:${u.target}`).sort(),
+    );
+    expect(after).toEqual(before);
+    // No unit moved: every placement is where it was.
+    for (const n of names)
+      expect(second.engine.state.units.get(n)!.machine).toBe(
+        first.engine.state.units.get(n)!.machine,
+      );
+  });
+
+  it('reschedules the units of a lost machine', async () => {
+    const l = await leader(backend, hub, 'leader1', 300);
+    cleanups.push(() => l.engine.stop());
+    const a1 = new FakeAgent(hub.connect(), CLUSTER, 'm1').start();
+    const a2 = new FakeAgent(hub.connect(), CLUSTER, 'm2').start();
+    cleanups.push(() => (a1.stop(), a2.stop()));
+    await a1.resync();
+    await a2.resync();
+    const beat = setInterval(() => a2.heartbeat(), 50);
+    cleanups.push(() => clearInterval(beat));
+    const beat1 = setInterval(() => a1.heartbeat(), 50);
+    await l.api.createUnits({ units: [svc('x.service'), svc('y.service')], replace: false });
+    await l.api.setTargetStates({ names: ['x.service', 'y.service'], targetState: 'launched' });
+    await until(() => a1.schedule.size === 1 && a2.schedule.size === 1, 'spread');
+    clearInterval(beat1); // m1 goes silent
+    await until(() => a2.schedule.size === 2, 'rescheduled to m2');
+    expect(l.engine.state.machines.get('m1')!.presence).toBe('lost');
+  });
+
+  it('refuses writes it could not store, keeps serving reads, and recovers', async () => {
+    const { api } = await cluster([]);
+    await api.createUnits({ units: [svc('keep.service')], replace: false });
+    backend.setUnavailable(true);
+    const err = await api
+      .createUnits({ units: [svc('lost.service')], replace: false })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(FlotillaError);
+    expect((err as FlotillaError).code).toBe(ErrorCode.StoreUnavailable);
+    expect((await api.getUnit({ name: 'keep.service' })).name).toBe('keep.service');
+    await expect(api.getUnit({ name: 'lost.service' })).rejects.toMatchObject({
+      code: ErrorCode.UnitNotFound,
+    });
+    backend.setUnavailable(false);
+    let ok = false;
+    for (let i = 0; i < 100 && !ok; i++) {
+      ok = await api.createUnits({ units: [svc('after.service')], replace: false }).then(
+        () => true,
+        () => false,
+      );
+      if (!ok) await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(ok).toBe(true);
+    expect((await api.getUnit({ name: 'after.service' })).name).toBe('after.service');
+  });
+
+  it('steps down when deposed: its writes fail and it stops', async () => {
+    const { api, engine } = await cluster([]);
+    backend.depose();
+    await expect(
+      api.createUnits({ units: [svc('d.service')], replace: false }),
+    ).rejects.toBeInstanceOf(FlotillaError);
+    await until(() => engine.isStopped, 'engine stopped');
+  });
+
+  it('folds deterministically: the same events give the same snapshot bytes', async () => {
+    const { api, store } = await cluster([{ id: 'm1' }]);
+    await api.createUnits({ units: [svc('a.service'), svc('b.service')], replace: false });
+    await api.setTargetStates({ names: ['a.service'], targetState: 'launched' });
+    const all = await store.readAll();
+    expect(Buffer.from(encodeState(foldAll(all.tail))).toString()).toBe(
+      Buffer.from(encodeState(foldAll(all.tail))).toString(),
+    );
+  });
+});
