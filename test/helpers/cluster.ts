@@ -1,0 +1,230 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { freePort, startEtcd, startNats, startSystemd } from '../harness';
+import type { EtcdCluster, NatsServer, SystemdManager } from '../harness';
+import { isAlive, killGroup, track, untrack } from '../harness/registry';
+
+/** The repository root (works from test/ under ts and from dist/test/ when compiled). */
+function repoRoot(): string {
+  let d = __dirname;
+  while (!fs.existsSync(path.join(d, 'package.json'))) d = path.dirname(d);
+  return d;
+}
+
+/** Path of the built daemon (`npm test` runs `npm run build` first). */
+export const FLOTILLAD = path.join(repoRoot(), 'dist', 'src', 'daemon', 'main.js');
+
+export interface NodeSpec {
+  metadata?: Record<string, string>;
+  disableEngine?: boolean;
+  disableAgent?: boolean;
+}
+
+export interface ClusterOptions {
+  nodes: NodeSpec[];
+  /** Real systemd user managers (one per node) with the systemd driver; otherwise the simulated driver. */
+  systemd?: boolean;
+  agentTtl?: string;
+  leaseTtl?: string;
+  /** Extra flags for every daemon. */
+  flags?: string[];
+}
+
+/** One flotillad process of a test cluster. */
+export class DaemonNode {
+  proc: ChildProcess | undefined;
+  output = '';
+  private exited: Promise<void> = Promise.resolve();
+
+  constructor(
+    readonly index: number,
+    readonly machineId: string,
+    readonly grpcPort: number,
+    readonly args: string[],
+    readonly env: NodeJS.ProcessEnv,
+    readonly dir: string,
+    readonly systemd?: SystemdManager,
+  ) {}
+
+  get endpoint(): string {
+    return `127.0.0.1:${this.grpcPort}`;
+  }
+
+  get pid(): number | undefined {
+    return this.proc?.pid;
+  }
+
+  get running(): boolean {
+    return this.proc !== undefined && this.proc.exitCode === null && this.proc.signalCode === null;
+  }
+
+  /** Starts the daemon and waits until its gRPC port accepts connections. */
+  async start(): Promise<void> {
+    this.output = '';
+    const proc = spawn(process.execPath, [FLOTILLAD, ...this.args], {
+      env: this.env,
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.proc = proc;
+    const keep = (b: Buffer): void => {
+      this.output = (this.output + b.toString()).slice(-20000);
+    };
+    proc.stdout?.on('data', keep);
+    proc.stderr?.on('data', keep);
+    this.exited = new Promise((r) => proc.once('exit', () => r()));
+    track({ pid: proc.pid!, kind: 'flotillad' });
+    const { tcpOpen } = await import('../harness/ports');
+    const deadline = Date.now() + 20000;
+    while (!(await tcpOpen(this.grpcPort))) {
+      if (!this.running)
+        throw new Error(`flotillad ${this.index} exited during start:\n${this.output}`);
+      if (Date.now() > deadline)
+        throw new Error(`flotillad ${this.index} did not listen in time:\n${this.output}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  /** SIGKILL: no clean-up, no resignation — a crash. */
+  async kill(): Promise<void> {
+    if (!this.proc?.pid) return;
+    if (this.running) killGroup(this.proc.pid, 'SIGKILL');
+    await this.exited;
+    untrack(this.proc.pid);
+  }
+
+  /** SIGTERM and wait for a clean exit; resolves with the exit code. */
+  async stop(): Promise<number | null> {
+    if (!this.proc?.pid || !this.running) return this.proc?.exitCode ?? null;
+    this.proc.kill('SIGTERM');
+    const t = setTimeout(() => this.proc?.pid && killGroup(this.proc.pid, 'SIGKILL'), 15000);
+    await this.exited;
+    clearTimeout(t);
+    untrack(this.proc.pid);
+    return this.proc.exitCode;
+  }
+}
+
+export interface TestCluster extends AsyncDisposable {
+  readonly etcd: EtcdCluster;
+  readonly nats: NatsServer;
+  readonly nodes: DaemonNode[];
+  readonly clusterName: string;
+  /** Endpoints of every daemon, for FLOTILLA_ENDPOINT. */
+  endpoints(): string[];
+  dispose(): Promise<void>;
+}
+
+/**
+ * A Flotilla cluster on one host: real etcd and NATS, and one flotillad process per node, each
+ * with its own machine ID and (with `systemd`) its own systemd user manager.
+ */
+export async function startCluster(opts: ClusterOptions): Promise<TestCluster> {
+  if (!fs.existsSync(FLOTILLAD))
+    throw new Error(`${FLOTILLAD} is missing: run \`npm run build\` first`);
+  const etcd = await startEtcd();
+  const nats = await startNats();
+  const clusterName = `t${randomBytes(4).toString('hex')}`;
+  const nodes: DaemonNode[] = [];
+  const managers: SystemdManager[] = [];
+  const dispose = async (): Promise<void> => {
+    await Promise.all(nodes.map((n) => n.kill()));
+    await Promise.all(managers.map((m) => m.dispose()));
+    for (const n of nodes) fs.rmSync(n.dir, { recursive: true, force: true });
+    await nats.dispose();
+    await etcd.dispose();
+  };
+  try {
+    for (let i = 0; i < opts.nodes.length; i++) {
+      const spec = opts.nodes[i];
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), `flotilla-node${i}-`));
+      const machineId = randomBytes(16).toString('hex');
+      const grpcPort = await freePort();
+      const env: NodeJS.ProcessEnv = {
+        PATH: process.env.PATH,
+        FLOTILLA_CONFIG: path.join(dir, 'none.conf'),
+        FLOTILLA_LOG_LEVEL: 'info',
+      };
+      let systemd: SystemdManager | undefined;
+      const driverFlags: string[] = [];
+      if (opts.systemd && !spec.disableAgent) {
+        systemd = await startSystemd();
+        managers.push(systemd);
+        env.DBUS_SESSION_BUS_ADDRESS = systemd.busAddress;
+        env.XDG_RUNTIME_DIR = systemd.env.XDG_RUNTIME_DIR;
+        driverFlags.push(
+          '--driver',
+          'systemd',
+          '--systemd-user',
+          'true',
+          '--units-directory',
+          path.join(dir, 'units'),
+        );
+      } else {
+        driverFlags.push('--driver', 'simulated', '--units-directory', path.join(dir, 'units'));
+      }
+      const metadata = Object.entries(spec.metadata ?? {})
+        .map(([k, v]) => `${k}=${v}`)
+        .join(',');
+      const args = [
+        '--etcd-servers',
+        etcd.endpoints.join(','),
+        '--nats-servers',
+        nats.url,
+        '--cluster',
+        clusterName,
+        '--machine-id',
+        machineId,
+        '--public-ip',
+        '127.0.0.1',
+        '--grpc-listen',
+        `127.0.0.1:${grpcPort}`,
+        '--agent-ttl',
+        opts.agentTtl ?? '4s',
+        '--lease-ttl',
+        opts.leaseTtl ?? '2s',
+        ...(metadata ? ['--metadata', metadata] : []),
+        ...(spec.disableEngine ? ['--disable-engine'] : []),
+        ...(spec.disableAgent ? ['--disable-agent'] : []),
+        ...driverFlags,
+        ...(opts.flags ?? []),
+      ];
+      nodes.push(new DaemonNode(i, machineId, grpcPort, args, env, dir, systemd));
+    }
+    await Promise.all(nodes.map((n) => n.start()));
+  } catch (err) {
+    await dispose();
+    throw err;
+  }
+  return {
+    etcd,
+    nats,
+    nodes,
+    clusterName,
+    endpoints: () => nodes.filter((n) => n.running).map((n) => n.endpoint),
+    dispose,
+    [Symbol.asyncDispose]: dispose,
+  };
+}
+
+/** Main PID of a unit on a node's systemd manager, via systemctl --user (0 when not running). */
+export async function mainPid(node: DaemonNode, unit: string): Promise<number> {
+  if (!node.systemd) throw new Error('node has no systemd manager');
+  const { execFile } = await import('node:child_process');
+  return new Promise((resolve, reject) => {
+    execFile(
+      'systemctl',
+      ['--user', 'show', '-p', 'MainPID', '--value', unit],
+      { env: node.systemd!.env },
+      (err, out) => {
+        if (err) reject(err);
+        else resolve(Number(out.trim()) || 0);
+      },
+    );
+  });
+}
+
+export { isAlive };
