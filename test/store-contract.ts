@@ -12,6 +12,11 @@ import type { LeaderInfo, LogStore, Snapshot, Term } from '../src/store/types';
 export interface StoreFixture {
   /** A new client on the same backing store, as another daemon (process) would open. */
   open(): Promise<LogStore>;
+  /**
+   * True for a single-process store (FileLogStore) whose campaign wins at once and fences the
+   * previous term, instead of waiting for it to end.
+   */
+  takesOverAtOnce?: boolean;
   /** The chunk size snapshots are cut to, when the implementation chunks them. */
   chunkBytes?: number;
   /**
@@ -297,9 +302,20 @@ export function describeLogStoreContract(name: string, setup: () => Promise<Stor
       expect((await term.restore()).tail.map((e) => e.index)).toEqual([1, 2]);
     });
 
-    it('keeps a candidate waiting while another leads, and rejects it when aborted', async () => {
+    it('keeps a candidate waiting while another leads (or, single-process, takes over), and honours abort', async () => {
       const { term } = await lead('a');
       const other = await fx.open();
+      const aborted = new AbortController();
+      aborted.abort();
+      await expect(other.campaign(candidate('b'), aborted.signal)).rejects.toBeDefined();
+
+      if (fx.takesOverAtOnce) {
+        const t2 = await other.campaign(candidate('b'), signal());
+        expect(t2.epoch).toBeGreaterThan(term.epoch);
+        expectCode(await rejection(term.append(durableEvents(1, 1))), ErrorCode.Fenced);
+        expect(term.lost).toBe(true);
+        return;
+      }
       const ac = new AbortController();
       const waiting = other.campaign(candidate('b'), ac.signal);
       let settled = false;
