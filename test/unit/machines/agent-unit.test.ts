@@ -39,7 +39,10 @@ const step = (s: Snap, ev: AgentUnitEvent): Step => {
 };
 
 const U = 'web.service';
-const want = (target: 'loaded' | 'launched', hash = 'h1'): UnitDesire => ({
+const want = (
+  target: 'loaded' | 'launched',
+  hash = 'h1',
+): Extract<UnitDesire, { hash: string }> => ({
   target,
   hash,
   contents: `[Service]\nExecStart=/bin/true # ${hash}`,
