@@ -1,0 +1,43 @@
+import type { Command } from '../command';
+import { cat } from './cat';
+import { cluster } from './cluster';
+import { destroy } from './destroy';
+import { events } from './events';
+import { help, registry, version } from './help';
+import { journal } from './journal';
+import { listMachines } from './list-machines';
+import { listUnitFiles } from './list-unit-files';
+import { listUnits } from './list-units';
+import { load } from './load';
+import { restart } from './restart';
+import { start } from './start';
+import { status } from './status';
+import { stop } from './stop';
+import { submit } from './submit';
+import { unload } from './unload';
+
+/** Every command, in the order help lists them (alphabetical, as fleetctl). */
+export const COMMANDS: readonly Command[] = [
+  cat,
+  cluster,
+  destroy,
+  events,
+  help,
+  journal,
+  listMachines,
+  listUnitFiles,
+  listUnits,
+  load,
+  restart,
+  start,
+  status,
+  stop,
+  submit,
+  unload,
+  version,
+];
+registry.commands = COMMANDS;
+
+export function findCommand(name: string): Command | undefined {
+  return COMMANDS.find((c) => c.name === name);
+}

@@ -1,0 +1,73 @@
+import type { FlagSpec } from '../args';
+import { flagBool, flagNumber } from '../args';
+import type { Unit } from '../../gen/flotilla/v1/flotilla';
+import { getUnitOrUndefined } from '../cluster-data';
+import type { Command, Context } from '../command';
+import { err } from '../command';
+import { CliError, errorMessage } from '../errors';
+import { unitNameOf } from '../units';
+
+const FLAGS: readonly FlagSpec[] = [
+  {
+    name: 'lines',
+    short: 'n',
+    type: 'int',
+    default: 10,
+    valueName: 'N',
+    help: 'Number of recent log lines to print',
+    check: (v) => (typeof v === 'number' && v < 0 ? 'must not be negative' : undefined),
+  },
+  {
+    name: 'follow',
+    short: 'f',
+    type: 'bool',
+    default: false,
+    help: 'Keep printing new entries as they are appended to the journal',
+  },
+];
+
+export const journal: Command = {
+  name: 'journal',
+  summary: 'Print the journal of a unit in the cluster to stdout',
+  usage: '[--lines=N|-n N] [-f|--follow] UNIT',
+  description: `Prints the last lines of a unit's journal from the machine it runs on (the agent
+there answers; no SSH). --follow keeps printing until interrupted.`,
+  flags: FLAGS,
+  async run(ctx: Context): Promise<number> {
+    if (ctx.args.length !== 1) throw new CliError('One unit file must be provided.');
+    const name = unitNameOf(ctx.args[0]);
+    const api = ctx.api();
+    let u: Unit | undefined;
+    try {
+      u = await getUnitOrUndefined(api, name);
+    } catch (e) {
+      err(ctx, `Error retrieving unit ${name}: ${errorMessage(e)}`);
+      return 1;
+    }
+    if (!u) {
+      err(ctx, `Unit ${name} does not exist.`);
+      return 1;
+    }
+    if (u.global) {
+      err(ctx, `Unable to retrieve journal of global unit ${name}.`);
+      return 1;
+    }
+    if ((u.currentState || 'inactive') === 'inactive') {
+      err(ctx, `Unit ${name} does not appear to be running.`);
+      return 1;
+    }
+    try {
+      const req = {
+        name,
+        machineId: '',
+        lines: flagNumber(ctx.parsed, 'lines'),
+        follow: flagBool(ctx.parsed, 'follow'),
+      };
+      for await (const chunk of api.unitJournal(req, ctx.signal)) ctx.io.stdout(chunk.text);
+    } catch (e) {
+      err(ctx, `Error retrieving journal of unit ${name}: ${errorMessage(e)}`);
+      return 1;
+    }
+    return 0;
+  },
+};

@@ -1,0 +1,224 @@
+import type { ClusterApi } from '../api/types';
+import type { Unit, UnitState } from '../gen/flotilla/v1/flotilla';
+import { fetchUnits, listAllUnitStates } from './cluster-data';
+import type { MachineCache } from './cluster-data';
+import { Progress } from './progress';
+
+/**
+ * Blocking until units reach a state (fleetctl's tryWaitForUnitStates / waitForUnitStates).
+ *
+ * fleetctl polled every unit separately every 500 ms from one goroutine per unit. Here one
+ * loop checks all pending units at once (a few GetUnit calls, or one paged listing for many
+ * units), re-checks as soon as the Watch stream reports an event about a pending unit, and
+ * otherwise polls with a short backoff. `--block-attempts=N` keeps fleetctl's meaning of N
+ * attempts of ~2 s: the wait gives up N × 2 s after it started.
+ */
+
+/** One attempt of --block-attempts. */
+export const ATTEMPT_MS = 2000;
+const FIRST_POLL_MS = 100;
+const MAX_POLL_MS = 1000;
+/** After a check, the next one waits at least this long even when events keep arriving. */
+const MIN_RECHECK_MS = 50;
+
+export interface WaitIO {
+  /** A success line for stdout. */
+  out: (line: string) => void;
+  /** Raw stderr writes (progress). */
+  err: (s: string) => void;
+  stderrIsTTY: boolean;
+}
+
+export interface Waiter<T> {
+  api: ClusterApi;
+  names: readonly string[];
+  /** 0: wait forever. */
+  attempts: number;
+  /** Current values of the pending units (absent: not found). */
+  fetch: (pending: readonly string[]) => Promise<Map<string, T>>;
+  reached: (name: string, value: T | undefined) => boolean;
+  /** The line to print when a unit reaches the state (none when undefined). */
+  line?: (name: string, value: T | undefined) => Promise<string | undefined>;
+  timeoutMessage: (name: string) => string;
+  /** For the progress line: `launched`, `stopped`… */
+  what: string;
+  io: WaitIO;
+  attemptMs?: number;
+  signal?: AbortSignal;
+}
+
+function sleep(ms: number, wake: { fn?: () => void }, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(t);
+      wake.fn = undefined;
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const t = setTimeout(done, Math.max(0, ms));
+    wake.fn = done;
+    signal?.addEventListener('abort', done);
+  });
+}
+
+/** Waits until every name reached its state; returns one error message per unit that did not. */
+export async function waitUntil<T>(w: Waiter<T>): Promise<string[]> {
+  const pending = [...w.names];
+  if (pending.length === 0) return [];
+  const attemptMs = w.attemptMs ?? ATTEMPT_MS;
+  const start = Date.now();
+  const deadline = w.attempts > 0 ? start + w.attempts * attemptMs : Infinity;
+  const progress = new Progress({
+    write: w.io.err,
+    isTTY: w.io.stderrIsTTY,
+    total: pending.length,
+    what: w.what,
+  });
+
+  // Wake-ups from the event stream: any event about a pending unit triggers a re-check.
+  const watching = new AbortController();
+  const onOuterAbort = (): void => watching.abort();
+  w.signal?.addEventListener('abort', onOuterAbort);
+  const wake: { fn?: () => void } = {};
+  let dirty = false;
+  const pendingSet = new Set(pending);
+  void (async () => {
+    try {
+      for await (const ev of w.api.watch({ fromIndex: 0 }, watching.signal)) {
+        if (pendingSet.has(ev.unit)) {
+          dirty = true;
+          wake.fn?.();
+        }
+      }
+    } catch {
+      // No watch (an older server, a follower without it): polling alone still works.
+    }
+  })();
+
+  try {
+    let pollMs = FIRST_POLL_MS;
+    for (;;) {
+      dirty = false;
+      const values = await w.fetch(pending);
+      const lines: string[] = [];
+      for (let i = 0; i < pending.length;) {
+        const name = pending[i];
+        const v = values.get(name);
+        if (w.reached(name, v)) {
+          pending.splice(i, 1);
+          pendingSet.delete(name);
+          const line = await w.line?.(name, v);
+          if (line !== undefined) lines.push(line);
+        } else i++;
+      }
+      if (lines.length > 0) {
+        progress.clear();
+        for (const l of lines) w.io.out(l);
+      }
+      progress.update(w.names.length - pending.length);
+      if (pending.length === 0 || w.signal?.aborted) break;
+      const now = Date.now();
+      if (now >= deadline) break;
+      if (!dirty) {
+        await sleep(Math.min(pollMs, deadline - now), wake, w.signal);
+        pollMs = Math.min(pollMs * 2, MAX_POLL_MS);
+      }
+      await sleep(MIN_RECHECK_MS, {}, w.signal);
+    }
+  } finally {
+    progress.clear();
+    watching.abort();
+    w.signal?.removeEventListener('abort', onOuterAbort);
+  }
+  return pending.map(w.timeoutMessage);
+}
+
+export type TargetState = 'inactive' | 'loaded' | 'launched';
+
+/**
+ * Waits until each unit's current state (fleet's STATE column) is `target`, printing
+ * `Unit hello.service launched on 32d3a898.../10.0.0.1` (or `Unit x inactive` when the unit
+ * has no machine) as each gets there.
+ */
+export function waitForUnitStates(opts: {
+  api: ClusterApi;
+  names: readonly string[];
+  target: TargetState;
+  attempts: number;
+  machines: MachineCache;
+  io: WaitIO;
+  attemptMs?: number;
+  signal?: AbortSignal;
+}): Promise<string[]> {
+  return waitUntil<Unit>({
+    api: opts.api,
+    names: opts.names,
+    attempts: opts.attempts,
+    attemptMs: opts.attemptMs,
+    signal: opts.signal,
+    io: opts.io,
+    what: opts.target,
+    fetch: (pending) => fetchUnits(opts.api, pending),
+    reached: (_name, u) => u !== undefined && u.currentState === opts.target,
+    line: async (name, u) => {
+      const state = u?.currentState ?? opts.target;
+      if (!u?.targetMachine) return `Unit ${name} ${state}`;
+      return `Unit ${name} ${state} on ${await opts.machines.legend(u.targetMachine, false)}`;
+    },
+    timeoutMessage: (name) => `timed out waiting for unit ${name} to report state ${opts.target}`,
+  });
+}
+
+/** Waits until the named units are gone from the cluster (destroy). */
+export function waitForUnitsGone(opts: {
+  api: ClusterApi;
+  names: readonly string[];
+  attempts: number;
+  io: WaitIO;
+  attemptMs?: number;
+}): Promise<string[]> {
+  return waitUntil<Unit>({
+    ...opts,
+    what: 'destroyed',
+    fetch: (pending) => fetchUnits(opts.api, pending),
+    reached: (_name, u) => u === undefined,
+    timeoutMessage: (name) => `timed out waiting for unit ${name} to be destroyed`,
+  });
+}
+
+const RUNNING = new Set(['active', 'activating', 'reloading', 'deactivating']);
+
+/**
+ * Waits on a global unit's rows in ListUnitStates (one per machine): `loaded` when none is
+ * running any more, `launched` when every row is active. A global unit has no single current
+ * state, which is why fleetctl never waited on one (and its restart did nothing for them).
+ */
+export function waitForGlobalUnits(opts: {
+  api: ClusterApi;
+  names: readonly string[];
+  target: 'loaded' | 'launched';
+  attempts: number;
+  io: WaitIO;
+  attemptMs?: number;
+}): Promise<string[]> {
+  return waitUntil<UnitState[]>({
+    ...opts,
+    what: opts.target,
+    fetch: async (pending) => {
+      const wanted = new Set(pending);
+      const out = new Map<string, UnitState[]>(pending.map((n) => [n, []]));
+      for (const s of await listAllUnitStates(opts.api)) {
+        if (wanted.has(s.name)) out.get(s.name)!.push(s);
+      }
+      return out;
+    },
+    reached: (_name, rows) =>
+      opts.target === 'loaded'
+        ? (rows ?? []).every((r) => !RUNNING.has(r.activeState))
+        : (rows ?? []).every((r) => r.activeState === 'active'),
+    line: async (name, rows) =>
+      `Global unit ${name} ${opts.target} on ${rows?.length ?? 0} machine${rows?.length === 1 ? '' : 's'}`,
+    timeoutMessage: (name) =>
+      `timed out waiting for global unit ${name} to report state ${opts.target}`,
+  });
+}
