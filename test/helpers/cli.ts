@@ -178,7 +178,8 @@ export function tableObjects(text: string): Record<string, string>[] {
 /** stderr without progress lines (`waiting: 12/3000 launched`) and terminal redraws. */
 export function stripProgress(stderr: string): string {
   return stderr
-    .replace(/\r\x1b\[2K/g, '\n')
+    .split('\r\x1b[2K')
+    .join('\n')
     .split('\n')
     .filter((l) => l.length > 0 && !/^waiting: \d+\/\d+ /.test(l))
     .map((l) => `${l}\n`)
