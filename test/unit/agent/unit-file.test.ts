@@ -46,7 +46,7 @@ describe('unit file parsing', () => {
       'hello-world',
       '-a',
       '-b',
-      '$ARGS',
+      '-a  -b',
       '$HOME',
     ]);
     expect(parseCommandLine(':/bin/echo ${NAME}', env).args).toEqual(['${NAME}']);
