@@ -169,6 +169,7 @@ export function parseArgs(
   let command: string | undefined;
   let known: readonly FlagSpec[] = GLOBAL_FLAGS;
   let unknownFlag: string | undefined;
+  let unknownBeforeCommand = false;
 
   for (let i = 0; i < argv.length; i++) {
     const tok = argv[i];
@@ -188,7 +189,10 @@ export function parseArgs(
       const spec = findFlag(known, key, dashes);
       if (!spec) {
         // Remember the first unknown flag; an unknown command is the better error to report.
-        unknownFlag ??= tok;
+        if (unknownFlag === undefined) {
+          unknownFlag = tok;
+          unknownBeforeCommand = command === undefined;
+        }
         continue;
       }
       const display = dashes === 2 || spec.short !== key ? `--${spec.name}` : `-${spec.short}`;
@@ -208,7 +212,11 @@ export function parseArgs(
     } else positional.push(tok);
   }
 
-  if (unknownFlag !== undefined && (command === undefined || commandFlags(command))) {
+  // After an unknown command its flags are unknown too: the runner reports the command.
+  if (
+    unknownFlag !== undefined &&
+    (unknownBeforeCommand || command === undefined || commandFlags(command))
+  ) {
     throw new CliError(`Unknown flag "${unknownFlag}". Run 'flotilla help' for usage.`);
   }
 
