@@ -1,0 +1,880 @@
+/**
+ * The incremental scheduler: fleet's placement rules, decided deterministically, at a cost
+ * proportional to what changed. Pure: no I/O, no clock, no randomness.
+ *
+ * The engine feeds it facts (machines joining, leaving or changing metadata; units submitted,
+ * changed or destroyed; placements it has committed) and calls {@link Scheduler.plan}, which
+ * decides for every unit those facts touched and returns the decisions, already applied to the
+ * scheduler's own indexes. See docs/scheduler.md for the design.
+ *
+ * Rules (fleet's, made deterministic):
+ * - A unit goes to the least-loaded machine that satisfies every constraint; load counts every
+ *   unit on a machine, global units included; ties go to the smallest machine ID.
+ * - A placed unit that may stay, stays: no rebalancing, no churn.
+ * - `MachineID`: that machine (full ID, or its first 8 characters). `MachineMetadata`: every
+ *   key listed must have one of the listed values. `MachineOf`: the machine of the named units.
+ * - `Conflicts`: never on a machine holding a unit matching one of its patterns, nor a unit
+ *   whose patterns match it. A unit never conflicts with itself.
+ * - `Replaces`: the replacing unit never shares a machine with a unit it replaces; when they
+ *   meet, the replacing unit stays and the replaced unit is moved ("replaced by ..."). Two units
+ *   replacing each other are ignored, as in fleet.
+ * - Global units are not placed: they run on every machine whose metadata matches, count in the
+ *   load and take part in Conflicts, but never move.
+ * - A unit whose machine is lost is rescheduled, unless `MachineID` pins it there: it waits.
+ */
+import { ErrorCode, FlotillaError } from '../errors';
+import type { Glob } from '../unit/glob';
+import { globOf } from '../unit/glob';
+import type { TargetState, UnitRequirements } from '../unit/types';
+import { LoadIndex } from './load-index';
+import { PatternIndex } from './pattern-index';
+import { hasSorted, insertSorted, lowerBound, removeSorted } from './sorted';
+import type { Decision, SchedMachine, SchedUnit } from './types';
+
+/** How many times one unit may be decided in one plan() before it is left as it is. */
+const VISIT_LIMIT = 8;
+/** Metadata candidates this few or fewer are taken from the metadata postings directly. */
+const SMALL_CANDIDATE_SET = 64;
+
+interface UnitRec {
+  name: string;
+  target: TargetState;
+  req: UnitRequirements;
+  conflicts: Glob[];
+  replaces: Glob[];
+  /** Keys of `req.metadata` with at least one value, sorted. */
+  metaKeys: string[];
+  /** The machine this (non-global, active) unit is placed on. */
+  machine?: string;
+  /** An unschedule decision owed to the engine (machine lost, unit deactivated). */
+  pending?: { machine: string; reason: string };
+  /** Machines a global unit runs on. */
+  globalOn: Set<string>;
+  /** Why it is where it is, or why it waits. */
+  note: string;
+  /** The clock when it last failed to find a machine. */
+  evalClock: number;
+  visits: number;
+  visitPlan: number;
+}
+
+interface MachineRec {
+  id: string;
+  metadata: Map<string, string>;
+  /** Units on this machine (placed units and the global units running here), sorted. */
+  residents: string[];
+  /** Conflicts= pattern → residents declaring it. */
+  conflictHolders: Map<string, Set<string>>;
+  /** Replaces= pattern → residents declaring it. */
+  replaceHolders: Map<string, Set<string>>;
+  /** Clock of the last change that could let a waiting unit fit here. */
+  touched: number;
+}
+
+type Verdict = { ok: true; evict: string[] } | { ok: false; reason: string };
+
+const wantsPlacement = (u: UnitRec): boolean => !u.req.global && u.target !== 'inactive';
+const isGlobalActive = (u: UnitRec): boolean => u.req.global && u.target !== 'inactive';
+
+/** True when `id` is named by a MachineID value (full ID, or fleet's 8-character short ID). */
+export function machineIdMatches(id: string, wanted: string): boolean {
+  return id === wanted || id.slice(0, 8) === wanted;
+}
+
+/** `region=us|eu, disk=ssd`: a MachineMetadata requirement for messages. */
+export function formatMetadata(metadata: Readonly<Record<string, readonly string[]>>): string {
+  return Object.keys(metadata)
+    .filter((k) => metadata[k].length > 0)
+    .sort()
+    .map((k) => `${k}=${metadata[k].join('|')}`)
+    .join(', ');
+}
+
+function sameRequirements(a: UnitRequirements, b: UnitRequirements): boolean {
+  const list = (x: readonly string[], y: readonly string[]): boolean =>
+    x.length === y.length && x.every((v, i) => v === y[i]);
+  if (a.machineId !== b.machineId || a.global !== b.global) return false;
+  if (!list(a.machineOf, b.machineOf) || !list(a.conflicts, b.conflicts)) return false;
+  if (!list(a.replaces, b.replaces)) return false;
+  const ka = Object.keys(a.metadata).sort();
+  const kb = Object.keys(b.metadata).sort();
+  return list(ka, kb) && ka.every((k) => list(a.metadata[k], b.metadata[k]));
+}
+
+function addHolder(map: Map<string, Set<string>>, pattern: string, unit: string): void {
+  const set = map.get(pattern);
+  if (set) set.add(unit);
+  else map.set(pattern, new Set([unit]));
+}
+
+function removeHolder(map: Map<string, Set<string>>, pattern: string, unit: string): void {
+  const set = map.get(pattern);
+  if (!set) return;
+  set.delete(unit);
+  if (set.size === 0) map.delete(pattern);
+}
+
+/** A min-heap of unit names: plan() decides units in name order. */
+class NameHeap {
+  constructor(private readonly a: string[]) {}
+  get size(): number {
+    return this.a.length;
+  }
+  push(v: string): void {
+    const a = this.a;
+    let i = a.push(v) - 1;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (a[p] <= v) break;
+      a[i] = a[p];
+      i = p;
+    }
+    a[i] = v;
+  }
+  pop(): string {
+    const a = this.a;
+    const top = a[0];
+    const last = a.pop() as string;
+    if (a.length > 0) {
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        if (l >= a.length) break;
+        const r = l + 1;
+        const c = r < a.length && a[r] < a[l] ? r : l;
+        if (a[c] >= last) break;
+        a[i] = a[c];
+        i = c;
+      }
+      a[i] = last;
+    }
+    return top;
+  }
+}
+
+export class Scheduler {
+  private readonly units = new Map<string, UnitRec>();
+  private readonly machines = new Map<string, MachineRec>();
+  private readonly loads = new LoadIndex();
+  /** First 8 characters of a machine ID → machine IDs (fleet's short ID). */
+  private readonly shortIds = new Map<string, Set<string>>();
+  /** Metadata key → value → machine IDs. */
+  private readonly postings = new Map<string, Map<string, Set<string>>>();
+  private readonly conflictPatterns = new PatternIndex();
+  private readonly replacePatterns = new PatternIndex();
+  /** Unit name → units that name it in MachineOf. */
+  private readonly followers = new Map<string, Set<string>>();
+  /** Every unit with Global=true, whatever its target. */
+  private readonly globals = new Set<string>();
+  /** Units to decide in the next plan (during plan: exactly the units queued in `heap`). */
+  private dirty = new Set<string>();
+  /** Active units that found no machine; retried when a machine they could use changes. */
+  private readonly waiting = new Set<string>();
+  /** Machines changed since the last sweep of waiting units, with their `touched` clock. */
+  private touchedSinceSweep = new Map<string, number>();
+  private clock = 0;
+  private planId = 0;
+  private heap: NameHeap | undefined;
+  private decisions: Decision[] = [];
+  private readonly evictedInPlan = new Set<string>();
+
+  // ------------------------------------------------------------------ machines
+
+  /** A machine joined, or its metadata changed: units that no longer fit there are re-decided. */
+  upsertMachine(sm: SchedMachine): void {
+    const metadata = new Map(Object.entries(sm.metadata));
+    const m = this.machines.get(sm.id);
+    if (!m) {
+      const rec: MachineRec = {
+        id: sm.id,
+        metadata,
+        residents: [],
+        conflictHolders: new Map(),
+        replaceHolders: new Map(),
+        touched: 0,
+      };
+      this.machines.set(sm.id, rec);
+      this.loads.set(sm.id, 0);
+      this.indexMachine(rec, true);
+      for (const g of this.globals) {
+        const gu = this.units.get(g) as UnitRec;
+        if (isGlobalActive(gu) && this.metadataOk(gu, rec)) this.addGlobalResident(rec, gu);
+      }
+      this.touch(rec);
+      return;
+    }
+    if (
+      m.metadata.size === metadata.size &&
+      [...metadata].every(([k, v]) => m.metadata.get(k) === v)
+    ) {
+      return;
+    }
+    this.indexMachine(m, false);
+    m.metadata = metadata;
+    this.indexMachine(m, true);
+    for (const name of m.residents) {
+      if (!(this.units.get(name) as UnitRec).req.global) this.markDirty(name);
+    }
+    for (const g of this.globals) {
+      const gu = this.units.get(g) as UnitRec;
+      const should = isGlobalActive(gu) && this.metadataOk(gu, m);
+      const is = gu.globalOn.has(m.id);
+      if (should && !is) this.addGlobalResident(m, gu);
+      else if (!should && is) this.removeResident(m, gu);
+    }
+    this.touch(m);
+  }
+
+  /** A machine is lost: its units are re-decided (MachineID-pinned ones are unscheduled and wait). */
+  removeMachine(id: string): void {
+    const m = this.machines.get(id);
+    if (!m) return;
+    for (const name of m.residents) {
+      const u = this.units.get(name) as UnitRec;
+      this.markFollowers(name);
+      if (u.req.global) {
+        u.globalOn.delete(id);
+        continue;
+      }
+      u.machine = undefined;
+      u.pending = { machine: id, reason: 'machine lost' };
+      this.markDirty(name);
+    }
+    this.indexMachine(m, false);
+    this.machines.delete(id);
+    this.loads.remove(id);
+    this.touchedSinceSweep.delete(id);
+  }
+
+  // ------------------------------------------------------------------ units
+
+  /** A unit was submitted, replaced, or its target state changed. */
+  upsertUnit(su: SchedUnit): void {
+    let u = this.units.get(su.name);
+    if (u && sameRequirements(u.req, su.requirements)) {
+      const wasActive = u.target !== 'inactive';
+      u.target = su.target;
+      if (wasActive === (su.target !== 'inactive')) return; // loaded <-> launched: same place
+    }
+    let keepOn: string | undefined;
+    if (!u) {
+      u = {
+        name: su.name,
+        target: su.target,
+        req: su.requirements,
+        conflicts: [],
+        replaces: [],
+        metaKeys: [],
+        globalOn: new Set(),
+        note: 'not yet planned',
+        evalClock: 0,
+        visits: 0,
+        visitPlan: 0,
+      };
+      this.units.set(su.name, u);
+    } else {
+      // Take the unit off its machines with its old requirements, then put it back.
+      keepOn = u.machine;
+      if (u.machine !== undefined) this.removeResident(this.machine(u.machine), u);
+      for (const id of [...u.globalOn]) this.removeResident(this.machine(id), u);
+      this.indexUnit(u, false);
+      u.machine = undefined;
+    }
+    u.target = su.target;
+    u.req = su.requirements;
+    u.conflicts = su.requirements.conflicts.map(globOf).filter((g) => !g.bad);
+    u.replaces = su.requirements.replaces.map(globOf).filter((g) => !g.bad);
+    u.metaKeys = Object.keys(su.requirements.metadata)
+      .filter((k) => su.requirements.metadata[k].length > 0)
+      .sort();
+    this.indexUnit(u, true);
+    if (keepOn !== undefined) {
+      if (wantsPlacement(u)) {
+        this.addResident(this.machine(keepOn), u);
+        u.machine = keepOn;
+      } else {
+        u.pending = {
+          machine: keepOn,
+          reason: u.target === 'inactive' ? 'target state inactive' : 'unit is global',
+        };
+      }
+    }
+    if (isGlobalActive(u)) {
+      for (const m of this.machines.values()) {
+        if (this.metadataOk(u, m)) this.addGlobalResident(m, u);
+      }
+    }
+    this.waiting.delete(u.name);
+    this.markDirty(u.name);
+  }
+
+  /** A unit was destroyed: it leaves its machines; no decision is made for it. */
+  removeUnit(name: string): void {
+    const u = this.units.get(name);
+    if (!u) return;
+    if (u.machine !== undefined) this.removeResident(this.machine(u.machine), u);
+    for (const id of [...u.globalOn]) this.removeResident(this.machine(id), u);
+    this.indexUnit(u, false);
+    this.units.delete(name);
+    this.dirty.delete(name);
+    this.waiting.delete(name);
+    this.markFollowers(name);
+  }
+
+  /**
+   * Records a placement the engine knows of (a restore, or a committed event). Idempotent.
+   * Placing a unit on an unknown machine records it as lost; placing an inactive or global unit
+   * records that it must be unscheduled; plan() then says so. `reason` is kept for explain().
+   */
+  place(name: string, machine: string, reason?: string): void {
+    const u = this.units.get(name);
+    if (!u) {
+      throw new FlotillaError(ErrorCode.UnitNotFound, `cannot place unknown unit ${name}`, {
+        details: { unit: name, machine },
+      });
+    }
+    if (u.machine === machine) return;
+    u.pending = undefined;
+    if (u.machine !== undefined) this.removeResident(this.machine(u.machine), u);
+    u.machine = undefined;
+    const m = this.machines.get(machine);
+    if (!m) u.pending = { machine, reason: 'machine lost' };
+    else if (!wantsPlacement(u)) {
+      u.pending = {
+        machine,
+        reason: u.target === 'inactive' ? 'target state inactive' : 'unit is global',
+      };
+    } else {
+      this.addResident(m, u);
+      u.machine = machine;
+      u.note = reason ?? 'placement recorded';
+    }
+    this.waiting.delete(name);
+    this.markDirty(name);
+  }
+
+  /**
+   * Forgets a unit's placement (the engine committed an unschedule). Idempotent. With `machine`,
+   * only a placement on that machine is forgotten.
+   */
+  unplace(name: string, machine?: string): void {
+    const u = this.units.get(name);
+    if (!u) return;
+    if (machine !== undefined && u.machine !== machine && u.pending?.machine !== machine) return;
+    let changed = false;
+    if (u.pending) {
+      u.pending = undefined;
+      changed = true;
+    }
+    if (u.machine !== undefined) {
+      this.removeResident(this.machine(u.machine), u);
+      u.machine = undefined;
+      changed = true;
+    }
+    if (changed) this.markDirty(name);
+  }
+
+  // ------------------------------------------------------------------ queries
+
+  placementOf(name: string): string | undefined {
+    return this.units.get(name)?.machine;
+  }
+
+  /** Number of units on a machine (global units included); undefined for unknown machines. */
+  loadOf(machine: string): number | undefined {
+    return this.machines.get(machine)?.residents.length;
+  }
+
+  /** Sorted IDs of the machines an active global unit runs on (metadata match); [] otherwise. */
+  globalMachines(name: string): string[] {
+    const u = this.units.get(name);
+    if (!u || !isGlobalActive(u)) return [];
+    return [...u.globalOn].sort();
+  }
+
+  /** Units that want a machine and have none, sorted. */
+  waitingUnits(): string[] {
+    return [...this.units.values()]
+      .filter((u) => wantsPlacement(u) && u.machine === undefined)
+      .map((u) => u.name)
+      .sort();
+  }
+
+  /** Why a unit is where it is, or why it waits. */
+  explain(name: string): string {
+    const u = this.units.get(name);
+    if (!u) return `${name}: unknown unit`;
+    const later = this.dirty.has(name) ? ' (changed since the last plan; not yet re-decided)' : '';
+    if (u.req.global) {
+      if (u.target === 'inactive') return `${name}: global unit, target state inactive${later}`;
+      const on = this.globalMachines(name);
+      if (on.length === 0) {
+        const meta = formatMetadata(u.req.metadata);
+        return `${name}: global unit, runs nowhere: ${
+          this.machines.size === 0 ? 'no machines' : `no machine satisfies MachineMetadata ${meta}`
+        }${later}`;
+      }
+      return `${name}: global unit, runs on ${on.length} machine(s): ${on.join(', ')}${later}`;
+    }
+    if (u.target === 'inactive') return `${name}: not scheduled: target state inactive${later}`;
+    if (u.machine !== undefined) return `${name}: scheduled on ${u.machine}: ${u.note}${later}`;
+    return `${name}: waiting: ${u.note}${later}`;
+  }
+
+  // ------------------------------------------------------------------ planning
+
+  /**
+   * Decides for every unit touched since the last plan (and waiting units a changed machine may
+   * now take), applies the decisions to this scheduler and returns them in the order made.
+   * Units are decided in name order; a decision may queue others (an evicted unit, followers of
+   * a unit that moved), which are decided in turn until nothing is left.
+   */
+  plan(): Decision[] {
+    this.planId++;
+    this.decisions = [];
+    this.evictedInPlan.clear();
+    this.heap = new NameHeap([...this.dirty].sort());
+    try {
+      for (;;) {
+        while (this.heap.size > 0) this.process(this.heap.pop());
+        this.sweep();
+        if (this.heap.size === 0) break;
+      }
+    } finally {
+      this.heap = undefined;
+    }
+    return this.decisions;
+  }
+
+  private process(name: string): void {
+    this.dirty.delete(name);
+    const u = this.units.get(name);
+    if (!u) return;
+    if (u.visitPlan !== this.planId) {
+      u.visitPlan = this.planId;
+      u.visits = 0;
+    }
+    if (++u.visits > VISIT_LIMIT) {
+      // A Replaces/MachineOf cycle keeps moving this unit; leave it until something changes.
+      if (u.machine === undefined && wantsPlacement(u)) {
+        u.note = 'placement kept changing in one plan (Replaces or MachineOf cycle?)';
+        u.evalClock = this.clock;
+        this.waiting.add(name);
+      }
+      return;
+    }
+    if (u.pending) {
+      this.decide('unschedule', u.name, u.pending.machine, u.pending.reason);
+      u.note = u.pending.reason;
+      u.pending = undefined;
+    }
+    if (u.machine !== undefined) {
+      const m = this.machine(u.machine);
+      const v = this.evaluate(u, m);
+      if (v.ok) {
+        for (const x of v.evict) this.evict(x, u.name);
+        this.waiting.delete(name);
+        return;
+      }
+      this.unschedule(u, v.reason);
+    }
+    if (wantsPlacement(u)) this.tryPlace(u);
+    else this.waiting.delete(name);
+  }
+
+  private tryPlace(u: UnitRec): void {
+    const r = u.req;
+    const conflictedBy = this.conflictPatterns.matching(u.name);
+    const replacedBy = this.replacePatterns.matching(u.name);
+    let chosen: { m: MachineRec; evict: string[] } | undefined;
+    let fits = 0;
+    let blocked: { machine: string; reason: string } | undefined;
+    const attempt = (m: MachineRec): boolean => {
+      if (!this.staticOk(u, m)) return false;
+      fits++;
+      const v = this.evaluate(u, m, conflictedBy, replacedBy, true);
+      if (v.ok) {
+        chosen = { m, evict: v.evict };
+        return true;
+      }
+      blocked ??= { machine: m.id, reason: v.reason };
+      return false;
+    };
+
+    let waitReason: string | undefined;
+    let placeReason: string | undefined;
+    let anchor: string | undefined;
+    for (const p of r.machineOf) {
+      const pu = this.units.get(p);
+      if (!pu) {
+        waitReason = `MachineOf peer ${p} does not exist`;
+        break;
+      }
+      if (pu.target === 'inactive' || (!pu.req.global && pu.machine === undefined)) {
+        waitReason = `MachineOf peer ${p} is not scheduled`;
+        break;
+      }
+      if (!pu.req.global && anchor === undefined) anchor = p;
+    }
+
+    if (waitReason === undefined) {
+      if (this.machines.size === 0) {
+        waitReason = 'no machines';
+      } else if (anchor !== undefined) {
+        const at = (this.units.get(anchor) as UnitRec).machine as string;
+        const m = this.machine(at);
+        if (attempt(m)) placeReason = `with MachineOf peer ${anchor}`;
+        else {
+          const why = blocked?.reason ?? this.staticReason(u, m);
+          waitReason = `cannot join MachineOf peer ${anchor} on ${at}: ${why}`;
+        }
+      } else if (r.machineId !== undefined) {
+        for (const m of this.sortByLoad(this.machinesNamed(r.machineId))) if (attempt(m)) break;
+        if (chosen) placeReason = `MachineID=${r.machineId}`;
+        else if (fits === 0) waitReason = this.noStaticMatch(u);
+        else {
+          const b = blocked as { machine: string; reason: string };
+          waitReason = `MachineID=${r.machineId} machine ${b.machine}: ${b.reason}`;
+        }
+      } else {
+        const few = this.fewMetadataCandidates(u);
+        if (few) {
+          for (const m of this.sortByLoad(few)) if (attempt(m)) break;
+        } else {
+          this.loads.find((id) => attempt(this.machine(id)));
+        }
+        if (chosen) {
+          placeReason = `least loaded (${chosen.m.residents.length - chosen.evict.length} units)`;
+        } else if (fits === 0) waitReason = this.noStaticMatch(u);
+        else {
+          const b = blocked as { machine: string; reason: string };
+          waitReason = `all ${fits} machine(s) that satisfy its requirements are blocked (first: ${b.machine}: ${b.reason})`;
+        }
+      }
+    }
+
+    if (!chosen || placeReason === undefined) {
+      u.note = waitReason ?? 'no machine fits';
+      u.evalClock = this.clock;
+      this.waiting.add(u.name);
+      return;
+    }
+    const { m, evict } = chosen;
+    for (const x of evict) this.evict(x, u.name);
+    this.addResident(m, u);
+    u.machine = m.id;
+    u.note = placeReason;
+    this.waiting.delete(u.name);
+    this.decide('schedule', u.name, m.id, placeReason);
+  }
+
+  /**
+   * Waiting units can only fit on machines changed since they last tried (every other machine
+   * still refuses them for the same reason), so only those machines are checked.
+   */
+  private sweep(): void {
+    const touched = this.touchedSinceSweep;
+    this.touchedSinceSweep = new Map();
+    if (touched.size === 0 || this.waiting.size === 0) return;
+    for (const name of this.waiting) {
+      if (this.dirty.has(name)) continue;
+      const u = this.units.get(name) as UnitRec;
+      let conflictedBy: string[] | undefined;
+      let replacedBy: string[] | undefined;
+      for (const [id, at] of touched) {
+        if (at <= u.evalClock) continue;
+        const m = this.machines.get(id);
+        if (!m || !this.staticOk(u, m)) continue;
+        conflictedBy ??= this.conflictPatterns.matching(name);
+        replacedBy ??= this.replacePatterns.matching(name);
+        if (this.evaluate(u, m, conflictedBy, replacedBy, true).ok) {
+          this.markDirty(name);
+          break;
+        }
+      }
+    }
+  }
+
+  // ------------------------------------------------------------------ constraints
+
+  /** MachineID and MachineMetadata: what a machine is, not what it holds. */
+  private staticOk(u: UnitRec, m: MachineRec): boolean {
+    if (u.req.machineId !== undefined && !machineIdMatches(m.id, u.req.machineId)) return false;
+    return this.metadataOk(u, m);
+  }
+
+  private metadataOk(u: UnitRec, m: MachineRec): boolean {
+    for (const k of u.metaKeys) {
+      const have = m.metadata.get(k);
+      if (have === undefined || !u.req.metadata[k].includes(have)) return false;
+    }
+    return true;
+  }
+
+  private staticReason(u: UnitRec, m: MachineRec): string {
+    const id = u.req.machineId;
+    if (id !== undefined && !machineIdMatches(m.id, id))
+      return `MachineID=${id} names another machine`;
+    for (const k of u.metaKeys) {
+      const have = m.metadata.get(k);
+      if (have === undefined || !u.req.metadata[k].includes(have)) {
+        return `MachineMetadata ${formatMetadata(u.req.metadata)} not satisfied (${k}=${have ?? '(unset)'})`;
+      }
+    }
+    return 'fits';
+  }
+
+  private noStaticMatch(u: UnitRec): string {
+    const parts: string[] = [];
+    if (u.req.machineId !== undefined) parts.push(`MachineID=${u.req.machineId}`);
+    if (u.metaKeys.length > 0) parts.push(`MachineMetadata ${formatMetadata(u.req.metadata)}`);
+    return `no machine satisfies ${parts.join(' and ')}`;
+  }
+
+  /**
+   * Can `u` be on `m`? For a placed unit this is "may it stay". Checks, in order: MachineID,
+   * MachineMetadata, MachineOf, Conflicts both ways, being replaced by a unit there, and
+   * replacing units there (which is allowed: they are returned to be evicted).
+   */
+  private evaluate(
+    u: UnitRec,
+    m: MachineRec,
+    conflictedBy: string[] = this.conflictPatterns.matching(u.name),
+    replacedBy: string[] = this.replacePatterns.matching(u.name),
+    staticChecked = false,
+  ): Verdict {
+    if (!staticChecked && !this.staticOk(u, m))
+      return { ok: false, reason: this.staticReason(u, m) };
+    for (const p of u.req.machineOf) {
+      if (hasSorted(m.residents, p)) continue;
+      const pu = this.units.get(p);
+      if (pu?.machine !== undefined)
+        return { ok: false, reason: `MachineOf peer ${p} is on ${pu.machine}` };
+      if (pu && isGlobalActive(pu))
+        return { ok: false, reason: `MachineOf peer ${p} does not run on ${m.id}` };
+      return { ok: false, reason: `MachineOf peer ${p} is not scheduled` };
+    }
+    for (const g of u.conflicts) {
+      const x = this.firstResident(m, g, u.name);
+      if (x !== undefined) return { ok: false, reason: `conflicts with ${x}` };
+    }
+    let conflicting: string | undefined;
+    for (const p of conflictedBy) {
+      for (const x of m.conflictHolders.get(p) ?? []) {
+        if (x !== u.name && (conflicting === undefined || x < conflicting)) conflicting = x;
+      }
+    }
+    if (conflicting !== undefined) return { ok: false, reason: `conflicts with ${conflicting}` };
+    let replacer: string | undefined;
+    for (const p of replacedBy) {
+      for (const x of m.replaceHolders.get(p) ?? []) {
+        if (x === u.name || (replacer !== undefined && x >= replacer)) continue;
+        if (!u.replaces.some((g) => g.match(x))) replacer = x; // mutual Replaces are ignored
+      }
+    }
+    if (replacer !== undefined) return { ok: false, reason: `replaced by ${replacer}` };
+    const evict: string[] = [];
+    for (const g of u.replaces) {
+      this.eachResident(m, g, u.name, (x) => {
+        const xu = this.units.get(x) as UnitRec;
+        if (xu.replaces.some((h) => h.match(u.name))) return; // mutual Replaces are ignored
+        if (!evict.includes(x)) evict.push(x);
+      });
+    }
+    for (const x of evict.sort()) {
+      if ((this.units.get(x) as UnitRec).req.global) {
+        return { ok: false, reason: `would replace global unit ${x}, which never moves` };
+      }
+      if (this.evictedInPlan.has(u.name)) {
+        return { ok: false, reason: `would replace ${x}, but was itself replaced in this plan` };
+      }
+    }
+    return { ok: true, evict };
+  }
+
+  /** The smallest resident of `m` other than `self` matching `g`. */
+  private firstResident(m: MachineRec, g: Glob, self: string): string | undefined {
+    let found: string | undefined;
+    this.eachResident(m, g, self, (x) => {
+      found ??= x;
+    });
+    return found;
+  }
+
+  /** Calls `fn` for each resident of `m` other than `self` matching `g`, in name order. */
+  private eachResident(m: MachineRec, g: Glob, self: string, fn: (x: string) => void): void {
+    const rs = m.residents;
+    if (g.exact) {
+      if (g.prefix !== self && hasSorted(rs, g.prefix)) fn(g.prefix);
+      return;
+    }
+    for (let i = lowerBound(rs, g.prefix); i < rs.length && rs[i].startsWith(g.prefix); i++) {
+      if (rs[i] !== self && g.match(rs[i])) fn(rs[i]);
+    }
+  }
+
+  // ------------------------------------------------------------------ candidates
+
+  private machinesNamed(id: string): MachineRec[] {
+    const out = new Set<string>(this.shortIds.get(id) ?? []);
+    if (this.machines.has(id)) out.add(id);
+    return [...out].map((x) => this.machine(x));
+  }
+
+  /**
+   * When a metadata requirement is selective, its candidates come straight from the postings
+   * (the key with the fewest matching machines); otherwise undefined, and the load order is
+   * walked with the metadata check, which then finds a match within a few machines.
+   */
+  private fewMetadataCandidates(u: UnitRec): MachineRec[] | undefined {
+    let best: string[] | undefined;
+    for (const k of u.metaKeys) {
+      const byValue = this.postings.get(k);
+      const ids: string[] = [];
+      for (const v of u.req.metadata[k]) for (const id of byValue?.get(v) ?? []) ids.push(id);
+      if (!best || ids.length < best.length) best = ids;
+      if (best.length === 0) break;
+    }
+    if (!best || best.length > SMALL_CANDIDATE_SET) return undefined;
+    return best.map((id) => this.machine(id));
+  }
+
+  private sortByLoad(ms: MachineRec[]): MachineRec[] {
+    return ms.sort((a, b) =>
+      a.residents.length !== b.residents.length
+        ? a.residents.length - b.residents.length
+        : a.id < b.id
+          ? -1
+          : a.id > b.id
+            ? 1
+            : 0,
+    );
+  }
+
+  // ------------------------------------------------------------------ effects
+
+  private decide(kind: Decision['kind'], unit: string, machine: string, reason: string): void {
+    this.decisions.push({ kind, unit, machine, reason });
+  }
+
+  private unschedule(u: UnitRec, reason: string): void {
+    const machine = u.machine as string;
+    this.removeResident(this.machine(machine), u);
+    u.machine = undefined;
+    u.note = reason;
+    this.decide('unschedule', u.name, machine, reason);
+  }
+
+  private evict(name: string, by: string): void {
+    const x = this.units.get(name) as UnitRec;
+    if (x.machine === undefined) return;
+    this.unschedule(x, `replaced by ${by}`);
+    this.evictedInPlan.add(name);
+    this.markDirty(name);
+  }
+
+  private addGlobalResident(m: MachineRec, g: UnitRec): void {
+    this.addResident(m, g);
+    g.globalOn.add(m.id);
+    // Units already here that now conflict with (or replace) a unit that never moves.
+    const affected = (x: string): void => {
+      if (x !== g.name && !(this.units.get(x) as UnitRec).req.global) this.markDirty(x);
+    };
+    for (const p of g.conflicts) this.eachResident(m, p, g.name, affected);
+    for (const p of g.replaces) this.eachResident(m, p, g.name, affected);
+    for (const p of this.conflictPatterns.matching(g.name))
+      m.conflictHolders.get(p)?.forEach(affected);
+    for (const p of this.replacePatterns.matching(g.name))
+      m.replaceHolders.get(p)?.forEach(affected);
+  }
+
+  private addResident(m: MachineRec, u: UnitRec): void {
+    insertSorted(m.residents, u.name);
+    this.loads.set(m.id, m.residents.length);
+    for (const g of u.conflicts) addHolder(m.conflictHolders, g.source, u.name);
+    for (const g of u.replaces) addHolder(m.replaceHolders, g.source, u.name);
+    this.markFollowers(u.name);
+  }
+
+  private removeResident(m: MachineRec, u: UnitRec): void {
+    removeSorted(m.residents, u.name);
+    this.loads.set(m.id, m.residents.length);
+    for (const g of u.conflicts) removeHolder(m.conflictHolders, g.source, u.name);
+    for (const g of u.replaces) removeHolder(m.replaceHolders, g.source, u.name);
+    u.globalOn.delete(m.id);
+    this.touch(m);
+    this.markFollowers(u.name);
+  }
+
+  /** Records that `m` changed in a way that may let a waiting unit fit. */
+  private touch(m: MachineRec): void {
+    m.touched = ++this.clock;
+    this.touchedSinceSweep.set(m.id, m.touched);
+  }
+
+  private markDirty(name: string): void {
+    if (this.dirty.has(name)) return;
+    this.dirty.add(name);
+    this.heap?.push(name);
+  }
+
+  private markFollowers(name: string): void {
+    const fs = this.followers.get(name);
+    if (fs) for (const f of fs) this.markDirty(f);
+  }
+
+  private machine(id: string): MachineRec {
+    return this.machines.get(id) as MachineRec;
+  }
+
+  // ------------------------------------------------------------------ indexes
+
+  private indexUnit(u: UnitRec, add: boolean): void {
+    for (const p of u.req.conflicts) {
+      if (add) this.conflictPatterns.add(p);
+      else this.conflictPatterns.remove(p);
+    }
+    for (const p of u.req.replaces) {
+      if (add) this.replacePatterns.add(p);
+      else this.replacePatterns.remove(p);
+    }
+    for (const p of u.req.machineOf) {
+      const fs = this.followers.get(p);
+      if (add) {
+        if (fs) fs.add(u.name);
+        else this.followers.set(p, new Set([u.name]));
+      } else if (fs) {
+        fs.delete(u.name);
+        if (fs.size === 0) this.followers.delete(p);
+      }
+    }
+    if (add && u.req.global) this.globals.add(u.name);
+    else this.globals.delete(u.name);
+  }
+
+  private indexMachine(m: MachineRec, add: boolean): void {
+    const short = m.id.slice(0, 8);
+    const ids = this.shortIds.get(short);
+    if (add) {
+      if (ids) ids.add(m.id);
+      else this.shortIds.set(short, new Set([m.id]));
+    } else if (ids) {
+      ids.delete(m.id);
+      if (ids.size === 0) this.shortIds.delete(short);
+    }
+    for (const [k, v] of m.metadata) {
+      let byValue = this.postings.get(k);
+      if (add) {
+        if (!byValue) this.postings.set(k, (byValue = new Map()));
+        const set = byValue.get(v);
+        if (set) set.add(m.id);
+        else byValue.set(v, new Set([m.id]));
+      } else if (byValue) {
+        const set = byValue.get(v);
+        set?.delete(m.id);
+        if (set && set.size === 0) byValue.delete(v);
+        if (byValue.size === 0) this.postings.delete(k);
+      }
+    }
+  }
+}
