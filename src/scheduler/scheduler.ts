@@ -162,6 +162,8 @@ export class Scheduler {
   private readonly postings = new Map<string, Map<string, Set<string>>>();
   private readonly conflictPatterns = new PatternIndex();
   private readonly replacePatterns = new PatternIndex();
+  /** Machine ID → units recorded on it while it is unknown (owed "machine lost"). */
+  private readonly limbo = new Map<string, Set<string>>();
   /** Unit name → units that name it in MachineOf. */
   private readonly followers = new Map<string, Set<string>>();
   /** Every unit with Global=true, whatever its target. */
@@ -176,7 +178,8 @@ export class Scheduler {
   private planId = 0;
   private heap: NameHeap | undefined;
   private decisions: Decision[] = [];
-  private readonly evictedInPlan = new Set<string>();
+  /** Units evicted in this plan → the units that evicted them, transitively (cycle guard). */
+  private readonly evictedBy = new Map<string, Set<string>>();
 
   // ------------------------------------------------------------------ machines
 
@@ -200,6 +203,15 @@ export class Scheduler {
         const gu = this.units.get(g) as UnitRec;
         if (isGlobalActive(gu) && this.metadataOk(gu, rec)) this.addGlobalResident(rec, gu);
       }
+      // Units recorded on this machine while it was unknown (or lost, not yet re-decided) are
+      // back where the engine believes they are: nothing has been decided about them yet.
+      for (const name of this.limbo.get(sm.id) ?? []) {
+        const u = this.units.get(name) as UnitRec;
+        this.clearPending(u);
+        this.settleOn(u, sm.id);
+        this.markDirty(name);
+      }
+      this.limbo.delete(sm.id);
       this.touch(rec);
       return;
     }
@@ -225,10 +237,17 @@ export class Scheduler {
     this.touch(m);
   }
 
-  /** A machine is lost: its units are re-decided (MachineID-pinned ones are unscheduled and wait). */
+  /**
+   * A machine is lost: its units are re-decided (MachineID-pinned ones are unscheduled and wait).
+   * If it comes back before the next plan(), its units are simply still there.
+   */
   removeMachine(id: string): void {
     const m = this.machines.get(id);
     if (!m) return;
+    this.indexMachine(m, false);
+    this.machines.delete(id);
+    this.loads.remove(id);
+    this.touchedSinceSweep.delete(id);
     for (const name of m.residents) {
       const u = this.units.get(name) as UnitRec;
       this.markFollowers(name);
@@ -237,13 +256,9 @@ export class Scheduler {
         continue;
       }
       u.machine = undefined;
-      u.pending = { machine: id, reason: 'machine lost' };
+      this.setPending(u, id, 'machine lost');
       this.markDirty(name);
     }
-    this.indexMachine(m, false);
-    this.machines.delete(id);
-    this.loads.remove(id);
-    this.touchedSinceSweep.delete(id);
   }
 
   // ------------------------------------------------------------------ units
@@ -274,7 +289,8 @@ export class Scheduler {
       this.units.set(su.name, u);
     } else {
       // Take the unit off its machines with its old requirements, then put it back.
-      keepOn = u.machine;
+      keepOn = u.machine ?? u.pending?.machine;
+      this.clearPending(u);
       if (u.machine !== undefined) this.removeResident(this.machine(u.machine), u);
       for (const id of [...u.globalOn]) this.removeResident(this.machine(id), u);
       this.indexUnit(u, false);
@@ -288,17 +304,7 @@ export class Scheduler {
       .filter((k) => su.requirements.metadata[k].length > 0)
       .sort();
     this.indexUnit(u, true);
-    if (keepOn !== undefined) {
-      if (wantsPlacement(u)) {
-        this.addResident(this.machine(keepOn), u);
-        u.machine = keepOn;
-      } else {
-        u.pending = {
-          machine: keepOn,
-          reason: u.target === 'inactive' ? 'target state inactive' : 'unit is global',
-        };
-      }
-    }
+    if (keepOn !== undefined) this.settleOn(u, keepOn);
     if (isGlobalActive(u)) {
       for (const m of this.machines.values()) {
         if (this.metadataOk(u, m)) this.addGlobalResident(m, u);
@@ -312,6 +318,7 @@ export class Scheduler {
   removeUnit(name: string): void {
     const u = this.units.get(name);
     if (!u) return;
+    this.clearPending(u);
     if (u.machine !== undefined) this.removeResident(this.machine(u.machine), u);
     for (const id of [...u.globalOn]) this.removeResident(this.machine(id), u);
     this.indexUnit(u, false);
@@ -334,21 +341,11 @@ export class Scheduler {
       });
     }
     if (u.machine === machine) return;
-    u.pending = undefined;
+    this.clearPending(u);
     if (u.machine !== undefined) this.removeResident(this.machine(u.machine), u);
     u.machine = undefined;
-    const m = this.machines.get(machine);
-    if (!m) u.pending = { machine, reason: 'machine lost' };
-    else if (!wantsPlacement(u)) {
-      u.pending = {
-        machine,
-        reason: u.target === 'inactive' ? 'target state inactive' : 'unit is global',
-      };
-    } else {
-      this.addResident(m, u);
-      u.machine = machine;
-      u.note = reason ?? 'placement recorded';
-    }
+    this.settleOn(u, machine);
+    if (u.machine !== undefined) u.note = reason ?? 'placement recorded';
     this.waiting.delete(name);
     this.markDirty(name);
   }
@@ -363,7 +360,7 @@ export class Scheduler {
     if (machine !== undefined && u.machine !== machine && u.pending?.machine !== machine) return;
     let changed = false;
     if (u.pending) {
-      u.pending = undefined;
+      this.clearPending(u);
       changed = true;
     }
     if (u.machine !== undefined) {
@@ -432,7 +429,7 @@ export class Scheduler {
   plan(): Decision[] {
     this.planId++;
     this.decisions = [];
-    this.evictedInPlan.clear();
+    this.evictedBy.clear();
     this.heap = new NameHeap([...this.dirty].sort());
     try {
       for (;;) {
@@ -454,19 +451,13 @@ export class Scheduler {
       u.visitPlan = this.planId;
       u.visits = 0;
     }
-    if (++u.visits > VISIT_LIMIT) {
-      // A Replaces/MachineOf cycle keeps moving this unit; leave it until something changes.
-      if (u.machine === undefined && wantsPlacement(u)) {
-        u.note = 'placement kept changing in one plan (Replaces or MachineOf cycle?)';
-        u.evalClock = this.clock;
-        this.waiting.add(name);
-      }
-      return;
-    }
+    // A unit decided this often in one plan is caught in a cycle; it may still be unscheduled
+    // but is not placed again until something else changes.
+    const settled = ++u.visits > VISIT_LIMIT;
     if (u.pending) {
       this.decide('unschedule', u.name, u.pending.machine, u.pending.reason);
       u.note = u.pending.reason;
-      u.pending = undefined;
+      this.clearPending(u);
     }
     if (u.machine !== undefined) {
       const m = this.machine(u.machine);
@@ -478,8 +469,13 @@ export class Scheduler {
       }
       this.unschedule(u, v.reason);
     }
-    if (wantsPlacement(u)) this.tryPlace(u);
-    else this.waiting.delete(name);
+    if (!wantsPlacement(u)) this.waiting.delete(name);
+    else if (!settled) this.tryPlace(u);
+    else {
+      u.note = 'its placement kept changing in one plan (a Replaces or MachineOf cycle?)';
+      u.evalClock = this.clock;
+      this.waiting.add(name);
+    }
   }
 
   private tryPlace(u: UnitRec): void {
@@ -682,11 +678,15 @@ export class Scheduler {
       });
     }
     for (const x of evict.sort()) {
+      // unitRequirements refuses this combination; kept here so other callers cannot loop.
+      if (u.req.machineOf.includes(x)) {
+        return { ok: false, reason: `would replace its MachineOf peer ${x}` };
+      }
       if ((this.units.get(x) as UnitRec).req.global) {
         return { ok: false, reason: `would replace global unit ${x}, which never moves` };
       }
-      if (this.evictedInPlan.has(u.name)) {
-        return { ok: false, reason: `would replace ${x}, but was itself replaced in this plan` };
+      if (this.evictedBy.get(u.name)?.has(x)) {
+        return { ok: false, reason: `would replace ${x}, which replaced it in this plan` };
       }
     }
     return { ok: true, evict };
@@ -757,6 +757,41 @@ export class Scheduler {
     this.decisions.push({ kind, unit, machine, reason });
   }
 
+  /**
+   * Records `u` where the engine believes it is: on the machine if it may be there at all, else
+   * as an unschedule decision owed (machine unknown, unit inactive or global).
+   */
+  private settleOn(u: UnitRec, id: string): void {
+    const m = this.machines.get(id);
+    if (!m) this.setPending(u, id, 'machine lost');
+    else if (!wantsPlacement(u)) {
+      this.setPending(u, id, u.target === 'inactive' ? 'target state inactive' : 'unit is global');
+    } else {
+      this.addResident(m, u);
+      u.machine = id;
+    }
+  }
+
+  private setPending(u: UnitRec, machine: string, reason: string): void {
+    this.clearPending(u);
+    u.pending = { machine, reason };
+    if (!this.machines.has(machine)) {
+      const set = this.limbo.get(machine);
+      if (set) set.add(u.name);
+      else this.limbo.set(machine, new Set([u.name]));
+    }
+  }
+
+  private clearPending(u: UnitRec): void {
+    if (!u.pending) return;
+    const set = this.limbo.get(u.pending.machine);
+    if (set) {
+      set.delete(u.name);
+      if (set.size === 0) this.limbo.delete(u.pending.machine);
+    }
+    u.pending = undefined;
+  }
+
   private unschedule(u: UnitRec, reason: string): void {
     const machine = u.machine as string;
     this.removeResident(this.machine(machine), u);
@@ -769,7 +804,7 @@ export class Scheduler {
     const x = this.units.get(name) as UnitRec;
     if (x.machine === undefined) return;
     this.unschedule(x, `replaced by ${by}`);
-    this.evictedInPlan.add(name);
+    this.evictedBy.set(name, new Set([by, ...(this.evictedBy.get(by) ?? [])]));
     this.markDirty(name);
   }
 

@@ -258,6 +258,28 @@ describe('Scheduler, incrementally', () => {
     );
   });
 
+  // Regression: found by the property tests. unitRequirements refuses a MachineOf peer matched
+  // by Replaces, but requirements built elsewhere must not make plan() loop.
+  test('a unit never evicts its own MachineOf peer', () => {
+    const s = cluster(1, unit('log.service'));
+    s.upsertUnit({
+      name: 'mon.service',
+      target: 'launched',
+      requirements: {
+        machineOf: ['log.service'],
+        metadata: {},
+        conflicts: [],
+        global: false,
+        replaces: ['log.service'],
+      },
+    });
+    expect(s.plan()).toEqual([]);
+    expect(s.explain('mon.service')).toBe(
+      'mon.service: waiting: cannot join MachineOf peer log.service on m1: would replace its MachineOf peer log.service',
+    );
+    expect(s.plan()).toEqual([]);
+  });
+
   test('loadOf counts units per machine', () => {
     const s = cluster(2, unit('a.service'), unit('b.service'), unit('c.service'));
     expect([s.loadOf('m1'), s.loadOf('m2'), s.loadOf('m9')]).toEqual([2, 1, undefined]);
