@@ -186,10 +186,15 @@ export class Engine {
     // failover its agent re-announces itself; only a machine that stays silent is lost.
     const holding = new Set<string>();
     for (const u of state.units.values()) if (u.machine) holding.add(u.machine);
-    for (const m of state.machines.values()) {
-      if (m.presence === 'alive' || holding.has(m.id)) {
-        this.scheduler.upsertMachine({ id: m.id, metadata: machineMetadata(m) });
-      }
+    // Machines holding placements are registered even when this state has never seen their
+    // agent (it joined after the last snapshot): a placement on an unknown machine would read as
+    // "machine lost". Their real metadata arrives with their first heartbeat of the term, and
+    // placement waits for that (see maybeSettle).
+    const known = new Set<string>(holding);
+    for (const m of state.machines.values()) if (m.presence === 'alive') known.add(m.id);
+    for (const id of [...known].sort()) {
+      const m = state.machines.get(id);
+      this.scheduler.upsertMachine({ id, metadata: m ? machineMetadata(m) : {} });
     }
     for (const name of [...state.units.keys()].sort()) {
       const u = state.units.get(name)!;
@@ -201,11 +206,7 @@ export class Engine {
     for (const u of state.units.values()) this.spawnUnitActor(u);
     for (const a of this.machineActors.values()) a.stop();
     this.machineActors.clear();
-    const ids = new Set<string>([
-      ...holding,
-      ...[...state.machines.values()].filter((m) => m.presence === 'alive').map((m) => m.id),
-    ]);
-    for (const id of [...ids].sort()) this.spawnMachineActor(id, now, false);
+    for (const id of [...known].sort()) this.spawnMachineActor(id, now, false);
     this.globals.clear();
     for (const u of state.units.values()) if (u.requirements.global) this.globals.add(u.name);
     // The desired schedule is kept across recoveries, so only real differences are published.
@@ -377,6 +378,7 @@ export class Engine {
     }
     this.eventsSinceSnapshot += events.length;
     for (const u of touched) this.recomputeDesired(u);
+    this.maybeSettle();
     this.planAndPublish();
     this.maybeSnapshot();
   }
@@ -674,7 +676,9 @@ export class Engine {
     if (this.settled) return;
     for (const [id, a] of this.machineActors) {
       if (a.getSnapshot().value === 'lost') continue;
-      if (!this.heardFrom.has(id)) return;
+      // Heard from in this term, and its announcement (address, metadata) folded.
+      if (!this.heardFrom.has(id) || this.joining.has(id)) return;
+      if (this.state.machines.get(id)?.presence !== 'alive') return;
     }
     this.settle('every machine resynced');
   }

@@ -1,10 +1,11 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort, startEtcd, startNats, startSystemd } from '../harness';
 import type { EtcdCluster, NatsServer, SystemdManager } from '../harness';
+import { tcpOpen } from '../harness/ports';
 import { isAlive, killGroup, track, untrack } from '../harness/registry';
 
 /** The repository root (works from test/ under ts and from dist/test/ when compiled). */
@@ -77,7 +78,6 @@ export class DaemonNode {
     proc.stderr?.on('data', keep);
     this.exited = new Promise((r) => proc.once('exit', () => r()));
     track({ pid: proc.pid!, kind: 'flotillad' });
-    const { tcpOpen } = await import('../harness/ports');
     const deadline = Date.now() + 20000;
     while (!(await tcpOpen(this.grpcPort))) {
       if (!this.running)
@@ -213,7 +213,6 @@ export async function startCluster(opts: ClusterOptions): Promise<TestCluster> {
 /** Main PID of a unit on a node's systemd manager, via systemctl --user (0 when not running). */
 export async function mainPid(node: DaemonNode, unit: string): Promise<number> {
   if (!node.systemd) throw new Error('node has no systemd manager');
-  const { execFile } = await import('node:child_process');
   return new Promise((resolve, reject) => {
     execFile(
       'systemctl',

@@ -175,7 +175,8 @@ describe('Engine', () => {
     await l.api.createUnits({ units: [svc('x.service'), svc('y.service')], replace: false });
     await l.api.setTargetStates({ names: ['x.service', 'y.service'], targetState: 'launched' });
     await until(() => a1.schedule.size === 1 && a2.schedule.size === 1, 'spread');
-    clearInterval(beat1); // m1 goes silent
+    clearInterval(beat1);
+    a1.stop(); // m1 goes silent: no heartbeats, no reports
     await until(() => a2.schedule.size === 2, 'rescheduled to m2');
     expect(l.engine.state.machines.get('m1')!.presence).toBe('lost');
   });
