@@ -55,7 +55,21 @@ export class FakeLeader {
     this.subj = subjects(cluster);
   }
 
+  /**
+   * Like a real leader, publish `agents.resync` when its own NATS connection comes back: reports
+   * agents sent while the leader was still reconnecting are lost (core NATS).
+   */
+  private offStatus: (() => void) | undefined;
+  resyncOnReconnect = true;
+
   start(): this {
+    let first = true;
+    this.offStatus = this.bus.onStatus((s) => {
+      if (s !== 'connected') return;
+      if (!first && this.resyncOnReconnect)
+        this.bus.publish(this.subj.resync, encode({ v: PROTOCOL_VERSION, epoch: this.epoch }));
+      first = false;
+    });
     this.subs.push(
       this.bus.subscribe(this.subj.report, (m) => this.reports.push(decodeStateReport(m.data))),
       this.bus.subscribe(this.subj.heartbeat, (m) => this.heartbeats.push(decodeHeartbeat(m.data))),
@@ -155,6 +169,7 @@ export class FakeLeader {
   }
 
   stop(): void {
+    this.offStatus?.();
     for (const s of this.subs) s.unsubscribe();
     this.subs = [];
     this.answer(false);

@@ -1,0 +1,161 @@
+/**
+ * Agents over a REAL nats-server (test harness), with the simulated driver and a fake leader
+ * written in the test: per-machine subjects (no agent wakes for another machine's changes),
+ * a NATS outage (degraded, nothing stopped, resync after the restart), malformed messages.
+ */
+import { type AgentHandle, startAgent } from '../../src/actors/agent';
+import { SimulatedDriver } from '../../src/agent/drivers/simulated';
+import { NatsBus } from '../../src/bus/nats';
+import { subjects } from '../../src/protocol';
+import { type NatsServer, startNats } from '../harness';
+import { FakeLeader, scheduled, waitFor } from '../unit/agent/fake-leader';
+
+const CLUSTER = 'it';
+const S = subjects(CLUSTER);
+
+interface Node {
+  id: string;
+  bus: NatsBus;
+  driver: SimulatedDriver;
+  agent: AgentHandle;
+}
+
+let nats: NatsServer;
+let leaderBus: NatsBus;
+let leader: FakeLeader;
+const nodes: Node[] = [];
+
+async function startNode(id: string): Promise<Node> {
+  const bus = await NatsBus.connect({ servers: [nats.url], name: `agent ${id}` });
+  const driver = new SimulatedDriver({ opLatencyMs: 1, reloadLatencyMs: 1, startDelayMs: 1 });
+  const agent = await startAgent({
+    cluster: CLUSTER,
+    machineId: id,
+    ip: '127.0.0.1',
+    metadata: { node: id },
+    bus,
+    driver,
+    reportBatchMs: 10,
+    requestTimeoutMs: 1000,
+    syncRetry: { baseMs: 100, maxMs: 1000 },
+  });
+  const node = { id, bus, driver, agent };
+  nodes.push(node);
+  return node;
+}
+
+beforeAll(async () => {
+  nats = await startNats();
+  leaderBus = await NatsBus.connect({ servers: [nats.url], name: 'fake leader' });
+  leader = new FakeLeader(leaderBus, CLUSTER).start();
+  await leaderBus.flush();
+});
+
+afterAll(async () => {
+  for (const n of nodes.splice(0)) {
+    await n.agent.drain();
+    await n.bus.close();
+  }
+  leader?.stop();
+  await leaderBus?.close();
+  await nats?.dispose();
+});
+
+const allActive = (n: Node, units: string[]) =>
+  units.every(
+    (u) => n.agent.unitState(u) === 'active' && n.driver.system.units.get(u)?.active === 'active',
+  );
+
+describe('agents on real NATS', () => {
+  it('each of five agents receives exactly the changes placed on it, and none for other machines', async () => {
+    const ids = ['m1', 'm2', 'm3', 'm4', 'm5'];
+    const five = await Promise.all(ids.map((id) => startNode(id)));
+    await waitFor(() => five.every((n) => n.agent.state() === 'ready'), 'all ready');
+    const placed = new Map<string, string[]>();
+    // Machine i gets i deltas of i units each (m1: 1×1, … m5: 5×5), interleaved across machines.
+    for (let round = 1; round <= 5; round++) {
+      for (const [i, id] of ids.entries()) {
+        if (round > i + 1) continue;
+        const units = Array.from({ length: i + 1 }, (_, k) => `${id}-r${round}-u${k}.service`);
+        leader.change(
+          id,
+          units.map((u) => scheduled(u)),
+        );
+        placed.set(id, [...(placed.get(id) ?? []), ...units]);
+      }
+    }
+    await waitFor(
+      () => five.every((n) => allActive(n, placed.get(n.id)!)),
+      'all units active',
+      20_000,
+    );
+    for (const [i, n] of five.entries()) {
+      const mine = placed.get(n.id)!;
+      expect(n.agent.stats.scheduleMessages).toBe(i + 1);
+      expect(n.agent.stats.scheduleChanges).toBe((i + 1) * (i + 1));
+      expect(n.agent.stats.scheduleChanges).toBe(mine.length);
+      expect(n.agent.units().map((u) => u.unit)).toEqual([...mine].sort());
+      expect([...n.driver.system.units.keys()].sort()).toEqual([...mine].sort());
+      expect(n.agent.stats.malformed).toBe(0);
+      expect(n.agent.stats.scheduleRequests).toBe(1); // no gap, no resync
+      expect(n.agent.position()).toEqual({ epoch: 1, seq: i + 1 });
+    }
+    await waitFor(
+      () =>
+        five.every((n) =>
+          placed.get(n.id)!.every((u) => leader.reported(n.id, u)?.active === 'active'),
+        ),
+      'reports reached the leader',
+    );
+  });
+
+  it('a malformed message on the agent subject is counted and does not disturb it', async () => {
+    const n = nodes[0];
+    const before = { ...n.agent.stats };
+    leader.publishRaw(S.schedule(n.id), '{"v":1,"kind":"delta","epoch":1,"seq":"two"');
+    leader.publishRaw(S.schedule(n.id), new Uint8Array([0xff, 0xfe, 0x00]));
+    await leaderBus.flush();
+    await waitFor(() => n.agent.stats.malformed === before.malformed + 2, 'malformed counted');
+    expect(n.agent.state()).toBe('ready');
+    leader.change(n.id, [scheduled('after-malformed.service')]);
+    await waitFor(() => allActive(n, ['after-malformed.service']), 'next delta applied');
+    expect(n.agent.stats.scheduleRequests).toBe(before.scheduleRequests);
+    expect(nodes.slice(1).every((o) => o.agent.stats.malformed === 0)).toBe(true);
+  });
+
+  it('NATS restart: degraded, units keep running, then a full report and a full schedule request', async () => {
+    const n = nodes[1];
+    const units = n.agent.units().map((u) => u.unit);
+    const ops = n.driver.opLog.length;
+    const before = { ...n.agent.stats };
+    const pids = units.map((u) => n.driver.system.units.get(u)?.mainPid);
+
+    await nats.stop();
+    await waitFor(() => nodes.every((x) => x.agent.state() === 'degraded'), 'all degraded');
+    // While NATS is down the schedule changes: the delta is lost on the wire.
+    leader.change(n.id, [scheduled('while-down.service')], [units[0]], true);
+    expect(n.driver.opLog.length).toBe(ops);
+    expect(units.every((u) => n.driver.system.units.get(u)?.active === 'active')).toBe(true);
+
+    await nats.start();
+    await waitFor(() => nodes.every((x) => x.agent.state() === 'ready'), 'all ready again', 20_000);
+    await waitFor(
+      () => allActive(n, ['while-down.service']) && n.agent.unitState(units[0]) === undefined,
+      'converged',
+    );
+    expect(n.agent.stats.fullReports).toBeGreaterThanOrEqual(before.fullReports + 1);
+    expect(n.agent.stats.scheduleRequests).toBeGreaterThanOrEqual(before.scheduleRequests + 1);
+    // Only the lost change was applied; the rest was never stopped or restarted.
+    expect(n.driver.opLog.slice(ops).map((o) => `${o.kind} ${o.unit}`)).toEqual([
+      `unload ${units[0]}`,
+      'load while-down.service',
+      'start while-down.service',
+    ]);
+    expect(units.slice(1).map((u) => n.driver.system.units.get(u)?.mainPid)).toEqual(pids.slice(1));
+    // The leader got a full report after the restart.
+    await waitFor(
+      () => leader.reportsFor(n.id).some((r) => r.full && r.units.some((u) => u.unit === units[1])),
+      'full report',
+    );
+  });
+});
