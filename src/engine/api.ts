@@ -352,7 +352,10 @@ export class EngineApi implements ClusterApi {
       ? [byMachine.get(u.machine)].filter((s) => s !== undefined)
       : [...byMachine.values()];
     if (states.length === 0) return 'inactive';
-    if (states.every((s) => s.active === 'active' || s.active === 'reloading')) return 'launched';
+    // A unit that is still stopping counts as launched, one still starting as loaded: waiting
+    // for "loaded" after a stop must mean stopped, waiting for "launched" must mean running.
+    const running = (s: { active: string }) => ['active', 'reloading', 'deactivating'].includes(s.active);
+    if (states.every(running)) return 'launched';
     if (states.every((s) => s.load === 'loaded')) return 'loaded';
     return 'inactive';
   }
