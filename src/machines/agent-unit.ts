@@ -24,6 +24,8 @@
  * - launched and loaded → start; loaded wanted but running → stop.
  * - A unit that failed or exited on its own is *not* restarted by the agent (that is systemd's
  *   `Restart=`); it is restarted when its desired state or hash changes.
+ * - A failed op is retried with backoff — except a start whose unit is seen failed (the start
+ *   job failed because the service did): that is `failed`, not a reason to start it again.
  */
 import { assign, setup } from 'xstate';
 import type { DriverOp } from '../agent/driver';
@@ -68,6 +70,8 @@ export interface AgentUnitContext {
   /** When the failed op may be retried (ms since epoch); null when not retrying. */
   retryAt: number | null;
   retryReturn: RetryReturn;
+  /** The kind of the op being retried (null when not retrying). */
+  retryOp: DriverOp['kind'] | null;
   /** The last driver error, for status and logs. */
   lastError: string | null;
   retry: RetryPolicy;
@@ -161,9 +165,22 @@ export const agentUnitMachine = setup({
             : event.op.kind === 'load' && context.loadedHash === ''
               ? 'absent'
               : 'loaded';
-      return { attempt, retryAt: event.now + delay, retryReturn, lastError: event.error };
+      return {
+        attempt,
+        retryAt: event.now + delay,
+        retryReturn,
+        retryOp: event.op.kind,
+        lastError: event.error,
+      };
     }),
-    clearRetry: assign({ retryAt: null }),
+    clearRetry: assign({ retryAt: null, retryOp: null }),
+    startFailedWithUnit: assign(({ context, event }) => ({
+      attempt: 0,
+      retryAt: null,
+      retryOp: null,
+      lastError: event.type === 'OP_FAILED' ? event.error : context.lastError,
+      result: context.exitedDuringStart?.result ?? 'unknown',
+    })),
   },
   guards: {
     notScheduled: ({ context }) => context.desired.target === 'not-scheduled',
@@ -184,6 +201,14 @@ export const agentUnitMachine = setup({
       event.type === 'OP_SUCCEEDED' &&
       event.op.kind === 'start' &&
       isFailed(context.exitedDuringStart),
+    /** The start job failed because the unit itself failed (systemd saw it fail): not retried. */
+    startJobFailedWithUnit: ({ context, event }) =>
+      event.type === 'OP_FAILED' &&
+      event.op.kind === 'start' &&
+      isFailed(context.exitedDuringStart),
+    /** A start being retried, and the unit is now seen failed: that is the answer, stop retrying. */
+    retriedStartSeenFailed: ({ context, event }) =>
+      context.retryOp === 'start' && event.type === 'STATE_OBSERVED' && isFailed(event.state),
     startedButExited: ({ context, event }) =>
       event.type === 'OP_SUCCEEDED' &&
       event.op.kind === 'start' &&
@@ -221,6 +246,7 @@ export const agentUnitMachine = setup({
     attempt: 0,
     retryAt: null,
     retryReturn: 'loaded',
+    retryOp: null,
     lastError: null,
     retry: { ...DEFAULT_UNIT_RETRY, ...input.retry },
   }),
@@ -317,7 +343,12 @@ export const agentUnitMachine = setup({
           { guard: 'startedButExited', target: 'exited', actions: 'opSucceeded' },
           { guard: 'isStartResult', target: 'active', actions: 'opSucceeded' },
         ],
-        OP_FAILED: { guard: 'isStartResult', target: 'retrying', actions: 'scheduleRetry' },
+        OP_FAILED: [
+          // e.g. systemd's start job ended "failed" because ExecStartPre= or the process failed:
+          // restarting it would be a Restart= policy nobody asked for.
+          { guard: 'startJobFailedWithUnit', target: 'failed', actions: 'startFailedWithUnit' },
+          { guard: 'isStartResult', target: 'retrying', actions: 'scheduleRetry' },
+        ],
       },
     },
     active: {
@@ -409,6 +440,14 @@ export const agentUnitMachine = setup({
         params: ({ context }) => ({ at: context.retryAt ?? 0 }),
       },
       on: {
+        STATE_OBSERVED: [
+          {
+            guard: 'retriedStartSeenFailed',
+            target: 'failed',
+            actions: ['recordObserved', 'recordFailure', 'clearRetry'],
+          },
+          { actions: 'recordObserved' },
+        ],
         TICK: [
           { guard: 'retryDueNoFile', target: 'absent', actions: 'clearRetry' },
           { guard: 'retryDueRunning', target: 'active', actions: 'clearRetry' },

@@ -294,6 +294,29 @@ describe('agent unit: driver op failures retry with backoff', () => {
     expect(q.s.value).toBe('stopping');
   });
 
+  it('a start job that fails because the unit failed is failed, not retried', () => {
+    let r = init({ unit: U, desired: want('launched') });
+    r = step(r.s, ok(r.ops[0]));
+    const startOp = r.ops[0];
+    r = step(r.s, observed('failed', 'failed', { result: 'exit-code' }));
+    r = step(r.s, fail(startOp));
+    expect(r.s.value).toBe('failed');
+    expect(r.s.context).toMatchObject({ result: 'exit-code', retryAt: null, lastError: 'boom' });
+    expect(r.timers).toEqual([]);
+  });
+
+  it('a retried start stops retrying when the unit is then seen failed', () => {
+    let r = init({ unit: U, desired: want('launched') });
+    r = step(r.s, ok(r.ops[0]));
+    r = step(r.s, fail(r.ops[0]));
+    expect(r.s.value).toBe('retrying');
+    r = step(r.s, observed('failed', 'failed', { result: 'timeout' }));
+    expect(r.s.value).toBe('failed');
+    expect(r.s.context).toMatchObject({ result: 'timeout', retryAt: null });
+    // A late TICK from the cancelled timer does nothing.
+    expect(step(r.s, { type: 'TICK', now: Number.MAX_SAFE_INTEGER }).s.value).toBe('failed');
+  });
+
   it('a desired change during the backoff is honoured when it ends', () => {
     let r = init({ unit: U, desired: want('launched') });
     r = step(r.s, fail(r.ops[0], 0));
