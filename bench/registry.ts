@@ -1,3 +1,6 @@
+import { driverBenchmark } from './driver';
+import { schedulerBenchmark } from './scheduler';
+
 export interface BenchOptions {
   /** Small sizes, a few seconds, nothing written to docs/benchmarks.md. */
   smoke: boolean;
@@ -10,4 +13,5 @@ export interface Benchmark {
 }
 
 /** Every benchmark, in the order `npm run bench` runs them. Add new ones at the end. */
-export const benchmarks: Benchmark[] = [];
+export const benchmarks: Benchmark[] = [driverBenchmark];
+benchmarks.push(schedulerBenchmark);

@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { DriverOp, DriverUnitState } from '../../src/agent/driver';
 import { SystemdDriver, sha1 } from '../../src/agent/drivers/systemd';
+import { ErrorCode, FlotillaError } from '../../src/errors';
 import { journalLines } from '../../src/agent/drivers/systemd/journal';
 import { startSystemd, type SystemdManager } from '../harness';
 import { isAlive } from '../harness/registry';
@@ -299,6 +300,87 @@ describe('SystemdDriver against a real systemd --user', () => {
       expect(isAlive(pid)).toBe(true);
     } finally {
       await second.close();
+    }
+  });
+
+  it('reloads a changed file once and leaves its running unit running', async () => {
+    await using manager = await startSystemd();
+    const driver = await openDriver(manager);
+    try {
+      await driver.apply([
+        load('changing.service', service('v1')),
+        { kind: 'start', unit: 'changing.service' },
+      ]);
+      const pid = Number(show(manager, 'changing.service').MainPID);
+      const reloads = driver.stats.reloads;
+      const v2 = service('v2');
+      expect((await driver.apply([load('changing.service', v2)]))[0].ok).toBe(true);
+      expect(driver.stats.reloads - reloads).toBe(1);
+      expect(show(manager, 'changing.service')).toMatchObject({
+        MainPID: `${pid}`,
+        SubState: 'running',
+      });
+      const [state] = await driver.list();
+      expect(state).toMatchObject({ unit: 'changing.service', hash: sha1(v2), mainPid: pid });
+    } finally {
+      await driver.close();
+    }
+  });
+
+  it('fails ops that wait on systemd when the D-Bus connection is lost, instead of hanging', async () => {
+    await using manager = await startSystemd();
+    const driver = await openDriver(manager);
+    try {
+      // A oneshot's start job lasts as long as its process: the driver is waiting for it.
+      const contents = '[Service]\nType=oneshot\nExecStart=/bin/sleep 1000\n';
+      const applied = driver.apply([
+        load('slow.service', contents),
+        { kind: 'start', unit: 'slow.service' },
+      ]);
+      await new Promise<void>((resolve) => {
+        const off = driver.onState((s) => {
+          if (s.unit === 'slow.service' && s.active === 'activating') {
+            off();
+            resolve();
+          }
+        });
+      });
+      // The bus daemon dies; systemd and its job live on, but no JobRemoved can reach us.
+      process.kill(Number(show(manager, 'dbus.service').MainPID), 'SIGKILL');
+      const [loaded, started] = await applied;
+      expect(loaded.ok).toBe(true);
+      expect(started.ok).toBe(false);
+      expect(started.error).toMatch(
+        /^start slow\.service: job \/org\/freedesktop\/systemd1\/job\/\d+: systemd driver: D-Bus connection to unix:path=.* lost: /,
+      );
+      const err = await driver.list().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err).toMatchObject({ code: ErrorCode.DriverFailed, retryable: true });
+    } finally {
+      await driver.close();
+    }
+  });
+
+  it('fails open() with a retryable DriverFailed error when the bus is not there', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'flotilla-nobus-'));
+    try {
+      const driver = new SystemdDriver({
+        busAddress: `unix:path=${dir}/no-such-bus`,
+        unitsDirectory: path.join(dir, 'units'),
+      });
+      const err = await driver.open().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(FlotillaError);
+      expect(err).toMatchObject({ code: ErrorCode.DriverFailed, retryable: true });
+      expect((err as Error).message).toContain(
+        `D-Bus connection to unix:path=${dir}/no-such-bus lost`,
+      );
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 

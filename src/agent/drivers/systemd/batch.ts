@@ -83,7 +83,8 @@ export async function applyBatch(ctx: BatchContext, ops: DriverOp[]): Promise<Dr
   changed = (await unloadAll(ctx, of('unload'), out)) || changed;
 
   const loads = of('load');
-  changed = (await writeAndLink(ctx, loads, out)) || changed;
+  const touched = new Set<string>();
+  changed = (await writeAndLink(ctx, loads, out, touched)) || changed;
 
   if (changed) {
     ctx.willReload();
@@ -94,7 +95,14 @@ export async function applyBatch(ctx: BatchContext, ops: DriverOp[]): Promise<Dr
         fail(e, `load ${e.op.unit}: daemon reload failed: ${describeError(err)}`);
     }
   }
-  await verifyLoads(ctx, loads.filter(pending), out);
+  // Read back what changed, and what this driver has not seen loaded yet (after a restart).
+  await verifyLoads(
+    ctx,
+    loads.filter(
+      (e) => pending(e) && (touched.has(e.op.unit) || tracker.get(e.op.unit)?.load !== 'loaded'),
+    ),
+    out,
+  );
   for (const e of loads) succeed(e);
   const failedLoads = new Set(loads.filter((e) => out.failed(e)).map((e) => e.op.unit));
 
@@ -226,8 +234,16 @@ async function unloadAll(ctx: BatchContext, unloads: Entry[], out: Outcome): Pro
   return changed;
 }
 
-/** Writes, links and enables; returns whether anything changed that needs a daemon reload. */
-async function writeAndLink(ctx: BatchContext, loads: Entry[], out: Outcome): Promise<boolean> {
+/**
+ * Writes, links and enables; returns whether anything changed that needs a daemon reload, and
+ * adds to `touched` the units whose file, links or loaded copy changed.
+ */
+async function writeAndLink(
+  ctx: BatchContext,
+  loads: Entry[],
+  out: Outcome,
+  touched: Set<string>,
+): Promise<boolean> {
   const { bus, tracker, files } = ctx;
   const fail = (e: Entry, error: string): void => out.fail(e, error);
   if (loads.length === 0) return false;
@@ -250,6 +266,7 @@ async function writeAndLink(ctx: BatchContext, loads: Entry[], out: Outcome): Pr
       } else {
         if (existing !== undefined && hasInstallSection(existing)) wasInstalled.push(e);
         files.write(unit, contents);
+        touched.add(unit);
         changed = true;
       }
       tracker.manage(unit, hash);
@@ -275,6 +292,13 @@ async function writeAndLink(ctx: BatchContext, loads: Entry[], out: Outcome): Pr
   const paths = (batch: Entry[]): string[] => [
     ...new Set(batch.map((e) => files.pathOf(e.op.unit))),
   ];
+  // Changes are (type, symlink, destination); the destination is the driver's file.
+  const noteChanges = (changes: unknown[]): void => {
+    for (const c of changes as [string, string, string][]) {
+      touched.add(c[2].slice(c[2].lastIndexOf('/') + 1));
+    }
+    if (changes.length > 0) changed = true;
+  };
   ok = await perUnit(
     ok,
     async (batch) => {
@@ -283,7 +307,7 @@ async function writeAndLink(ctx: BatchContext, loads: Entry[], out: Outcome): Pr
         true,
         true,
       ])) as [unknown[]];
-      if (changes.length > 0) changed = true;
+      noteChanges(changes);
     },
     (e, err) => fail(e, `load ${e.op.unit}: LinkUnitFiles failed: ${describeError(err)}`),
   );
@@ -297,7 +321,7 @@ async function writeAndLink(ctx: BatchContext, loads: Entry[], out: Outcome): Pr
         true,
         true,
       ])) as [boolean, unknown[]];
-      if (changes.length > 0) changed = true;
+      noteChanges(changes);
     },
     (e, err) => fail(e, `load ${e.op.unit}: EnableUnitFiles failed: ${describeError(err)}`),
   );
@@ -310,11 +334,14 @@ async function writeAndLink(ctx: BatchContext, loads: Entry[], out: Outcome): Pr
         .filter((e) => !out.failed(e) && tracker.get(e.op.unit)?.inMemory !== false)
         .map(async (e) => {
           const rec = tracker.get(e.op.unit)!;
+          let stale = true;
           try {
-            return (await bus.getProperty(rec.path, UNIT_IFACE, 'NeedDaemonReload')) === true;
+            stale = (await bus.getProperty(rec.path, UNIT_IFACE, 'NeedDaemonReload')) === true;
           } catch {
-            return true;
+            // Unknown: reloading is the safe answer.
           }
+          if (stale) touched.add(e.op.unit);
+          return stale;
         }),
     );
     changed = stale.some(Boolean);
