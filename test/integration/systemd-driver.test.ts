@@ -485,6 +485,34 @@ describe('SystemdDriver against a real systemd --user', () => {
     }
   });
 
+  it("follows load states after someone else's daemon reload", async () => {
+    await using manager = await startSystemd();
+    const driver = await openDriver(manager);
+    const log = new StateLog(driver);
+    try {
+      await driver.apply([
+        load('edited.service', service('edited')),
+        { kind: 'start', unit: 'edited.service' },
+      ]);
+      await log.waitFor((s) => s.unit === 'edited.service' && s.sub === 'running');
+      // An operator breaks the file by hand and reloads systemd behind the driver's back.
+      fs.writeFileSync(
+        path.join(driver.unitsDirectory, 'edited.service'),
+        '[Service]\nType=simple\n',
+      );
+      execFileSync('systemctl', ['--user', 'daemon-reload'], { env: manager.env });
+      const state = await log.waitFor((s) => s.unit === 'edited.service' && s.load !== 'loaded');
+      expect(state).toMatchObject({
+        load: 'bad-setting',
+        active: 'active',
+        sub: 'running',
+        hash: sha1('[Service]\nType=simple\n'),
+      });
+    } finally {
+      await driver.close();
+    }
+  });
+
   it('emits states only for the units it manages', async () => {
     await using manager = await startSystemd();
     const driver = await openDriver(manager);

@@ -13,8 +13,9 @@ export interface BatchContext {
   bus: SystemdBus;
   tracker: UnitTracker;
   files: UnitsDirectory;
-  /** Called just before the batch's one Manager.Reload. */
-  willReload: () => void;
+  /** Called just before the batch's one Manager.Reload call, and when its reply (or error) came. */
+  reloadStarted: () => void;
+  reloadFinished: () => void;
 }
 
 interface Entry {
@@ -87,12 +88,14 @@ export async function applyBatch(ctx: BatchContext, ops: DriverOp[]): Promise<Dr
   changed = (await writeAndLink(ctx, loads, out, touched)) || changed;
 
   if (changed) {
-    ctx.willReload();
+    ctx.reloadStarted();
     try {
       await bus.manager('Reload');
     } catch (err) {
       for (const e of loads.filter(pending))
         fail(e, `load ${e.op.unit}: daemon reload failed: ${describeError(err)}`);
+    } finally {
+      ctx.reloadFinished();
     }
   }
   // Read back what changed, and what this driver has not seen loaded yet (after a restart).

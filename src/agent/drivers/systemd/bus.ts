@@ -19,6 +19,9 @@ const SIGNAL_TYPE = 4;
  */
 const MAX_IN_FLIGHT = 64;
 
+/** How long open() waits for the bus to answer Hello before giving up. */
+const CONNECT_TIMEOUT_MS = 10_000;
+
 export interface BusOptions {
   /** A bus address ("unix:path=…"); connects with sessionBus({ busAddress }). */
   busAddress?: string;
@@ -103,10 +106,18 @@ export class SystemdBus {
       this.stats.signalsReceived++;
       onSignal({ path: msg.path, iface: msg.interface, member: msg.member, body: msg.body });
     });
+    let timer: NodeJS.Timeout | undefined;
     await new Promise<void>((resolve, reject) => {
       bus.once('connect', () => resolve());
       this.waiting.add(reject);
-    }).finally(() => this.waiting.clear());
+      timer = setTimeout(
+        () => lost(new Error(`no answer to Hello within ${CONNECT_TIMEOUT_MS} ms`)),
+        CONNECT_TIMEOUT_MS,
+      );
+    }).finally(() => {
+      clearTimeout(timer);
+      this.waiting.clear();
+    });
   }
 
   /** Calls `member` on systemd's Manager object. */

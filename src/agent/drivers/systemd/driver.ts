@@ -97,7 +97,10 @@ export class SystemdDriver implements Driver {
   private readonly tracker = new UnitTracker();
   private readonly files: UnitsDirectory;
   private readonly counters = { reloads: 0, batches: 0 };
-  /** Reloads this driver asked for whose Reloading(false) signal has not arrived yet. */
+  /**
+   * Own Manager.Reload calls waiting for their reply. systemd sends Reloading(false) before it
+   * replies, so a reload signal seen while this is > 0 is the driver's own.
+   */
   private ownReloads = 0;
   /** apply() calls run one after another. */
   private queue: Promise<unknown> = Promise.resolve();
@@ -172,9 +175,12 @@ export class SystemdDriver implements Driver {
             bus: this.bus,
             tracker: this.tracker,
             files: this.files,
-            willReload: () => {
+            reloadStarted: () => {
               this.ownReloads++;
               this.counters.reloads++;
+            },
+            reloadFinished: () => {
+              this.ownReloads--;
             },
           },
           ops,
@@ -203,10 +209,16 @@ export class SystemdDriver implements Driver {
         const iface = typeInterface(unit);
         let mainPid: number | undefined;
         let result: string | undefined;
-        if (iface && unitType(unit) === 'service' && RUNNING_STATES.has(active)) {
-          mainPid = Number(await this.bus.getProperty(rec.path, iface, 'MainPID'));
-        } else if (iface && active === 'failed') {
-          result = String(await this.bus.getProperty(rec.path, iface, 'Result'));
+        try {
+          if (iface && unitType(unit) === 'service' && RUNNING_STATES.has(active)) {
+            mainPid = Number(await this.bus.getProperty(rec.path, iface, 'MainPID'));
+          } else if (iface && active === 'failed') {
+            result = String(await this.bus.getProperty(rec.path, iface, 'Result'));
+          }
+        } catch (err) {
+          // The unit changed under us (stopped, garbage-collected): its signals will follow.
+          // A lost connection, though, must not pass for a state.
+          if (err instanceof FlotillaError) throw err;
         }
         this.tracker.update(rec, { load, active, sub, mainPid, result }, false);
       }),
@@ -254,18 +266,20 @@ export class SystemdDriver implements Driver {
    * ListUnitsByPatterns does not load the others.
    */
   private reloaded(): void {
-    if (this.ownReloads > 0) {
-      this.ownReloads--;
-      return;
-    }
+    if (this.ownReloads > 0) return;
     const names = this.tracker.names();
     if (names.length === 0) return;
     this.bus
-      .manager('ListUnitsByPatterns', 'asas', [[], names])
+      // Patterns are fnmatch globs: escape the backslash in names like "foo\x2dbar.service".
+      .manager('ListUnitsByPatterns', 'asas', [[], names.map((n) => n.replace(/\\/g, '\\\\'))])
       .then(([rows]) => {
         for (const [unit, , load, active, sub] of rows as UnitRow[]) {
           const rec = this.tracker.get(unit);
-          if (rec) this.tracker.update(rec, { load, active, sub });
+          if (!rec) continue;
+          // The reload may have been for an edited file: report the hash of what is there now.
+          const contents = this.files.read(unit);
+          if (contents !== undefined) rec.hash = sha1(contents);
+          this.tracker.update(rec, { load, active, sub });
         }
       })
       .catch(() => {
