@@ -3,7 +3,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { DriverOp, DriverUnitState } from '../../src/agent/driver';
-import { SystemdDriver, sha1 } from '../../src/agent/drivers/systemd';
+import { SystemdDriver, orderOps, sha1, unitObjectPath } from '../../src/agent/drivers/systemd';
+import { missingExecutable } from '../../src/agent/drivers/systemd/unitfile';
 import { ErrorCode, FlotillaError } from '../../src/errors';
 import { journalLines } from '../../src/agent/drivers/systemd/journal';
 import { startSystemd, type SystemdManager } from '../harness';
@@ -560,5 +561,47 @@ describe('journal', () => {
     } finally {
       fs.rmSync(empty, { recursive: true, force: true });
     }
+  });
+});
+
+describe('pure helpers of the systemd driver', () => {
+  it("computes systemd's object paths (bus_label_escape)", () => {
+    expect(unitObjectPath('a.service')).toBe('/org/freedesktop/systemd1/unit/a_2eservice');
+    expect(unitObjectPath('-.mount')).toBe('/org/freedesktop/systemd1/unit/_2d_2emount');
+    expect(unitObjectPath('web@1.service')).toBe(
+      '/org/freedesktop/systemd1/unit/web_401_2eservice',
+    );
+    expect(unitObjectPath('1x.service')).toBe('/org/freedesktop/systemd1/unit/_31x_2eservice');
+  });
+
+  it('orders ops unload < load < stop < start, then by unit, whatever the input order', () => {
+    const ops: DriverOp[] = [
+      { kind: 'start', unit: 'b.service' },
+      { kind: 'stop', unit: 'c.service' },
+      { kind: 'start', unit: 'a.service' },
+      load('b.service', 'x'),
+      { kind: 'unload', unit: 'z.service' },
+    ];
+    expect(orderOps(ops.map((op, index) => ({ op, index }))).map((e) => e.index)).toEqual([
+      4, 3, 1, 2, 0,
+    ]);
+  });
+
+  it('finds a missing ExecStart= executable, and leaves alone what systemd resolves itself', () => {
+    expect(missingExecutable('[Service]\nExecStart=/nonexistent/x --flag\n')).toBe(
+      '/nonexistent/x',
+    );
+    expect(missingExecutable('[Service]\nExecStart=/bin/sleep 1\n')).toBeUndefined();
+    expect(missingExecutable('[Service]\nExecStart=-/nonexistent/x\n')).toBeUndefined();
+    expect(missingExecutable('[Service]\nExecStart=sleep 1\n')).toBeUndefined();
+    expect(missingExecutable('[Service]\nExecStart=/nonexistent/%i\n')).toBeUndefined();
+    expect(
+      missingExecutable('[Service]\nRootDirectory=/srv\nExecStart=/nonexistent/x\n'),
+    ).toBeUndefined();
+    expect(
+      missingExecutable('[Service]\nExecStart=/nonexistent/x\nExecStart=\nExecStart=/bin/true\n'),
+    ).toBeUndefined();
+    expect(missingExecutable('[Service]\nExecStart=@/nonexistent/x name\n')).toBe('/nonexistent/x');
+    expect(missingExecutable('[Service]\nExecStart=/bin/sh \\\n  -c true\n')).toBeUndefined();
   });
 });
