@@ -1,3 +1,4 @@
+import { agentBenchmark } from './agent';
 import { driverBenchmark } from './driver';
 import { schedulerBenchmark } from './scheduler';
 
@@ -15,3 +16,4 @@ export interface Benchmark {
 /** Every benchmark, in the order `npm run bench` runs them. Add new ones at the end. */
 export const benchmarks: Benchmark[] = [driverBenchmark];
 benchmarks.push(schedulerBenchmark);
+benchmarks.push(agentBenchmark);
