@@ -154,13 +154,18 @@ export class FakeCluster implements ClusterApi {
     this.timers.clear();
   }
 
-  /** Adds units directly (already created), without going through createUnits. */
+  /**
+   * Adds units as if created with that target state and already converged (the agents report
+   * it), without counting calls.
+   */
   seed(units: { name: string; text?: string; options?: UnitOption[]; target?: Target }[]): void {
     for (const s of units) {
       const options = s.options ?? parseUnitFile(s.text ?? `[Service]\nExecStart=/bin/true\n`);
-      this.units.set(s.name, this.newUnit(s.name, options, s.target ?? 'inactive'));
-      this.placeIfNeeded(this.units.get(s.name)!);
-      this.reportTarget(this.units.get(s.name)!);
+      const u = this.newUnit(s.name, options, s.target ?? 'inactive');
+      this.units.set(u.name, u);
+      this.emit({ type: 'UnitSubmitted', unit: u.name });
+      this.placeIfNeeded(u);
+      this.reportTarget(u);
     }
   }
 
