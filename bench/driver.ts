@@ -3,6 +3,7 @@
  * units in one batch each, then stop and unload them, for N = 300 and 1,000 (20 with --smoke).
  * "All active" is observed the way the agent observes it: through onState (signals).
  */
+import os from 'node:os';
 import path from 'node:path';
 import type { DriverOp } from '../src/agent/driver';
 import { SystemdDriver, sha1 } from '../src/agent/drivers/systemd';
@@ -102,11 +103,12 @@ async function measure(driver: SystemdDriver, n: number): Promise<Row> {
 const rate = (n: number, ms: number): string => `${Math.round((n / ms) * 1000)}`;
 const sec = (ms: number): string => `${(ms / 1000).toFixed(2)} s`;
 
-function report(rows: Row[]): string {
+function report(rows: Row[], load: number[]): string {
   const lines = [
     'One `systemd --user` (test harness), one driver, one batch per step; trivial units',
     '(`ExecStart=/bin/sleep 100000`). "until all active" runs from the start of the load batch',
-    'until onState has reported every unit `active (running)`.',
+    'until onState has reported every unit `active (running)`. systemd, the bus daemon, the',
+    `agent and the units share the machine (load average before/after: ${load.map((l) => l.toFixed(1)).join(' / ')}).`,
     '',
     '| units | load (units/s) | start (units/s) | until all active | D-Bus calls/unit (load+start) | stop (units/s) | unload (units/s) | D-Bus calls/unit (stop+unload) | reloads |',
     '|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
@@ -135,6 +137,7 @@ function report(rows: Row[]): string {
 
 async function run(opts: BenchOptions): Promise<void> {
   const sizes = opts.smoke ? [20] : [300, 1000];
+  const loadBefore = os.loadavg()[0];
   const manager = await startSystemd();
   const driver = new SystemdDriver({
     busAddress: manager.busAddress,
@@ -156,7 +159,7 @@ async function run(opts: BenchOptions): Promise<void> {
     await driver.close();
     await manager.dispose();
   }
-  const body = report(rows);
+  const body = report(rows, [loadBefore, os.loadavg()[0]]);
   if (opts.smoke) {
     console.log(body);
     return;

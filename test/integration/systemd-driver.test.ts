@@ -302,6 +302,16 @@ describe('SystemdDriver against a real systemd --user', () => {
     } finally {
       await second.close();
     }
+
+    // A third instance that never listed anything still knows the unit may run: unload stops it.
+    const third = await openDriver(manager);
+    try {
+      expect((await third.apply([{ kind: 'unload', unit: 'adopt.service' }]))[0].ok).toBe(true);
+      expect(isAlive(pid)).toBe(false);
+      expect(show(manager, 'adopt.service').LoadState).toBe('not-found');
+    } finally {
+      await third.close();
+    }
   });
 
   it('reloads a changed file once and leaves its running unit running', async () => {

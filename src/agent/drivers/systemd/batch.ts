@@ -2,7 +2,7 @@ import type { DriverOp, DriverOpResult } from '../../driver';
 import { UNIT_IFACE, dbusErrorName, describeError, type SystemdBus } from './bus';
 import type { UnitsDirectory } from './files';
 import type { UnitTracker } from './tracker';
-import { hasInstallSection, isValidUnitName, missingExecutable, sha1, unitType } from './unitfile';
+import { firstMissing, hasInstallSection, isValidUnitName, sha1 } from './unitfile';
 
 const NO_SUCH_UNIT = 'org.freedesktop.systemd1.NoSuchUnit';
 
@@ -67,7 +67,7 @@ export function orderOps<T extends { op: DriverOp; index: number }>(entries: T[]
  * 5. stops, then starts: all issued at once, each waited for by its JobRemoved signal.
  */
 export async function applyBatch(ctx: BatchContext, ops: DriverOp[]): Promise<DriverOpResult[]> {
-  const { bus, tracker, files } = ctx;
+  const { bus, tracker } = ctx;
   const out = new Outcome();
   const fail = (e: Entry, error: string): void => out.fail(e, error);
   const succeed = (e: Entry): void => out.succeed(e);
@@ -129,8 +129,7 @@ export async function applyBatch(ctx: BatchContext, ops: DriverOp[]): Promise<Dr
         fail(e, `start ${unit}: ${error}`);
         return;
       }
-      const contents = unitType(unit) === 'service' ? files.read(unit) : undefined;
-      const missing = contents === undefined ? undefined : missingExecutable(contents);
+      const missing = firstMissing(tracker.get(unit)?.execPaths ?? []);
       if (missing) {
         fail(
           e,
@@ -272,7 +271,7 @@ async function writeAndLink(
         touched.add(unit);
         changed = true;
       }
-      tracker.manage(unit, hash);
+      tracker.manage(unit, contents);
     } catch (err) {
       fail(e, `load ${unit}: cannot write ${files.pathOf(unit)}: ${describeError(err)}`);
     }

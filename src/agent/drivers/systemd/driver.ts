@@ -14,7 +14,7 @@ import { UnitsDirectory } from './files';
 import { journalLines } from './journal';
 import { formatStatus } from './status';
 import { UnitTracker } from './tracker';
-import { isValidUnitName, sha1, unitObjectPath, unitType } from './unitfile';
+import { isValidUnitName, unitObjectPath, unitType } from './unitfile';
 
 export interface SystemdDriverOptions {
   /**
@@ -257,7 +257,7 @@ export class SystemdDriver implements Driver {
 
   private manageFile(unit: string): void {
     const contents = this.files.read(unit);
-    if (contents !== undefined) this.tracker.manage(unit, sha1(contents));
+    if (contents !== undefined) this.tracker.manage(unit, contents);
   }
 
   /**
@@ -278,7 +278,7 @@ export class SystemdDriver implements Driver {
           if (!rec) continue;
           // The reload may have been for an edited file: report the hash of what is there now.
           const contents = this.files.read(unit);
-          if (contents !== undefined) rec.hash = sha1(contents);
+          if (contents !== undefined) this.tracker.manage(unit, contents);
           this.tracker.update(rec, { load, active, sub });
         }
       })

@@ -1,7 +1,7 @@
 import type { DriverUnitState } from '../../driver';
 import { MANAGER_IFACE, MANAGER_PATH, PROPERTIES_IFACE, UNIT_IFACE, type Signal } from './bus';
 import { JobWaiter } from './jobs';
-import { unitObjectPath } from './unitfile';
+import { checkableExecutables, sha1, unitObjectPath, unitType } from './unitfile';
 
 /** What the driver knows about one managed unit (a file in the units directory). */
 export interface UnitRecord {
@@ -17,8 +17,10 @@ export interface UnitRecord {
   mainPid?: number;
   /** From the type-specific interface (Service.Result, Socket.Result, …). */
   result?: string;
-  /** Whether systemd currently has the unit in memory (UnitNew … UnitRemoved). */
-  inMemory: boolean;
+  /** ExecStart= executables to check after a start (checkableExecutables of the file). */
+  execPaths: string[];
+  /** Whether systemd has the unit in memory (UnitNew … UnitRemoved); undefined: not known yet. */
+  inMemory: boolean | undefined;
   /** The last state given to listeners, serialized, to drop duplicates. */
   emitted?: string;
 }
@@ -55,14 +57,19 @@ export class UnitTracker {
   /** Called when systemd finished a daemon reload (anyone's). */
   onReloaded: () => void = () => {};
 
-  manage(unit: string, hash: string): UnitRecord {
+  /** Starts (or goes on) managing `unit`, whose file now has `contents`. */
+  manage(unit: string, contents: string): UnitRecord {
     let rec = this.byName.get(unit);
     if (!rec) {
-      rec = { unit, path: unitObjectPath(unit), hash, inMemory: false };
+      rec = { unit, path: unitObjectPath(unit), hash: '', execPaths: [], inMemory: undefined };
       this.byName.set(unit, rec);
       this.byPath.set(rec.path, rec);
     }
-    rec.hash = hash;
+    const hash = sha1(contents);
+    if (rec.hash !== hash) {
+      rec.hash = hash;
+      rec.execPaths = unitType(unit) === 'service' ? checkableExecutables(contents) : [];
+    }
     return rec;
   }
 

@@ -92,6 +92,46 @@ export function hasInstallSection(contents: string): boolean {
 }
 
 /**
+ * The absolute executables of a service's ExecStart= lines that can be checked before systemd
+ * runs them (see missingExecutable). Parsed once per file version, checked at each start.
+ */
+export function checkableExecutables(contents: string): string[] {
+  const service = entries(contents).filter((e) => e.section === 'Service');
+  if (service.some((e) => e.key === 'RootDirectory' || e.key === 'RootImage')) return [];
+  let commands: string[] = [];
+  for (const e of service) {
+    if (e.key !== 'ExecStart') continue;
+    // An empty assignment resets the list (drop-in semantics, also valid within one file).
+    commands = e.value === '' ? [] : [...commands, e.value];
+  }
+  const paths: string[] = [];
+  for (const cmd of commands) {
+    const prefix = /^[@\-:+!]*/.exec(cmd)?.[0] ?? '';
+    if (prefix.includes('-')) continue;
+    const rest = cmd.slice(prefix.length).trimStart();
+    const close = rest.indexOf('"', 1);
+    const exe = rest.startsWith('"')
+      ? rest.slice(1, close > 0 ? close : undefined)
+      : rest.split(/\s+/)[0];
+    if (exe.startsWith('/') && !/[%$]/.test(exe)) paths.push(exe);
+  }
+  return paths;
+}
+
+/** The first of `paths` that is not an executable file here, if any (no file is opened). */
+export function firstMissing(paths: string[]): string | undefined {
+  for (const exe of paths) {
+    try {
+      fs.accessSync(exe, fs.constants.X_OK);
+      if (!fs.statSync(exe).isFile()) return exe;
+    } catch {
+      return exe;
+    }
+  }
+  return undefined;
+}
+
+/**
  * For a service whose ExecStart= names an absolute executable that does not exist here, that
  * path; otherwise undefined.
  *
@@ -103,28 +143,5 @@ export function hasInstallSection(contents: string): boolean {
  * services with their own root directory are not checked.
  */
 export function missingExecutable(contents: string): string | undefined {
-  const service = entries(contents).filter((e) => e.section === 'Service');
-  if (service.some((e) => e.key === 'RootDirectory' || e.key === 'RootImage')) return undefined;
-  let commands: string[] = [];
-  for (const e of service) {
-    if (e.key !== 'ExecStart') continue;
-    // An empty assignment resets the list (drop-in semantics, also valid within one file).
-    commands = e.value === '' ? [] : [...commands, e.value];
-  }
-  for (const cmd of commands) {
-    const prefix = /^[@\-:+!]*/.exec(cmd)?.[0] ?? '';
-    if (prefix.includes('-')) continue;
-    const rest = cmd.slice(prefix.length).trimStart();
-    const exe = rest.startsWith('"')
-      ? rest.slice(1, rest.indexOf('"', 1) > 0 ? rest.indexOf('"', 1) : undefined)
-      : rest.split(/\s+/)[0];
-    if (!exe.startsWith('/') || /[%$]/.test(exe)) continue;
-    try {
-      fs.accessSync(exe, fs.constants.X_OK);
-      if (!fs.statSync(exe).isFile()) return exe;
-    } catch {
-      return exe;
-    }
-  }
-  return undefined;
+  return firstMissing(checkableExecutables(contents));
 }
