@@ -18,9 +18,11 @@
  *   any ──DRAIN──► draining ──DRAINED──► stopped
  *
  * Degraded never stops anything: an unhealthy control plane is not a reason to touch units.
+ * A full StateReport is owed after start, reconnect, resync and failed requests; it is sent when
+ * the full-schedule reply arrives (the leader is then known to be up and subscribed).
  * Time and randomness come in events (`now`, `jitter`), so transitions are deterministic.
  */
-import { assign, setup } from 'xstate';
+import { assign, enqueueActions, setup } from 'xstate';
 import { backoffDelay } from '../agent/runtime';
 import type { ScheduleDelta, ScheduleFull } from '../protocol/messages';
 
@@ -50,6 +52,12 @@ export interface AgentContext {
   /** When to retry the full-schedule request (ms since epoch), null when not waiting. */
   retryAt: number | null;
   busUp: boolean;
+  /**
+   * A full StateReport is owed (after start, reconnect, resync or a failed request). It is sent
+   * when the full-schedule reply arrives: that reply proves the leader is up and subscribed, so
+   * the report is not published into a void while the leader is still (re)connecting.
+   */
+  reportOwed: boolean;
   /** Deltas received while syncing, applied after the full schedule if they continue it. */
   pending: ScheduleDelta[];
   lastError: string | null;
@@ -123,6 +131,13 @@ export const agentMachine = setup({
     dropDelta: (_: unknown, _p: { delta: ScheduleDelta; reason: DropReason }) => undefined,
     /** Effect: publish a full StateReport. */
     sendFullReport: () => undefined,
+    oweFullReport: assign({ reportOwed: true }),
+    /** Sends the owed full report (before the schedule is applied: it shows the state found). */
+    payFullReport: enqueueActions(({ context, enqueue }) => {
+      if (!context.reportOwed) return;
+      enqueue('sendFullReport');
+      enqueue.assign({ reportOwed: false });
+    }),
     /** Effect: publish a heartbeat now. */
     sendHeartbeat: () => undefined,
     /** Effect: send TICK at `at` (ms since epoch). */
@@ -196,6 +211,7 @@ export const agentMachine = setup({
     fetchFailures: 0,
     retryAt: null,
     busUp: true,
+    reportOwed: false,
     pending: [],
     lastError: null,
     retry: { ...DEFAULT_SYNC_RETRY, ...input.retry },
@@ -208,7 +224,7 @@ export const agentMachine = setup({
     connecting: {
       description: 'Opening the driver and adopting the units it already runs (no ops).',
       on: {
-        UNITS_ADOPTED: { target: 'syncing', actions: ['sendHeartbeat', 'sendFullReport'] },
+        UNITS_ADOPTED: { target: 'syncing', actions: ['sendHeartbeat', 'oweFullReport'] },
         SCHEDULE_RECEIVED: { actions: 'holdDelta' },
         BUS_CONNECTED: { actions: 'markBusUp' },
         BUS_DISCONNECTED: { actions: 'markBusDown' },
@@ -227,6 +243,7 @@ export const agentMachine = setup({
             target: 'syncing',
             reenter: true,
             actions: [
+              'payFullReport',
               {
                 type: 'applyFullSchedule',
                 params: ({ event }) => ({ schedule: event.schedule }),
@@ -244,6 +261,7 @@ export const agentMachine = setup({
             guard: 'currentFetch',
             target: 'ready',
             actions: [
+              'payFullReport',
               {
                 type: 'applyFullSchedule',
                 params: ({ event }) => ({ schedule: event.schedule }),
@@ -263,6 +281,7 @@ export const agentMachine = setup({
           target: 'degraded',
           actions: [
             'scheduleFetchRetry',
+            'oweFullReport',
             { type: 'armRetryTimer', params: ({ context }) => ({ at: context.retryAt ?? 0 }) },
           ],
         },
@@ -271,7 +290,7 @@ export const agentMachine = setup({
           guard: 'resyncIsCurrent',
           target: 'syncing',
           reenter: true,
-          actions: 'sendFullReport',
+          actions: 'oweFullReport',
         },
         BUS_CONNECTED: { actions: 'markBusUp' },
         BUS_DISCONNECTED: { target: 'degraded', actions: 'markBusDown' },
@@ -304,7 +323,7 @@ export const agentMachine = setup({
         RESYNC_REQUESTED: {
           guard: 'resyncIsCurrent',
           target: 'syncing',
-          actions: 'sendFullReport',
+          actions: 'oweFullReport',
         },
         BUS_DISCONNECTED: { target: 'degraded', actions: 'markBusDown' },
       },
@@ -315,7 +334,7 @@ export const agentMachine = setup({
       on: {
         BUS_CONNECTED: {
           target: 'syncing',
-          actions: ['markBusUp', 'sendHeartbeat', 'sendFullReport'],
+          actions: ['markBusUp', 'sendHeartbeat', 'oweFullReport'],
         },
         BUS_DISCONNECTED: { actions: 'markBusDown' },
         TICK: { guard: 'retryDue', target: 'syncing' },
@@ -323,7 +342,7 @@ export const agentMachine = setup({
         RESYNC_REQUESTED: {
           guard: 'resyncIsCurrent',
           target: 'syncing',
-          actions: ['markBusUp', 'sendFullReport'],
+          actions: ['markBusUp', 'oweFullReport'],
         },
         SCHEDULE_RECEIVED: { target: 'syncing', actions: ['markBusUp', 'holdDelta'] },
       },

@@ -130,6 +130,8 @@ describe('agents on real NATS', () => {
     const before = { ...n.agent.stats };
     const pids = units.map((u) => n.driver.system.units.get(u)?.mainPid);
 
+    // The agent alone must recover: no help from a leader-side resync after the restart.
+    leader.resyncOnReconnect = false;
     await nats.stop();
     await waitFor(() => nodes.every((x) => x.agent.state() === 'degraded'), 'all degraded');
     // While NATS is down the schedule changes: the delta is lost on the wire.

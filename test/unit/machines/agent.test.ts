@@ -67,14 +67,23 @@ function readyAt(epoch: number, seq: number): Snap {
 }
 
 describe('agent machine: start', () => {
-  it('connecting → syncing sends a heartbeat, a full report, and requests the full schedule', () => {
+  it('connecting → syncing sends a heartbeat and requests the full schedule; the full report goes with the reply', () => {
     const [s0, a0] = initialTransition(agentMachine, { machineId: 'm1' });
     expect(s0.value).toBe('connecting');
     expect(a0.filter((a) => a.type === 'requestFullSchedule')).toEqual([]);
     const r = step(s0, { type: 'UNITS_ADOPTED', count: 3 });
     expect(r.s.value).toBe('syncing');
-    expect(r.acts).toEqual(['sendHeartbeat', 'sendFullReport', 'requestFullSchedule']);
+    expect(r.acts).toEqual(['sendHeartbeat', 'requestFullSchedule']);
     expect(r.params.requestFullSchedule).toEqual([{ fetchId: 1 }]);
+    expect(r.s.context.reportOwed).toBe(true);
+    // The reply proves the leader listens: the owed report goes first, then the schedule applies.
+    const r2 = step(r.s, { type: 'FULL_SCHEDULE_RECEIVED', fetchId: 1, schedule: full(1, 0) });
+    expect(r2.acts).toEqual(['sendFullReport', 'applyFullSchedule', 'applyDeltas']);
+    expect(r2.s.context.reportOwed).toBe(false);
+    // A later sync without a reason to report (a seq gap) sends none.
+    const r3 = step(r2.s, { type: 'SCHEDULE_RECEIVED', delta: delta(1, 5) });
+    const r4 = step(r3.s, { type: 'FULL_SCHEDULE_RECEIVED', fetchId: 2, schedule: full(1, 5) });
+    expect(r4.acts).toEqual(['applyFullSchedule', 'applyDeltas']);
   });
 
   it('a full schedule makes it ready at its epoch and seq', () => {
@@ -194,7 +203,7 @@ describe('agent machine: degraded', () => {
     expect(r4.s.context.retryAt).toBe(2000 + Math.round(200 * 1.125));
   });
 
-  it('bus down: degraded without any unit action; reconnect → full report, heartbeat, schedule request', () => {
+  it('bus down: degraded without any unit action; reconnect → heartbeat, schedule request, report owed', () => {
     const r1 = step(readyAt(1, 1), { type: 'BUS_DISCONNECTED' });
     expect(r1.s.value).toBe('degraded');
     expect(r1.acts).toEqual([]);
@@ -202,7 +211,8 @@ describe('agent machine: degraded', () => {
     expect(step(r1.s, { type: 'TICK', now: Number.MAX_SAFE_INTEGER }).s.value).toBe('degraded');
     const r2 = step(r1.s, { type: 'BUS_CONNECTED' });
     expect(r2.s.value).toBe('syncing');
-    expect(r2.acts).toEqual(['sendHeartbeat', 'sendFullReport', 'requestFullSchedule']);
+    expect(r2.acts).toEqual(['sendHeartbeat', 'requestFullSchedule']);
+    expect(r2.s.context.reportOwed).toBe(true);
   });
 
   it('a resync or a delta while degraded brings it back to syncing', () => {
@@ -214,10 +224,9 @@ describe('agent machine: degraded', () => {
       now: 0,
       jitter: 0,
     });
-    expect(step(r1.s, { type: 'RESYNC_REQUESTED', epoch: 2 }).acts).toEqual([
-      'sendFullReport',
-      'requestFullSchedule',
-    ]);
+    const r2 = step(r1.s, { type: 'RESYNC_REQUESTED', epoch: 2 });
+    expect(r2.acts).toEqual(['requestFullSchedule']);
+    expect(r2.s.context.reportOwed).toBe(true);
     expect(step(r1.s, { type: 'SCHEDULE_RECEIVED', delta: delta(2, 1) }).s.value).toBe('syncing');
   });
 
