@@ -557,6 +557,60 @@ describe('SystemdDriver against a real systemd --user', () => {
 });
 
 describe('journal', () => {
+  /** A stand-in for journalctl (this machine has no journald), and a directory with a journal file. */
+  function fakeJournal(script: string): { dir: string; bin: string; journals: string } {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'flotilla-journal-'));
+    const bin = path.join(dir, 'journalctl');
+    fs.writeFileSync(bin, `#!/bin/sh\n${script}\n`, { mode: 0o755 });
+    const journals = path.join(dir, 'log');
+    fs.mkdirSync(path.join(journals, 'machine-id'), { recursive: true });
+    fs.writeFileSync(path.join(journals, 'machine-id', 'system.journal'), '');
+    return { dir, bin, journals };
+  }
+
+  it('runs journalctl for the unit and follows until the signal aborts', async () => {
+    const fake = fakeJournal(
+      'echo "args: $*"; echo "line 1"; while true; do sleep 0.05; echo tick; done',
+    );
+    try {
+      const abort = new AbortController();
+      const lines: string[] = [];
+      for await (const l of journalLines('a.service', 5, true, abort.signal, {
+        user: true,
+        journalDirs: [fake.journals],
+        journalctl: fake.bin,
+      })) {
+        lines.push(l);
+        if (l === 'line 1') abort.abort();
+      }
+      expect(lines[0]).toBe(
+        'args: --user-unit a.service --lines 5 --no-pager --output short --quiet --follow',
+      );
+      expect(lines[1]).toBe('line 1');
+    } finally {
+      fs.rmSync(fake.dir, { recursive: true, force: true });
+    }
+  });
+
+  it('reports a journalctl failure as one line naming the unit', async () => {
+    const fake = fakeJournal('echo "Failed to open journal: Permission denied" >&2; exit 1');
+    try {
+      const lines: string[] = [];
+      for await (const l of journalLines('b.service', 10, false, undefined, {
+        user: false,
+        journalDirs: [fake.journals],
+        journalctl: fake.bin,
+      })) {
+        lines.push(l);
+      }
+      expect(lines).toEqual([
+        'journalctl failed for b.service: Failed to open journal: Permission denied',
+      ]);
+    } finally {
+      fs.rmSync(fake.dir, { recursive: true, force: true });
+    }
+  });
+
   it('says so, in one line, when the machine has no journal', async () => {
     const empty = fs.mkdtempSync(path.join(os.tmpdir(), 'flotilla-nojournal-'));
     try {
