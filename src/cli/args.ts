@@ -89,6 +89,7 @@ export const GLOBAL_FLAGS: readonly FlagSpec[] = [
   },
   {
     name: 'version',
+    short: 'v',
     type: 'bool',
     default: false,
     help: 'Print the version and exit',

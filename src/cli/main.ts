@@ -8,10 +8,13 @@ import { localFiles, runCli } from './run';
 export async function main(argv: readonly string[] = process.argv.slice(2)): Promise<void> {
   const interrupted = new AbortController();
   let interrupts = 0;
+  // Ctrl-C ends streams (journal -f, events -f) and waits cleanly; a command that does not
+  // stop within a second, or a second Ctrl-C, exits at once as it would without a handler.
   const onSigint = (): void => {
     interrupts++;
     if (interrupts > 1) process.exit(130);
     interrupted.abort();
+    setTimeout(() => process.exit(130), 1000).unref();
   };
   process.on('SIGINT', onSigint);
   // A closed pipe (`flotilla list-units | head`) is not an error.

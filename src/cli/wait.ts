@@ -1,6 +1,7 @@
 import type { ClusterApi } from '../api/types';
 import type { Unit, UnitState } from '../gen/flotilla/v1/flotilla';
 import { fetchUnits, listAllUnitStates } from './cluster-data';
+import { CliError } from './errors';
 import type { MachineCache } from './cluster-data';
 import { Progress } from './progress';
 
@@ -130,6 +131,8 @@ export async function waitUntil<T>(w: Waiter<T>): Promise<string[]> {
     watching.abort();
     w.signal?.removeEventListener('abort', onOuterAbort);
   }
+  // Interrupted (Ctrl-C): not a timeout; exit like an interrupted shell command.
+  if (pending.length > 0 && w.signal?.aborted) throw new CliError('', 130);
   return pending.map(w.timeoutMessage);
 }
 

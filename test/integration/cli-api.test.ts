@@ -378,6 +378,7 @@ describe('flotilla: global behaviour', () => {
       .version as string;
     expect(await e.cli(['--version'])).toEqual(ok(`flotilla version ${version}\n`));
     expect(await e.cli(['version'])).toEqual(ok(`flotilla version ${version}\n`));
+    expect(await e.cli(['-v'])).toEqual(ok(`flotilla version ${version}\n`));
   });
 
   test('unknown commands and flags exit 1 with one line (fleetctl exited 0: fix)', async () => {
@@ -681,6 +682,20 @@ describe('flotilla load / start', () => {
     expect(await p.result).toEqual(
       ok('Unit hello.service inactive\nUnit hello.service launched on 32d3a898.../10.0.0.1\n'),
     );
+  });
+
+  test('Ctrl-C while blocking exits 130 without a timeout message', async () => {
+    const e = await setup({ agents: 'manual' });
+    e.write('hello.service', HELLO);
+    const p = spawnCli(['start', 'hello'], { endpoint: e.tcp, cwd: e.dir });
+    await p.waitForStdout(/Unit hello\.service inactive\n/);
+    await eventually(() => e.fake.units.get('hello.service')?.target === 'launched', 'target set');
+    expect(await p.stop('SIGINT')).toEqual({
+      stdout: 'Unit hello.service inactive\n',
+      stderr: '',
+      code: 130,
+      signal: null,
+    });
   });
 
   test('global units are triggered, never waited on; list-units shows one row per machine', async () => {

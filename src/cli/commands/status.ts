@@ -49,6 +49,10 @@ machine answers (no SSH). A global unit is shown for every machine it runs on.`,
         const on = u.global
           ? globalRows.filter((r) => r.name === u.name).map((r) => r.machineId)
           : [''];
+        if (on.length === 0) {
+          err(ctx, `Unit ${u.name} does not appear to be loaded.`);
+          return 1;
+        }
         for (const machineId of on) {
           const res = await api.unitStatus({ name: u.name, machineId });
           results.push({ unit: u.name, machine: res.machineId || machineId, text: res.text });
