@@ -7,6 +7,8 @@
 import type { Glob } from '../unit/glob';
 import { globOf } from '../unit/glob';
 
+const NONE: readonly string[] = Object.freeze([]);
+
 interface Entry {
   glob: Glob;
   refs: number;
@@ -57,14 +59,14 @@ export class PatternIndex {
   }
 
   /** The patterns that match `name`, in no particular order. */
-  matching(name: string): string[] {
-    const out: string[] = [];
+  matching(name: string): readonly string[] {
+    let out: string[] | undefined;
     for (const n of this.lengths) {
       if (n > name.length) break;
       const group = this.byPrefix.get(n === name.length ? name : name.slice(0, n));
       if (!group) continue;
-      for (const [pattern, e] of group) if (e.glob.match(name)) out.push(pattern);
+      for (const [pattern, e] of group) if (e.glob.match(name)) (out ??= []).push(pattern);
     }
-    return out;
+    return out ?? NONE;
   }
 }

@@ -28,13 +28,17 @@ import { globOf } from '../unit/glob';
 import type { TargetState, UnitRequirements } from '../unit/types';
 import { LoadIndex } from './load-index';
 import { PatternIndex } from './pattern-index';
+import { PlanQueue } from './queue';
 import { hasSorted, insertSorted, lowerBound, removeSorted } from './sorted';
 import type { Decision, SchedMachine, SchedUnit } from './types';
 
 /** How many times one unit may be decided in one plan() before it is left as it is. */
 const VISIT_LIMIT = 8;
-/** Metadata candidates this few or fewer are taken from the metadata postings directly. */
-const SMALL_CANDIDATE_SET = 64;
+/**
+ * At most this many MachineMetadata requirements get their own load-ordered index of matching
+ * machines; units with further distinct requirements walk the cluster-wide order instead.
+ */
+const MAX_SIG_INDEXES = 1024;
 
 interface UnitRec {
   name: string;
@@ -44,12 +48,16 @@ interface UnitRec {
   replaces: Glob[];
   /** Keys of `req.metadata` with at least one value, sorted. */
   metaKeys: string[];
+  /** Its MachineMetadata requirement's index (non-global units with metadata only). */
+  sig?: SigIndex;
   /** The machine this (non-global, active) unit is placed on. */
   machine?: string;
   /** An unschedule decision owed to the engine (machine lost, unit deactivated). */
   pending?: { machine: string; reason: string };
-  /** Machines a global unit runs on. */
-  globalOn: Set<string>;
+  /** Machines a global unit runs on (created when it first runs somewhere). */
+  globalOn?: Set<string>;
+  /** Queued for the next (or the current) plan. */
+  dirty: boolean;
   /** Why it is where it is, or why it waits. */
   note: string;
   /** The clock when it last failed to find a machine. */
@@ -69,9 +77,30 @@ interface MachineRec {
   replaceHolders: Map<string, Set<string>>;
   /** Clock of the last change that could let a waiting unit fit here. */
   touched: number;
+  /** The signature indexes this machine is in. */
+  sigs: SigIndex[];
+  /** Its load as recorded in the load indexes (= residents.length once settled). */
+  load: number;
 }
 
-type Verdict = { ok: true; evict: string[] } | { ok: false; reason: string };
+/**
+ * One distinct MachineMetadata requirement ("signature") shared by `refs` units, and the
+ * machines satisfying it in (load, ID) order, built on first use and kept up to date after.
+ */
+interface SigIndex {
+  key: string;
+  metadata: Readonly<Record<string, readonly string[]>>;
+  keys: string[];
+  refs: number;
+  loads?: LoadIndex<MachineRec>;
+}
+
+type Verdict = { ok: true; evict: readonly string[] } | { ok: false; reason: string };
+
+const FITS: Verdict = Object.freeze({
+  ok: true as const,
+  evict: Object.freeze([]) as readonly string[],
+});
 
 const wantsPlacement = (u: UnitRec): boolean => !u.req.global && u.target !== 'inactive';
 const isGlobalActive = (u: UnitRec): boolean => u.req.global && u.target !== 'inactive';
@@ -101,6 +130,22 @@ function sameRequirements(a: UnitRequirements, b: UnitRequirements): boolean {
   return list(ka, kb) && ka.every((k) => list(a.metadata[k], b.metadata[k]));
 }
 
+const NO_GLOBS: Glob[] = [];
+const NO_KEYS: string[] = [];
+
+/** Compiled patterns, malformed ones dropped (they match nothing). Shared empty array if none. */
+function compile(patterns: readonly string[]): Glob[] {
+  if (patterns.length === 0) return NO_GLOBS;
+  return patterns.map(globOf).filter((g) => !g.bad);
+}
+
+/** Keys with at least one allowed value, sorted. Shared empty array if none. */
+function metadataKeys(metadata: Readonly<Record<string, readonly string[]>>): string[] {
+  const keys = Object.keys(metadata);
+  if (keys.length === 0) return NO_KEYS;
+  return keys.filter((k) => metadata[k].length > 0).sort();
+}
+
 function addHolder(map: Map<string, Set<string>>, pattern: string, unit: string): void {
   const set = map.get(pattern);
   if (set) set.add(unit);
@@ -114,52 +159,16 @@ function removeHolder(map: Map<string, Set<string>>, pattern: string, unit: stri
   if (set.size === 0) map.delete(pattern);
 }
 
-/** A min-heap of unit names: plan() decides units in name order. */
-class NameHeap {
-  constructor(private readonly a: string[]) {}
-  get size(): number {
-    return this.a.length;
-  }
-  push(v: string): void {
-    const a = this.a;
-    let i = a.push(v) - 1;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (a[p] <= v) break;
-      a[i] = a[p];
-      i = p;
-    }
-    a[i] = v;
-  }
-  pop(): string {
-    const a = this.a;
-    const top = a[0];
-    const last = a.pop() as string;
-    if (a.length > 0) {
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        if (l >= a.length) break;
-        const r = l + 1;
-        const c = r < a.length && a[r] < a[l] ? r : l;
-        if (a[c] >= last) break;
-        a[i] = a[c];
-        i = c;
-      }
-      a[i] = last;
-    }
-    return top;
-  }
-}
-
 export class Scheduler {
   private readonly units = new Map<string, UnitRec>();
   private readonly machines = new Map<string, MachineRec>();
-  private readonly loads = new LoadIndex();
+  /** Every machine in (load, ID) order. */
+  private readonly loads = new LoadIndex<MachineRec>();
   /** First 8 characters of a machine ID → machine IDs (fleet's short ID). */
   private readonly shortIds = new Map<string, Set<string>>();
-  /** Metadata key → value → machine IDs. */
-  private readonly postings = new Map<string, Map<string, Set<string>>>();
+  /** MachineMetadata signature → its index. */
+  private readonly sigs = new Map<string, SigIndex>();
+  private builtSigs = 0;
   private readonly conflictPatterns = new PatternIndex();
   private readonly replacePatterns = new PatternIndex();
   /** Machine ID → units recorded on it while it is unknown (owed "machine lost"). */
@@ -168,15 +177,15 @@ export class Scheduler {
   private readonly followers = new Map<string, Set<string>>();
   /** Every unit with Global=true, whatever its target. */
   private readonly globals = new Set<string>();
-  /** Units to decide in the next plan (during plan: exactly the units queued in `heap`). */
-  private dirty = new Set<string>();
+  /** Units marked dirty since the last plan (during a plan, dirty units are in `queue`). */
+  private dirtyList: UnitRec[] = [];
   /** Active units that found no machine; retried when a machine they could use changes. */
   private readonly waiting = new Set<string>();
   /** Machines changed since the last sweep of waiting units, with their `touched` clock. */
   private touchedSinceSweep = new Map<string, number>();
   private clock = 0;
   private planId = 0;
-  private heap: NameHeap | undefined;
+  private queue: PlanQueue | undefined;
   private decisions: Decision[] = [];
   /** Units evicted in this plan → the units that evicted them, transitively (cycle guard). */
   private readonly evictedBy = new Map<string, Set<string>>();
@@ -195,9 +204,11 @@ export class Scheduler {
         conflictHolders: new Map(),
         replaceHolders: new Map(),
         touched: 0,
+        sigs: [],
+        load: 0,
       };
       this.machines.set(sm.id, rec);
-      this.loads.set(sm.id, 0);
+      this.loads.add(rec, 0);
       this.indexMachine(rec, true);
       for (const g of this.globals) {
         const gu = this.units.get(g) as UnitRec;
@@ -230,7 +241,7 @@ export class Scheduler {
     for (const g of this.globals) {
       const gu = this.units.get(g) as UnitRec;
       const should = isGlobalActive(gu) && this.metadataOk(gu, m);
-      const is = gu.globalOn.has(m.id);
+      const is = gu.globalOn?.has(m.id) ?? false;
       if (should && !is) this.addGlobalResident(m, gu);
       else if (!should && is) this.removeResident(m, gu);
     }
@@ -246,13 +257,13 @@ export class Scheduler {
     if (!m) return;
     this.indexMachine(m, false);
     this.machines.delete(id);
-    this.loads.remove(id);
+    this.loads.remove(m, m.load);
     this.touchedSinceSweep.delete(id);
     for (const name of m.residents) {
       const u = this.units.get(name) as UnitRec;
       this.markFollowers(name);
       if (u.req.global) {
-        u.globalOn.delete(id);
+        u.globalOn?.delete(id);
         continue;
       }
       u.machine = undefined;
@@ -280,7 +291,7 @@ export class Scheduler {
         conflicts: [],
         replaces: [],
         metaKeys: [],
-        globalOn: new Set(),
+        dirty: false,
         note: 'not yet planned',
         evalClock: 0,
         visits: 0,
@@ -292,17 +303,15 @@ export class Scheduler {
       keepOn = u.machine ?? u.pending?.machine;
       this.clearPending(u);
       if (u.machine !== undefined) this.removeResident(this.machine(u.machine), u);
-      for (const id of [...u.globalOn]) this.removeResident(this.machine(id), u);
+      for (const id of [...(u.globalOn ?? [])]) this.removeResident(this.machine(id), u);
       this.indexUnit(u, false);
       u.machine = undefined;
     }
     u.target = su.target;
     u.req = su.requirements;
-    u.conflicts = su.requirements.conflicts.map(globOf).filter((g) => !g.bad);
-    u.replaces = su.requirements.replaces.map(globOf).filter((g) => !g.bad);
-    u.metaKeys = Object.keys(su.requirements.metadata)
-      .filter((k) => su.requirements.metadata[k].length > 0)
-      .sort();
+    u.conflicts = compile(su.requirements.conflicts);
+    u.replaces = compile(su.requirements.replaces);
+    u.metaKeys = metadataKeys(su.requirements.metadata);
     this.indexUnit(u, true);
     if (keepOn !== undefined) this.settleOn(u, keepOn);
     if (isGlobalActive(u)) {
@@ -320,10 +329,10 @@ export class Scheduler {
     if (!u) return;
     this.clearPending(u);
     if (u.machine !== undefined) this.removeResident(this.machine(u.machine), u);
-    for (const id of [...u.globalOn]) this.removeResident(this.machine(id), u);
+    for (const id of [...(u.globalOn ?? [])]) this.removeResident(this.machine(id), u);
     this.indexUnit(u, false);
     this.units.delete(name);
-    this.dirty.delete(name);
+    u.dirty = false;
     this.waiting.delete(name);
     this.markFollowers(name);
   }
@@ -386,7 +395,7 @@ export class Scheduler {
   globalMachines(name: string): string[] {
     const u = this.units.get(name);
     if (!u || !isGlobalActive(u)) return [];
-    return [...u.globalOn].sort();
+    return [...(u.globalOn ?? [])].sort();
   }
 
   /** Units that want a machine and have none, sorted. */
@@ -401,7 +410,7 @@ export class Scheduler {
   explain(name: string): string {
     const u = this.units.get(name);
     if (!u) return `${name}: unknown unit`;
-    const later = this.dirty.has(name) ? ' (changed since the last plan; not yet re-decided)' : '';
+    const later = u.dirty ? ' (changed since the last plan; not yet re-decided)' : '';
     if (u.req.global) {
       if (u.target === 'inactive') return `${name}: global unit, target state inactive${later}`;
       const on = this.globalMachines(name);
@@ -430,23 +439,27 @@ export class Scheduler {
     this.planId++;
     this.decisions = [];
     this.evictedBy.clear();
-    this.heap = new NameHeap([...this.dirty].sort());
+    const names: string[] = [];
+    for (const u of this.dirtyList) if (u.dirty && this.units.get(u.name) === u) names.push(u.name);
+    this.dirtyList = [];
+    const queue = new PlanQueue(names.sort());
+    this.queue = queue;
     try {
       for (;;) {
-        while (this.heap.size > 0) this.process(this.heap.pop());
+        for (let name = queue.pop(); name !== undefined; name = queue.pop()) this.process(name);
         this.sweep();
-        if (this.heap.size === 0) break;
+        if (queue.size === 0) break;
       }
     } finally {
-      this.heap = undefined;
+      this.queue = undefined;
     }
     return this.decisions;
   }
 
   private process(name: string): void {
-    this.dirty.delete(name);
     const u = this.units.get(name);
-    if (!u) return;
+    if (!u || !u.dirty) return;
+    u.dirty = false;
     if (u.visitPlan !== this.planId) {
       u.visitPlan = this.planId;
       u.visits = 0;
@@ -482,7 +495,7 @@ export class Scheduler {
     const r = u.req;
     const conflictedBy = this.conflictPatterns.matching(u.name);
     const replacedBy = this.replacePatterns.matching(u.name);
-    let chosen: { m: MachineRec; evict: string[] } | undefined;
+    let chosen: { m: MachineRec; evict: readonly string[] } | undefined;
     let fits = 0;
     let blocked: { machine: string; reason: string } | undefined;
     const attempt = (m: MachineRec): boolean => {
@@ -533,12 +546,8 @@ export class Scheduler {
           waitReason = `MachineID=${r.machineId} machine ${b.machine}: ${b.reason}`;
         }
       } else {
-        const few = this.fewMetadataCandidates(u);
-        if (few) {
-          for (const m of this.sortByLoad(few)) if (attempt(m)) break;
-        } else {
-          this.loads.find((id) => attempt(this.machine(id)));
-        }
+        // Units with metadata walk only the machines that satisfy it, in load order.
+        (this.sigLoads(u) ?? this.loads).find(attempt);
         if (chosen) {
           placeReason = `least loaded (${chosen.m.residents.length - chosen.evict.length} units)`;
         } else if (fits === 0) waitReason = this.noStaticMatch(u);
@@ -573,10 +582,10 @@ export class Scheduler {
     this.touchedSinceSweep = new Map();
     if (touched.size === 0 || this.waiting.size === 0) return;
     for (const name of this.waiting) {
-      if (this.dirty.has(name)) continue;
       const u = this.units.get(name) as UnitRec;
-      let conflictedBy: string[] | undefined;
-      let replacedBy: string[] | undefined;
+      if (u.dirty) continue;
+      let conflictedBy: readonly string[] | undefined;
+      let replacedBy: readonly string[] | undefined;
       for (const [id, at] of touched) {
         if (at <= u.evalClock) continue;
         const m = this.machines.get(id);
@@ -635,8 +644,8 @@ export class Scheduler {
   private evaluate(
     u: UnitRec,
     m: MachineRec,
-    conflictedBy: string[] = this.conflictPatterns.matching(u.name),
-    replacedBy: string[] = this.replacePatterns.matching(u.name),
+    conflictedBy: readonly string[] = this.conflictPatterns.matching(u.name),
+    replacedBy: readonly string[] = this.replacePatterns.matching(u.name),
     staticChecked = false,
   ): Verdict {
     if (!staticChecked && !this.staticOk(u, m))
@@ -669,6 +678,7 @@ export class Scheduler {
       }
     }
     if (replacer !== undefined) return { ok: false, reason: `replaced by ${replacer}` };
+    if (u.replaces.length === 0) return FITS;
     const evict: string[] = [];
     for (const g of u.replaces) {
       this.eachResident(m, g, u.name, (x) => {
@@ -677,6 +687,7 @@ export class Scheduler {
         if (!evict.includes(x)) evict.push(x);
       });
     }
+    if (evict.length === 0) return FITS;
     for (const x of evict.sort()) {
       // unitRequirements refuses this combination; kept here so other callers cannot loop.
       if (u.req.machineOf.includes(x)) {
@@ -719,24 +730,6 @@ export class Scheduler {
     const out = new Set<string>(this.shortIds.get(id) ?? []);
     if (this.machines.has(id)) out.add(id);
     return [...out].map((x) => this.machine(x));
-  }
-
-  /**
-   * When a metadata requirement is selective, its candidates come straight from the postings
-   * (the key with the fewest matching machines); otherwise undefined, and the load order is
-   * walked with the metadata check, which then finds a match within a few machines.
-   */
-  private fewMetadataCandidates(u: UnitRec): MachineRec[] | undefined {
-    let best: string[] | undefined;
-    for (const k of u.metaKeys) {
-      const byValue = this.postings.get(k);
-      const ids: string[] = [];
-      for (const v of u.req.metadata[k]) for (const id of byValue?.get(v) ?? []) ids.push(id);
-      if (!best || ids.length < best.length) best = ids;
-      if (best.length === 0) break;
-    }
-    if (!best || best.length > SMALL_CANDIDATE_SET) return undefined;
-    return best.map((id) => this.machine(id));
   }
 
   private sortByLoad(ms: MachineRec[]): MachineRec[] {
@@ -810,7 +803,7 @@ export class Scheduler {
 
   private addGlobalResident(m: MachineRec, g: UnitRec): void {
     this.addResident(m, g);
-    g.globalOn.add(m.id);
+    (g.globalOn ??= new Set()).add(m.id);
     // Units already here that now conflict with (or replace) a unit that never moves.
     const affected = (x: string): void => {
       if (x !== g.name && !(this.units.get(x) as UnitRec).req.global) this.markDirty(x);
@@ -825,7 +818,7 @@ export class Scheduler {
 
   private addResident(m: MachineRec, u: UnitRec): void {
     insertSorted(m.residents, u.name);
-    this.loads.set(m.id, m.residents.length);
+    this.setLoad(m);
     for (const g of u.conflicts) addHolder(m.conflictHolders, g.source, u.name);
     for (const g of u.replaces) addHolder(m.replaceHolders, g.source, u.name);
     this.markFollowers(u.name);
@@ -833,10 +826,10 @@ export class Scheduler {
 
   private removeResident(m: MachineRec, u: UnitRec): void {
     removeSorted(m.residents, u.name);
-    this.loads.set(m.id, m.residents.length);
+    this.setLoad(m);
     for (const g of u.conflicts) removeHolder(m.conflictHolders, g.source, u.name);
     for (const g of u.replaces) removeHolder(m.replaceHolders, g.source, u.name);
-    u.globalOn.delete(m.id);
+    u.globalOn?.delete(m.id);
     this.touch(m);
     this.markFollowers(u.name);
   }
@@ -847,10 +840,20 @@ export class Scheduler {
     this.touchedSinceSweep.set(m.id, m.touched);
   }
 
+  private setLoad(m: MachineRec): void {
+    const n = m.residents.length;
+    if (n === m.load) return;
+    this.loads.move(m, m.load, n);
+    for (const sg of m.sigs) (sg.loads as LoadIndex<MachineRec>).move(m, m.load, n);
+    m.load = n;
+  }
+
   private markDirty(name: string): void {
-    if (this.dirty.has(name)) return;
-    this.dirty.add(name);
-    this.heap?.push(name);
+    const u = this.units.get(name);
+    if (!u || u.dirty) return;
+    u.dirty = true;
+    if (this.queue) this.queue.push(name);
+    else this.dirtyList.push(u);
   }
 
   private markFollowers(name: string): void {
@@ -885,6 +888,56 @@ export class Scheduler {
     }
     if (add && u.req.global) this.globals.add(u.name);
     else this.globals.delete(u.name);
+    if (add && !u.req.global && u.metaKeys.length > 0) {
+      const key = u.metaKeys
+        .map((k) => `${k}=${[...new Set(u.req.metadata[k])].sort().join('|')}`)
+        .join(';');
+      let sg = this.sigs.get(key);
+      if (!sg) {
+        sg = { key, metadata: u.req.metadata, keys: u.metaKeys, refs: 0 };
+        this.sigs.set(key, sg);
+      }
+      sg.refs++;
+      u.sig = sg;
+    } else if (!add && u.sig) {
+      const sg = u.sig;
+      u.sig = undefined;
+      if (--sg.refs > 0) return;
+      this.sigs.delete(sg.key);
+      if (sg.loads) {
+        this.builtSigs--;
+        sg.loads.find((m) => {
+          m.sigs = m.sigs.filter((x) => x !== sg);
+          return false;
+        });
+      }
+    }
+  }
+
+  /** True when machine `m` satisfies the signature's metadata. */
+  private sigMatches(sg: SigIndex, m: MachineRec): boolean {
+    for (const k of sg.keys) {
+      const have = m.metadata.get(k);
+      if (have === undefined || !sg.metadata[k].includes(have)) return false;
+    }
+    return true;
+  }
+
+  /** The load order of the machines satisfying `u`'s metadata, built on first use. */
+  private sigLoads(u: UnitRec): LoadIndex<MachineRec> | undefined {
+    const sg = u.sig;
+    if (!sg) return undefined;
+    if (sg.loads) return sg.loads;
+    if (this.builtSigs >= MAX_SIG_INDEXES) return undefined;
+    this.builtSigs++;
+    const loads = new LoadIndex<MachineRec>();
+    for (const m of this.machines.values()) {
+      if (!this.sigMatches(sg, m)) continue;
+      loads.add(m, m.load);
+      m.sigs.push(sg);
+    }
+    sg.loads = loads;
+    return loads;
   }
 
   private indexMachine(m: MachineRec, add: boolean): void {
@@ -893,23 +946,19 @@ export class Scheduler {
     if (add) {
       if (ids) ids.add(m.id);
       else this.shortIds.set(short, new Set([m.id]));
-    } else if (ids) {
-      ids.delete(m.id);
-      if (ids.size === 0) this.shortIds.delete(short);
-    }
-    for (const [k, v] of m.metadata) {
-      let byValue = this.postings.get(k);
-      if (add) {
-        if (!byValue) this.postings.set(k, (byValue = new Map()));
-        const set = byValue.get(v);
-        if (set) set.add(m.id);
-        else byValue.set(v, new Set([m.id]));
-      } else if (byValue) {
-        const set = byValue.get(v);
-        set?.delete(m.id);
-        if (set && set.size === 0) byValue.delete(v);
-        if (byValue.size === 0) this.postings.delete(k);
+      for (const sg of this.sigs.values()) {
+        if (sg.loads && this.sigMatches(sg, m)) {
+          sg.loads.add(m, m.load);
+          m.sigs.push(sg);
+        }
       }
+    } else {
+      if (ids) {
+        ids.delete(m.id);
+        if (ids.size === 0) this.shortIds.delete(short);
+      }
+      for (const sg of m.sigs) (sg.loads as LoadIndex<MachineRec>).remove(m, m.load);
+      m.sigs = [];
     }
   }
 }
