@@ -189,9 +189,14 @@ export const agentUnitMachine = setup({
       wantsFile(context.desired) && context.desired.hash !== context.loadedHash,
     wantsLaunched: ({ context }) => context.desired.target === 'launched',
     wantsLoadedOnly: ({ context }) => context.desired.target === 'loaded',
-    /** Adoption: nothing loaded (no file, or systemd does not know the unit). */
-    foundNothing: ({ context }) =>
-      context.observed === null || context.observed.load === 'not-found',
+    /** Adoption: the driver has nothing of this unit. */
+    foundNothing: ({ context }) => context.observed === null,
+    /**
+     * Adoption: the driver has the file but systemd does not know the unit (e.g. its runtime link
+     * is gone after a reboot). Treated as loaded with an unknown hash: a load re-links it if it is
+     * scheduled, an unload removes the file if it is not.
+     */
+    foundFileOnly: ({ context }) => context.observed?.load === 'not-found',
     foundRunning: ({ context }) => isRunning(context.observed),
     foundFailed: ({ context }) => isFailed(context.observed),
     observedFailed: ({ event }) => event.type === 'STATE_OBSERVED' && isFailed(event.state),
@@ -263,6 +268,7 @@ export const agentUnitMachine = setup({
         'Takes over what the driver found at agent start (file, running process) without any op.',
       always: [
         { guard: 'foundNothing', target: 'absent', actions: 'recordUnloaded' },
+        { guard: 'foundFileOnly', target: 'loaded', actions: 'recordUnloaded' },
         { guard: 'foundRunning', target: 'active' },
         { guard: 'foundFailed', target: 'failed' },
         { target: 'loaded' },

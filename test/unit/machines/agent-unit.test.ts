@@ -351,7 +351,16 @@ describe('agent unit: adoption', () => {
     expect(f.s.value).toBe('failed');
     expect(f.s.context.result).toBe('signal');
     expect(init({ unit: U, observed: null }).s.value).toBe('absent');
-    expect(init({ unit: U, observed: { ...running, load: 'not-found' } }).s.value).toBe('absent');
+    // A file systemd does not know: loaded with an unknown hash (reloaded if scheduled, unloaded if not).
+    const orphan = init({
+      unit: U,
+      observed: { ...running, active: 'inactive', load: 'not-found' },
+    });
+    expect(orphan.s.value).toBe('loaded');
+    expect(orphan.s.context.loadedHash).toBe('');
+    expect(orphan.ops).toEqual([]);
+    expect(kinds(step(orphan.s, desired(want('launched'))).ops)).toEqual(['load']);
+    expect(kinds(step(orphan.s, desired({ target: 'not-scheduled' })).ops)).toEqual(['unload']);
   });
 
   it('nothing happens to an adopted unit until the schedule is known', () => {
