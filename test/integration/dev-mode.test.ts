@@ -1,0 +1,127 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { freePort } from '../harness';
+import { tcpOpen } from '../harness/ports';
+import { killGroup, track, untrack } from '../harness/registry';
+import { REPO_ROOT, runCli, tableObjects } from '../helpers/cli';
+import { FLOTILLAD } from '../helpers/cluster';
+
+/**
+ * `flotillad --dev`: a one-machine cluster with no external services, state kept in a data
+ * directory across restarts — what the README's first steps rely on.
+ */
+jest.setTimeout(60_000);
+
+let dir: string;
+let port: number;
+let proc: ChildProcess | undefined;
+let output = '';
+
+async function startDev(): Promise<void> {
+  output = '';
+  proc = spawn(
+    process.execPath,
+    [
+      FLOTILLAD,
+      '--dev',
+      '--data-dir',
+      path.join(dir, 'state'),
+      '--grpc-listen',
+      `127.0.0.1:${port}`,
+    ],
+    {
+      cwd: dir,
+      env: { PATH: process.env.PATH, FLOTILLA_CONFIG: path.join(dir, 'none.conf') },
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  proc.stdout!.on('data', (b: Buffer) => (output += b.toString()));
+  proc.stderr!.on('data', (b: Buffer) => (output += b.toString()));
+  track({ pid: proc.pid!, kind: 'flotillad --dev' });
+  const end = Date.now() + 20_000;
+  while (!(await tcpOpen(port))) {
+    if (proc.exitCode !== null) throw new Error(`flotillad --dev exited:\n${output}`);
+    if (Date.now() > end) throw new Error(`flotillad --dev did not listen:\n${output}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+async function stopDev(): Promise<number | null> {
+  const p = proc;
+  if (!p?.pid) return null;
+  const exited = new Promise<number | null>((r) => p.once('exit', (code) => r(code)));
+  p.kill('SIGTERM');
+  const code = await exited;
+  untrack(p.pid!);
+  return code;
+}
+
+const cli = (args: string[]) => runCli(args, { endpoint: `127.0.0.1:${port}`, cwd: REPO_ROOT });
+
+beforeAll(async () => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'flotilla-dev-'));
+  port = await freePort();
+});
+
+afterAll(async () => {
+  if (proc?.pid && proc.exitCode === null) killGroup(proc.pid, 'SIGKILL');
+  // The hello unit's process belongs to the process driver: stop it by its pidfile.
+  const units = path.join(dir, 'state', 'units');
+  if (fs.existsSync(units)) {
+    for (const f of fs.readdirSync(units).filter((x) => x.endsWith('.pid'))) {
+      const pid = Number(fs.readFileSync(path.join(units, f), 'utf8'));
+      if (pid > 0) killGroup(pid, 'SIGKILL');
+    }
+  }
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+describe('flotillad --dev', () => {
+  it('prints the endpoint, runs examples/hello.service, and keeps its state across a restart', async () => {
+    await startDev();
+    const start = await cli(['start', 'examples/hello.service']);
+    expect(start.stderr).toBe('');
+    expect(start.code).toBe(0);
+    expect(start.stdout).toMatch(
+      /Unit hello\.service launched on [0-9a-f]{8}\.\.\.\/127\.0\.0\.1\n$/,
+    );
+    expect(output).toContain(`endpoint: 127.0.0.1:${port}`);
+
+    const running = tableObjects((await cli(['list-units'])).stdout);
+    expect(running).toEqual([
+      expect.objectContaining({ unit: 'hello.service', active: 'active', sub: 'running' }),
+    ]);
+    const pidBefore = /Main PID: (\d+)/.exec((await cli(['status', 'hello.service'])).stdout)?.[1];
+    expect(Number(pidBefore)).toBeGreaterThan(0);
+
+    // A restart of the daemon: the unit keeps running and is adopted, the cluster state is kept.
+    expect(await stopDev()).toBe(0);
+    process.kill(Number(pidBefore), 0); // still alive (throws if not)
+    await startDev();
+    // The agent re-announces itself and reports what runs; wait for that report.
+    for (let i = 0; i < 100; i++) {
+      const rows = tableObjects((await cli(['list-units'])).stdout);
+      if (rows.some((r) => r.unit === 'hello.service' && r.active === 'active')) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const files = tableObjects((await cli(['list-unit-files'])).stdout);
+    expect(files).toEqual([expect.objectContaining({ unit: 'hello.service', dstate: 'launched' })]);
+    const status = await cli(['status', 'hello.service']);
+    expect(status.stderr).toBe('');
+    const pidAfter = /Main PID: (\d+)/.exec(status.stdout)?.[1];
+    expect(pidAfter).toBe(pidBefore);
+
+    const stop = await cli(['stop', 'hello.service']);
+    expect(stop.code).toBe(0);
+    expect(stop.stderr).toContain('Successfully stopped units [hello.service].');
+    await stopDev();
+    await startDev();
+    const after = tableObjects((await cli(['list-unit-files'])).stdout);
+    expect(after).toEqual([expect.objectContaining({ unit: 'hello.service', dstate: 'loaded' })]);
+    await cli(['destroy', 'hello.service']);
+    expect(await stopDev()).toBe(0);
+  });
+});
