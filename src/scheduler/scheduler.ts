@@ -58,6 +58,11 @@ interface UnitRec {
   globalOn?: Set<string>;
   /** Queued for the next (or the current) plan. */
   dirty: boolean;
+  /**
+   * While waiting for a machine: the wait group it is in ('' any machine, `id:`, `sig:`, `at:`),
+   * or null when only its MachineOf peers can wake it; undefined when not waiting.
+   */
+  waitKey?: string | null;
   /** Why it is where it is, or why it waits. */
   note: string;
   /** The clock when it last failed to find a machine. */
@@ -179,8 +184,15 @@ export class Scheduler {
   private readonly globals = new Set<string>();
   /** Units marked dirty since the last plan (during a plan, dirty units are in `queue`). */
   private dirtyList: UnitRec[] = [];
-  /** Active units that found no machine; retried when a machine they could use changes. */
-  private readonly waiting = new Set<string>();
+  /**
+   * Units that found no machine, grouped by the machines that could ever take them (any, one
+   * MachineID, one metadata signature, or their MachineOf peer's machine). A changed machine only
+   * wakes groups it could serve.
+   */
+  private readonly waitGroups = new Map<
+    string,
+    { fits: (m: MachineRec) => boolean; members: Set<UnitRec> }
+  >();
   /** Machines changed since the last sweep of waiting units, with their `touched` clock. */
   private touchedSinceSweep = new Map<string, number>();
   private clock = 0;
@@ -319,7 +331,7 @@ export class Scheduler {
         if (this.metadataOk(u, m)) this.addGlobalResident(m, u);
       }
     }
-    this.waiting.delete(u.name);
+    this.unwait(u);
     this.markDirty(u.name);
   }
 
@@ -333,7 +345,7 @@ export class Scheduler {
     this.indexUnit(u, false);
     this.units.delete(name);
     u.dirty = false;
-    this.waiting.delete(name);
+    this.unwait(u);
     this.markFollowers(name);
   }
 
@@ -355,7 +367,7 @@ export class Scheduler {
     u.machine = undefined;
     this.settleOn(u, machine);
     if (u.machine !== undefined) u.note = reason ?? 'placement recorded';
-    this.waiting.delete(name);
+    this.unwait(u);
     this.markDirty(name);
   }
 
@@ -477,17 +489,19 @@ export class Scheduler {
       const v = this.evaluate(u, m);
       if (v.ok) {
         for (const x of v.evict) this.evict(x, u.name);
-        this.waiting.delete(name);
+        this.unwait(u);
         return;
       }
       this.unschedule(u, v.reason);
     }
-    if (!wantsPlacement(u)) this.waiting.delete(name);
+    if (!wantsPlacement(u)) this.unwait(u);
     else if (!settled) this.tryPlace(u);
     else {
-      u.note = 'its placement kept changing in one plan (a Replaces or MachineOf cycle?)';
-      u.evalClock = this.clock;
-      this.waiting.add(name);
+      this.wait(
+        u,
+        'its placement kept changing in one plan (a Replaces or MachineOf cycle?)',
+        this.staticWaitKey(u),
+      );
     }
   }
 
@@ -511,6 +525,7 @@ export class Scheduler {
     };
 
     let waitReason: string | undefined;
+    let waitKey: string | null = null;
     let placeReason: string | undefined;
     let anchor: string | undefined;
     for (const p of r.machineOf) {
@@ -527,11 +542,13 @@ export class Scheduler {
     }
 
     if (waitReason === undefined) {
+      waitKey = this.staticWaitKey(u);
       if (this.machines.size === 0) {
         waitReason = 'no machines';
       } else if (anchor !== undefined) {
         const at = (this.units.get(anchor) as UnitRec).machine as string;
         const m = this.machine(at);
+        waitKey = `at:${at}`;
         if (attempt(m)) placeReason = `with MachineOf peer ${anchor}`;
         else {
           const why = blocked?.reason ?? this.staticReason(u, m);
@@ -559,9 +576,7 @@ export class Scheduler {
     }
 
     if (!chosen || placeReason === undefined) {
-      u.note = waitReason ?? 'no machine fits';
-      u.evalClock = this.clock;
-      this.waiting.add(u.name);
+      this.wait(u, waitReason ?? 'no machine fits', waitKey);
       return;
     }
     const { m, evict } = chosen;
@@ -569,7 +584,7 @@ export class Scheduler {
     this.addResident(m, u);
     u.machine = m.id;
     u.note = placeReason;
-    this.waiting.delete(u.name);
+    this.unwait(u);
     this.decide('schedule', u.name, m.id, placeReason);
   }
 
@@ -580,24 +595,75 @@ export class Scheduler {
   private sweep(): void {
     const touched = this.touchedSinceSweep;
     this.touchedSinceSweep = new Map();
-    if (touched.size === 0 || this.waiting.size === 0) return;
-    for (const name of this.waiting) {
-      const u = this.units.get(name) as UnitRec;
-      if (u.dirty) continue;
-      let conflictedBy: readonly string[] | undefined;
-      let replacedBy: readonly string[] | undefined;
-      for (const [id, at] of touched) {
-        if (at <= u.evalClock) continue;
-        const m = this.machines.get(id);
-        if (!m || !this.staticOk(u, m)) continue;
-        conflictedBy ??= this.conflictPatterns.matching(name);
-        replacedBy ??= this.replacePatterns.matching(name);
-        if (this.evaluate(u, m, conflictedBy, replacedBy, true).ok) {
-          this.markDirty(name);
-          break;
+    if (touched.size === 0 || this.waitGroups.size === 0) return;
+    const changed: Array<{ m: MachineRec; at: number }> = [];
+    for (const [id, at] of touched) {
+      const m = this.machines.get(id);
+      if (m) changed.push({ m, at });
+    }
+    for (const group of this.waitGroups.values()) {
+      const useful = changed.filter((c) => group.fits(c.m));
+      if (useful.length === 0) continue;
+      for (const u of group.members) {
+        if (u.dirty) continue;
+        let conflictedBy: readonly string[] | undefined;
+        let replacedBy: readonly string[] | undefined;
+        for (const { m, at } of useful) {
+          if (at <= u.evalClock || !this.staticOk(u, m)) continue;
+          conflictedBy ??= this.conflictPatterns.matching(u.name);
+          replacedBy ??= this.replacePatterns.matching(u.name);
+          if (this.evaluate(u, m, conflictedBy, replacedBy, true).ok) {
+            this.markDirty(u.name);
+            break;
+          }
         }
       }
     }
+  }
+
+  /** The wait group of a unit by what the machine must be: its MachineID, its metadata, or any. */
+  private staticWaitKey(u: UnitRec): string {
+    if (u.req.machineId !== undefined) return `id:${u.req.machineId}`;
+    if (u.sig) return `sig:${u.sig.key}`;
+    return '';
+  }
+
+  private wait(u: UnitRec, reason: string, key: string | null): void {
+    this.unwait(u);
+    u.note = reason;
+    u.evalClock = this.clock;
+    u.waitKey = key;
+    if (key === null) return;
+    let group = this.waitGroups.get(key);
+    if (!group) {
+      group = { fits: this.groupFits(u, key), members: new Set() };
+      this.waitGroups.set(key, group);
+    }
+    group.members.add(u);
+  }
+
+  private unwait(u: UnitRec): void {
+    const key = u.waitKey;
+    u.waitKey = undefined;
+    if (key === undefined || key === null) return;
+    const group = this.waitGroups.get(key);
+    if (!group) return;
+    group.members.delete(u);
+    if (group.members.size === 0) this.waitGroups.delete(key);
+  }
+
+  private groupFits(u: UnitRec, key: string): (m: MachineRec) => boolean {
+    if (key.startsWith('at:')) {
+      const at = key.slice(3);
+      return (m) => m.id === at;
+    }
+    if (key.startsWith('id:')) {
+      const id = key.slice(3);
+      return (m) => machineIdMatches(m.id, id);
+    }
+    const sg = u.sig;
+    if (key.startsWith('sig:') && sg) return (m) => this.sigMatches(sg, m);
+    return () => true;
   }
 
   // ------------------------------------------------------------------ constraints
