@@ -62,6 +62,7 @@ export interface AgentOptions {
   machineId: string;
   /** The machine's public IP, sent in heartbeats. */
   ip: string;
+  /** Read at every heartbeat (by reference); `setMetadata` replaces it and announces it at once. */
   metadata: Record<string, string>;
   bus: Bus;
   driver: Driver;
@@ -131,6 +132,8 @@ export interface AgentHandle {
   units(): AgentUnitView[];
   /** Resolves when no driver op is queued or in flight. */
   whenIdle(): Promise<void>;
+  /** Replaces the machine's metadata and sends a heartbeat with it now. */
+  setMetadata(metadata: Record<string, string>): void;
   /** Graceful shutdown: stop heartbeats and subscriptions, flush reports, close the driver. Units keep running. */
   drain(): Promise<void>;
   /** Same as drain(): leaving units as they are is the agent's only way to stop. */
@@ -183,9 +186,11 @@ class Agent implements AgentHandle {
   /** Driver states seen before adoption finished, replayed after it. */
   private early: DriverUnitState[] | null = [];
   private draining: Promise<void> | undefined;
+  private metadata: Record<string, string>;
 
   constructor(private readonly opts: AgentOptions) {
     this.machineId = opts.machineId;
+    this.metadata = opts.metadata;
     this.subj = subjects(opts.cluster);
     this.clock = opts.clock ?? realClock;
     this.log = opts.log ?? silentLogger;
@@ -317,6 +322,11 @@ class Agent implements AgentHandle {
 
   whenIdle(): Promise<void> {
     return this.batcher.whenIdle();
+  }
+
+  setMetadata(metadata: Record<string, string>): void {
+    this.metadata = { ...metadata };
+    if (this.draining === undefined) this.sendHeartbeat();
   }
 
   drain(): Promise<void> {
@@ -574,7 +584,7 @@ class Agent implements AgentHandle {
       v: PROTOCOL_VERSION,
       machine: this.machineId,
       ip: this.opts.ip,
-      metadata: this.opts.metadata,
+      metadata: this.metadata,
       epoch: this.actor.getSnapshot().context.epoch,
     };
     this.stats.heartbeats++;

@@ -468,6 +468,15 @@ describe('rpc, heartbeats and drain', () => {
     expect(agent.stats.malformed).toBe(1);
   });
 
+  it('setMetadata announces new metadata with a heartbeat at once', async () => {
+    const { agent, leader } = await setup();
+    await ready(agent);
+    await waitFor(() => leader.heartbeats.length === 1, 'first heartbeat');
+    agent.setMetadata({ region: 'us', disk: 'ssd' });
+    await waitFor(() => leader.heartbeats.length === 2, 'second heartbeat');
+    expect(leader.heartbeats[1].metadata).toEqual({ region: 'us', disk: 'ssd' });
+  });
+
   it('heartbeats every ttl/3 with jitter; drain stops them and leaves units running', async () => {
     const clock = new ManualClock();
     const { agent, leader, driver } = await setup({ clock, agentTtlMs: 3000, random: () => 0.5 });
