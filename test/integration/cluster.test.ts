@@ -101,7 +101,7 @@ describe('a three-machine cluster through the CLI', () => {
 
   it('submits, loads, starts, stops, unloads and destroys a unit, observed through systemd', async () => {
     const file = unitFile('life.service', SLEEP);
-    expect((await cli(['submit', file])).stdout).toBe('');
+    expect((await cli(['submit', file])).stdout).toBe('Unit life.service inactive\n');
     let files = tableObjects((await cli(['list-unit-files'])).stdout);
     expect(files.find((f) => f.unit === 'life.service')).toMatchObject({
       dstate: 'inactive',
@@ -142,14 +142,14 @@ describe('a three-machine cluster through the CLI', () => {
 
   it('keeps the cluster copy unless --replace, and replaces with it', async () => {
     const file = unitFile('rep.service', SLEEP);
-    await cli(['start', file]);
+    await cli(['start', 'rep.service']);
     fs.writeFileSync(file, '[Service]\nExecStart=/bin/sleep 2000\n');
-    const warn = await cli(['start', file]);
+    const warn = await cli(['start', 'rep.service']);
     expect(warn.stderr).toContain(
       'WARNING: Unit rep.service in registry differs from local unit file rep.service. Add --replace to override.',
     );
     expect((await cli(['cat', 'rep.service'])).stdout).toBe(SLEEP);
-    await cli(['start', '--replace', file]);
+    await cli(['start', '--replace', 'rep.service']);
     expect((await cli(['cat', 'rep.service'])).stdout).toBe(
       '[Service]\nExecStart=/bin/sleep 2000\n',
     );
@@ -275,7 +275,9 @@ describe('a three-machine cluster through the CLI', () => {
       timeoutMs: 60_000,
     });
     expect(r.stderr).toBe('');
-    expect(r.stdout).toMatch(/^Unit after\.service launched on /);
+    expect(r.stdout).toMatch(
+      /^Unit after\.service inactive\nUnit after\.service launched on [0-9a-f]{8}\.\.\.\/127\.0\.0\.1\n$/,
+    );
     await leader.start();
   });
 });
