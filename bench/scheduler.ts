@@ -5,6 +5,7 @@
  * engine uses every day: one unit submitted, a machine lost, a machine joining, an idle plan.
  * Memory: heap and RSS growth of the scheduler with everything placed, per unit.
  */
+import os from 'node:os';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import type { Decision, SchedMachine, SchedUnit } from '../src/scheduler';
@@ -191,7 +192,8 @@ const fmt = (ms: number): string => (ms >= 100 ? `${Math.round(ms)} ms` : `${ms.
 async function run(opts: BenchOptions): Promise<void> {
   const nUnits = opts.smoke ? 2_000 : 100_000;
   const nMachines = opts.smoke ? 20 : 1_000;
-  const rounds = opts.smoke ? 1 : 3;
+  const rounds = opts.smoke ? 1 : 5;
+  const loadBefore = os.loadavg()[0];
 
   const tGen = performance.now();
   const s = scenario(nUnits, nMachines);
@@ -289,6 +291,7 @@ async function run(opts: BenchOptions): Promise<void> {
     `| machine joins + plan() | ${fmt(joinMs)} | ${joinDecisions} |`,
     `| plan() with nothing to do | ${fmt(idleMs)} | 0 |`,
   ];
+  const loadAfter = os.loadavg()[0];
   const memory = [
     `Memory of the scheduler with everything placed (after GC, inputs excluded): heap +${mib(heapDelta)}, ` +
       `RSS +${mib(rssDelta)}; ${Math.round(heapDelta / s.units.length)} bytes of heap per unit.`,
@@ -315,6 +318,9 @@ async function run(opts: BenchOptions): Promise<void> {
       ...rows,
       '',
       ...memory,
+      '',
+      `System load average (1 min) ${loadBefore.toFixed(1)} before, ${loadAfter.toFixed(1)} after: ` +
+        'other work shares these 2 cores, so single rounds vary; the median is the figure to use.',
     ].join('\n'),
   );
 }
