@@ -23,3 +23,6 @@ export type {
   UnitNameInfo,
   UnitFileProblem,
 } from './unit';
+// The scheduler (src/scheduler): fleet's placement rules, deterministic and incremental.
+export { Scheduler, schedule, formatDecision } from './scheduler';
+export type { Decision, SchedMachine, SchedUnit } from './scheduler';
