@@ -90,6 +90,18 @@ describe('flotillad --dev', () => {
     );
     expect(output).toContain(`endpoint: 127.0.0.1:${port}`);
 
+    // SIGHUP re-reads the configuration: new metadata reaches the leader with the next heartbeat.
+    fs.writeFileSync(path.join(dir, 'none.conf'), 'metadata=role=dev,zone=a\n');
+    proc!.kill('SIGHUP');
+    let machines: Record<string, string>[] = [];
+    for (let i = 0; i < 150; i++) {
+      machines = tableObjects((await cli(['list-machines'])).stdout);
+      if (machines[0]?.metadata === 'role=dev,zone=a') break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(machines).toEqual([expect.objectContaining({ metadata: 'role=dev,zone=a' })]);
+    fs.rmSync(path.join(dir, 'none.conf'));
+
     const running = tableObjects((await cli(['list-units'])).stdout);
     expect(running).toEqual([
       expect.objectContaining({ unit: 'hello.service', active: 'active', sub: 'running' }),
@@ -123,5 +135,21 @@ describe('flotillad --dev', () => {
     expect(after).toEqual([expect.objectContaining({ unit: 'hello.service', dstate: 'loaded' })]);
     await cli(['destroy', 'hello.service']);
     expect(await stopDev()).toBe(0);
+  });
+
+  it('exits 2 with a message naming the key for an invalid value', async () => {
+    const r = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      const p = spawn(process.execPath, [FLOTILLAD, '--dev', '--agent-ttl', 'soon'], {
+        cwd: dir,
+        env: { PATH: process.env.PATH, FLOTILLA_CONFIG: path.join(dir, 'none.conf') },
+      });
+      let stderr = '';
+      p.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+      p.on('exit', (code) => resolve({ code, stderr }));
+    });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe(
+      'flotillad: invalid value for agent_ttl (flag --agent-ttl): "soon" (want a duration such as 30s, 500ms or 2m)\n',
+    );
   });
 });
