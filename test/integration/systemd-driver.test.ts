@@ -374,6 +374,21 @@ describe('SystemdDriver against a real systemd --user', () => {
     }
   });
 
+  it('can be closed and opened again, and follows states after reopening', async () => {
+    await using manager = await startSystemd();
+    const driver = await openDriver(manager);
+    const log = new StateLog(driver);
+    try {
+      await driver.apply([load('again.service', service('again'))]);
+      await driver.close();
+      await driver.open();
+      expect((await driver.apply([{ kind: 'start', unit: 'again.service' }]))[0].ok).toBe(true);
+      await log.waitFor((s) => s.unit === 'again.service' && s.sub === 'running');
+    } finally {
+      await driver.close();
+    }
+  });
+
   it('fails open() with a retryable DriverFailed error when the bus is not there', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'flotilla-nobus-'));
     try {

@@ -95,7 +95,10 @@ export class SystemdBus {
         : dbus.systemBus();
     this.bus = bus;
     this.failure = undefined;
-    const lost = (cause: unknown): void => this.fail(where, cause);
+    // Events of an earlier, disconnected connection must not fail this one.
+    const lost = (cause: unknown): void => {
+      if (this.bus === bus) this.fail(where, cause);
+    };
     // Without an 'error' listener an EventEmitter error would crash the agent.
     bus.on('error', lost);
     (bus as unknown as { _connection: NodeJS.EventEmitter })._connection.on('end', () =>
