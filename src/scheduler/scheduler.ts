@@ -566,7 +566,8 @@ export class Scheduler {
         // Units with metadata walk only the machines that satisfy it, in load order.
         (this.sigLoads(u) ?? this.loads).find(attempt);
         if (chosen) {
-          placeReason = `least loaded (${chosen.m.residents.length - chosen.evict.length} units)`;
+          const load = chosen.m.residents.length - chosen.evict.length;
+          placeReason = `least loaded (${load} unit${load === 1 ? '' : 's'})`;
         } else if (fits === 0) waitReason = this.noStaticMatch(u);
         else {
           const b = blocked as { machine: string; reason: string };

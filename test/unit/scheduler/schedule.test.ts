@@ -23,7 +23,7 @@ const cases: Case[] = [
       'schedule a.service on m1: least loaded (0 units)',
       'schedule b.service on m2: least loaded (0 units)',
       'schedule c.service on m3: least loaded (0 units)',
-      'schedule d.service on m1: least loaded (1 units)',
+      'schedule d.service on m1: least loaded (1 unit)',
     ],
   },
   {
@@ -142,7 +142,7 @@ const cases: Case[] = [
       placed(unit('x.service'), 'm2'),
       unit('a.service', 'Conflicts=db*'),
     ],
-    decisions: ['schedule a.service on m2: least loaded (1 units)'],
+    decisions: ['schedule a.service on m2: least loaded (1 unit)'],
   },
   {
     name: 'Conflicts of a unit already placed keep newcomers away',
@@ -152,7 +152,7 @@ const cases: Case[] = [
       placed(unit('x.service'), 'm2'),
       unit('db.service'),
     ],
-    decisions: ['schedule db.service on m2: least loaded (1 units)'],
+    decisions: ['schedule db.service on m2: least loaded (1 unit)'],
   },
   {
     name: 'Conflicts with a global unit',
@@ -162,7 +162,7 @@ const cases: Case[] = [
       unit('a.service', 'Conflicts=proxy*'),
       placed(unit('b.service'), 'm1'),
     ],
-    decisions: ['schedule a.service on m1: least loaded (1 units)'],
+    decisions: ['schedule a.service on m1: least loaded (1 unit)'],
   },
   {
     name: 'a global unit pushes away placed units it conflicts with',
@@ -251,7 +251,7 @@ const cases: Case[] = [
       placed(unit('x.service'), 'm2'),
       unit('app.service', 'MachineOf=agent.service'),
     ],
-    decisions: ['schedule app.service on m3: least loaded (1 units)'],
+    decisions: ['schedule app.service on m3: least loaded (1 unit)'],
   },
   {
     name: 'a follower whose peer is elsewhere moves to it',
@@ -361,7 +361,7 @@ const cases: Case[] = [
     ],
     decisions: [
       'unschedule old.service from m1: replaced by new.service',
-      'schedule new.service on m1: least loaded (1 units)',
+      'schedule new.service on m1: least loaded (1 unit)',
       // "old-log.service" sorts before "old.service" ("-" < "."), so it is decided first.
       'unschedule old-log.service from m1: MachineOf peer old.service is not scheduled',
       'schedule old.service on m2: least loaded (0 units)',
@@ -390,7 +390,7 @@ const cases: Case[] = [
       placed(unit('a.service', 'Replaces=b.service'), 'm1'),
       unit('b.service', 'Replaces=a.service'),
     ],
-    decisions: ['schedule b.service on m1: least loaded (1 units)'],
+    decisions: ['schedule b.service on m1: least loaded (1 unit)'],
   },
   {
     name: 'Replaces cannot push away a global unit',

@@ -24,7 +24,7 @@ describe('Scheduler, incrementally', () => {
     expect(s.placementOf('a.service')).toBeUndefined();
     expect(lines(s.plan())).toEqual([
       'unschedule a.service from m1: machine lost',
-      'schedule a.service on m2: least loaded (1 units)',
+      'schedule a.service on m2: least loaded (1 unit)',
       'unschedule c.service from m1: machine lost',
       'schedule c.service on m2: least loaded (2 units)',
     ]);
@@ -71,7 +71,7 @@ describe('Scheduler, incrementally', () => {
     s.upsertMachine(machine('m1', { role: 'db' }));
     expect(lines(s.plan())).toEqual([
       'unschedule w.service from m1: MachineMetadata role=web not satisfied (role=db)',
-      'schedule w.service on m2: least loaded (1 units)',
+      'schedule w.service on m2: least loaded (1 unit)',
     ]);
     s.upsertMachine(machine('m1', { role: 'db' }));
     expect(s.plan()).toEqual([]);
@@ -162,7 +162,7 @@ describe('Scheduler, incrementally', () => {
     expect(lines(s.plan())).toEqual([
       'unschedule app.service from m1: machine lost',
       'unschedule db.service from m1: machine lost',
-      'schedule db.service on m2: least loaded (1 units)',
+      'schedule db.service on m2: least loaded (1 unit)',
       'schedule app.service on m2: with MachineOf peer db.service',
     ]);
   });
