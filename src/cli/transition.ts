@@ -2,6 +2,7 @@ import type { Unit } from '../gen/flotilla/v1/flotilla';
 import { findUnits } from './cluster-data';
 import type { Context } from './command';
 import { err, out } from './command';
+import { flagBool } from './args';
 import { CliError, errorMessage } from './errors';
 import { waitOrTrigger } from './lifecycle';
 import { uniqueNames } from './units';
@@ -78,7 +79,7 @@ export async function changeTargetState(ctx: Context, t: Transition): Promise<nu
     }
   }
   const code = await waitOrTrigger(ctx, wait, t.verb, t.target);
-  if (code === 0 && wait.length > 0 && !ctx.parsed.values.get('no-block')) {
+  if (code === 0 && wait.length > 0 && !flagBool(ctx.parsed, 'no-block')) {
     err(ctx, `${t.summary} [${acted.join(' ')}].`);
   }
   return code;

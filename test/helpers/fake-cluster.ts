@@ -353,16 +353,12 @@ export class FakeCluster implements ClusterApi {
     this.machineOf(u, req.machineId);
     const lines = this.journalLines(u.name);
     const n = req.lines || 10;
-    yield {
-      text: lines
-        .slice(-n)
-        .map((l) => `${l}\n`)
-        .join(''),
-    };
+    // As the engine's agents answer: lines joined, no newline after the last one.
+    yield { text: lines.slice(-n).join('\n') };
     if (!req.follow) return;
     yield* this.stream<JournalChunk>('unitJournal', signal, (push) => {
       const l = (unit: string, line: string): void => {
-        if (unit === u.name) push({ text: `${line}\n` });
+        if (unit === u.name) push({ text: `\n${line}` });
       };
       this.journalListeners.add(l);
       return () => this.journalListeners.delete(l);

@@ -8,6 +8,12 @@ import { errorMessage } from '../errors';
 /** Without --from, the last this many events. */
 export const DEFAULT_EVENTS = 100;
 
+/**
+ * Without --follow the command ends at the newest index the leader reported; should that event
+ * never come (a leader change in between), it ends after this long without any event.
+ */
+const IDLE_END_MS = 3000;
+
 const FLAGS: readonly FlagSpec[] = [
   {
     name: 'from',
@@ -54,12 +60,21 @@ events until interrupted.`,
       const stop = new AbortController();
       const onAbort = (): void => stop.abort();
       ctx.signal.addEventListener('abort', onAbort);
+      let idle: NodeJS.Timeout | undefined;
+      const armIdle = (): void => {
+        if (follow) return;
+        clearTimeout(idle);
+        idle = setTimeout(() => stop.abort(), IDLE_END_MS);
+      };
+      armIdle();
       try {
         for await (const e of api.watch({ fromIndex: from }, stop.signal)) {
           ctx.io.stdout(`${isJson(ctx) ? e.json : formatEvent(e)}\n`);
           if (!follow && e.index >= logIndex) break;
+          armIdle();
         }
       } finally {
+        clearTimeout(idle);
         ctx.signal.removeEventListener('abort', onAbort);
         stop.abort();
       }

@@ -63,7 +63,17 @@ there answers; no SSH). --follow keeps printing until interrupted.`,
         lines: flagNumber(ctx.parsed, 'lines'),
         follow: flagBool(ctx.parsed, 'follow'),
       };
-      for await (const chunk of api.unitJournal(req, ctx.signal)) ctx.io.stdout(chunk.text);
+      let endsWithNewline = true;
+      try {
+        for await (const chunk of api.unitJournal(req, ctx.signal)) {
+          if (chunk.text === '') continue;
+          ctx.io.stdout(chunk.text);
+          endsWithNewline = chunk.text.endsWith('\n');
+        }
+      } finally {
+        // journalctl ends every line; an agent's last chunk may not.
+        if (!endsWithNewline) ctx.io.stdout('\n');
+      }
     } catch (e) {
       err(ctx, `Error retrieving journal of unit ${name}: ${errorMessage(e)}`);
       return 1;
