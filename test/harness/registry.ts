@@ -12,6 +12,8 @@ export const REGISTRY_DIR = path.join(os.tmpdir(), 'flotilla-harness');
 
 export interface Record {
   pid: number;
+  /** The process that started the server (a jest worker, a benchmark). */
+  owner?: number;
   kind: string;
   dir?: string;
   cgroups?: string[];
@@ -26,7 +28,7 @@ function recordPath(pid: number): string {
 
 export function track(rec: Record): void {
   fs.mkdirSync(REGISTRY_DIR, { recursive: true });
-  fs.writeFileSync(recordPath(rec.pid), JSON.stringify(rec));
+  fs.writeFileSync(recordPath(rec.pid), JSON.stringify({ ...rec, owner: process.pid }));
   live.set(rec.pid, rec);
   if (!exitHookInstalled) {
     exitHookInstalled = true;
@@ -109,8 +111,12 @@ export function removeCgroup(dir: string): void {
   }
 }
 
-/** Removes everything recorded by any worker (used by jest's global teardown). */
-export function cleanupAll(): number {
+/**
+ * Removes what dead owners left behind (used by jest's global teardown, after its workers have
+ * exited). Servers whose owner still runs — another test run or a benchmark on the same machine —
+ * are left alone, as are those of the calling process unless `includeSelf`.
+ */
+export function cleanupAll(includeSelf = true): number {
   if (!fs.existsSync(REGISTRY_DIR)) return 0;
   let n = 0;
   for (const f of fs.readdirSync(REGISTRY_DIR)) {
@@ -122,6 +128,8 @@ export function cleanupAll(): number {
       fs.rmSync(file, { force: true });
       continue;
     }
+    const owner = rec.owner;
+    if (owner !== undefined && isAlive(owner) && !(includeSelf && owner === process.pid)) continue;
     if (isAlive(rec.pid)) {
       killGroup(rec.pid, 'SIGKILL');
       n++;
