@@ -1,6 +1,7 @@
 import { agentBenchmark } from './agent';
 import { driverBenchmark } from './driver';
 import { schedulerBenchmark } from './scheduler';
+import { fleetProfileBenchmark } from './fleet-profile';
 
 export interface BenchOptions {
   /** Small sizes, a few seconds, nothing written to docs/benchmarks.md. */
@@ -17,3 +18,4 @@ export interface Benchmark {
 export const benchmarks: Benchmark[] = [driverBenchmark];
 benchmarks.push(schedulerBenchmark);
 benchmarks.push(agentBenchmark);
+benchmarks.push(fleetProfileBenchmark);
