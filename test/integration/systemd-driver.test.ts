@@ -22,7 +22,8 @@ function load(unit: string, contents: string): DriverOp {
 
 /** What systemd itself says about a unit (systemctl --user show against the test manager). */
 function show(manager: SystemdManager, unit: string): Record<string, string> {
-  const props = 'LoadState,ActiveState,SubState,MainPID,Result,UnitFileState,FragmentPath';
+  const props =
+    'LoadState,ActiveState,SubState,MainPID,Result,UnitFileState,FragmentPath,NeedDaemonReload,Description';
   const out = execFileSync('systemctl', ['--user', 'show', unit, `--property=${props}`], {
     env: manager.env,
     encoding: 'utf8',
@@ -230,7 +231,7 @@ describe('SystemdDriver against a real systemd --user', () => {
     }
   });
 
-  it('makes exactly one daemon reload per batch, and none for identical files', async () => {
+  it('reloads only for units systemd already holds: none for new or identical files, one per batch of changes', async () => {
     await using manager = await startSystemd();
     const driver = await openDriver(manager);
     try {
@@ -239,22 +240,43 @@ describe('SystemdDriver against a real systemd --user', () => {
         load(u, service(u)),
         { kind: 'start', unit: u },
       ]);
-      const before = driver.stats.callsByMethod.Reload ?? 0;
+      const reloads = () => driver.stats.callsByMethod.Reload ?? 0;
+      const before = reloads();
+      // New unit files: systemd loads them on first use, no daemon reload needed.
       expect((await driver.apply(batch)).every((r) => r.ok)).toBe(true);
-      expect((driver.stats.callsByMethod.Reload ?? 0) - before).toBe(1);
+      expect(reloads() - before).toBe(0);
       expect(driver.stats.callsByMethod.LinkUnitFiles).toBe(1);
       expect(driver.stats.callsByMethod.EnableUnitFiles).toBeUndefined();
       expect(driver.stats.callsByMethod.StartUnit).toBe(5);
+      for (const u of units) expect(show(manager, u).ActiveState).toBe('active');
 
       // The same batch again: identical files, already linked, already running: no reload.
       expect((await driver.apply(batch)).every((r) => r.ok)).toBe(true);
-      expect((driver.stats.callsByMethod.Reload ?? 0) - before).toBe(1);
+      expect(reloads() - before).toBe(0);
+
+      // Changed files of loaded units: exactly one reload for the whole batch.
+      const changed = units.map((u): DriverOp => load(u, service(`${u} v2`)));
+      expect((await driver.apply(changed)).every((r) => r.ok)).toBe(true);
+      expect(reloads() - before).toBe(1);
+      expect(show(manager, units[0]).NeedDaemonReload).toBe('no');
 
       // Unloading several units is one reload too.
       const unloads = units.map((u): DriverOp => ({ kind: 'unload', unit: u }));
       expect((await driver.apply(unloads)).every((r) => r.ok)).toBe(true);
-      expect((driver.stats.callsByMethod.Reload ?? 0) - before).toBe(2);
+      expect(reloads() - before).toBe(2);
       expect(driver.stats.callsByMethod.DisableUnitFiles).toBe(1);
+
+      // Loading a unit again after its unload (systemd may still hold it): it runs the new file.
+      const again = [
+        load(units[0], service('again')),
+        { kind: 'start', unit: units[0] } as DriverOp,
+      ];
+      expect((await driver.apply(again)).every((r) => r.ok)).toBe(true);
+      expect(show(manager, units[0])).toMatchObject({
+        ActiveState: 'active',
+        Description: 'again',
+        NeedDaemonReload: 'no',
+      });
     } finally {
       await driver.close();
     }

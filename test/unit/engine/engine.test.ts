@@ -15,7 +15,7 @@ const svc = (name: string, extra: { section: string; name: string; value: string
   targetState: '',
 });
 
-async function until(cond: () => boolean, what: string, ms = 5000): Promise<void> {
+async function until(cond: () => boolean, what: string, ms = 20_000): Promise<void> {
   const end = Date.now() + ms;
   while (!cond()) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
@@ -162,16 +162,16 @@ describe('Engine', () => {
   });
 
   it('reschedules the units of a lost machine', async () => {
-    const l = await leader(backend, hub, 'leader1', 300);
+    const l = await leader(backend, hub, 'leader1', 1500);
     cleanups.push(() => l.engine.stop());
     const a1 = new FakeAgent(hub.connect(), CLUSTER, 'm1').start();
     const a2 = new FakeAgent(hub.connect(), CLUSTER, 'm2').start();
     cleanups.push(() => (a1.stop(), a2.stop()));
     await a1.resync();
     await a2.resync();
-    const beat = setInterval(() => a2.heartbeat(), 50);
+    const beat = setInterval(() => a2.heartbeat(), 100);
     cleanups.push(() => clearInterval(beat));
-    const beat1 = setInterval(() => a1.heartbeat(), 50);
+    const beat1 = setInterval(() => a1.heartbeat(), 100);
     await l.api.createUnits({ units: [svc('x.service'), svc('y.service')], replace: false });
     await l.api.setTargetStates({ names: ['x.service', 'y.service'], targetState: 'launched' });
     await until(() => a1.schedule.size === 1 && a2.schedule.size === 1, 'spread');

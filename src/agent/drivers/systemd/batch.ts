@@ -84,10 +84,17 @@ export async function applyBatch(ctx: BatchContext, ops: DriverOp[]): Promise<Dr
   changed = (await unloadAll(ctx, of('unload'), out)) || changed;
 
   const loads = of('load');
+  // What systemd holds in memory before we write: a unit it has never loaded (or only knows as
+  // "not-found") needs no daemon reload — systemd loads a new unit file on first use, and retries
+  // a "not-found" unit once its unit directories change. Skipping the reload (50–70 ms, and it
+  // re-reads every unit) is what keeps the latency of a single start low.
+  const before = await loadStatesBefore(ctx, loads);
   const touched = new Set<string>();
-  changed = (await writeAndLink(ctx, loads, out, touched)) || changed;
-
-  if (changed) {
+  const wrote = await writeAndLink(ctx, loads, out, touched);
+  const stale =
+    before === undefined ||
+    [...touched].some((u) => before.has(u) && before.get(u) !== 'not-found');
+  const reload = async (): Promise<void> => {
     ctx.reloadStarted();
     try {
       await bus.manager('Reload');
@@ -97,6 +104,14 @@ export async function applyBatch(ctx: BatchContext, ops: DriverOp[]): Promise<Dr
     } finally {
       ctx.reloadFinished();
     }
+  };
+  if (changed || (wrote && stale)) {
+    await reload();
+  } else if (wrote) {
+    // Safety net: if systemd did not pick a new file up by itself, reload after all.
+    const names = [...touched].filter((u) => !u.includes('@.'));
+    const rows = names.length === 0 ? [] : await listByNames(ctx, names);
+    if (rows === undefined || rows.some((r) => r[2] !== 'loaded')) await reload();
   }
   // Read back what changed, and what this driver has not seen loaded yet (after a restart).
   await verifyLoads(
@@ -352,6 +367,26 @@ async function writeAndLink(
 }
 
 /** Reads back load states in one call; refused unit files fail their load op. */
+/** Load state of each unit to be loaded, as systemd has it now; undefined when unknown. */
+async function loadStatesBefore(
+  ctx: BatchContext,
+  loads: Entry[],
+): Promise<Map<string, string> | undefined> {
+  const names = [...new Set(loads.map((e) => e.op.unit).filter((u) => !u.includes('@.')))];
+  if (names.length === 0) return new Map();
+  const rows = await listByNames(ctx, names);
+  return rows && new Map(rows.map((r) => [r[0], r[2]]));
+}
+
+async function listByNames(ctx: BatchContext, names: string[]): Promise<UnitRow[] | undefined> {
+  try {
+    const [rows] = (await ctx.bus.manager('ListUnitsByNames', 'as', [names])) as [UnitRow[]];
+    return rows;
+  } catch {
+    return undefined;
+  }
+}
+
 async function verifyLoads(ctx: BatchContext, loads: Entry[], out: Outcome): Promise<void> {
   const { bus, tracker } = ctx;
   const fail = (e: Entry, error: string): void => out.fail(e, error);
