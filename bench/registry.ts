@@ -2,6 +2,7 @@ import { agentBenchmark } from './agent';
 import { driverBenchmark } from './driver';
 import { schedulerBenchmark } from './scheduler';
 import { fleetProfileBenchmark } from './fleet-profile';
+import { startAtOnceBenchmark } from './start-at-once';
 
 export interface BenchOptions {
   /** Small sizes, a few seconds, nothing written to docs/benchmarks.md. */
@@ -19,3 +20,4 @@ export const benchmarks: Benchmark[] = [driverBenchmark];
 benchmarks.push(schedulerBenchmark);
 benchmarks.push(agentBenchmark);
 benchmarks.push(fleetProfileBenchmark);
+benchmarks.push(startAtOnceBenchmark);
