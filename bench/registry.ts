@@ -3,6 +3,7 @@ import { driverBenchmark } from './driver';
 import { schedulerBenchmark } from './scheduler';
 import { fleetProfileBenchmark } from './fleet-profile';
 import { startAtOnceBenchmark } from './start-at-once';
+import { storeBenchmark } from './store';
 
 export interface BenchOptions {
   /** Small sizes, a few seconds, nothing written to docs/benchmarks.md. */
@@ -21,3 +22,4 @@ benchmarks.push(schedulerBenchmark);
 benchmarks.push(agentBenchmark);
 benchmarks.push(fleetProfileBenchmark);
 benchmarks.push(startAtOnceBenchmark);
+benchmarks.push(storeBenchmark);
