@@ -88,6 +88,9 @@ export class EtcdLogStore implements LogStore {
         if (signal.aborted) throw abortReason(signal);
         const e = toStoreError(err, 'campaign');
         if (!e.retryable) throw e;
+        if (backoff === BACKOFF_MIN_MS) {
+          this.options.logger.warn('campaign: etcd unavailable, retrying', { error: e.message });
+        }
         // etcd away: keep trying, with a capped, jittered backoff.
         await sleep(backoff * (0.5 + Math.random() / 2), signal);
         backoff = Math.min(backoff * 2, BACKOFF_MAX_MS);

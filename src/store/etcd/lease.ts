@@ -92,7 +92,11 @@ export class TermLease {
     }
     const sentAt = performance.now();
     try {
-      const ttl = await this.keepaliveOnce(Math.min(this.opts.callTimeoutMs, this.remainingMs()));
+      // A keepalive stuck on a member without a raft leader is abandoned after a quarter of
+      // the TTL and retried (possibly on another member), rather than eating the whole budget.
+      const ttl = await this.keepaliveOnce(
+        Math.min(this.opts.callTimeoutMs, this.ttlMs / 4, Math.max(1, this.remainingMs())),
+      );
       if (this.stopped) return;
       if (ttl <= 0) return this.lose('the lease expired in etcd');
       this.validUntil = Math.max(this.validUntil, sentAt + ttl * 1000);
@@ -100,7 +104,7 @@ export class TermLease {
     } catch {
       if (this.stopped) return;
       // Retry soon, but never sleep past the moment the lease may expire.
-      this.schedule(Math.min(250, Math.max(0, this.remainingMs())));
+      this.schedule(Math.min(100, Math.max(0, this.remainingMs())));
     }
   }
 
