@@ -14,7 +14,7 @@ import { ErrorCode, FlotillaError } from '../errors';
 import type { Logger } from '../log';
 import type { LogStore } from '../store/types';
 import type { DaemonConfig } from './config';
-import { ApiRouter } from './router';
+import { ApiRouter, readOnlyView } from './router';
 import { makeDriver, startLocalAgent, type LocalAgent } from './wiring';
 import { openStore } from './stores';
 import { renderMetrics } from './metrics';
@@ -136,15 +136,30 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger): Promise<Daemo
             log: dlog,
           });
           engine = e;
-          router.setLocal(
-            new EngineApi(e, engineBus, cfg.cluster, { machineId, address: advertise }),
-          );
+          const engineApi = new EngineApi(e, engineBus, cfg.cluster, {
+            machineId,
+            address: advertise,
+          });
+          let endReason = '';
+          e.onStopped((reason) => (endReason = reason));
+          router.setStale(undefined);
+          router.setLocal(engineApi);
           await new Promise<void>((resolve) => {
             if (e.isStopped) return resolve();
             e.onStopped(() => resolve());
             campaignAbort.signal.addEventListener('abort', () => resolve(), { once: true });
           });
           router.setLocal(undefined);
+          // Until a leader is known again (most often: the store is unreachable and no one can
+          // win), keep answering reads from this term's state and refuse writes clearly.
+          if (!campaignAbort.signal.aborted) {
+            router.setStale(
+              readOnlyView(
+                engineApi,
+                `this daemon lost its leadership (${endReason}) and no new leader is known`,
+              ),
+            );
+          }
           engine = undefined;
           if (campaignAbort.signal.aborted) {
             await e.stop('shutting down');

@@ -9,10 +9,49 @@ import type { LeaderInfo } from '../store/types';
  * every call (reads too: only the leader holds the state) is forwarded to the leader's gRPC
  * address, which the daemon learns from the election key.
  */
+/**
+ * What a leader that lost its term while the store was unreachable keeps serving: its last state
+ * for reads, a clear refusal for writes. Dropped as soon as a leader is known again.
+ */
+export function readOnlyView(api: ClusterApi, why: string): ClusterApi {
+  const refuse = (): never => {
+    throw new FlotillaError(
+      ErrorCode.StoreUnavailable,
+      `writes are refused: ${why}; reads are served from the last known state`,
+      { retryable: true },
+    );
+  };
+  return {
+    ...bindAll(api),
+    createUnits: async () => refuse(),
+    setTargetStates: async () => refuse(),
+    destroyUnits: async () => refuse(),
+    setMachineMetadata: async () => refuse(),
+  };
+}
+
+function bindAll(api: ClusterApi): ClusterApi {
+  return {
+    createUnits: (r) => api.createUnits(r),
+    setTargetStates: (r) => api.setTargetStates(r),
+    destroyUnits: (r) => api.destroyUnits(r),
+    getUnit: (r) => api.getUnit(r),
+    listUnits: (r) => api.listUnits(r),
+    listUnitStates: (r) => api.listUnitStates(r),
+    listMachines: (r) => api.listMachines(r),
+    setMachineMetadata: (r) => api.setMachineMetadata(r),
+    getClusterStatus: (r) => api.getClusterStatus(r),
+    watch: (r, s) => api.watch(r, s),
+    unitStatus: (r) => api.unitStatus(r),
+    unitJournal: (r, s) => api.unitJournal(r, s),
+  };
+}
+
 export class ApiRouter implements ClusterApi {
   private local: ClusterApi | undefined;
   private leader: LeaderInfo | undefined;
   private remote: { address: string; client: ApiClient } | undefined;
+  private stale: ClusterApi | undefined;
 
   constructor(private readonly self: { machine: string }) {}
 
@@ -20,8 +59,14 @@ export class ApiRouter implements ClusterApi {
     this.local = api;
   }
 
+  /** Serves `api` read-only until a leader is known (the store is unreachable). */
+  setStale(api: ClusterApi | undefined): void {
+    this.stale = api;
+  }
+
   setLeader(leader: LeaderInfo | undefined): void {
     this.leader = leader;
+    if (leader) this.stale = undefined;
   }
 
   get leaderInfo(): LeaderInfo | undefined {
@@ -31,6 +76,7 @@ export class ApiRouter implements ClusterApi {
   private target(): ClusterApi {
     if (this.local) return this.local;
     const l = this.leader;
+    if (this.stale && (!l || l.machine === this.self.machine)) return this.stale;
     if (!l || l.machine === this.self.machine) {
       throw new FlotillaError(
         ErrorCode.NoLeader,

@@ -242,6 +242,45 @@ describe('a three-machine cluster through the CLI', () => {
     expect(await Promise.all(units.map((u) => mainPid(node, u)))).toEqual(before);
   });
 
+  it('while etcd is down: writes are refused, reads are served, units keep running; then writes resume', async () => {
+    const before = new Map<string, number>();
+    for (const [unit, ms] of await placements()) {
+      for (const m of ms) before.set(`${unit}@${m}`, await mainPid(nodeOf(m), unit));
+    }
+    expect(before.size).toBeGreaterThan(0);
+    const listing = (await cli(['list-unit-files', '--no-legend'])).stdout;
+    await cluster.etcd.members[0].stop(true);
+    try {
+      unitFile('during.service', SLEEP);
+      const refused = await cli(['submit', 'during.service'], 1);
+      expect(refused.stderr).toMatch(/unavailable|unreachable|refused/i);
+      // Past the election lease: the leader has lost its term, and still answers reads.
+      await new Promise((r) => setTimeout(r, 3500));
+      expect((await cli(['list-unit-files', '--no-legend'])).stdout).toBe(listing);
+      expect((await cli(['submit', 'during.service'], 1)).code).toBe(1);
+      for (const [key, pid] of before) {
+        const [unit, m] = key.split('@');
+        expect([key, await mainPid(nodeOf(m), unit)]).toEqual([key, pid]);
+      }
+    } finally {
+      await cluster.etcd.members[0].start();
+    }
+    await waitFor('writes to be accepted again', async () => {
+      const r = await runCli(['start', 'during.service'], {
+        endpoint: cluster.endpoints()[0],
+        cwd: dir,
+        timeoutMs: 30_000,
+      });
+      return r.code === 0 && r.stdout.includes('launched on');
+    });
+    // Nothing was stopped or restarted by the outage or the new term.
+    for (const [key, pid] of before) {
+      const [unit, m] = key.split('@');
+      expect([key, await mainPid(nodeOf(m), unit)]).toEqual([key, pid]);
+    }
+    expect((await cli(['list-unit-files', '--no-legend'])).stdout).toContain('during.service');
+  });
+
   it('survives kill -9 of the leader: units keep running, a new leader takes writes', async () => {
     const leaderLine = (await cli(['cluster', '--full'])).stdout
       .split('\n')
