@@ -4,6 +4,7 @@ import { schedulerBenchmark } from './scheduler';
 import { fleetProfileBenchmark } from './fleet-profile';
 import { startAtOnceBenchmark } from './start-at-once';
 import { storeBenchmark } from './store';
+import { engineBenchmark } from './engine';
 
 export interface BenchOptions {
   /** Small sizes, a few seconds, nothing written to docs/benchmarks.md. */
@@ -23,3 +24,4 @@ benchmarks.push(agentBenchmark);
 benchmarks.push(fleetProfileBenchmark);
 benchmarks.push(startAtOnceBenchmark);
 benchmarks.push(storeBenchmark);
+benchmarks.push(engineBenchmark);
