@@ -12,6 +12,7 @@
  *   the leader and, on LocalHub, the bus itself, so it is an upper bound), and while idle.
  */
 import { createHash } from 'node:crypto';
+import os from 'node:os';
 import { type AgentHandle, startAgent } from '../src/actors/agent';
 import { SimulatedDriver } from '../src/agent/drivers/simulated';
 import { LocalHub } from '../src/bus/local';
@@ -283,9 +284,11 @@ export const agentBenchmark: Benchmark = {
     // This machine is shared (other test runs compete for 2 CPUs): each configuration runs
     // `repeats` times and the run with the median place rate is reported, with the range.
     const repeats = opts.smoke ? 1 : 3;
+    const loads: number[] = [];
     for (const c of configs) {
       const runs: Row[] = [];
       for (let i = 0; i < repeats; i++) {
+        loads.push(os.loadavg()[0]);
         const r = await run(c, opts.smoke);
         console.log(
           `${c.transport} ${c.agents} agents, ${c.units} units: place ${Math.round(r.placeUnitsPerSec)} units/s, ` +
@@ -315,7 +318,8 @@ export const agentBenchmark: Benchmark = {
         'All agents run in one process, each with the simulated driver (2 ms per batch, 1 ms per',
         'reload, 3 ms activating → active) and its own bus connection (one NATS connection per agent',
         'on NATS). A leader written in the benchmark places units round-robin on the machines in',
-        `deltas of ${DELTA_SIZE} units each, then removes them all the same way.`,
+        `deltas of ${DELTA_SIZE} units each, then removes them all the same way. The 1-minute load`,
+        `average was ${Math.min(...loads).toFixed(1)}–${Math.max(...loads).toFixed(1)} at the start of the runs (${os.cpus().length} CPUs).`,
         '',
         table(rows),
         '',
