@@ -3,6 +3,7 @@ import { driverBenchmark } from './driver';
 import { schedulerBenchmark } from './scheduler';
 import { fleetProfileBenchmark } from './fleet-profile';
 import { startAtOnceBenchmark } from './start-at-once';
+import { burstBenchmark } from './burst';
 import { storeBenchmark } from './store';
 import { engineBenchmark } from './engine';
 
@@ -25,3 +26,4 @@ benchmarks.push(fleetProfileBenchmark);
 benchmarks.push(startAtOnceBenchmark);
 benchmarks.push(storeBenchmark);
 benchmarks.push(engineBenchmark);
+benchmarks.push(burstBenchmark);

@@ -13,6 +13,9 @@ import { freePort, startEtcd, startNats, startSystemd } from '../../test/harness
 import type { EtcdCluster, NatsServer, SystemdManager } from '../../test/harness';
 import { DaemonNode } from '../../test/helpers/cluster';
 
+/** Where each daemon's last output is kept after a run. */
+export const LOG_DIR = path.join(os.tmpdir(), 'flotilla-bench-logs');
+
 export interface BenchClusterOptions {
   /** Engine-only daemons (leader candidates). */
   leaders: number;
@@ -47,8 +50,22 @@ export async function startBenchCluster(o: BenchClusterOptions): Promise<BenchCl
   const agents: DaemonNode[] = [];
   const managers: SystemdManager[] = [];
   const all = (): DaemonNode[] => [...leaders, ...agents];
+  let disposed = false;
+  const onSignal = (): void => {
+    void dispose().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   const dispose = async (): Promise<void> => {
+    if (disposed) return;
+    disposed = true;
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
     await Promise.all(all().map((n) => n.stop().catch(() => n.kill())));
+    // Keep the daemons' last output for the record (warnings only: --log-level warn).
+    fs.mkdirSync(LOG_DIR, { recursive: true });
+    for (const n of all())
+      fs.writeFileSync(path.join(LOG_DIR, `${clusterName}-${n.index}.log`), n.output);
     await Promise.all(managers.map((m) => m.dispose()));
     for (const n of all()) fs.rmSync(n.dir, { recursive: true, force: true });
     await nats.dispose();

@@ -14,6 +14,7 @@ export class ActiveWatcher {
   /** unit → performance.now() when last seen not active (stopped, gone). */
   readonly inactiveAt = new Map<string, number>();
   events = 0;
+  lastIndex = 0;
   errors = 0;
   private readonly abort = new AbortController();
   private client: ApiClient;
@@ -33,10 +34,13 @@ export class ActiveWatcher {
       try {
         // A watch from index 0 streams only new events; prove it is live with one read first.
         await this.client.getClusterStatus({});
-        const stream = this.client.watch({ fromIndex: 0 }, this.abort.signal);
+        // After a break, resume right after the last event seen (the leader keeps a buffer).
+        const fromIndex = this.lastIndex > 0 ? this.lastIndex + 1 : 0;
+        const stream = this.client.watch({ fromIndex }, this.abort.signal);
         this.connected();
         for await (const e of stream) {
           this.events++;
+          this.lastIndex = Number(e.index);
           if (e.type !== 'UnitStateReported') continue;
           const now = performance.now();
           const body = JSON.parse(e.json) as { state: { active: string } | null };
@@ -49,9 +53,10 @@ export class ActiveWatcher {
             this.inactiveAt.set(e.unit, now);
           }
         }
-      } catch {
+      } catch (err) {
         if (this.abort.signal.aborted) break;
         this.errors++;
+        if ((err as Error).message.includes('no longer')) this.lastIndex = 0;
         await new Promise((r) => setTimeout(r, 100));
         this.client.close();
         this.client = connectApi(this.endpoint(), { requestTimeoutMs: 0 });

@@ -1,0 +1,62 @@
+/**
+ * Submits units "as fast as the API accepts": CreateUnits calls of `chunk` units with target
+ * `launched`, `inFlight` calls at a time, recording every call's latency.
+ */
+import type { ClusterApi } from '../../src/api/types';
+import { chunks, listAllUnitNames, trivialSpec } from './units';
+
+export interface SubmitResult {
+  /** Latency of each mutating call, ms. */
+  callMs: number[];
+  failures: number;
+  firstError?: string;
+}
+
+export async function submitLaunched(
+  api: ClusterApi,
+  names: string[],
+  chunk = 1000,
+  inFlight = 2,
+): Promise<SubmitResult> {
+  const queue = chunks(names, chunk);
+  const res: SubmitResult = { callMs: [], failures: 0 };
+  const worker = async (): Promise<void> => {
+    for (let c = queue.shift(); c; c = queue.shift()) {
+      const t = performance.now();
+      try {
+        await api.createUnits({ units: c.map((n) => trivialSpec(n, 'launched')), replace: false });
+        res.callMs.push(performance.now() - t);
+      } catch (err) {
+        res.failures++;
+        res.firstError ??= (err as Error).message;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: inFlight }, worker));
+  return res;
+}
+
+/** Lists every unit again and again until stopped; each full listing's latency in ms. */
+export function listingProbe(api: ClusterApi): {
+  stop(): Promise<{ ms: number[]; sizes: number[] }>;
+} {
+  const ms: number[] = [];
+  const sizes: number[] = [];
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      const t = performance.now();
+      const names = await listAllUnitNames(api).catch(() => []);
+      ms.push(performance.now() - t);
+      sizes.push(names.length);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  })();
+  return {
+    async stop() {
+      running = false;
+      await loop;
+      return { ms, sizes };
+    },
+  };
+}
