@@ -1,8 +1,11 @@
 import { Etcd3 } from 'etcd3';
-import { EtcdLogStore, type EtcdTerm } from '../../src/store/etcd';
+import { ErrorCode, isFlotillaError } from '../../src/errors';
+import { EtcdLogStore, type EtcdLogStoreOptions, type EtcdTerm } from '../../src/store/etcd';
+import { encodeBatch } from '../../src/store/etcd/batch';
+import { EtcdKeys } from '../../src/store/etcd/keys';
 import type { LogStore } from '../../src/store/types';
 import { startEtcd, type EtcdCluster } from '../harness';
-import { describeLogStoreContract } from '../store-contract';
+import { describeLogStoreContract, durableEvents, pseudoRandomBytes } from '../store-contract';
 
 const CHUNK = 64 * 1024;
 const silent = { warn: () => undefined };
@@ -47,5 +50,100 @@ describe('EtcdLogStore on a real etcd', () => {
         for (const s of opened) await s.close();
       },
     };
+  });
+
+  describe('etcd specifics', () => {
+    const stores: EtcdLogStore[] = [];
+    const never = () => new AbortController().signal;
+    const cand = (m: string) => ({ machine: m, address: `${m}:7070` });
+    afterEach(async () => {
+      for (const st of stores.splice(0)) await st.close();
+    });
+    function open(cluster: string, extra: Partial<EtcdLogStoreOptions> = {}): EtcdLogStore {
+      const st = new EtcdLogStore({ endpoints: etcd.endpoints, cluster, logger: silent, ...extra });
+      stores.push(st);
+      return st;
+    }
+    async function logKeys(cluster: string): Promise<string[]> {
+      return admin.getAll().prefix(`/flotilla/${cluster}/log/`).keys();
+    }
+
+    it('splits an append bigger than a txn over several txns and restores it whole', async () => {
+      const cluster = `big${++clusters}`;
+      const store = open(cluster, { snapshotChunkBytes: 16 * 1024, maxTxnBytes: 64 * 1024 });
+      const term = await store.campaign(cand('a'), never());
+      const events = durableEvents(1, 3000, term.epoch);
+      await term.append(events.slice(0, 1));
+      await term.append(events.slice(1));
+      expect((await logKeys(cluster)).length).toBeGreaterThan(20);
+      expect((await term.restore()).tail).toEqual(events);
+      expect((await open(cluster).readAll()).tail).toEqual(events);
+    });
+
+    it('ignores a half-written multi-txn append, and the next append removes its leftovers', async () => {
+      const cluster = `half${++clusters}`;
+      const keys = new EtcdKeys(cluster);
+      const store = open(cluster);
+      const old = await store.campaign(cand('a'), never());
+      await old.append(durableEvents(1, 3, old.epoch));
+      // The first two of the parts of a big append landed, then the leader died.
+      const parts = encodeBatch(keys, durableEvents(4, 2000, old.epoch), 8 * 1024, 1 << 30);
+      for (const p of parts.slice(0, 2)) await admin.put(p.key).value(p.value);
+      await old.resign();
+
+      const term = await open(cluster).campaign(cand('b'), never());
+      expect((await term.restore()).tail.map((e) => e.index)).toEqual([1, 2, 3]);
+      await term.append(durableEvents(4, 5, term.epoch));
+      expect((await open(cluster).readAll()).tail.map((e) => e.index)).toEqual([1, 2, 3, 4, 5]);
+      expect(await logKeys(cluster)).toEqual([keys.log(1).toString(), keys.log(4).toString()]);
+    });
+
+    it('names the damaged chunk key when a snapshot chunk fails its checksum', async () => {
+      const cluster = `corrupt${++clusters}`;
+      const keys = new EtcdKeys(cluster);
+      const store = open(cluster, { snapshotChunkBytes: 4096 });
+      const term = await store.campaign(cand('a'), never());
+      await term.writeSnapshot({ index: 0, epoch: term.epoch, data: pseudoRandomBytes(20_000) });
+      const manifest = JSON.parse((await admin.get(keys.manifest.toString()).string())!) as {
+        set: string;
+      };
+      const victim = keys.chunk(manifest.set, 2).toString();
+      await admin.put(victim).value(Buffer.from('not the bytes you wrote'));
+      const err = await term.restore().catch((e: unknown) => e);
+      expect(isFlotillaError(err, ErrorCode.StoreCorrupt)).toBe(true);
+      expect((err as { details: { key: string } }).details.key).toBe(victim);
+    });
+
+    it('settles an ambiguous write: after a timed-out append, the next operation re-fences first', async () => {
+      const cluster = `ambiguous${++clusters}`;
+      const keys = new EtcdKeys(cluster);
+      const store = open(cluster, { callTimeoutMs: 300 });
+      const term = (await store.campaign(cand('a'), never())) as EtcdTerm;
+      await term.append(durableEvents(1, 3, term.epoch));
+      // etcd frozen: the txn is sent, the deadline passes, then etcd wakes up and may apply it.
+      etcd.members[0].server.signal('SIGSTOP');
+      let err: unknown;
+      try {
+        err = await term.append(durableEvents(4, 6, term.epoch)).catch((e: unknown) => e);
+      } finally {
+        etcd.members[0].server.signal('SIGCONT');
+      }
+      expect(isFlotillaError(err, ErrorCode.StoreUnavailable)).toBe(true);
+
+      const first = await term.restore();
+      const leaderKv = await admin.get(keys.leader.toString()).exec();
+      const kv = leaderKv.kvs[0];
+      // The settle re-put the leader key: any write still in flight compares a stale revision.
+      expect(Number(kv.mod_revision)).toBeGreaterThan(Number(kv.create_revision));
+      expect([
+        [1, 2, 3],
+        [1, 2, 3, 4, 5, 6],
+      ]).toContainEqual(first.tail.map((e) => e.index));
+      await new Promise((r) => setTimeout(r, 300));
+      expect((await term.restore()).tail).toEqual(first.tail);
+      const next = (first.tail.at(-1)?.index ?? 0) + 1;
+      await term.append(durableEvents(next, next + 1, term.epoch));
+      expect(term.lost).toBe(false);
+    });
   });
 });
