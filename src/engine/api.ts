@@ -354,7 +354,8 @@ export class EngineApi implements ClusterApi {
     if (states.length === 0) return 'inactive';
     // A unit that is still stopping counts as launched, one still starting as loaded: waiting
     // for "loaded" after a stop must mean stopped, waiting for "launched" must mean running.
-    const running = (s: { active: string }) => ['active', 'reloading', 'deactivating'].includes(s.active);
+    const running = (s: { active: string }) =>
+      ['active', 'reloading', 'deactivating'].includes(s.active);
     if (states.every(running)) return 'launched';
     if (states.every((s) => s.load === 'loaded')) return 'loaded';
     return 'inactive';

@@ -91,6 +91,16 @@ export class DesiredSchedule {
   }
 
   /**
+   * Forgets pending changes without building messages, advancing each changed machine's
+   * sequence number as a flush would (a new term: agents fetch their full schedule anyway).
+   */
+  discard(): void {
+    for (const machine of this.pending.keys())
+      this.seqs.set(machine, (this.seqs.get(machine) ?? 0) + 1);
+    this.pending.clear();
+  }
+
+  /**
    * The machine's whole schedule. Callers flush first, so the full schedule and the sequence
    * number agree: it includes every change up to and including delta `seq`.
    */

@@ -144,6 +144,8 @@ export class Engine {
   static async start(opts: EngineOptions): Promise<Engine> {
     const engine = new Engine(opts);
     await engine.restore();
+    // Let lease keepalives and other I/O through after the (synchronous) fold of a large state.
+    await new Promise((r) => setImmediate(r));
     engine.subscribe();
     engine.opts.term.onLost((reason) => void engine.stop(`leadership lost: ${reason}`));
     await engine.append([
@@ -203,7 +205,7 @@ export class Engine {
     }
     for (const a of this.unitActors.values()) a.stop();
     this.unitActors.clear();
-    for (const u of state.units.values()) this.spawnUnitActor(u);
+    this.materializeUnitActors();
     for (const a of this.machineActors.values()) a.stop();
     this.machineActors.clear();
     for (const id of [...known].sort()) this.spawnMachineActor(id, now, false);
@@ -213,7 +215,7 @@ export class Engine {
     for (const name of this.desired.units())
       if (!state.units.has(name)) this.desired.set(name, [], null);
     for (const name of [...state.units.keys()].sort()) this.recomputeDesired(name);
-    if (!publish) this.desired.flush();
+    if (!publish) this.desired.discard();
     else this.publishSchedules();
   }
 
@@ -499,6 +501,40 @@ export class Engine {
 
   // ---------------------------------------------------------------- actors
 
+  private materializing = false;
+
+  /**
+   * Builds the unit actors of a restored state in the background, 1,000 at a time, yielding to
+   * the event loop in between: creating an XState actor costs ~0.1 ms, and a new leader must not
+   * starve its lease keepalive (or its API) while it builds 100,000 of them. An actor is made from
+   * the unit's current folded state, so one created late is the same as one created early; one
+   * asked for before its turn is created on demand (see actorOf).
+   */
+  private materializeUnitActors(): void {
+    if (this.materializing) return;
+    this.materializing = true;
+    const names = [...this.state.units.keys()];
+    let i = 0;
+    const step = (): void => {
+      if (this.stopped) return;
+      const end = Math.min(i + 1000, names.length);
+      for (; i < end; i++) this.actorOf(names[i]);
+      if (i < names.length) setImmediate(step);
+      else this.materializing = false;
+    };
+    step();
+  }
+
+  /** The unit's actor, created from its current state if it does not exist yet. */
+  private actorOf(name: string): UnitActor | undefined {
+    const existing = this.unitActors.get(name);
+    if (existing) return existing;
+    const u = this.state.units.get(name);
+    if (!u || this.stopped) return undefined;
+    this.spawnUnitActor(u);
+    return this.unitActors.get(name);
+  }
+
   private spawnUnitActor(u: UnitRecord): void {
     this.unitActors.get(u.name)?.stop();
     const actor = createActor(engineUnitMachine, {
@@ -538,7 +574,7 @@ export class Engine {
 
   /** The XState snapshot value of a unit's actor ('launched', 'waiting', …), for status and the visualizer. */
   unitPhase(name: string): string | undefined {
-    const a = this.unitActors.get(name);
+    const a = this.actorOf(name);
     return a ? String(a.getSnapshot().value) : undefined;
   }
 

@@ -96,6 +96,14 @@ export function unitRequirements(
   name: string,
   options: readonly UnitOption[],
 ): { requirements: UnitRequirements; warnings: string[] } {
+  // Most units have no [X-Fleet] section: answer without the parsing machinery (this runs for
+  // every unit when a new leader folds its snapshot).
+  if (!options.some((o) => o.section === X_FLEET)) {
+    return {
+      requirements: { machineOf: [], metadata: {}, conflicts: [], global: false, replaces: [] },
+      warnings: [],
+    };
+  }
   const warnings: string[] = [];
   const values = new Map<string, string[]>();
   for (const o of options) {
