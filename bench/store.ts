@@ -9,6 +9,7 @@
  *      for a 2 s and a 5 s lease TTL.
  * `--smoke`: tiny sizes, one failover, writes nothing.
  */
+import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { SCHEMA_VERSION, type FlotillaEvent } from '../src/events/types';
 import { EtcdLogStore } from '../src/store/etcd';
@@ -227,6 +228,7 @@ const fmt = (n: number, d = 0): string =>
   n.toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d });
 
 async function run(opts: BenchOptions): Promise<void> {
+  const loadBefore = os.loadavg()[0];
   const etcd = await startEtcd();
   try {
     // (a) throughput
@@ -278,7 +280,8 @@ async function run(opts: BenchOptions): Promise<void> {
       'election timeout 500 ms), one `EtcdLogStore` term, in one Node process. Events are',
       `\`UnitScheduled\` (~${Buffer.byteLength(JSON.stringify(event(1, 1)))} bytes of JSON). Appends are fenced txns;`,
       'a term runs its appends one at a time, so throughput comes from batching, not from',
-      'concurrent txns.',
+      'concurrent txns. etcd, the benchmark and the leader processes share the machine',
+      `(load average before/after: ${loadBefore.toFixed(1)} / ${os.loadavg()[0].toFixed(1)}).`,
       '',
       '### (a) Committed events per second',
       '',
