@@ -168,6 +168,7 @@ async function restore(
   const rss0 = process.memoryUsage().rss;
   t = performance.now();
   const term2 = await campaign(reader, 'reader');
+  const campaignMs = performance.now() - t;
   const engine = await Engine.start({
     term: term2,
     bus: new LocalHub().connect(),
@@ -177,6 +178,7 @@ async function restore(
     snapshotEvery: 1e9,
   });
   const restoreMs = performance.now() - t;
+  console.log(`  campaign ${campaignMs.toFixed(0)} ms, engine start ${(restoreMs - campaignMs).toFixed(0)} ms`);
   const restored = engine.state.units.size;
   if (restored !== units) throw new Error(`restored ${restored} units, expected ${units}`);
   const rssMiB = (process.memoryUsage().rss - rss0) / 2 ** 20;
