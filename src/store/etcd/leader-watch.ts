@@ -38,6 +38,7 @@ export class LeaderWatch {
   private connected = false;
   private pollTimer: NodeJS.Timeout | undefined;
   private running = false;
+  private lingerTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly client: Etcd3,
@@ -53,10 +54,18 @@ export class LeaderWatch {
   /** Subscribes; the watch runs while anyone listens. */
   subscribe(listener: (s: LeaderState) => void): () => void {
     this.listeners.add(listener);
+    if (this.lingerTimer) clearTimeout(this.lingerTimer);
+    this.lingerTimer = undefined;
     if (!this.running) this.start();
     return () => {
-      this.listeners.delete(listener);
-      if (this.listeners.size === 0) this.stop();
+      if (!this.listeners.delete(listener) || this.listeners.size > 0) return;
+      // A waiting candidate unsubscribes and subscribes again every pollMs: keep the watch
+      // open a little rather than re-creating it each time.
+      if (this.lingerTimer) clearTimeout(this.lingerTimer);
+      this.lingerTimer = setTimeout(() => {
+        this.lingerTimer = undefined;
+        if (this.listeners.size === 0) this.stop();
+      }, this.pollMs * 2);
     };
   }
 
@@ -83,6 +92,8 @@ export class LeaderWatch {
   }
 
   stop(): void {
+    if (this.lingerTimer) clearTimeout(this.lingerTimer);
+    this.lingerTimer = undefined;
     this.running = false;
     if (this.pollTimer) clearTimeout(this.pollTimer);
     this.pollTimer = undefined;
