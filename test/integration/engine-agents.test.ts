@@ -1,0 +1,132 @@
+import { startAgent, type AgentHandle } from '../../src/actors/agent';
+import { SimulatedDriver } from '../../src/agent/drivers/simulated';
+import { NatsBus } from '../../src/bus/nats';
+import { EngineApi } from '../../src/engine/api';
+import { Engine } from '../../src/engine/engine';
+import { EtcdLogStore } from '../../src/store/etcd';
+import { startEtcd, startNats, type EtcdCluster, type NatsServer } from '../harness';
+
+/**
+ * The leader's engine on real etcd, five real agents (simulated driver) on real NATS: every
+ * agent receives exactly the schedule changes placed on its machine and nothing else.
+ */
+jest.setTimeout(60_000);
+
+const quiet = {
+  debug: () => undefined,
+  info: () => undefined,
+  warn: () => undefined,
+  error: () => undefined,
+};
+const CLUSTER = 'ea';
+let etcd: EtcdCluster;
+let nats: NatsServer;
+
+beforeAll(async () => {
+  etcd = await startEtcd();
+  nats = await startNats();
+});
+afterAll(async () => {
+  await nats?.dispose();
+  await etcd?.dispose();
+});
+
+async function until(cond: () => boolean, what: string, ms = 30_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+it('wakes only the target agent: schedule changes received equal units placed, per machine', async () => {
+  const store = new EtcdLogStore({
+    endpoints: etcd.endpoints,
+    cluster: CLUSTER,
+    leaseTtlSeconds: 5,
+    logger: quiet,
+  });
+  const term = await store.campaign(
+    { machine: 'leader', address: 'leader:7070' },
+    new AbortController().signal,
+  );
+  const engineBus = await NatsBus.connect({ servers: [nats.url] });
+  const engine = await Engine.start({
+    term,
+    bus: engineBus,
+    cluster: CLUSTER,
+    machineId: 'leader',
+    address: 'leader:7070',
+  });
+  const api = new EngineApi(engine, engineBus, CLUSTER, {
+    machineId: 'leader',
+    address: 'leader:7070',
+  });
+  const agents: AgentHandle[] = [];
+  const buses: NatsBus[] = [];
+  try {
+    for (let i = 0; i < 5; i++) {
+      const bus = await NatsBus.connect({ servers: [nats.url] });
+      buses.push(bus);
+      agents.push(
+        await startAgent({
+          cluster: CLUSTER,
+          machineId: `m${i}`,
+          ip: `10.0.0.${i + 1}`,
+          metadata: { rack: i < 2 ? 'a' : 'b' },
+          bus,
+          driver: new SimulatedDriver({}),
+        }),
+      );
+    }
+    await until(() => engine.state.machines.size === 5, 'five machines joined');
+    const base = agents.map((a) => a.stats.scheduleChanges);
+
+    const names = Array.from({ length: 47 }, (_, i) => `w${String(i).padStart(2, '0')}.service`);
+    const units = names.map((name, i) => ({
+      name,
+      options: [
+        { section: 'Service', name: 'ExecStart', value: '/bin/sleep 1000' },
+        ...(i % 4 === 0 ? [{ section: 'X-Fleet', name: 'MachineMetadata', value: 'rack=a' }] : []),
+      ],
+      targetState: '',
+    }));
+    await api.createUnits({ units, replace: false });
+    await api.setTargetStates({ names, targetState: 'launched' });
+    await until(() => names.every((n) => engine.unitPhase(n) === 'launched'), 'all units launched');
+
+    for (const [i, a] of agents.entries()) {
+      const placed = [...engine.state.units.values()]
+        .filter((u) => u.machine === `m${i}`)
+        .map((u) => u.name);
+      // One change per unit placed here, none for other machines' units.
+      expect(a.stats.scheduleChanges - base[i]).toBe(placed.length);
+      expect(
+        a
+          .units()
+          .map((u) => u.unit)
+          .sort(),
+      ).toEqual(placed.sort());
+    }
+    // MachineMetadata=rack=a units only on m0 and m1.
+    for (const name of names.filter((_, i) => i % 4 === 0)) {
+      expect(['m0', 'm1']).toContain(engine.state.units.get(name)!.machine);
+    }
+    // A malformed message on an agent's subject is counted and dropped; the agent carries on.
+    engineBus.publish(
+      `flotilla.${CLUSTER}.agent.m0.schedule`,
+      new TextEncoder().encode('{"v":1,"kind":"delta"'),
+    );
+    await engineBus.flush();
+    await until(() => agents[0].stats.malformed === 1, 'malformed message counted');
+    await api.setTargetStates({ names: [names[0]], targetState: 'loaded' });
+    await until(() => engine.unitPhase(names[0]) === 'loaded', 'the agent still applies changes');
+  } finally {
+    for (const a of agents) await a.stop();
+    for (const b of buses) await b.close();
+    await engine.stop();
+    await term.resign();
+    await store.close();
+    await engineBus.close();
+  }
+});
