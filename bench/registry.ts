@@ -4,6 +4,8 @@ import { schedulerBenchmark } from './scheduler';
 import { fleetProfileBenchmark } from './fleet-profile';
 import { startAtOnceBenchmark } from './start-at-once';
 import { burstBenchmark } from './burst';
+import { herdBenchmark } from './herd';
+import { failoverBenchmark } from './failover';
 import { storeBenchmark } from './store';
 import { engineBenchmark } from './engine';
 
@@ -27,3 +29,5 @@ benchmarks.push(startAtOnceBenchmark);
 benchmarks.push(storeBenchmark);
 benchmarks.push(engineBenchmark);
 benchmarks.push(burstBenchmark);
+benchmarks.push(herdBenchmark);
+benchmarks.push(failoverBenchmark);

@@ -1,6 +1,7 @@
 /** Simulated agents spread over a few child processes (lib/agents-process.ts). */
 import { randomBytes } from 'node:crypto';
 import { LineChild } from './child';
+import { profileEnv } from './cluster';
 import type { AgentsConfig, AgentsStats, AgentStatsRow } from './agents-process';
 
 export class AgentFleet {
@@ -30,7 +31,7 @@ export class AgentFleet {
         machineIds,
       };
       children.push(
-        new LineChild('agents-process.js', [JSON.stringify(cfg)], {}, [
+        new LineChild('agents-process.js', [JSON.stringify(cfg)], profileEnv(), [
           '--max-old-space-size=4096',
           ...(o.nodeArgs ?? []),
         ]),

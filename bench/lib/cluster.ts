@@ -42,6 +42,12 @@ export interface BenchCluster {
   dispose(): Promise<void>;
 }
 
+/** NODE_OPTIONS for daemons when FLOTILLA_BENCH_CPU_PROF=<dir> asks for CPU profiles. */
+export function profileEnv(): NodeJS.ProcessEnv {
+  const dir = process.env.FLOTILLA_BENCH_CPU_PROF;
+  return dir ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${dir}` } : {};
+}
+
 export async function startBenchCluster(o: BenchClusterOptions): Promise<BenchCluster> {
   const etcd = await startEtcd();
   const nats = await startNats();
@@ -99,6 +105,7 @@ export async function startBenchCluster(o: BenchClusterOptions): Promise<BenchCl
       const env: NodeJS.ProcessEnv = {
         PATH: process.env.PATH,
         FLOTILLA_CONFIG: path.join(dir, 'none.conf'),
+        ...profileEnv(),
         ...o.leaderEnv,
       };
       const args = [
@@ -121,6 +128,7 @@ export async function startBenchCluster(o: BenchClusterOptions): Promise<BenchCl
         FLOTILLA_CONFIG: path.join(dir, 'none.conf'),
         DBUS_SESSION_BUS_ADDRESS: systemd.busAddress,
         XDG_RUNTIME_DIR: systemd.env.XDG_RUNTIME_DIR,
+        ...profileEnv(),
         ...o.agentEnv,
       };
       const args = [

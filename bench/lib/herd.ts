@@ -5,7 +5,7 @@
  * and hands only its own machine's deltas to the agent. Everything else (reports, heartbeats,
  * full-schedule requests) still travels on NATS, so the two designs differ only in delivery.
  */
-import { Etcd3, type IKeyValue, type Watcher } from 'etcd3';
+import type { Etcd3, IKeyValue, Watcher } from 'etcd3';
 import type { Bus, BusMessage, Subscription } from '../../src/bus/types';
 import { decodeScheduleDelta } from '../../src/protocol';
 
