@@ -76,7 +76,18 @@ export class EngineApi implements ClusterApi {
         name: o.name,
         value: o.value,
       }));
-      unitRequirements(spec.name, options); // throws UNIT_OPTIONS_INVALID naming the problem
+      try {
+        unitRequirements(spec.name, options);
+      } catch (err) {
+        // Name the unit: a request may carry thousands.
+        if (err instanceof FlotillaError) {
+          throw new FlotillaError(err.code, `${spec.name}: [X-Fleet] ${err.message}`, {
+            cause: err,
+            details: { ...err.details, unit: spec.name },
+          });
+        }
+        throw err;
+      }
       const target = parseTarget(spec.targetState || 'inactive');
       if (target !== 'inactive') refuseTemplate(spec.name);
       const hash = unitHash(options);
