@@ -33,6 +33,8 @@ export interface DaemonConfig {
   http_listen: string;
   snapshot_every: number;
   snapshot_interval: number;
+  /** Events kept in the store behind the latest snapshot, for `replay` (older ones are compacted). */
+  log_retention: number;
   /** fleet unloaded every unit on shutdown; Flotilla leaves them running unless this is set. */
   unload_on_shutdown: boolean;
   log_level: 'debug' | 'info' | 'warn' | 'error';
@@ -67,6 +69,7 @@ export const CONFIG_KEYS: Record<keyof DaemonConfig, KeySpec> = {
   http_listen: { kind: 'string', help: 'HTTP address for /healthz and /metrics ("" = off)' },
   snapshot_every: { kind: 'int', help: 'snapshot after this many events' },
   snapshot_interval: { kind: 'duration', help: 'snapshot at least this often when changed' },
+  log_retention: { kind: 'int', help: 'events kept behind the latest snapshot for replay' },
   unload_on_shutdown: {
     kind: 'bool',
     help: "unload every local unit on SIGTERM (fleet's old behaviour)",
@@ -98,6 +101,7 @@ function defaults(): DaemonConfig {
     http_listen: '',
     snapshot_every: 10_000,
     snapshot_interval: 60_000,
+    log_retention: 100_000,
     unload_on_shutdown: false,
     log_level: 'info',
   };

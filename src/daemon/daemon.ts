@@ -133,6 +133,7 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger): Promise<Daemo
             agentTtlMs: cfg.agent_ttl,
             snapshotEvery: cfg.snapshot_every,
             snapshotIntervalMs: cfg.snapshot_interval,
+            retention: cfg.log_retention,
             log: dlog,
           });
           engine = e;
