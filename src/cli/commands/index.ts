@@ -9,6 +9,7 @@ import { listMachines } from './list-machines';
 import { listUnitFiles } from './list-unit-files';
 import { listUnits } from './list-units';
 import { load } from './load';
+import { replay } from './replay';
 import { restart } from './restart';
 import { start } from './start';
 import { status } from './status';
@@ -28,6 +29,7 @@ export const COMMANDS: readonly Command[] = [
   listUnitFiles,
   listUnits,
   load,
+  replay,
   restart,
   start,
   status,
