@@ -29,7 +29,15 @@ import type {
   WatchRequest,
 } from '../gen/flotilla/v1/flotilla';
 import type { Bus } from '../bus/types';
-import { decodeAgentRpcReply, encode, PROTOCOL_VERSION, subjects } from '../protocol';
+import { randomUUID } from 'node:crypto';
+import {
+  decodeAgentRpcReply,
+  decodeJournalLines,
+  encode,
+  JOURNAL_FOLLOW_IDLE_MS,
+  PROTOCOL_VERSION,
+  subjects,
+} from '../protocol';
 import { parseUnitName, unitHash, unitRequirements, validateUnitName } from '../unit';
 import type { TargetState } from '../unit/types';
 import { TARGET_STATES } from '../unit/types';
@@ -285,21 +293,58 @@ export class EngineApi implements ClusterApi {
     return { machineId: machine, text };
   }
 
-  async *unitJournal(req: UnitJournalRequest): AsyncIterable<JournalChunk> {
+  async *unitJournal(req: UnitJournalRequest, signal: AbortSignal): AsyncIterable<JournalChunk> {
     const machine = this.machineFor(req.name, req.machineId);
-    if (req.follow) {
-      throw new FlotillaError(
-        ErrorCode.InvalidArgument,
-        'journal --follow is not supported yet; run it without --follow',
-      );
+    const lines = req.lines || 10;
+    if (!req.follow) {
+      yield {
+        text: await this.agentRpc(machine, {
+          v: PROTOCOL_VERSION,
+          kind: 'journal',
+          unit: req.name,
+          lines,
+        }),
+      };
+      return;
     }
-    const text = await this.agentRpc(machine, {
-      v: PROTOCOL_VERSION,
-      kind: 'journal',
-      unit: req.name,
-      lines: req.lines || 10,
+    // Follow: the agent streams lines to a private inbox while we keep it alive.
+    const inbox = `${this.subj.journalInbox}.${randomUUID().replace(/-/g, '')}`;
+    const queue: string[] = [];
+    let wake: (() => void) | undefined;
+    const sub = this.bus.subscribe(inbox, (m) => {
+      try {
+        queue.push(decodeJournalLines(m.data).text);
+        wake?.();
+      } catch {
+        // A malformed chunk is dropped; the stream goes on.
+      }
     });
-    yield { text };
+    const onAbort = (): void => wake?.();
+    signal.addEventListener('abort', onAbort);
+    const alive = setInterval(
+      () => this.bus.publish(`${inbox}.alive`, encode({ v: PROTOCOL_VERSION })),
+      JOURNAL_FOLLOW_IDLE_MS / 3,
+    );
+    try {
+      await this.agentRpc(machine, {
+        v: PROTOCOL_VERSION,
+        kind: 'journal',
+        unit: req.name,
+        lines,
+        follow: true,
+        inbox,
+      });
+      while (!signal.aborted) {
+        while (queue.length > 0) yield { text: queue.shift()! };
+        await new Promise<void>((r) => (wake = r));
+        wake = undefined;
+      }
+    } finally {
+      clearInterval(alive);
+      signal.removeEventListener('abort', onAbort);
+      sub.unsubscribe();
+      this.bus.publish(`${inbox}.stop`, encode({ v: PROTOCOL_VERSION }));
+    }
   }
 
   // ---------------------------------------------------------------- helpers

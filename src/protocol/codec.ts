@@ -3,6 +3,7 @@ import type {
   AgentRpcReply,
   AgentRpcRequest,
   Heartbeat,
+  JournalLines,
   ReportedUnit,
   ResyncRequest,
   ScheduleDelta,
@@ -130,7 +131,12 @@ export const decodeAgentRpcRequest = (d: Uint8Array): AgentRpcRequest =>
     'agent rpc request',
     (x): x is Record<string, unknown> & AgentRpcRequest =>
       (x.kind === 'status' && isStr(x.unit)) ||
-      (x.kind === 'journal' && isStr(x.unit) && isNum(x.lines)),
+      (x.kind === 'journal' &&
+        isStr(x.unit) &&
+        isNum(x.lines) &&
+        (x.follow === undefined || typeof x.follow === 'boolean') &&
+        (x.inbox === undefined || isStr(x.inbox)) &&
+        (x.follow !== true || isStr(x.inbox))),
   );
 
 export const decodeAgentRpcReply = (d: Uint8Array): AgentRpcReply =>
@@ -138,4 +144,9 @@ export const decodeAgentRpcReply = (d: Uint8Array): AgentRpcReply =>
     d,
     'agent rpc reply',
     (x): x is Record<string, unknown> & AgentRpcReply => typeof x.ok === 'boolean' && isStr(x.text),
+  );
+
+export const decodeJournalLines = (d: Uint8Array): JournalLines =>
+  decodeWith<JournalLines>(d, 'journal lines', (x): x is Record<string, unknown> & JournalLines =>
+    isStr(x.text),
   );

@@ -75,7 +75,28 @@ export interface ResyncRequest {
 /** any daemon → agent on `agent.<machine>.rpc`. */
 export type AgentRpcRequest =
   | { v: number; kind: 'status'; unit: string }
-  | { v: number; kind: 'journal'; unit: string; lines: number };
+  | {
+      v: number;
+      kind: 'journal';
+      unit: string;
+      lines: number;
+      /**
+       * With `follow`, the agent answers at once (an empty reply), then publishes JournalLines on
+       * `inbox` as they come, until a message on `<inbox>.stop`, or until no message on
+       * `<inbox>.alive` for JOURNAL_FOLLOW_IDLE_MS (the requester went away).
+       */
+      follow?: boolean;
+      inbox?: string;
+    };
+
+/** How long a following agent waits for a keep-alive before it stops; requesters ping every third of it. */
+export const JOURNAL_FOLLOW_IDLE_MS = 15_000;
+
+/** agent → requester on the follow inbox: one or more journal lines. */
+export interface JournalLines {
+  v: number;
+  text: string;
+}
 
 export interface AgentRpcReply {
   v: number;

@@ -11,5 +11,7 @@ export const subjects = (cluster: string) => ({
   scheduleGet: `flotilla.${cluster}.engine.schedule.get`,
   resync: `flotilla.${cluster}.agents.resync`,
   events: `flotilla.${cluster}.events`,
+  /** Prefix of the private inboxes `journal --follow` streams to (one per request). */
+  journalInbox: `flotilla.${cluster}.journal`,
 });
 export type Subjects = ReturnType<typeof subjects>;
