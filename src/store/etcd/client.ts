@@ -72,6 +72,8 @@ export function toStoreError(err: unknown, what: string): FlotillaError {
   if (isFlotillaError(err)) return err;
   const e = err instanceof Error ? err : new Error(String(err));
   if (isRecoverableError(e) || isBrokenCircuitError(e)) return unavailableError(what, e);
+  // A paged read pinned to a revision that etcd's auto-compaction removed meanwhile: read again.
+  if (/required revision has been compacted/i.test(e.message)) return unavailableError(what, e);
   if (/request is too large|too many operations in txn/i.test(e.message)) {
     return new FlotillaError(ErrorCode.InvalidArgument, `etcd refused ${what}: ${e.message}`, {
       cause: e,
