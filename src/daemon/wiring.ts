@@ -50,12 +50,11 @@ export async function startLocalAgent(o: {
   driver: Driver;
   log: Logger;
 }): Promise<LocalAgent> {
-  const metadata = { ...o.cfg.metadata };
   const handle = await startAgent({
     cluster: o.cfg.cluster,
     machineId: o.machineId,
     ip: o.ip,
-    metadata,
+    metadata: { ...o.cfg.metadata },
     bus: o.bus,
     driver: o.driver,
     agentTtlMs: o.cfg.agent_ttl,
@@ -67,9 +66,7 @@ export async function startLocalAgent(o: {
       return handle.stats as unknown as Record<string, number>;
     },
     setMetadata(md) {
-      // Heartbeats carry the metadata object by reference: the next one announces the change.
-      for (const k of Object.keys(metadata)) delete metadata[k];
-      Object.assign(metadata, md);
+      handle.setMetadata(md);
     },
     async stop(unload) {
       if (unload) {
