@@ -81,7 +81,7 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger): Promise<Daemo
     return NatsBus.connect({ servers: cfg.nats_servers, name });
   };
 
-  const store: LogStore = await openStore(cfg);
+  const store: LogStore = openStore(cfg);
   const router = new ApiRouter({ machine: machineId });
   const api: ApiServerHandle = await startApiServer({ api: router, listen: cfg.grpc_listen });
   const advertise =
