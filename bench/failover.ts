@@ -53,7 +53,7 @@ async function run(opts: BenchOptions): Promise<void> {
     api.close();
     await watcher.close();
     watcher = undefined;
-    await sleep(3000);
+    await sleep(opts.smoke ? 1000 : 3000);
     const before = await fleet.stats();
 
     // Writes through the follower, one at a time, each a new unit (target inactive: no placement).
@@ -86,7 +86,7 @@ async function run(opts: BenchOptions): Promise<void> {
         }
       }
     })();
-    await sleep(2000);
+    await sleep(opts.smoke ? 1000 : 2000);
     const tKill = performance.now();
     await old.kill();
     let newLeaderMs = NaN;
@@ -99,7 +99,7 @@ async function run(opts: BenchOptions): Promise<void> {
       }
       await sleep(20);
     }
-    await sleep(5000);
+    await sleep(opts.smoke ? 1000 : 5000);
     writing = false;
     await loop;
     writer.close();

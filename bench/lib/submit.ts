@@ -60,3 +60,29 @@ export function listingProbe(api: ClusterApi): {
     },
   };
 }
+
+/**
+ * A user's small writes while a burst runs: one single-unit `CreateUnits` (target inactive, so
+ * nothing is placed) every `everyMs`, each call's latency in ms.
+ */
+export function mutationProbe(api: ClusterApi, everyMs = 50): { stop(): Promise<number[]> } {
+  const ms: number[] = [];
+  let running = true;
+  const loop = (async () => {
+    for (let i = 0; running; i++) {
+      const t = performance.now();
+      await api
+        .createUnits({ units: [trivialSpec(`probe-${i}.service`)], replace: false })
+        .then(() => void ms.push(performance.now() - t))
+        .catch(() => void ms.push(Infinity));
+      await new Promise((r) => setTimeout(r, everyMs));
+    }
+  })();
+  return {
+    async stop() {
+      running = false;
+      await loop;
+      return ms;
+    },
+  };
+}
