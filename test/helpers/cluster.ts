@@ -185,7 +185,7 @@ export async function startCluster(opts: ClusterOptions): Promise<TestCluster> {
         '--agent-ttl',
         opts.agentTtl ?? '4s',
         '--lease-ttl',
-        opts.leaseTtl ?? '2s',
+        opts.leaseTtl ?? '3s',
         ...(metadata ? ['--metadata', metadata] : []),
         ...(spec.disableEngine ? ['--disable-engine'] : []),
         ...(spec.disableAgent ? ['--disable-agent'] : []),
