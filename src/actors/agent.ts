@@ -40,6 +40,7 @@ import {
 import {
   type AgentRpcReply,
   type Heartbeat,
+  JOURNAL_FOLLOW_IDLE_MS,
   type ReportedUnit,
   type ScheduleDelta,
   type ScheduleFull,
@@ -55,6 +56,7 @@ import {
   subjects,
 } from '../protocol';
 import { OpBatcher } from './agent-batcher';
+import { type JournalFollow, followJournal } from './agent-journal';
 import { Reporter } from './agent-reporter';
 
 export interface AgentOptions {
@@ -187,6 +189,8 @@ class Agent implements AgentHandle {
   private early: DriverUnitState[] | null = [];
   private draining: Promise<void> | undefined;
   private metadata: Record<string, string>;
+  /** `journal --follow` streams in progress (stopped on drain). */
+  private readonly follows = new Set<JournalFollow>();
 
   constructor(private readonly opts: AgentOptions) {
     this.machineId = opts.machineId;
@@ -347,6 +351,8 @@ class Agent implements AgentHandle {
     for (const s of this.subs) s.unsubscribe();
     this.subs = [];
     this.offStatus?.();
+    for (const f of this.follows) f.stop();
+    await Promise.all([...this.follows].map((f) => f.done));
     await this.batcher.close();
     this.reporter.flush();
     try {
@@ -407,11 +413,31 @@ class Agent implements AgentHandle {
     }
     this.stats.rpcRequests++;
     const { driver } = this.opts;
+    if (req.kind === 'journal' && req.follow === true && req.inbox !== undefined) {
+      if (this.draining !== undefined) {
+        reply({ ok: false, text: '', error: `agent ${this.machineId} is shutting down` });
+        return;
+      }
+      // Answer at once; the lines follow on the requester's inbox.
+      reply({ ok: true, text: '' });
+      const f = followJournal({
+        bus: this.opts.bus,
+        driver,
+        clock: this.clock,
+        log: this.log,
+        unit: req.unit,
+        lines: clampLines(req.lines),
+        inbox: req.inbox,
+        idleMs: JOURNAL_FOLLOW_IDLE_MS,
+      });
+      this.follows.add(f);
+      void f.done.then(() => this.follows.delete(f));
+      return;
+    }
     const run = async (): Promise<string> => {
       if (req.kind === 'status') return driver.status(req.unit);
       const lines: string[] = [];
-      const n = Math.max(0, Math.min(10_000, Math.floor(req.lines)));
-      for await (const l of driver.journal(req.unit, n, false)) lines.push(l);
+      for await (const l of driver.journal(req.unit, clampLines(req.lines), false)) lines.push(l);
       return lines.join('\n');
     };
     run().then(
@@ -600,6 +626,9 @@ class Agent implements AgentHandle {
     }, period);
   }
 }
+
+/** At most 10,000 lines per request, whatever is asked. */
+const clampLines = (n: number) => Math.max(0, Math.min(10_000, Math.floor(n)));
 
 function desireOf(u: ScheduledUnit): UnitDesire {
   return { target: u.target, hash: u.hash, contents: u.contents };

@@ -30,6 +30,8 @@ export class SimulatedSystem {
   private nextPid = 10_000;
   /** Drivers opened on this system, told about every state change. */
   readonly drivers = new Set<SimulatedDriver>();
+  /** Followers of a unit's log (journal with follow). */
+  readonly logFollowers = new Map<string, Set<(line: string) => void>>();
 
   allocPid(): number {
     return this.nextPid++;
@@ -49,6 +51,13 @@ export class SimulatedSystem {
     );
   }
 
+  /** Appends a line to the unit's log (kept: the last 50), telling its followers. */
+  log(unit: string, u: SimulatedUnit, line: string): void {
+    (u.log ??= []).push(line);
+    if (u.log.length > 50) u.log.splice(0, u.log.length - 50);
+    for (const f of this.logFollowers.get(unit) ?? []) f(line);
+  }
+
   set(
     unit: string,
     u: SimulatedUnit,
@@ -64,8 +73,7 @@ export class SimulatedSystem {
       u.mainPid = undefined;
     u.result = result;
     const line = `${new Date(now).toISOString()} ${unit}: ${active} (${sub})${result && result !== 'success' ? ` result=${result}` : ''}`;
-    (u.log ??= []).push(line);
-    if (u.log.length > 50) u.log.splice(0, u.log.length - 50);
+    this.log(unit, u, line);
     const state = stateOf(unit, u);
     for (const d of this.drivers) d.notify(state);
   }
@@ -267,8 +275,37 @@ export class SimulatedDriver implements Driver {
     return lines.join('\n');
   }
 
-  async *journal(unit: string, lines: number): AsyncIterable<string> {
+  async *journal(
+    unit: string,
+    lines: number,
+    follow: boolean,
+    signal?: AbortSignal,
+  ): AsyncIterable<string> {
     const log = this.system.units.get(unit)?.log ?? [];
     for (const l of log.slice(-Math.max(0, lines))) yield l;
+    if (!follow || signal?.aborted) return;
+    const queue: string[] = [];
+    let wake: (() => void) | undefined;
+    const listener = (line: string) => {
+      queue.push(line);
+      wake?.();
+    };
+    const onAbort = () => wake?.();
+    let set = this.system.logFollowers.get(unit);
+    if (!set) this.system.logFollowers.set(unit, (set = new Set()));
+    set.add(listener);
+    signal?.addEventListener('abort', onAbort);
+    try {
+      while (!signal?.aborted) {
+        while (queue.length > 0) yield queue.shift()!;
+        if (signal?.aborted) break;
+        await new Promise<void>((r) => (wake = r));
+        wake = undefined;
+      }
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+      set.delete(listener);
+      if (set.size === 0) this.system.logFollowers.delete(unit);
+    }
   }
 }

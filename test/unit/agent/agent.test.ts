@@ -8,7 +8,14 @@ import type { Bus, BusMessage, Subscription } from '../../../src/bus/types';
 import { type AgentHandle, type AgentOptions, startAgent } from '../../../src/actors/agent';
 import { SimulatedDriver, SimulatedSystem } from '../../../src/agent/drivers/simulated';
 import { ManualClock, MemoryLogger } from '../../../src/agent/runtime';
-import { PROTOCOL_VERSION, decodeAgentRpcReply, encode, subjects } from '../../../src/protocol';
+import {
+  JOURNAL_FOLLOW_IDLE_MS,
+  PROTOCOL_VERSION,
+  decodeAgentRpcReply,
+  decodeJournalLines,
+  encode,
+  subjects,
+} from '../../../src/protocol';
 import { FakeLeader, scheduled, unitFile, waitFor } from './fake-leader';
 
 const CLUSTER = 'test';
@@ -466,6 +473,61 @@ describe('rpc, heartbeats and drain', () => {
     );
     expect(bad.ok).toBe(false);
     expect(agent.stats.malformed).toBe(1);
+  });
+
+  it('journal --follow streams lines to the inbox until told to stop', async () => {
+    const { agent, leader, driver, hub } = await setup();
+    await ready(agent);
+    leader.change('m1', [scheduled('a.service')]);
+    await settled(agent, driver, { 'a.service': 'active' });
+    const bus = hub.connect();
+    const inbox = `flotilla.${CLUSTER}.journal.t1`;
+    const chunks: string[] = [];
+    bus.subscribe(inbox, (m) => chunks.push(decodeJournalLines(m.data).text));
+    const reply = decodeAgentRpcReply(
+      await bus.request(
+        S.agentRpc('m1'),
+        encode({ v: 1, kind: 'journal', unit: 'a.service', lines: 2, follow: true, inbox }),
+        1000,
+      ),
+    );
+    expect(reply).toEqual({ v: 1, ok: true, text: '' });
+    await waitFor(() => chunks.length === 1, 'tail chunk');
+    expect(chunks[0].split('\n')).toHaveLength(3); // two lines, each ending with a newline
+    driver.system.exit('a.service', 'exit-code');
+    await waitFor(() => chunks.length === 2, 'followed line');
+    expect(chunks[1]).toMatch(/a\.service: failed \(failed\) result=exit-code\n$/);
+    bus.publish(`${inbox}.stop`, encode({ v: 1 }));
+    await waitFor(() => !driver.system.logFollowers.has('a.service'), 'follower gone');
+  });
+
+  it('journal --follow stops when the requester stops sending keep-alives; drain stops it too', async () => {
+    const clock = new ManualClock();
+    const { agent, leader, driver, hub } = await setup({ clock });
+    await ready(agent);
+    leader.change('m1', [scheduled('a.service'), scheduled('b.service')]);
+    await waitFor(
+      () => agent.unitState('a.service') === 'active' && agent.unitState('b.service') === 'active',
+      'active',
+    );
+    const bus = hub.connect();
+    const follow = (unit: string, inbox: string) =>
+      bus.request(
+        S.agentRpc('m1'),
+        encode({ v: 1, kind: 'journal', unit, lines: 1, follow: true, inbox }),
+        1000,
+      );
+    await follow('a.service', 'flotilla.test.journal.a');
+    await follow('b.service', 'flotilla.test.journal.b');
+    await waitFor(() => driver.system.logFollowers.size === 2, 'following');
+    clock.advance(JOURNAL_FOLLOW_IDLE_MS - 1);
+    bus.publish('flotilla.test.journal.a.alive', encode({ v: 1 }));
+    await new Promise((r) => setTimeout(r, 5));
+    clock.advance(1);
+    await waitFor(() => !driver.system.logFollowers.has('b.service'), 'silent requester dropped');
+    expect(driver.system.logFollowers.has('a.service')).toBe(true);
+    await agent.drain();
+    expect(driver.system.logFollowers.size).toBe(0);
   });
 
   it('setMetadata announces new metadata with a heartbeat at once', async () => {
