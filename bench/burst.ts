@@ -195,7 +195,7 @@ function footprint(a: BurstResult): string {
     `Measured during and after the ${a.units}-unit burst above (same run). Mutating calls: a third`,
     'client sends a single-unit `CreateUnits` every 50 ms during the burst (durable in etcd before',
     "the answer); the burst's own 1,000-unit calls are shown too. Listing: a",
-    'second client runs `ListUnits` over every page (10,000 per page) in a loop during the burst,',
+    'second client runs `ListUnits` over every page (10,000 per page) during the burst, pausing 500 ms between listings,',
     `then 20 times at rest with all ${a.units} units. At rest: ${(a.restMs / 1000).toFixed(0)} s with nothing changing`,
     '(agents heartbeat every TTL/3).',
     '',

@@ -42,10 +42,15 @@ export interface BenchCluster {
   dispose(): Promise<void>;
 }
 
-/** NODE_OPTIONS for daemons when FLOTILLA_BENCH_CPU_PROF=<dir> asks for CPU profiles. */
+/**
+ * Environment for daemons and agent processes when FLOTILLA_BENCH_CPU_PROF=<dir> asks for CPU
+ * profiles (a preloaded inspector hook: Node refuses --cpu-prof in NODE_OPTIONS).
+ */
 export function profileEnv(): NodeJS.ProcessEnv {
   const dir = process.env.FLOTILLA_BENCH_CPU_PROF;
-  return dir ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${dir}` } : {};
+  if (!dir) return {};
+  const hook = path.join(__dirname, 'cpu-profile-hook.js');
+  return { FLOTILLA_BENCH_CPU_PROF: dir, NODE_OPTIONS: `--require ${hook}` };
 }
 
 export async function startBenchCluster(o: BenchClusterOptions): Promise<BenchCluster> {

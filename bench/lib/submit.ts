@@ -49,7 +49,7 @@ export function listingProbe(api: ClusterApi): {
       const names = await listAllUnitNames(api).catch(() => []);
       ms.push(performance.now() - t);
       sizes.push(names.length);
-      await new Promise((r) => setTimeout(r, 50));
+      await new Promise((r) => setTimeout(r, pauseMs));
     }
   })();
   return {
