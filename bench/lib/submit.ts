@@ -37,9 +37,10 @@ export async function submitLaunched(
 }
 
 /** Lists every unit again and again until stopped; each full listing's latency in ms. */
-export function listingProbe(api: ClusterApi): {
-  stop(): Promise<{ ms: number[]; sizes: number[] }>;
-} {
+export function listingProbe(
+  api: ClusterApi,
+  pauseMs = 500,
+): { stop(): Promise<{ ms: number[]; sizes: number[] }> } {
   const ms: number[] = [];
   const sizes: number[] = [];
   let running = true;
