@@ -178,7 +178,9 @@ async function restore(
     snapshotEvery: 1e9,
   });
   const restoreMs = performance.now() - t;
-  console.log(`  campaign ${campaignMs.toFixed(0)} ms, engine start ${(restoreMs - campaignMs).toFixed(0)} ms`);
+  console.log(
+    `  campaign ${campaignMs.toFixed(0)} ms, engine start ${(restoreMs - campaignMs).toFixed(0)} ms`,
+  );
   const restored = engine.state.units.size;
   if (restored !== units) throw new Error(`restored ${restored} units, expected ${units}`);
   const rssMiB = (process.memoryUsage().rss - rss0) / 2 ** 20;
