@@ -61,6 +61,21 @@ afterAll(async () => {
   await nats?.dispose();
 });
 
+/** Each agent's state, position, last error and units not active: for timeout messages. */
+const describe_ = (ns: Node[]) => () =>
+  JSON.stringify(
+    ns.map((n) => ({
+      id: n.id,
+      state: n.agent.state(),
+      pos: n.agent.position(),
+      stats: n.agent.stats,
+      notActive: n.agent
+        .units()
+        .filter((u) => u.state !== 'active')
+        .map((u) => [u.unit, u.state]),
+    })),
+  );
+
 const allActive = (n: Node, units: string[]) =>
   units.every(
     (u) => n.agent.unitState(u) === 'active' && n.driver.system.units.get(u)?.active === 'active',
@@ -70,7 +85,7 @@ describe('agents on real NATS', () => {
   it('each of five agents receives exactly the changes placed on it, and none for other machines', async () => {
     const ids = ['m1', 'm2', 'm3', 'm4', 'm5'];
     const five = await Promise.all(ids.map((id) => startNode(id)));
-    await waitFor(() => five.every((n) => n.agent.state() === 'ready'), 'all ready');
+    await waitFor(() => five.every((n) => n.agent.state() === 'ready'), describe_(five));
     const placed = new Map<string, string[]>();
     // Machine i gets i deltas of i units each (m1: 1×1, … m5: 5×5), interleaved across machines.
     for (let round = 1; round <= 5; round++) {
@@ -86,7 +101,7 @@ describe('agents on real NATS', () => {
     }
     await waitFor(
       () => five.every((n) => allActive(n, placed.get(n.id)!)),
-      'all units active',
+      describe_(five),
       20_000,
     );
     for (const [i, n] of five.entries()) {
@@ -133,14 +148,14 @@ describe('agents on real NATS', () => {
     // The agent alone must recover: no help from a leader-side resync after the restart.
     leader.resyncOnReconnect = false;
     await nats.stop();
-    await waitFor(() => nodes.every((x) => x.agent.state() === 'degraded'), 'all degraded');
+    await waitFor(() => nodes.every((x) => x.agent.state() === 'degraded'), describe_(nodes));
     // While NATS is down the schedule changes: the delta is lost on the wire.
     leader.change(n.id, [scheduled('while-down.service')], [units[0]], true);
     expect(n.driver.opLog.length).toBe(ops);
     expect(units.every((u) => n.driver.system.units.get(u)?.active === 'active')).toBe(true);
 
     await nats.start();
-    await waitFor(() => nodes.every((x) => x.agent.state() === 'ready'), 'all ready again', 20_000);
+    await waitFor(() => nodes.every((x) => x.agent.state() === 'ready'), describe_(nodes), 20_000);
     await waitFor(
       () => allActive(n, ['while-down.service']) && n.agent.unitState(units[0]) === undefined,
       'converged',

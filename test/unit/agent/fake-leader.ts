@@ -176,16 +176,20 @@ export class FakeLeader {
   }
 }
 
-/** Polls `cond` (every `everyMs`) until it holds; throws with `what` after `timeoutMs`. */
+/**
+ * Polls `cond` (every `everyMs`) until it holds; throws after `timeoutMs` with `what` (a function
+ * is called then, so the message can show the state that did not converge).
+ */
 export async function waitFor(
   cond: () => boolean,
-  what: string,
+  what: string | (() => string),
   timeoutMs = 10_000,
   everyMs = 5,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting for ${typeof what === 'function' ? what() : what}`);
     await new Promise((r) => setTimeout(r, everyMs));
   }
 }

@@ -315,7 +315,11 @@ describe('process driver', () => {
     ]);
     const pid = (await stateOf(d, 'stubborn.service'))!.mainPid!;
     const log = path.join(dir, 'stubborn.service.log');
-    await waitFor(() => fs.readFileSync(log, 'utf8').includes('trapped'), 'trap installed');
+    // A line of its own: the driver's "starting …" line also contains the command text.
+    await waitFor(
+      () => fs.readFileSync(log, 'utf8').split('\n').includes('trapped'),
+      'trap installed',
+    );
     await applyOk(d, [{ kind: 'stop', unit: 'stubborn.service' }]);
     expect(pidAlive(pid)).toBe(false);
     expect(fs.readFileSync(path.join(dir, 'stubborn.service.log'), 'utf8')).toContain('SIGKILL');
