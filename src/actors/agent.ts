@@ -612,6 +612,7 @@ class Agent implements AgentHandle {
       ip: this.opts.ip,
       metadata: this.metadata,
       epoch: this.actor.getSnapshot().context.epoch,
+      seq: this.actor.getSnapshot().context.seq,
     };
     this.stats.heartbeats++;
     this.opts.bus.publish(this.subj.heartbeat, encode(hb));

@@ -115,7 +115,12 @@ export const decodeHeartbeat = (d: Uint8Array): Heartbeat =>
     d,
     'heartbeat',
     (x): x is Record<string, unknown> & Heartbeat =>
-      isStr(x.machine) && x.machine !== '' && isStr(x.ip) && isStrMap(x.metadata) && isNum(x.epoch),
+      isStr(x.machine) &&
+      x.machine !== '' &&
+      isStr(x.ip) &&
+      isStrMap(x.metadata) &&
+      isNum(x.epoch) &&
+      (x.seq === undefined || isNum(x.seq)),
   );
 
 export const decodeResyncRequest = (d: Uint8Array): ResyncRequest =>

@@ -64,6 +64,13 @@ export interface Heartbeat {
   metadata: Record<string, string>;
   /** Epoch of the last schedule the agent applied (0: none). */
   epoch: number;
+  /**
+   * Sequence number of the last schedule change the agent applied in `epoch` (added after v1,
+   * optional). A leader whose latest delta for the machine is newer, heartbeat after heartbeat,
+   * knows the agent missed the *last* delta (a gap is only noticed at the next one) and can
+   * re-publish it.
+   */
+  seq?: number;
 }
 
 /** leader → all agents on `agents.resync`, once per term: send a full report and fetch the schedule. */

@@ -115,6 +115,8 @@ describe('agent start', () => {
     await ready(agent);
     await waitFor(() => leader.heartbeats.length >= 1 && leader.reports.length >= 1, 'hb+report');
     expect(leader.heartbeats[0]).toMatchObject({
+      epoch: 0,
+      seq: 0,
       machine: 'm1',
       ip: '10.0.0.1',
       metadata: { region: 'eu' },
@@ -549,6 +551,9 @@ describe('rpc, heartbeats and drain', () => {
     expect(agent.stats.heartbeats).toBe(1);
     clock.advance(900); // period = 1000 · (0.8 + 0.2·0.5) = 900
     expect(agent.stats.heartbeats).toBe(2);
+    // Heartbeats carry the schedule position (the leader can see a missed last delta).
+    await waitFor(() => leader.heartbeats.length === 2, 'heartbeat delivered');
+    expect(leader.heartbeats[1]).toMatchObject({ epoch: 1, seq: 1 });
     clock.advance(900);
     expect(agent.stats.heartbeats).toBe(3);
     await agent.drain();
