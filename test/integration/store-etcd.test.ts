@@ -1,5 +1,5 @@
 import { Etcd3 } from 'etcd3';
-import { ErrorCode, isFlotillaError } from '../../src/errors';
+import { ErrorCode, FlotillaError, isFlotillaError } from '../../src/errors';
 import { EtcdLogStore, type EtcdLogStoreOptions, type EtcdTerm } from '../../src/store/etcd';
 import { encodeBatch } from '../../src/store/etcd/batch';
 import { EtcdKeys } from '../../src/store/etcd/keys';
@@ -130,7 +130,9 @@ describe('EtcdLogStore on a real etcd', () => {
       }
       expect(isFlotillaError(err, ErrorCode.StoreUnavailable)).toBe(true);
 
-      const first = await term.restore();
+      // Right after etcd wakes, the circuit breaker may still be open for a moment: a caller
+      // retries retryable errors, and so does this test.
+      const first = await retryable(() => term.restore());
       const leaderKv = await admin.get(keys.leader.toString()).exec();
       const kv = leaderKv.kvs[0];
       // The settle re-put the leader key: any write still in flight compares a stale revision.
@@ -147,3 +149,16 @@ describe('EtcdLogStore on a real etcd', () => {
     });
   });
 });
+
+/** Runs `fn` again while it fails with a retryable FlotillaError, for up to 5 s. */
+async function retryable<T>(fn: () => Promise<T>): Promise<T> {
+  const end = Date.now() + 5000;
+  for (;;) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (!(err instanceof FlotillaError) || !err.retryable || Date.now() > end) throw err;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+}
