@@ -49,6 +49,21 @@ export class DesiredSchedule {
     else this.unitMachines.set(unit, after);
   }
 
+  /** The sequence number of the last delta sent to `machine` in this epoch (0: none). */
+  seqOf(machine: string): number {
+    return this.seqs.get(machine) ?? 0;
+  }
+
+  /**
+   * An empty delta with the next sequence number, for an agent that is behind (it missed a
+   * delta on the wire): the gap makes it fetch its full schedule.
+   */
+  nudge(machine: string): ScheduleDelta {
+    const seq = this.seqOf(machine) + 1;
+    this.seqs.set(machine, seq);
+    return { v: PROTOCOL_VERSION, kind: 'delta', epoch: this.epoch, seq, put: [], remove: [] };
+  }
+
   /** Every unit that runs somewhere. */
   units(): string[] {
     return [...this.unitMachines.keys()];

@@ -65,6 +65,10 @@ export interface EngineStats {
   malformed: number;
   scheduleMessages: number;
   restoredEvents: number;
+  /** Empty deltas sent to agents found behind by their heartbeat. */
+  nudges: number;
+  /** Times the leader's own bus connection came back (each followed by one resync). */
+  busReconnects: number;
 }
 
 type UnitActor = Actor<typeof engineUnitMachine>;
@@ -91,6 +95,8 @@ export class Engine {
     malformed: 0,
     scheduleMessages: 0,
     restoredEvents: 0,
+    nudges: 0,
+    busReconnects: 0,
   };
   state: ClusterState = emptyState();
 
@@ -115,6 +121,9 @@ export class Engine {
   private settled = false;
   private needsRecovery = false;
   private readonly subs: Subscription[] = [];
+  private unsubStatus: (() => void) | undefined;
+  /** machine -> the last sequence number published to it when its previous heartbeat came. */
+  private readonly seqAtHeartbeat = new Map<string, number>();
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly pendingScheduleGets = new Map<string, ((data: Uint8Array) => void)[]>();
   private readonly subj: Subjects;
@@ -591,6 +600,17 @@ export class Engine {
 
   private subscribe(): void {
     const { bus } = this.opts;
+    // When the leader's own connection comes back, agents may have missed deltas and reports:
+    // one resync brings everyone up to date (no periodic fleet-wide wake-ups otherwise).
+    let wasDown = false;
+    this.unsubStatus = bus.onStatus((status) => {
+      if (status === 'disconnected') wasDown = true;
+      else if (wasDown && !this.stopped) {
+        wasDown = false;
+        this.stats.busReconnects++;
+        bus.publish(this.subj.resync, encode({ v: PROTOCOL_VERSION, epoch: this.epoch }));
+      }
+    });
     this.subs.push(
       bus.subscribe(this.subj.heartbeat, (m) =>
         this.guard('heartbeat', () => this.onHeartbeat(decodeHeartbeat(m.data))),
@@ -642,6 +662,21 @@ export class Engine {
         .finally(() => this.joining.delete(h.machine));
     }
     actor?.send({ type: 'HEARTBEAT', now });
+    // An agent of this epoch still behind a delta published before its previous heartbeat
+    // missed it on the wire (core NATS drops what is published while a connection is down); it
+    // would only notice with the next change. An empty delta with the next number makes it
+    // fetch its full schedule. (Deltas sent since the previous heartbeat may simply be in flight.)
+    const publishedBefore = this.seqAtHeartbeat.get(h.machine);
+    this.seqAtHeartbeat.set(h.machine, this.desired.seqOf(h.machine));
+    if (
+      h.epoch === this.epoch &&
+      h.seq !== undefined &&
+      publishedBefore !== undefined &&
+      h.seq < publishedBefore
+    ) {
+      this.stats.nudges++;
+      this.opts.bus.publish(this.subj.schedule(h.machine), encode(this.desired.nudge(h.machine)));
+    }
     this.maybeSettle();
   }
 
@@ -818,6 +853,7 @@ export class Engine {
     for (const t of this.timers) clearTimeout(t);
     if (this.recoveryTimer) clearTimeout(this.recoveryTimer);
     for (const s of this.subs) s.unsubscribe();
+    this.unsubStatus?.();
     const err = new FlotillaError(ErrorCode.NotLeader, `not the leader any more (${reason})`, {
       retryable: true,
     });

@@ -21,6 +21,8 @@ export class FakeAgent {
   changes = 0;
   fullRequests = 0;
   foreign = 0;
+  /** Drop this many schedule messages on the floor (a message lost on the wire). */
+  dropNext = 0;
   private subs: { unsubscribe(): void }[] = [];
   private readonly s;
 
@@ -38,6 +40,10 @@ export class FakeAgent {
     this.subs.push(
       this.bus.subscribe(this.s.schedule(this.machine), (m) => {
         const d = decodeScheduleDelta(m.data);
+        if (this.dropNext > 0) {
+          this.dropNext--;
+          return;
+        }
         this.messages++;
         this.changes += d.put.length + d.remove.length;
         if (m.subject !== this.s.schedule(this.machine)) this.foreign++;
@@ -68,6 +74,7 @@ export class FakeAgent {
         ip: this.ip,
         metadata: this.metadata,
         epoch: this.epoch,
+        seq: this.seq,
       }),
     );
   }

@@ -161,6 +161,29 @@ describe('Engine', () => {
       );
   });
 
+  it('nudges an agent whose heartbeats show it missed a delta, and it catches up', async () => {
+    const { api, engine, agents } = await cluster([{ id: 'm1' }]);
+    const [a] = agents;
+    await api.createUnits({ units: [svc('n1.service')], replace: false });
+    a.dropNext = 1; // the delta placing n1 is lost on the wire
+    await api.setTargetStates({ names: ['n1.service'], targetState: 'launched' });
+    await until(() => engine.state.units.get('n1.service')!.machine === 'm1', 'placed');
+    await new Promise((r) => setTimeout(r, 20));
+    expect(a.schedule.has('n1.service')).toBe(false);
+    a.heartbeat(); // behind, but the delta may still be in flight: no nudge yet
+    await new Promise((r) => setTimeout(r, 20));
+    expect(engine.stats.nudges).toBe(0);
+    a.heartbeat(); // still behind a delta published before the previous heartbeat
+    await new Promise((r) => setTimeout(r, 50));
+    await until(() => a.schedule.has('n1.service'), 'the agent caught up through a full schedule');
+    expect(engine.stats.nudges).toBe(1);
+    a.heartbeat(); // up to date now: no more nudges
+    await new Promise((r) => setTimeout(r, 20));
+    a.heartbeat();
+    await new Promise((r) => setTimeout(r, 20));
+    expect(engine.stats.nudges).toBe(1);
+  });
+
   it('reschedules the units of a lost machine', async () => {
     const l = await leader(backend, hub, 'leader1', 1500);
     cleanups.push(() => l.engine.stop());
