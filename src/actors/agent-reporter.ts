@@ -1,6 +1,9 @@
 /**
- * Batches observed unit state changes into StateReports on `engine.report`: changes within
- * `batchMs` of each other travel together, and only a unit's latest state is sent. A full report
+ * Batches observed unit state changes into StateReports on `engine.report`, leading edge first:
+ * after a quiet `batchMs` a change goes out on the next timer tick (changes from the same tick
+ * travel together), and changes that follow within `batchMs` of a report wait for the next one.
+ * A lone start is reported without delay; a burst still costs one report per `batchMs`. Only a
+ * unit's latest state is sent. A full report
  * (`full: true`) replaces everything the leader knows of the machine and supersedes whatever
  * incremental changes were pending.
  */
@@ -19,6 +22,7 @@ export class Reporter {
   /** unit → its latest state, or null when the unit is gone. */
   private pending = new Map<string, ReportedUnit | null>();
   private timer: TimerHandle | undefined;
+  private lastSent = Number.NEGATIVE_INFINITY;
 
   constructor(private readonly opts: ReporterOptions) {}
 
@@ -49,6 +53,7 @@ export class Reporter {
   flush(): void {
     this.cancel();
     if (this.pending.size === 0) return;
+    this.lastSent = this.opts.clock.now();
     const units: ReportedUnit[] = [];
     const gone: string[] = [];
     for (const [unit, s] of [...this.pending].sort(([a], [b]) => cmp(a, b))) {
@@ -72,10 +77,11 @@ export class Reporter {
 
   private arm(): void {
     if (this.timer !== undefined) return;
+    const wait = Math.max(0, this.lastSent + this.opts.batchMs - this.opts.clock.now());
     this.timer = this.opts.clock.setTimeout(() => {
       this.timer = undefined;
       this.flush();
-    }, this.opts.batchMs);
+    }, wait);
   }
 }
 
