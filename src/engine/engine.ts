@@ -1,4 +1,4 @@
-import { createActor, type Actor } from 'xstate';
+import { createActor, initialTransition, transition, type Actor, type SnapshotFrom } from 'xstate';
 import type { Bus, Subscription } from '../bus/types';
 import { ErrorCode, FlotillaError, isFlotillaError } from '../errors';
 import type { EventBody, FlotillaEvent } from '../events/types';
@@ -6,7 +6,7 @@ import { isDurable, SCHEMA_VERSION } from '../events/types';
 import type { Logger } from '../log';
 import { silentLogger } from '../log';
 import { engineMachineMachine } from '../machines/engine-machine';
-import { engineUnitMachine } from '../machines/engine-unit';
+import { engineUnitMachine, type EngineUnitEvent } from '../machines/engine-unit';
 import {
   decodeHeartbeat,
   decodeScheduleRequest,
@@ -41,7 +41,7 @@ export interface EngineOptions {
   snapshotIntervalMs?: number;
   /** Events kept in the store behind the latest snapshot, for replay. */
   retention?: number;
-  /** Events kept in memory for watchers resuming from an index. */
+  /** Events kept in memory for watchers resuming from an index (default 20,000; older ones: `flotilla replay`). */
   watchBuffer?: number;
   /** Most events committed in one store transaction (group commit). */
   maxBatchEvents?: number;
@@ -71,7 +71,7 @@ export interface EngineStats {
   busReconnects: number;
 }
 
-type UnitActor = Actor<typeof engineUnitMachine>;
+type UnitSnapshot = SnapshotFrom<typeof engineUnitMachine>;
 type MachineActor = Actor<typeof engineMachineMachine>;
 
 /**
@@ -109,7 +109,11 @@ export class Engine {
   /** Machines whose MachineJoined is appended but not folded yet. */
   private readonly joining = new Set<string>();
   private readonly termStart: number;
-  private readonly unitActors = new Map<string, UnitActor>();
+  /**
+   * One virtual actor per unit: its XState snapshot, stepped by the pure `transition()` as
+   * committed events arrive (see docs/architecture.md, "Engine actors").
+   */
+  private readonly unitActors = new Map<string, UnitSnapshot>();
   private readonly machineActors = new Map<string, MachineActor>();
   private readonly ring: FlotillaEvent[] = [];
   private readonly watchers = new Set<(e: FlotillaEvent) => void>();
@@ -212,7 +216,6 @@ export class Engine {
       this.scheduler.upsertUnit({ name, target: u.target, requirements: u.requirements });
       if (u.machine) this.scheduler.place(name, u.machine);
     }
-    for (const a of this.unitActors.values()) a.stop();
     this.unitActors.clear();
     this.materializeUnitActors();
     for (const a of this.machineActors.values()) a.stop();
@@ -405,7 +408,7 @@ export class Engine {
         this.scheduler.upsertUnit({ name: u.name, target: u.target, requirements: u.requirements });
         if (e.type === 'UnitSubmitted') this.spawnUnitActor(u);
         else if (e.type === 'UnitTargetSet') {
-          this.unitActors.get(e.unit)?.send({ type: 'TARGET_SET', target: e.target });
+          this.sendUnit(e.unit, { type: 'TARGET_SET', target: e.target });
         }
         if (u.requirements.global) this.globals.add(u.name);
         else this.globals.delete(u.name);
@@ -415,21 +418,18 @@ export class Engine {
       case 'UnitDestroyed':
         this.scheduler.removeUnit(e.unit);
         this.globals.delete(e.unit);
-        this.unitActors.get(e.unit)?.send({ type: 'DESTROYED' });
-        this.unitActors.get(e.unit)?.stop();
+        this.sendUnit(e.unit, { type: 'DESTROYED' });
         this.unitActors.delete(e.unit);
         touched.add(e.unit);
         return;
       case 'UnitScheduled':
         this.scheduler.place(e.unit, e.machine);
-        this.unitActors.get(e.unit)?.send({ type: 'SCHEDULED', machine: e.machine });
+        this.sendUnit(e.unit, { type: 'SCHEDULED', machine: e.machine });
         touched.add(e.unit);
         return;
       case 'UnitUnscheduled':
         this.scheduler.unplace(e.unit);
-        this.unitActors
-          .get(e.unit)
-          ?.send({ type: 'UNSCHEDULED', machine: e.machine, reason: e.reason });
+        this.sendUnit(e.unit, { type: 'UNSCHEDULED', machine: e.machine, reason: e.reason });
         touched.add(e.unit);
         return;
       case 'MachineJoined':
@@ -453,7 +453,7 @@ export class Engine {
         this.touchGlobals(touched);
         return;
       case 'UnitStateReported':
-        this.unitActors.get(e.unit)?.send({ type: 'REPORTED', machine: e.machine, state: e.state });
+        this.sendUnit(e.unit, { type: 'REPORTED', machine: e.machine, state: e.state });
         return;
       case 'LeaderElected':
         return;
@@ -503,7 +503,7 @@ export class Engine {
 
   private remember(e: FlotillaEvent): void {
     this.ring.push(e);
-    const max = this.opts.watchBuffer ?? 100_000;
+    const max = this.opts.watchBuffer ?? 20_000;
     if (this.ring.length > max * 1.25) this.ring.splice(0, this.ring.length - max);
     for (const w of this.watchers) w(e);
   }
@@ -514,10 +514,10 @@ export class Engine {
 
   /**
    * Builds the unit actors of a restored state in the background, 1,000 at a time, yielding to
-   * the event loop in between: creating an XState actor costs ~0.1 ms, and a new leader must not
-   * starve its lease keepalive (or its API) while it builds 100,000 of them. An actor is made from
-   * the unit's current folded state, so one created late is the same as one created early; one
-   * asked for before its turn is created on demand (see actorOf).
+   * the event loop in between, so a new leader never starves its lease keepalive (or its API)
+   * while it builds 100,000 of them. An actor is made from the unit's current folded state, so
+   * one created late is the same as one created early; one asked for before its turn is created
+   * on demand (see actorOf).
    */
   private materializeUnitActors(): void {
     if (this.materializing) return;
@@ -535,7 +535,7 @@ export class Engine {
   }
 
   /** The unit's actor, created from its current state if it does not exist yet. */
-  private actorOf(name: string): UnitActor | undefined {
+  private actorOf(name: string): UnitSnapshot | undefined {
     const existing = this.unitActors.get(name);
     if (existing) return existing;
     const u = this.state.units.get(name);
@@ -545,18 +545,28 @@ export class Engine {
   }
 
   private spawnUnitActor(u: UnitRecord): void {
-    this.unitActors.get(u.name)?.stop();
-    const actor = createActor(engineUnitMachine, {
-      input: {
-        name: u.name,
-        target: u.target,
-        global: u.requirements.global,
-        machine: u.machine,
-        reported: u.machine ? this.state.reported.get(u.name)?.get(u.machine) : undefined,
-      },
+    const [snapshot] = initialTransition(engineUnitMachine, {
+      name: u.name,
+      target: u.target,
+      global: u.requirements.global,
+      machine: u.machine,
+      reported: u.machine ? this.state.reported.get(u.name)?.get(u.machine) : undefined,
     });
-    actor.start();
-    this.unitActors.set(u.name, actor);
+    this.unitActors.set(u.name, snapshot);
+  }
+
+  /** Delivers a committed event to a unit's actor (one not built yet is built from the state later). */
+  private sendUnit(name: string, event: EngineUnitEvent): void {
+    const snapshot = this.unitActors.get(name);
+    if (!snapshot) return;
+    const [next] = transition(engineUnitMachine, snapshot, event);
+    if (next.status === 'done') this.unitActors.delete(name);
+    else this.unitActors.set(name, next);
+  }
+
+  /** A unit's actor snapshot (state value and context), for status output and the visualizer. */
+  unitSnapshot(name: string): UnitSnapshot | undefined {
+    return this.actorOf(name);
   }
 
   private spawnMachineActor(id: string, now: number, lost: boolean): void {
@@ -584,7 +594,7 @@ export class Engine {
   /** The XState snapshot value of a unit's actor ('launched', 'waiting', …), for status and the visualizer. */
   unitPhase(name: string): string | undefined {
     const a = this.actorOf(name);
-    return a ? String(a.getSnapshot().value) : undefined;
+    return a ? String(a.value) : undefined;
   }
 
   machinePhase(id: string): string | undefined {
@@ -858,7 +868,6 @@ export class Engine {
       retryable: true,
     });
     for (const p of this.queue.splice(0)) p.reject(err);
-    for (const a of this.unitActors.values()) a.stop();
     for (const a of this.machineActors.values()) a.stop();
     for (const l of this.stoppedListeners) l(reason);
   }
