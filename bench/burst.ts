@@ -48,6 +48,8 @@ export interface BurstResult extends BurstParams {
   leaderRssBefore: number;
   leaderRssRest: number;
   leaderCpuRestPct?: number;
+  /** Leadership terms by the end (1: the leader never lost its lease). */
+  epoch: number;
 }
 
 export async function runBurst(p: BurstParams): Promise<BurstResult> {
@@ -89,6 +91,7 @@ export async function runBurst(p: BurstParams): Promise<BurstResult> {
     let last = t0;
     for (const n of names) last = Math.max(last, watcher.activeAt.get(n) ?? t0);
     const allRunningMs = last - t0;
+    const epoch = Number((await api.getClusterStatus({}).catch(() => ({ epoch: 0 }))).epoch);
     const listed = await probe?.stop();
     const small = await mprobe?.stop();
     const lc = leaderCpu();
@@ -116,6 +119,7 @@ export async function runBurst(p: BurstParams): Promise<BurstResult> {
       agentsCpuBurstS: ac.seconds,
       leaderRssBefore,
       leaderRssRest: 0,
+      epoch,
     };
     if (small) res.smallMutate = summarize(small);
     if (listed) res.listBurst = { ...summarize(listed.ms), sizes: listed.sizes };
@@ -169,7 +173,8 @@ function report(a: BurstResult): string {
     `| all accepted (durable) after | ${fmtMs(a.acceptedMs)} (${rate(a.units, a.acceptedMs)} units/s) | | | |`,
     '',
     `Units placed per agent: ${a.placedMin}–${a.placedMax}. CPU during the burst: leader ` +
-      `${a.leaderCpuBurstS.toFixed(1)} s, agent processes ${a.agentsCpuBurstS.toFixed(1)} s.`,
+      `${a.leaderCpuBurstS.toFixed(1)} s, agent processes ${a.agentsCpuBurstS.toFixed(1)} s. ` +
+      `Leadership terms by the end of the run: ${a.epoch}.`,
   ].join('\n');
 }
 
@@ -185,7 +190,11 @@ function largeReport(b: BurstResult): string {
     `| leader memory per unit | **${((b.leaderRssRest - b.leaderRssBefore) / b.units / 1024).toFixed(1)} KiB** | |`,
     '',
     `Units placed per agent: ${b.placedMin}–${b.placedMax}. CPU during the burst: leader ` +
-      `${b.leaderCpuBurstS.toFixed(1)} s, agent processes ${b.agentsCpuBurstS.toFixed(1)} s.`,
+      `${b.leaderCpuBurstS.toFixed(1)} s, agent processes ${b.agentsCpuBurstS.toFixed(1)} s. ` +
+      `Leadership terms by the end of the run: ${b.epoch}` +
+      (b.epoch > 1
+        ? ' — the leader lost its etcd lease (TTL 5 s) while busy and had to be re-elected and restore; see the notes.'
+        : ' (the leader kept its lease throughout).'),
   ].join('\n');
 }
 

@@ -16,7 +16,9 @@ import { mib, writeSection } from './report';
 const INTERVAL_MS = 100;
 
 async function run(opts: BenchOptions): Promise<void> {
-  const n = opts.smoke ? 20 : 3000;
+  // FLOTILLA_BENCH_UNITS overrides the size for investigations; such runs write nothing.
+  const override = Number(process.env.FLOTILLA_BENCH_UNITS ?? 0);
+  const n = override > 0 ? override : opts.smoke ? 20 : 3000;
   const settleMs = opts.smoke ? 30_000 : 300_000;
   const cluster = await startBenchCluster({ leaders: 1, systemdAgents: 3 });
   let watcher: ActiveWatcher | undefined;
@@ -28,6 +30,7 @@ async function run(opts: BenchOptions): Promise<void> {
     await watcher.ready;
     const names = unitNames('profile', n);
     const requestAt = new Map<string, number>();
+    const requestWall = new Map<string, number>();
     const apiMs: number[] = [];
     const leaderCpu = cpuMeter([leader.pid!]);
     const agentCpu = cpuMeter(cluster.agents.map((a) => a.pid!));
@@ -39,6 +42,7 @@ async function run(opts: BenchOptions): Promise<void> {
       if (wait > 0) await sleep(wait);
       const at = performance.now();
       requestAt.set(names[i], at);
+      requestWall.set(names[i], Date.now());
       calls.push(
         api.createUnits({ units: [trivialSpec(names[i], 'launched')], replace: false }).then(
           () => void apiMs.push(performance.now() - at),
@@ -60,6 +64,29 @@ async function run(opts: BenchOptions): Promise<void> {
       lastActive = Math.max(lastActive, a);
     }
     const s = summarize(delays);
+    // Where the time goes, from the leader's event timestamps (same host clock as Date.now()).
+    const parts = {
+      sched: [] as number[],
+      agent: [] as number[],
+      toActive: [] as number[],
+      watch: [] as number[],
+    };
+    for (const name of names) {
+      const rq = requestWall.get(name)!;
+      const sc = watcher.scheduledTime.get(name);
+      const fr = watcher.firstReportTime.get(name);
+      const ac = watcher.activeTime.get(name);
+      const seen = watcher.activeSeenWall.get(name);
+      if (sc === undefined || fr === undefined || ac === undefined || seen === undefined) continue;
+      parts.sched.push(sc - rq);
+      parts.agent.push(fr - sc);
+      parts.toActive.push(ac - fr);
+      parts.watch.push(seen - ac);
+    }
+    const part = (xs: number[]): string => {
+      const q = summarize(xs);
+      return `p50 ${fmtMs(q.p50)}, p99 ${fmtMs(q.p99)}`;
+    };
     const api99 = summarize(apiMs);
     const perMachine = new Map<string, number>();
     for (const m of watcher.activeOn.values()) perMachine.set(m, (perMachine.get(m) ?? 0) + 1);
@@ -87,13 +114,17 @@ async function run(opts: BenchOptions): Promise<void> {
       `CPU over the run: leader ${lc.seconds.toFixed(1)} s (${((lc.seconds / lc.wallSeconds) * 100).toFixed(1)} % of one core), ` +
         `3 agents together ${ac.seconds.toFixed(1)} s; leader peak RSS ${mib(peakRssBytes(leader.pid!))}.`,
       '',
+      'Where the delay goes (leader event timestamps): request → `UnitScheduled` committed ' +
+        `${part(parts.sched)}; → first state report folded ${part(parts.agent)}; → report ` +
+        `saying active folded ${part(parts.toActive)}; → seen by the watch client ${part(parts.watch)}.`,
+      '',
       'Start delay histogram:',
       '',
       histogram(delays),
     ];
     const body = lines.join('\n');
     console.log(body);
-    if (!opts.smoke)
+    if (!opts.smoke && override === 0)
       writeSection(
         'fleet-profile',
         "fleet's profile: 3,000 units, one start every 100 ms, real systemd",

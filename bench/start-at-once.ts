@@ -41,7 +41,9 @@ async function floor(cluster: BenchCluster, perManager: number, tag: string): Pr
 }
 
 async function run(opts: BenchOptions): Promise<void> {
-  const n = opts.smoke ? 30 : 3000;
+  // FLOTILLA_BENCH_UNITS overrides the size for investigations; such runs write nothing.
+  const override = Number(process.env.FLOTILLA_BENCH_UNITS ?? 0);
+  const n = override > 0 ? override : opts.smoke ? 30 : 3000;
   const cluster = await startBenchCluster({ leaders: 1, systemdAgents: 3 });
   const leader = cluster.leaders[0];
   const api = connectApi(leader.endpoint, { requestTimeoutMs: 60_000 });
@@ -107,7 +109,7 @@ async function run(opts: BenchOptions): Promise<void> {
         `(fleetd used ~600 CPU-seconds for 3,000 units with the etcd engine).`,
     ].join('\n');
     console.log(body);
-    if (!opts.smoke)
+    if (!opts.smoke && override === 0)
       writeSection(
         'start-at-once',
         '3,000 units at once on real systemd, against the D-Bus floor',

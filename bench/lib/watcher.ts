@@ -9,6 +9,14 @@ import { connectApi, type ApiClient } from '../../src/api/client';
 export class ActiveWatcher {
   /** unit → performance.now() when first seen active. */
   readonly activeAt = new Map<string, number>();
+  /** unit → the leader's event time (ms since the epoch) of its first UnitScheduled. */
+  readonly scheduledTime = new Map<string, number>();
+  /** unit → the leader's event time of its first state report (any state). */
+  readonly firstReportTime = new Map<string, number>();
+  /** unit → the leader's event time of the report that said active. */
+  readonly activeTime = new Map<string, number>();
+  /** unit → Date.now() when the watch delivered that report here. */
+  readonly activeSeenWall = new Map<string, number>();
   /** unit → the machine it was first seen active on. */
   readonly activeOn = new Map<string, string>();
   /** unit → performance.now() when last seen not active (stopped, gone). */
@@ -41,12 +49,19 @@ export class ActiveWatcher {
         for await (const e of stream) {
           this.events++;
           this.lastIndex = Number(e.index);
+          if (e.type === 'UnitScheduled') {
+            if (!this.scheduledTime.has(e.unit)) this.scheduledTime.set(e.unit, Number(e.timeMs));
+            continue;
+          }
           if (e.type !== 'UnitStateReported') continue;
           const now = performance.now();
+          if (!this.firstReportTime.has(e.unit)) this.firstReportTime.set(e.unit, Number(e.timeMs));
           const body = JSON.parse(e.json) as { state: { active: string } | null };
           if (body.state?.active === 'active') {
             if (!this.activeAt.has(e.unit)) {
               this.activeAt.set(e.unit, now);
+              this.activeTime.set(e.unit, Number(e.timeMs));
+              this.activeSeenWall.set(e.unit, Date.now());
               this.activeOn.set(e.unit, e.machine);
             }
           } else {
