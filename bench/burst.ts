@@ -123,7 +123,8 @@ export async function runBurst(p: BurstParams): Promise<BurstResult> {
     };
     if (small) res.smallMutate = summarize(small);
     if (listed) res.listBurst = { ...summarize(listed.ms), sizes: listed.sizes };
-    if (sub.firstError) console.log(`first CreateUnits error: ${sub.firstError}`);
+    if (sub.firstError)
+      console.log(`${sub.failures} CreateUnits calls failed (retried); first: ${sub.firstError}`);
 
     await sleep(p.restMs / 3);
     if (p.footprint) {

@@ -60,9 +60,25 @@ async function runDesign(
     watchAll: design === 'watch-all' ? { prefix } : undefined,
   };
   const leader = new LineChild('leader-process.js', [JSON.stringify(cfg)], profileEnv());
+  const onSignal = (): void => void cleanup().finally(() => process.exit(130));
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   let fleet: AgentFleet | undefined;
   let watcher: ActiveWatcher | undefined;
   const api = connectApi(endpoint, { requestTimeoutMs: 120_000 });
+  let cleaned = false;
+  async function cleanup(): Promise<void> {
+    if (cleaned) return;
+    cleaned = true;
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await watcher?.close();
+    api.close();
+    await fleet?.stop();
+    await leader.stop();
+    await nats.dispose();
+    await etcd.dispose();
+  }
   try {
     if ((await leader.next(60_000)) !== 'ready') throw new Error(leader.stderr);
     fleet = await AgentFleet.start({
@@ -82,7 +98,11 @@ async function runDesign(
     const ac = cpuMeter(fleet.pids);
     const ec = cpuMeter([etcdPid]);
     const t0 = performance.now();
-    await submitLaunched(api, names);
+    const sub = await submitLaunched(api, names);
+    if (sub.failures > 0)
+      console.log(
+        `${design}: ${sub.failures} CreateUnits calls failed (retried): ${sub.firstError}`,
+      );
     const active = await watcher.waitActive(names, 600_000);
     let last = t0;
     for (const n of names) last = Math.max(last, watcher.activeAt.get(n) ?? t0);
@@ -106,12 +126,7 @@ async function runDesign(
       etcdCpuS: e.seconds,
     };
   } finally {
-    await watcher?.close();
-    api.close();
-    await fleet?.stop();
-    await leader.stop();
-    await nats.dispose();
-    await etcd.dispose();
+    await cleanup();
   }
 }
 
