@@ -16,6 +16,7 @@ import { listAllUnitNames, unitNames } from './lib/units';
 import { ActiveWatcher } from './lib/watcher';
 import type { BenchOptions, Benchmark } from './registry';
 import { mib, writeSection } from './report';
+import { versionsLine } from './lib/versions';
 
 export interface BurstParams {
   units: number;
@@ -246,13 +247,13 @@ async function run(opts: BenchOptions): Promise<void> {
       'burst',
       'Burst: 20,000 units on 50 simulated agents',
       'npm run build && node dist/bench/run.js burst',
-      burst,
+      `${versionsLine()}\n\n${burst}`,
     );
     writeSection(
       'api-footprint',
       'API latency during the burst, and the leader at rest with 20,000 units',
       'npm run build && node dist/bench/run.js burst',
-      fp,
+      `${versionsLine()}\n\n${fp}`,
     );
   }
   if (a.active < a.units) throw new Error(`only ${a.active} of ${a.units} running`);
@@ -270,7 +271,7 @@ async function runLarge(opts: BenchOptions): Promise<void> {
       'burst-100k',
       'Burst: 100,000 units on 200 simulated agents',
       'npm run build && node dist/bench/run.js burst-100k',
-      body,
+      `${versionsLine()}\n\n${body}`,
     );
   if (b.active < b.units) throw new Error(`only ${b.active} of ${b.units} running`);
 }

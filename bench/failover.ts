@@ -17,6 +17,7 @@ import { ActiveWatcher } from './lib/watcher';
 import type { AgentStatsRow } from './lib/agents-process';
 import type { BenchOptions, Benchmark } from './registry';
 import { writeSection } from './report';
+import { versionsLine } from './lib/versions';
 
 const opsOf = (rows: AgentStatsRow[]): number =>
   rows.reduce((s, r) => s + r.starts + r.stops + r.loads + r.unloads, 0);
@@ -133,7 +134,7 @@ async function run(opts: BenchOptions): Promise<void> {
         'failover',
         'Failover: kill -9 the leader with 20,000 units running',
         'npm run build && node dist/bench/run.js failover',
-        body,
+        `${versionsLine()}\n\n${body}`,
       );
   } finally {
     await watcher?.close();

@@ -12,6 +12,7 @@ import { destroyAll, trivialSpec, unitNames } from './lib/units';
 import { ActiveWatcher } from './lib/watcher';
 import type { BenchOptions, Benchmark } from './registry';
 import { mib, writeSection } from './report';
+import { versionsLine } from './lib/versions';
 
 const INTERVAL_MS = 100;
 
@@ -129,7 +130,7 @@ async function run(opts: BenchOptions): Promise<void> {
         'fleet-profile',
         "fleet's profile: 3,000 units, one start every 100 ms, real systemd",
         'npm run build && node dist/bench/run.js fleet-profile',
-        body,
+        `${versionsLine()}\n\n${body}`,
       );
     if (active < n) throw new Error(`only ${active} of ${n} units became active`);
     await destroyAll(api, names);

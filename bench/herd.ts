@@ -20,6 +20,7 @@ import { unitNames } from './lib/units';
 import { ActiveWatcher } from './lib/watcher';
 import type { BenchOptions, Benchmark } from './registry';
 import { writeSection } from './report';
+import { versionsLine } from './lib/versions';
 
 type Design = 'flotilla' | 'watch-all';
 
@@ -169,7 +170,7 @@ async function run(opts: BenchOptions): Promise<void> {
       'herd',
       'Thundering herd: per-machine subjects against a shared etcd watch (`--watch-all`)',
       'npm run build && node dist/bench/run.js herd',
-      body,
+      `${versionsLine()}\n\n${body}`,
     );
   for (const r of [f, w])
     if (r.active < r.units) throw new Error(`${r.design}: only ${r.active} of ${r.units} running`);

@@ -14,6 +14,7 @@ import { ActiveWatcher } from './lib/watcher';
 import type { BenchCluster } from './lib/cluster';
 import type { BenchOptions, Benchmark } from './registry';
 import { writeSection } from './report';
+import { versionsLine } from './lib/versions';
 
 /** Starts `perManager` units on every manager with bare D-Bus calls; ms until all are active. */
 async function floor(cluster: BenchCluster, perManager: number, tag: string): Promise<number> {
@@ -114,7 +115,7 @@ async function run(opts: BenchOptions): Promise<void> {
         'start-at-once',
         '3,000 units at once on real systemd, against the D-Bus floor',
         'npm run build && node dist/bench/run.js start-at-once',
-        body,
+        `${versionsLine()}\n\n${body}`,
       );
     if (active < n) throw new Error(`only ${active} of ${n} units became active`);
   } finally {
