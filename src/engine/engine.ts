@@ -795,7 +795,11 @@ export class Engine {
 
   private maybeSnapshot(): void {
     if (this.snapshotting || this.stopped || this.needsRecovery) return;
-    const every = this.opts.snapshotEvery ?? 10_000;
+    // A snapshot costs O(state); taking one every fixed number of events makes a burst of N
+    // units cost O(N²) (measured: 30 snapshots of up to 1.6 s each for 100,000 units). Waiting
+    // for at least as many events as the state has units and machines keeps it O(1) per event.
+    const size = this.state.units.size + this.state.machines.size;
+    const every = Math.max(this.opts.snapshotEvery ?? 10_000, size);
     const interval = this.opts.snapshotIntervalMs ?? 60_000;
     const due =
       this.eventsSinceSnapshot >= every ||
