@@ -36,6 +36,53 @@ export interface EngineUnitInput {
   reported?: UnitRuntimeState;
 }
 
+/** The state a unit's context describes. */
+export type EngineUnitPhase =
+  'global' | 'inactive' | 'waiting' | 'scheduled' | 'loaded' | 'launched';
+const PHASES: readonly EngineUnitPhase[] = [
+  'global',
+  'inactive',
+  'waiting',
+  'scheduled',
+  'loaded',
+  'launched',
+];
+
+export function phaseOf(c: EngineUnitContext): EngineUnitPhase {
+  if (c.global) return 'global';
+  if (c.target === 'inactive') return 'inactive';
+  if (c.machine === undefined) return 'waiting';
+  if (c.reported?.active === 'active') return 'launched';
+  if (c.reported?.load === 'loaded') return 'loaded';
+  return 'scheduled';
+}
+
+/** The context after an event (the one place that says how each event changes it). */
+export function nextContext(c: EngineUnitContext, e: EngineUnitEvent): EngineUnitContext {
+  switch (e.type) {
+    case 'TARGET_SET':
+      return { ...c, target: e.target };
+    case 'SCHEDULED':
+      return { ...c, machine: e.machine, reported: undefined, lastReason: undefined };
+    case 'UNSCHEDULED':
+      return c.machine === e.machine
+        ? { ...c, machine: undefined, reported: undefined, lastReason: e.reason }
+        : c;
+    case 'REPORTED':
+      return c.machine === e.machine ? { ...c, reported: e.state ?? undefined } : c;
+    case 'DESTROYED':
+      return c;
+  }
+}
+
+function toPhase() {
+  return PHASES.map((phase) => ({
+    guard: { type: 'becomes' as const, params: { phase } },
+    target: `.${phase}` as const,
+    actions: 'apply' as const,
+  }));
+}
+
 const placed = ({ context }: { context: EngineUnitContext }) => context.machine !== undefined;
 
 export const engineUnitMachine = setup({
@@ -52,39 +99,29 @@ export const engineUnitMachine = setup({
     reportedLoaded: ({ context }) =>
       placed({ context }) && context.reported !== undefined && context.reported.load === 'loaded',
     placed,
+    /** True when the event leads to `phase` (evaluated on the context after the event). */
+    becomes: ({ context, event }, params: { phase: EngineUnitPhase }) =>
+      phaseOf(nextContext(context, event)) === params.phase,
+  },
+  actions: {
+    apply: assign(({ context, event }) => nextContext(context, event)),
   },
 }).createMachine({
   id: 'engineUnit',
   context: ({ input }) => ({ ...input }),
   initial: 'deciding',
+  // One transition per event, straight to the state the new context describes. An eventless
+  // "deciding" hub would cost a second microstep for every event, and this machine steps every
+  // unit of the cluster.
   on: {
-    TARGET_SET: { target: '.deciding', actions: assign({ target: ({ event }) => event.target }) },
-    SCHEDULED: {
-      target: '.deciding',
-      actions: assign({
-        machine: ({ event }) => event.machine,
-        reported: undefined,
-        lastReason: undefined,
-      }),
-    },
-    UNSCHEDULED: {
-      target: '.deciding',
-      actions: assign(({ context, event }) =>
-        context.machine === event.machine
-          ? { machine: undefined, reported: undefined, lastReason: event.reason }
-          : {},
-      ),
-    },
-    REPORTED: {
-      target: '.deciding',
-      actions: assign(({ context, event }) =>
-        context.machine === event.machine ? { reported: event.state ?? undefined } : {},
-      ),
-    },
+    TARGET_SET: toPhase(),
+    SCHEDULED: toPhase(),
+    UNSCHEDULED: toPhase(),
+    REPORTED: toPhase(),
     DESTROYED: '.destroyed',
   },
   states: {
-    // Transient: picks the state that the context describes.
+    // Only at creation: picks the state the input describes.
     deciding: {
       always: [
         { guard: 'isGlobal', target: 'global' },
