@@ -546,7 +546,9 @@ class Agent implements AgentHandle {
     const h = this.clock.setTimeout(
       () => {
         this.unitTimers.delete(unit);
-        this.sendUnit(unit, { type: 'TICK', now: this.clock.now() });
+        // A timer may fire a millisecond before `at` by the wall clock (timers run on the
+        // monotonic clock): a TICK the guard found early would never be re-armed.
+        this.sendUnit(unit, { type: 'TICK', now: Math.max(this.clock.now(), at) });
       },
       Math.max(0, at - this.clock.now()),
     );
@@ -590,7 +592,8 @@ class Agent implements AgentHandle {
     this.retryTimer = this.clock.setTimeout(
       () => {
         this.retryTimer = undefined;
-        this.actor.send({ type: 'TICK', now: this.clock.now() });
+        // See armUnitRetry: never deliver a due TICK with a time before it was due.
+        this.actor.send({ type: 'TICK', now: Math.max(this.clock.now(), at) });
       },
       Math.max(0, at - this.clock.now()),
     );

@@ -339,6 +339,44 @@ describe('degraded', () => {
     expect(agent.unitState('a.service')).toBe('active');
   });
 
+  it('retries even when its timer fires a millisecond early by the wall clock (regression: stuck degraded)', async () => {
+    // Node timers run on the monotonic clock; Date.now() inside one can read 1 ms before the
+    // deadline. A TICK whose time was before retryAt was refused and never re-armed.
+    class EarlyClock extends ManualClock {
+      private firing = false;
+      override now(): number {
+        return super.now() - (this.firing ? 1 : 0);
+      }
+      override setTimeout(fn: () => void, ms: number) {
+        return super.setTimeout(() => {
+          this.firing = true;
+          try {
+            fn();
+          } finally {
+            this.firing = false;
+          }
+        }, ms);
+      }
+    }
+    const clock = new EarlyClock();
+    const hub = new LocalHub();
+    const leader = new FakeLeader(hub.connect(), CLUSTER).start();
+    leader.answer(false);
+    const { agent } = await setup({
+      hub,
+      leader,
+      clock,
+      random: () => 0,
+      syncRetry: { baseMs: 100, maxMs: 1000 },
+    });
+    await waitFor(() => agent.state() === 'degraded', 'degraded');
+    const requests = agent.stats.scheduleRequests;
+    leader.answer(true);
+    clock.advance(100);
+    await ready(agent);
+    expect(agent.stats.scheduleRequests).toBe(requests + 1);
+  });
+
   it('bus disconnected: degraded with no ops; on reconnect a full report and a full schedule request', async () => {
     const hub = new LocalHub();
     const bus = new ControlledBus(hub.connect());
