@@ -151,7 +151,7 @@ export class EngineApi implements ClusterApi {
   }
 
   async listUnits(req: ListUnitsRequest): Promise<ListUnitsResponse> {
-    const names = [...this.engine.state.units.keys()].sort();
+    const names = this.engine.sortedUnitNames();
     const { page, next } = paginate(names, req.pageSize, req.pageToken, (n) => n);
     return {
       units: page.map((n) => this.unitView(this.engine.state.units.get(n)!)),
@@ -260,11 +260,15 @@ export class EngineApi implements ClusterApi {
         yield toProtoEvent(e);
       }
       while (!signal.aborted && !this.engine.isStopped) {
+        // Take the whole backlog at once: shift() on a long array is O(n) per event, and a
+        // slow watcher's backlog can hold tens of thousands of events.
         while (queue.length > 0) {
-          const e = queue.shift()!;
-          if (e.index <= last) continue;
-          last = e.index;
-          yield toProtoEvent(e);
+          const batch = queue.splice(0);
+          for (const e of batch) {
+            if (e.index <= last) continue;
+            last = e.index;
+            yield toProtoEvent(e);
+          }
         }
         await new Promise<void>((r) => (wake = r));
         wake = undefined;

@@ -109,6 +109,8 @@ export class Engine {
   /** Machines whose MachineJoined is appended but not folded yet. */
   private readonly joining = new Set<string>();
   private readonly termStart: number;
+  /** The term took over a cluster with history (a failover or restart, not a new cluster). */
+  private inheritedState = false;
   /**
    * One virtual actor per unit: its XState snapshot, stepped by the pure `transition()` as
    * committed events arrive (see docs/architecture.md, "Engine actors").
@@ -183,6 +185,7 @@ export class Engine {
     const state = r.snapshot ? decodeState(r.snapshot.data) : emptyState();
     foldAll(r.tail, state);
     this.stats.restoredEvents = r.tail.length;
+    this.inheritedState = state.index > 0;
     this.install(state, false);
     this.lastSnapshotAt = this.clock();
     this.eventsSinceSnapshot = r.tail.length;
@@ -195,6 +198,7 @@ export class Engine {
   private install(state: ClusterState, publish: boolean): void {
     const now = this.clock();
     this.state = state;
+    this.sortedNames = undefined;
     this.nextIndex = Math.max(this.nextIndex, state.index + 1);
     this.scheduler = new Scheduler();
     // Every machine that is alive or still holds placements gets one TTL of grace: after a
@@ -406,8 +410,10 @@ export class Engine {
         const u = this.state.units.get(e.unit);
         if (!u) return;
         this.scheduler.upsertUnit({ name: u.name, target: u.target, requirements: u.requirements });
-        if (e.type === 'UnitSubmitted') this.spawnUnitActor(u);
-        else if (e.type === 'UnitTargetSet') {
+        if (e.type === 'UnitSubmitted') {
+          this.spawnUnitActor(u);
+          this.sortedNames = undefined;
+        } else if (e.type === 'UnitTargetSet') {
           this.sendUnit(e.unit, { type: 'TARGET_SET', target: e.target });
         }
         if (u.requirements.global) this.globals.add(u.name);
@@ -419,6 +425,7 @@ export class Engine {
         this.scheduler.removeUnit(e.unit);
         this.globals.delete(e.unit);
         this.sendUnit(e.unit, { type: 'DESTROYED' });
+        this.sortedNames = undefined;
         this.unitActors.delete(e.unit);
         touched.add(e.unit);
         return;
@@ -602,6 +609,14 @@ export class Engine {
     return a ? String(a.getSnapshot().value) : undefined;
   }
 
+  private sortedNames: string[] | undefined;
+
+  /** Unit names in order, cached until a unit is added or removed (listing pages read it). */
+  sortedUnitNames(): string[] {
+    this.sortedNames ??= [...this.state.units.keys()].sort();
+    return this.sortedNames;
+  }
+
   explain(unit: string): string {
     return this.scheduler.explain(unit);
   }
@@ -755,6 +770,10 @@ export class Engine {
    */
   private maybeSettle(): void {
     if (this.settled) return;
+    // Machines that joined after the last snapshot are not in the restored state (presence is
+    // transient): give every agent the time to answer the resync before placing anything, or
+    // the first machine to answer would get every waiting unit.
+    if (this.inheritedState && this.clock() - this.termStart < this.settleGraceMs()) return;
     for (const [id, a] of this.machineActors) {
       if (a.getSnapshot().value === 'lost') continue;
       // Heard from in this term, and its announcement (address, metadata) folded.
@@ -762,6 +781,11 @@ export class Engine {
       if (this.state.machines.get(id)?.presence !== 'alive') return;
     }
     this.settle('every machine resynced');
+  }
+
+  /** How long a new term waits for agents to answer its resync (they heartbeat at once). */
+  private settleGraceMs(): number {
+    return Math.min(this.ttl / 3, 2000);
   }
 
   private settle(why: string): void {
@@ -780,6 +804,11 @@ export class Engine {
     const settleTimer = setTimeout(() => this.settle('agent TTL passed'), this.ttl);
     settleTimer.unref();
     this.timers.push(settleTimer);
+    if (this.inheritedState) {
+      const graceTimer = setTimeout(() => this.maybeSettle(), this.settleGraceMs() + 1);
+      graceTimer.unref();
+      this.timers.push(graceTimer);
+    }
     const tick = setInterval(
       () => {
         const now = this.clock();

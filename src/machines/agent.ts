@@ -290,7 +290,8 @@ export const agentMachine = setup({
           guard: 'resyncIsCurrent',
           target: 'syncing',
           reenter: true,
-          actions: 'oweFullReport',
+          // A new leader learns of machines from heartbeats: announce at once.
+          actions: ['sendHeartbeat', 'oweFullReport'],
         },
         BUS_CONNECTED: { actions: 'markBusUp' },
         BUS_DISCONNECTED: { target: 'degraded', actions: 'markBusDown' },
@@ -323,7 +324,7 @@ export const agentMachine = setup({
         RESYNC_REQUESTED: {
           guard: 'resyncIsCurrent',
           target: 'syncing',
-          actions: 'oweFullReport',
+          actions: ['sendHeartbeat', 'oweFullReport'],
         },
         BUS_DISCONNECTED: { target: 'degraded', actions: 'markBusDown' },
       },
@@ -342,7 +343,7 @@ export const agentMachine = setup({
         RESYNC_REQUESTED: {
           guard: 'resyncIsCurrent',
           target: 'syncing',
-          actions: ['markBusUp', 'oweFullReport'],
+          actions: ['markBusUp', 'sendHeartbeat', 'oweFullReport'],
         },
         SCHEDULE_RECEIVED: { target: 'syncing', actions: ['markBusUp', 'holdDelta'] },
       },

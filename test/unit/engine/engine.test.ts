@@ -184,6 +184,33 @@ describe('Engine', () => {
     expect(engine.stats.nudges).toBe(1);
   });
 
+  it('after a failover, waits for agents to answer before placing (regression: all units on the first machine)', async () => {
+    // Units wait for a machine under the first leader (no agent yet); the machines that come
+    // are known to no snapshot, so the next leader learns of them only from their heartbeats.
+    const first = await leader(backend, hub, 'leader1');
+    const names = Array.from({ length: 10 }, (_, i) => `p${i}.service`);
+    await first.api.createUnits({
+      units: names.map((n) => ({ ...svc(n), targetState: 'launched' })),
+      replace: false,
+    });
+    await first.engine.stop('killed');
+    await first.term.resign();
+    const agents = [
+      new FakeAgent(hub.connect(), CLUSTER, 'm1').start(),
+      new FakeAgent(hub.connect(), CLUSTER, 'm2').start(),
+    ];
+    cleanups.push(() => agents.forEach((a) => a.stop()));
+    const second = await leader(backend, hub, 'leader2');
+    cleanups.push(() => second.engine.stop());
+    await until(
+      () => names.every((n) => second.engine.state.units.get(n)!.machine !== undefined),
+      'all placed',
+    );
+    const on = (m: string) =>
+      names.filter((n) => second.engine.state.units.get(n)!.machine === m).length;
+    expect([on('m1'), on('m2')]).toEqual([5, 5]);
+  });
+
   it('reschedules the units of a lost machine', async () => {
     const l = await leader(backend, hub, 'leader1', 1500);
     cleanups.push(() => l.engine.stop());

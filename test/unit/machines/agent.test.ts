@@ -225,7 +225,8 @@ describe('agent machine: degraded', () => {
       jitter: 0,
     });
     const r2 = step(r1.s, { type: 'RESYNC_REQUESTED', epoch: 2 });
-    expect(r2.acts).toEqual(['requestFullSchedule']);
+    // A new leader learns of machines from heartbeats: the agent announces itself at once.
+    expect(r2.acts).toEqual(['sendHeartbeat', 'requestFullSchedule']);
     expect(r2.s.context.reportOwed).toBe(true);
     expect(step(r1.s, { type: 'SCHEDULE_RECEIVED', delta: delta(2, 1) }).s.value).toBe('syncing');
   });
