@@ -70,7 +70,7 @@ export interface AgentOptions {
   driver: Driver;
   /** The leader declares the machine lost after this long without a heartbeat (default 30 000). Heartbeats go every ttl/3, with jitter. */
   agentTtlMs?: number;
-  /** State changes within this window travel in one report (default 20 ms). */
+  /** State changes within this window after a report travel in the next one (default 5 ms; the first change after a quiet window goes at once). */
   reportBatchMs?: number;
   /** Timeout of a full-schedule request (default 5000 ms). */
   requestTimeoutMs?: number;
@@ -208,7 +208,7 @@ class Agent implements AgentHandle {
     });
     this.reporter = new Reporter({
       machineId: opts.machineId,
-      batchMs: opts.reportBatchMs ?? 20,
+      batchMs: opts.reportBatchMs ?? 5,
       clock: this.clock,
       publish: (r) => {
         if (r.full) this.stats.fullReports++;
