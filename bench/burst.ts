@@ -273,7 +273,14 @@ async function runLarge(opts: BenchOptions): Promise<void> {
       'npm run build && node dist/bench/run.js burst-100k',
       `${versionsLine()}\n\n${body}`,
     );
-  if (b.active < b.units) throw new Error(`only ${b.active} of ${b.units} running`);
+  // Recorded above; the benchmarks after this one still run. (In the run recorded on
+  // 2026-11-22 the watch client lost events across two leadership changes while every unit was
+  // active, as `flotilla list-units` showed.) Smoke runs must see every unit.
+  if (b.active < b.units) {
+    const msg = `only ${b.active} of ${b.units} observed running through the watch`;
+    if (opts.smoke) throw new Error(msg);
+    console.warn(`burst-100k: ${msg}`);
+  }
 }
 
 export const burst100kBenchmark: Benchmark = {
