@@ -111,6 +111,23 @@ export const isDead = (s: UnitRuntimeState | null): boolean =>
 const wantsFile = (d: UnitDesire): d is Extract<UnitDesire, { hash: string }> =>
   d.target === 'loaded' || d.target === 'launched';
 
+/** A unit that is not running (loaded, or exited by itself) seen running or failed from outside. */
+function observedWhileStopped() {
+  return [
+    {
+      guard: 'observedRunning' as const,
+      target: 'active' as const,
+      actions: 'recordObserved' as const,
+    },
+    {
+      guard: 'observedFailed' as const,
+      target: 'failed' as const,
+      actions: ['recordObserved' as const, 'recordFailure' as const],
+    },
+    { actions: 'recordObserved' as const },
+  ];
+}
+
 export const agentUnitMachine = setup({
   types: {
     context: {} as AgentUnitContext,
@@ -304,17 +321,9 @@ export const agentUnitMachine = setup({
         { guard: 'wantsLaunched', target: 'starting' },
       ],
       on: {
-        STATE_OBSERVED: [
-          // Started from outside (systemctl start): take it as running; `active` then stops it
-          // if the schedule says "loaded".
-          { guard: 'observedRunning', target: 'active', actions: 'recordObserved' },
-          {
-            guard: 'observedFailed',
-            target: 'failed',
-            actions: ['recordObserved', 'recordFailure'],
-          },
-          { actions: 'recordObserved' },
-        ],
+        // Started from outside (systemctl start): take it as running; `active` then stops it
+        // if the schedule says "loaded".
+        STATE_OBSERVED: observedWhileStopped(),
       },
     },
     starting: {
@@ -401,15 +410,7 @@ export const agentUnitMachine = setup({
         { guard: 'wantsLoadedOnly', target: 'loaded' },
       ],
       on: {
-        STATE_OBSERVED: [
-          { guard: 'observedRunning', target: 'active', actions: 'recordObserved' },
-          {
-            guard: 'observedFailed',
-            target: 'failed',
-            actions: ['recordObserved', 'recordFailure'],
-          },
-          { actions: 'recordObserved' },
-        ],
+        STATE_OBSERVED: observedWhileStopped(),
       },
     },
     stopping: {
