@@ -12,6 +12,7 @@ import { ErrorCode, FlotillaError } from '../errors';
 import { FlotillaService } from '../gen/flotilla/v1/flotilla';
 import type { FlotillaServer } from '../gen/flotilla/v1/flotilla';
 import { toGrpcStatus } from './errors';
+import { servingPreEncoded } from './pre-encoded';
 import type { ClusterApi } from './types';
 
 /** Large enough for CreateUnits with thousands of units and a 1000-unit ListUnits page. */
@@ -198,7 +199,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServerH
   };
   const server = new Server(channelOptions);
   const live = new Set<AbortController>();
-  server.addService(FlotillaService, makeHandlers(opts.api, live));
+  server.addService(servingPreEncoded(FlotillaService), makeHandlers(opts.api, live));
   const creds = opts.credentials ?? ServerCredentials.createInsecure();
   const sockets: string[] = [];
   const addresses: string[] = [];

@@ -28,6 +28,12 @@ import type {
   UnitStatusResponse,
   WatchRequest,
 } from '../gen/flotilla/v1/flotilla';
+import {
+  ListUnitsResponse as ListUnitsResponseCodec,
+  ListUnitStatesResponse as ListUnitStatesResponseCodec,
+  Unit as UnitCodec,
+  UnitState as UnitStateCodec,
+} from '../gen/flotilla/v1/flotilla';
 import type { Bus } from '../bus/types';
 import { randomUUID } from 'node:crypto';
 import {
@@ -42,12 +48,15 @@ import { parseUnitName, unitHash, unitRequirements, validateUnitName } from '../
 import type { TargetState } from '../unit/types';
 import { TARGET_STATES } from '../unit/types';
 import type { Engine } from './engine';
+import { encodePageInSlices } from './listing';
 import type { UnitRecord } from './state';
 import { machineMetadata } from './state';
 
 const DEFAULT_PAGE = 1000;
 const MAX_PAGE = 10_000;
 const AGENT_RPC_TIMEOUT_MS = 5000;
+/** A client write of more events than this is a bulk write: small ones may overtake it. */
+const BULK_WRITE_EVENTS = 50;
 
 /**
  * The cluster API served by the leader: validates requests, turns them into events, and answers
@@ -63,6 +72,11 @@ export class EngineApi implements ClusterApi {
     private readonly leader: { machineId: string; address: string },
   ) {
     this.subj = subjects(cluster);
+  }
+
+  /** A client's write: large ones go in the bulk lane (engine/batching.ts). */
+  private write(bodies: EventBody[]): Promise<number> {
+    return this.engine.append(bodies, { bulk: bodies.length > BULK_WRITE_EVENTS });
   }
 
   async createUnits(req: CreateUnitsRequest): Promise<CreateUnitsResponse> {
@@ -112,7 +126,7 @@ export class EngineApi implements ClusterApi {
         results.push({ name: spec.name, outcome: 'replaced' });
       }
     }
-    const index = await this.engine.append(bodies);
+    const index = await this.write(bodies);
     return { results, index };
   }
 
@@ -130,14 +144,12 @@ export class EngineApi implements ClusterApi {
       if (this.engine.state.units.get(name)!.target !== target)
         bodies.push({ type: 'UnitTargetSet', unit: name, target });
     }
-    return { index: await this.engine.append(bodies) };
+    return { index: await this.write(bodies) };
   }
 
   async destroyUnits(req: DestroyUnitsRequest): Promise<DestroyUnitsResponse> {
     const destroyed = [...new Set(req.names)].filter((n) => this.engine.state.units.has(n));
-    const index = await this.engine.append(
-      destroyed.map((unit) => ({ type: 'UnitDestroyed', unit })),
-    );
+    const index = await this.write(destroyed.map((unit) => ({ type: 'UnitDestroyed', unit })));
     return { destroyed, index };
   }
 
@@ -150,13 +162,20 @@ export class EngineApi implements ClusterApi {
     return this.unitView(u);
   }
 
+  /** One page, written a slice at a time (see listing.ts). */
   async listUnits(req: ListUnitsRequest): Promise<ListUnitsResponse> {
     const names = this.engine.sortedUnitNames();
     const { page, next } = paginate(names, req.pageSize, req.pageToken, (n) => n);
-    return {
-      units: page.map((n) => this.unitView(this.engine.state.units.get(n)!)),
-      nextPageToken: next,
-    };
+    return encodePageInSlices(
+      UnitCodec,
+      page.length,
+      (i) => {
+        const u = this.engine.state.units.get(page[i]);
+        return u && this.unitView(u);
+      },
+      next,
+      (b) => ListUnitsResponseCodec.decode(b),
+    );
   }
 
   async listUnitStates(req: ListUnitStatesRequest): Promise<ListUnitStatesResponse> {
@@ -183,7 +202,13 @@ export class EngineApi implements ClusterApi {
       req.pageToken,
       (r) => `${r.name}\u0000${r.machineId}`,
     );
-    return { states: page, nextPageToken: next };
+    return encodePageInSlices(
+      UnitStateCodec,
+      page.length,
+      (i) => page[i],
+      next,
+      (b) => ListUnitStatesResponseCodec.decode(b),
+    );
   }
 
   async listMachines(): Promise<ListMachinesResponse> {

@@ -1,4 +1,4 @@
-import { createActor, initialTransition, transition, type Actor, type SnapshotFrom } from 'xstate';
+import { createActor, type Actor, type SnapshotFrom } from 'xstate';
 import type { Bus, Subscription } from '../bus/types';
 import { ErrorCode, FlotillaError, isFlotillaError } from '../errors';
 import type { EventBody, FlotillaEvent } from '../events/types';
@@ -7,6 +7,7 @@ import type { Logger } from '../log';
 import { silentLogger } from '../log';
 import { engineMachineMachine } from '../machines/engine-machine';
 import { engineUnitMachine, type EngineUnitEvent } from '../machines/engine-unit';
+import { pureStepper } from '../machines/pure';
 import {
   decodeHeartbeat,
   decodeScheduleRequest,
@@ -20,11 +21,13 @@ import {
 } from '../protocol';
 import { Scheduler } from '../scheduler';
 import type { Term } from '../store/types';
+import { takeBatch, type Queued } from './batching';
 import { DesiredSchedule } from './desired';
 import { applyEvent, foldAll } from './fold';
-import { decodeState, encodeState } from './snapshot';
+import { decodeState, encodeStateInSlices } from './snapshot';
 import type { ClusterState, UnitRecord } from './state';
 import { emptyState, machineMetadata } from './state';
+import { nextTurn } from './turn';
 
 export interface EngineOptions {
   term: Term;
@@ -43,13 +46,22 @@ export interface EngineOptions {
   retention?: number;
   /** Events kept in memory for watchers resuming from an index (default 20,000; older ones: `flotilla replay`). */
   watchBuffer?: number;
-  /** Most events committed in one store transaction (group commit). */
+  /** Most events committed in one store transaction (group commit; default 1,000: one
+   * transaction and its fold stay short, so a small write never waits long behind a burst). */
   maxBatchEvents?: number;
   clock?: () => number;
   log?: Logger;
 }
 
-interface Pending {
+export interface AppendOptions {
+  /**
+   * A client's large write: later small writes may be committed before it (see batching.ts).
+   * Never for the engine's own events.
+   */
+  bulk?: boolean;
+}
+
+interface Pending extends Queued {
   bodies: EventBody[];
   resolve: (lastIndex: number) => void;
   reject: (err: Error) => void;
@@ -72,6 +84,21 @@ export interface EngineStats {
 }
 
 type UnitSnapshot = SnapshotFrom<typeof engineUnitMachine>;
+
+/**
+ * Effects of committed events are applied for about this long per event-loop turn; then the
+ * loop is handed back. Bounds what a burst costs other callers (and the lease keepalive).
+ */
+const EFFECTS_TURN_MS = 5;
+/** How many events are applied between two looks at the clock. */
+const EFFECTS_CHECK_EVERY = 32;
+
+/** Steps the unit actors' snapshots (one shared inert scope; see machines/pure.ts). */
+const unitStepper = pureStepper(engineUnitMachine, {
+  name: '',
+  target: 'inactive',
+  global: false,
+});
 type MachineActor = Actor<typeof engineMachineMachine>;
 
 /**
@@ -112,7 +139,7 @@ export class Engine {
   /** The term took over a cluster with history (a failover or restart, not a new cluster). */
   private inheritedState = false;
   /**
-   * One virtual actor per unit: its XState snapshot, stepped by the pure `transition()` as
+   * One virtual actor per unit: its XState snapshot, stepped by a pure transition function as
    * committed events arrive (see docs/architecture.md, "Engine actors").
    */
   private readonly unitActors = new Map<string, UnitSnapshot>();
@@ -199,6 +226,9 @@ export class Engine {
     const now = this.clock();
     this.state = state;
     this.sortedNames = undefined;
+    // Everything derived is rebuilt from `state` below: pending effects are part of it.
+    this.effects = [];
+    this.effectsPos = 0;
     this.nextIndex = Math.max(this.nextIndex, state.index + 1);
     this.scheduler = new Scheduler();
     // Every machine that is alive or still holds placements gets one TTL of grace: after a
@@ -242,7 +272,7 @@ export class Engine {
    * types) and folded. Rejects with STORE_UNAVAILABLE (retryable) or FENCED; a rejected write
    * was not acknowledged and is not in this leader's state.
    */
-  append(bodies: EventBody[]): Promise<number> {
+  append(bodies: EventBody[], opts: AppendOptions = {}): Promise<number> {
     if (this.stopped) {
       return Promise.reject(
         new FlotillaError(ErrorCode.NotLeader, 'this engine is no longer the leader', {
@@ -252,7 +282,14 @@ export class Engine {
     }
     if (bodies.length === 0) return Promise.resolve(this.state.index);
     return new Promise((resolve, reject) => {
-      this.queue.push({ bodies, resolve, reject });
+      this.queue.push({
+        bodies,
+        resolve,
+        reject,
+        events: bodies.length,
+        bulk: opts.bulk ?? false,
+        skipped: 0,
+      });
       void this.pump();
     });
   }
@@ -266,18 +303,7 @@ export class Engine {
           await this.recover();
           if (this.needsRecovery) break;
         }
-        const max = this.opts.maxBatchEvents ?? 5000;
-        const batch: Pending[] = [];
-        let n = 0;
-        while (
-          this.queue.length > 0 &&
-          (batch.length === 0 || n + this.queue[0].bodies.length <= max)
-        ) {
-          const p = this.queue.shift()!;
-          batch.push(p);
-          n += p.bodies.length;
-        }
-        await this.commit(batch);
+        await this.commit(takeBatch(this.queue, this.opts.maxBatchEvents ?? 1000));
       }
     } finally {
       this.committing = false;
@@ -387,18 +413,71 @@ export class Engine {
 
   // ---------------------------------------------------------------- fold + effects
 
+  /**
+   * Folds committed events into the state and the watch buffer: what a write's caller is
+   * answered after. Their effects (scheduler indexes, actors, desired schedules, placement,
+   * publishing) follow in order, in turns of bounded length (see runEffects).
+   */
   private applyCommitted(events: FlotillaEvent[]): void {
-    const touched = new Set<string>();
     for (const e of events) {
       applyEvent(this.state, e);
-      this.route(e, touched);
+      if (e.type === 'UnitSubmitted' || e.type === 'UnitDestroyed') this.sortedNames = undefined;
       this.remember(e);
     }
-    this.eventsSinceSnapshot += events.length;
+    this.effects.push(events);
+    this.scheduleEffects();
+  }
+
+  /** Committed events whose effects are not applied yet, in commit order. */
+  private effects: FlotillaEvent[][] = [];
+  /** Position in effects[0]. */
+  private effectsPos = 0;
+  private effectsTimer: NodeJS.Immediate | undefined;
+
+  private scheduleEffects(): void {
+    if (this.effectsTimer || this.stopped) return;
+    this.effectsTimer = setImmediate(() => {
+      this.effectsTimer = undefined;
+      this.runEffects(EFFECTS_TURN_MS);
+    });
+  }
+
+  /**
+   * Applies pending effects for about `budgetMs`, then hands the event loop back (API calls,
+   * store answers, lease keepalives and agents' messages go in between) and carries on in the
+   * next turn. Each turn ends with the desired schedules recomputed, placement planned and the
+   * changes published, so agents hear of the first units of a burst while the rest is applied.
+   */
+  private runEffects(budgetMs: number): void {
+    if (this.stopped) return;
+    const deadline = performance.now() + budgetMs;
+    const touched = new Set<string>();
+    let n = 0;
+    while (this.effects.length > 0) {
+      const batch = this.effects[0];
+      const end = Math.min(batch.length, this.effectsPos + EFFECTS_CHECK_EVERY);
+      for (; this.effectsPos < end; this.effectsPos++, n++)
+        this.route(batch[this.effectsPos], touched);
+      if (this.effectsPos >= batch.length) {
+        this.effects.shift();
+        this.effectsPos = 0;
+      }
+      if (performance.now() >= deadline) break;
+    }
+    this.eventsSinceSnapshot += n;
     for (const u of touched) this.recomputeDesired(u);
     this.maybeSettle();
     this.planAndPublish();
     this.maybeSnapshot();
+    if (this.effects.length > 0) this.scheduleEffects();
+  }
+
+  /** Applies every pending effect now (for reads of actors and placement reasons). */
+  private flushEffects(): void {
+    if (this.effects.length === 0) return;
+    if (this.effectsTimer) clearImmediate(this.effectsTimer);
+    this.effectsTimer = undefined;
+    this.runEffects(Infinity);
   }
 
   /** Feeds one folded event to the scheduler's indexes and the actors. */
@@ -410,10 +489,8 @@ export class Engine {
         const u = this.state.units.get(e.unit);
         if (!u) return;
         this.scheduler.upsertUnit({ name: u.name, target: u.target, requirements: u.requirements });
-        if (e.type === 'UnitSubmitted') {
-          this.spawnUnitActor(u);
-          this.sortedNames = undefined;
-        } else if (e.type === 'UnitTargetSet') {
+        if (e.type === 'UnitSubmitted') this.spawnUnitActor(u);
+        else if (e.type === 'UnitTargetSet') {
           this.sendUnit(e.unit, { type: 'TARGET_SET', target: e.target });
         }
         if (u.requirements.global) this.globals.add(u.name);
@@ -425,7 +502,6 @@ export class Engine {
         this.scheduler.removeUnit(e.unit);
         this.globals.delete(e.unit);
         this.sendUnit(e.unit, { type: 'DESTROYED' });
-        this.sortedNames = undefined;
         this.unitActors.delete(e.unit);
         touched.add(e.unit);
         return;
@@ -552,7 +628,7 @@ export class Engine {
   }
 
   private spawnUnitActor(u: UnitRecord): void {
-    const [snapshot] = initialTransition(engineUnitMachine, {
+    const snapshot = unitStepper.initial({
       name: u.name,
       target: u.target,
       global: u.requirements.global,
@@ -566,13 +642,14 @@ export class Engine {
   private sendUnit(name: string, event: EngineUnitEvent): void {
     const snapshot = this.unitActors.get(name);
     if (!snapshot) return;
-    const [next] = transition(engineUnitMachine, snapshot, event);
+    const next = unitStepper.step(snapshot, event);
     if (next.status === 'done') this.unitActors.delete(name);
     else this.unitActors.set(name, next);
   }
 
   /** A unit's actor snapshot (state value and context), for status output and the visualizer. */
   unitSnapshot(name: string): UnitSnapshot | undefined {
+    this.flushEffects();
     return this.actorOf(name);
   }
 
@@ -600,11 +677,13 @@ export class Engine {
 
   /** The XState snapshot value of a unit's actor ('launched', 'waiting', …), for status and the visualizer. */
   unitPhase(name: string): string | undefined {
+    this.flushEffects();
     const a = this.actorOf(name);
     return a ? String(a.value) : undefined;
   }
 
   machinePhase(id: string): string | undefined {
+    this.flushEffects();
     const a = this.machineActors.get(id);
     return a ? String(a.getSnapshot().value) : undefined;
   }
@@ -618,6 +697,7 @@ export class Engine {
   }
 
   explain(unit: string): string {
+    this.flushEffects();
     return this.scheduler.explain(unit);
   }
 
@@ -846,9 +926,11 @@ export class Engine {
     this.snapshotting = true;
     try {
       const index = this.state.index;
-      const data = encodeState(this.state);
+      // The state is captured synchronously as of `index`; its text is written over turns.
+      const encoding = encodeStateInSlices(this.state, nextTurn);
       this.eventsSinceSnapshot = 0;
       this.lastSnapshotAt = this.clock();
+      const data = await encoding;
       const stats = await this.opts.term.writeSnapshot({ index, epoch: this.epoch, data });
       this.stats.snapshots++;
       this.stats.lastSnapshotIndex = index;
@@ -894,6 +976,7 @@ export class Engine {
     this.stopped = true;
     this.log.info('engine stopping', { reason });
     for (const t of this.timers) clearTimeout(t);
+    if (this.effectsTimer) clearImmediate(this.effectsTimer);
     if (this.recoveryTimer) clearTimeout(this.recoveryTimer);
     for (const s of this.subs) s.unsubscribe();
     this.unsubStatus?.();
