@@ -11,7 +11,7 @@ import { AgentFleet } from './lib/agents';
 import { startBenchCluster, waitReady } from './lib/cluster';
 import { fmtMs, summarize } from './lib/histogram';
 import { cpuMeter, rssBytes, sleep } from './lib/proc';
-import { listingProbe, mutationProbe, submitLaunched } from './lib/submit';
+import { probeProcess, submitLaunched } from './lib/submit';
 import { listAllUnitNames, unitNames } from './lib/units';
 import { ActiveWatcher } from './lib/watcher';
 import type { BenchOptions, Benchmark } from './registry';
@@ -66,7 +66,6 @@ export async function runBurst(p: BurstParams): Promise<BurstResult> {
   let watcher: ActiveWatcher | undefined;
   const api = connectApi(leader.endpoint, { requestTimeoutMs: 120_000 });
   const lister = connectApi(leader.endpoint, { requestTimeoutMs: 120_000 });
-  const writer = connectApi(leader.endpoint, { requestTimeoutMs: 120_000 });
   try {
     fleet = await AgentFleet.start({
       cluster: cluster.clusterName,
@@ -83,8 +82,9 @@ export async function runBurst(p: BurstParams): Promise<BurstResult> {
     const names = unitNames('burst', p.units);
     const leaderCpu = cpuMeter([leader.pid!]);
     const agentsCpu = cpuMeter(fleet.pids);
-    const probe = p.footprint ? listingProbe(lister) : undefined;
-    const mprobe = p.footprint ? mutationProbe(writer) : undefined;
+    // The probes run in processes of their own: this one is busy with the watch stream.
+    const probe = p.footprint ? await probeProcess('list', leader.endpoint) : undefined;
+    const mprobe = p.footprint ? await probeProcess('mutate', leader.endpoint) : undefined;
     const t0 = performance.now();
     const sub = await submitLaunched(api, names);
     const acceptedMs = performance.now() - t0;
@@ -94,7 +94,7 @@ export async function runBurst(p: BurstParams): Promise<BurstResult> {
     const allRunningMs = last - t0;
     const epoch = Number((await api.getClusterStatus({}).catch(() => ({ epoch: 0 }))).epoch);
     const listed = await probe?.stop();
-    const small = await mprobe?.stop();
+    const small = (await mprobe?.stop())?.ms;
     const lc = leaderCpu();
     const ac = agentsCpu();
 
@@ -148,7 +148,6 @@ export async function runBurst(p: BurstParams): Promise<BurstResult> {
     await watcher?.close();
     api.close();
     lister.close();
-    writer.close();
     await fleet?.stop();
     await cluster.dispose();
   }

@@ -3,6 +3,7 @@
  * `launched`, `inFlight` calls at a time, recording every call's latency.
  */
 import type { ClusterApi } from '../../src/api/types';
+import { LineChild } from './child';
 import { chunks, listAllUnitNames, trivialSpec } from './units';
 
 export interface SubmitResult {
@@ -93,6 +94,25 @@ export function mutationProbe(api: ClusterApi, everyMs = 50): { stop(): Promise<
       running = false;
       await loop;
       return ms;
+    },
+  };
+}
+
+/** A probe (see probe-process.ts) running in its own process. */
+export async function probeProcess(
+  kind: 'mutate' | 'list',
+  endpoint: string,
+): Promise<{ stop(): Promise<{ ms: number[]; sizes: number[] }> }> {
+  const child = new LineChild('probe-process.js', [kind, endpoint]);
+  const first = await child.next(30_000);
+  if (first !== 'ready') throw new Error(`probe ${kind}: unexpected "${first}"`);
+  return {
+    async stop() {
+      child.send('stop');
+      const res = await child.nextJson<{ ms: (number | null)[]; sizes: number[] }>(120_000);
+      await child.waitExit();
+      // JSON has no Infinity (a failed call): it arrives as null.
+      return { ms: res.ms.map((x) => x ?? Infinity), sizes: res.sizes };
     },
   };
 }

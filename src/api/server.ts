@@ -12,6 +12,7 @@ import { ErrorCode, FlotillaError } from '../errors';
 import { FlotillaService } from '../gen/flotilla/v1/flotilla';
 import type { FlotillaServer } from '../gen/flotilla/v1/flotilla';
 import { toGrpcStatus } from './errors';
+import { nextTurn } from '../turn';
 import { servingPreEncoded } from './pre-encoded';
 import type { ClusterApi } from './types';
 
@@ -141,8 +142,11 @@ function streaming<Req, Res>(
     call.on('close', abort);
     void (async () => {
       try {
+        let written = 0;
         for await (const msg of fn(call.request, ac.signal)) {
           if (ac.signal.aborted) break;
+          // A watcher catching up on thousands of events must not hold the event loop.
+          if (++written % STREAM_TURN_MESSAGES === 0) await nextTurn();
           if (!call.write(msg)) {
             await new Promise<void>((resolve) => {
               const done = (): void => {
@@ -165,6 +169,9 @@ function streaming<Req, Res>(
     })();
   };
 }
+
+/** Messages a stream writes in one event-loop turn before handing it back. */
+const STREAM_TURN_MESSAGES = 256;
 
 /** The generated service's handlers over a ClusterApi. */
 export function makeHandlers(api: ClusterApi, live: Set<AbortController>): FlotillaServer {

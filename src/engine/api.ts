@@ -31,7 +31,6 @@ import type {
 import {
   ListUnitsResponse as ListUnitsResponseCodec,
   ListUnitStatesResponse as ListUnitStatesResponseCodec,
-  Unit as UnitCodec,
   UnitState as UnitStateCodec,
 } from '../gen/flotilla/v1/flotilla';
 import type { Bus } from '../bus/types';
@@ -49,6 +48,7 @@ import type { TargetState } from '../unit/types';
 import { TARGET_STATES } from '../unit/types';
 import type { Engine } from './engine';
 import { encodePageInSlices } from './listing';
+import { EncodedUnitViews, unitView } from './unit-views';
 import type { UnitRecord } from './state';
 import { machineMetadata } from './state';
 
@@ -64,6 +64,7 @@ const BULK_WRITE_EVENTS = 50;
  */
 export class EngineApi implements ClusterApi {
   private readonly subj;
+  private readonly views = new EncodedUnitViews();
 
   constructor(
     private readonly engine: Engine,
@@ -72,6 +73,10 @@ export class EngineApi implements ClusterApi {
     private readonly leader: { machineId: string; address: string },
   ) {
     this.subj = subjects(cluster);
+    // Every folded event about a unit makes its encoded view stale.
+    engine.watch(0, (e) => {
+      if ('unit' in e) this.views.forget(e.unit);
+    });
   }
 
   /** A client's write: large ones go in the bulk lane (engine/batching.ts). */
@@ -159,7 +164,7 @@ export class EngineApi implements ClusterApi {
       throw new FlotillaError(ErrorCode.UnitNotFound, `unit ${req.name} not found`, {
         details: { unit: req.name },
       });
-    return this.unitView(u);
+    return unitView(this.engine.state, u);
   }
 
   /** One page, written a slice at a time (see listing.ts). */
@@ -167,12 +172,8 @@ export class EngineApi implements ClusterApi {
     const names = this.engine.sortedUnitNames();
     const { page, next } = paginate(names, req.pageSize, req.pageToken, (n) => n);
     return encodePageInSlices(
-      UnitCodec,
       page.length,
-      (i) => {
-        const u = this.engine.state.units.get(page[i]);
-        return u && this.unitView(u);
-      },
+      (i) => this.views.get(this.engine.state, page[i]),
       next,
       (b) => ListUnitsResponseCodec.decode(b),
     );
@@ -203,9 +204,8 @@ export class EngineApi implements ClusterApi {
       (r) => `${r.name}\u0000${r.machineId}`,
     );
     return encodePageInSlices(
-      UnitStateCodec,
       page.length,
-      (i) => page[i],
+      (i) => UnitStateCodec.encode(page[i]).finish(),
       next,
       (b) => ListUnitStatesResponseCodec.decode(b),
     );
@@ -414,36 +414,6 @@ export class EngineApi implements ClusterApi {
         reply.error ?? `the agent on ${machine} failed`,
       );
     return reply.text;
-  }
-
-  private unitView(u: UnitRecord): Unit {
-    return {
-      name: u.name,
-      options: u.options,
-      hash: u.hash,
-      targetState: u.target,
-      targetMachine: u.machine ?? '',
-      global: u.requirements.global,
-      description: u.description,
-      currentState: this.currentState(u),
-    };
-  }
-
-  /** fleet's STATE column: what the unit's agent reports, as a target-state word. */
-  private currentState(u: UnitRecord): string {
-    const byMachine = this.engine.state.reported.get(u.name);
-    if (!byMachine || byMachine.size === 0) return 'inactive';
-    const states = u.machine
-      ? [byMachine.get(u.machine)].filter((s) => s !== undefined)
-      : [...byMachine.values()];
-    if (states.length === 0) return 'inactive';
-    // A unit that is still stopping counts as launched, one still starting as loaded: waiting
-    // for "loaded" after a stop must mean stopped, waiting for "launched" must mean running.
-    const running = (s: { active: string }) =>
-      ['active', 'reloading', 'deactivating'].includes(s.active);
-    if (states.every(running)) return 'launched';
-    if (states.every((s) => s.load === 'loaded')) return 'loaded';
-    return 'inactive';
   }
 }
 

@@ -14,6 +14,11 @@
  *
  * A bulk write passed over `maxSkips` times goes first in the next batch, so a steady stream of
  * normal writes cannot starve it.
+ *
+ * Admission: while the engine is still applying the effects of earlier writes (placement,
+ * actors, publishing), it holds bulk writes back (`admitBulk: false`). Accepting a burst faster
+ * than it can be applied only lengthens every queue in the leader, and with them the wait of
+ * every other caller; the burst itself does not finish any sooner.
  */
 export interface Queued {
   readonly events: number;
@@ -25,14 +30,35 @@ export interface Queued {
 export const DEFAULT_MAX_SKIPS = 2;
 
 /**
+ * Normal writes only, in arrival order up to `max` events (bulk writes are held back: the
+ * engine is still busy with the previous ones; they are not counted as passed over).
+ */
+function takeNormal<T extends Queued>(queue: T[], max: number): T[] {
+  const batch: T[] = [];
+  let n = 0;
+  for (let i = 0; i < queue.length;) {
+    const w = queue[i];
+    if (w.bulk) i++;
+    else if (batch.length === 0 || n + w.events <= max) {
+      queue.splice(i, 1);
+      batch.push(w);
+      n += w.events;
+    } else break;
+  }
+  return batch;
+}
+
+/**
  * Removes the next batch from `queue` and returns it in commit order. At most `max` events,
  * except that a batch always takes at least one write, however large.
  */
 export function takeBatch<T extends Queued>(
   queue: T[],
   max: number,
-  maxSkips = DEFAULT_MAX_SKIPS,
+  opts: { maxSkips?: number; admitBulk?: boolean } = {},
 ): T[] {
+  const maxSkips = opts.maxSkips ?? DEFAULT_MAX_SKIPS;
+  if (opts.admitBulk === false) return takeNormal(queue, max);
   const batch: T[] = [];
   let n = 0;
   const fits = (w: T): boolean => batch.length === 0 || n + w.events <= max;

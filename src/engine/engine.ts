@@ -27,7 +27,7 @@ import { applyEvent, foldAll } from './fold';
 import { decodeState, encodeStateInSlices } from './snapshot';
 import type { ClusterState, UnitRecord } from './state';
 import { emptyState, machineMetadata } from './state';
-import { nextTurn } from './turn';
+import { nextTurn } from '../turn';
 
 export interface EngineOptions {
   term: Term;
@@ -229,6 +229,7 @@ export class Engine {
     // Everything derived is rebuilt from `state` below: pending effects are part of it.
     this.effects = [];
     this.effectsPos = 0;
+    this.effectsPending = 0;
     this.nextIndex = Math.max(this.nextIndex, state.index + 1);
     this.scheduler = new Scheduler();
     // Every machine that is alive or still holds placements gets one TTL of grace: after a
@@ -303,12 +304,16 @@ export class Engine {
           await this.recover();
           if (this.needsRecovery) break;
         }
-        await this.commit(takeBatch(this.queue, this.opts.maxBatchEvents ?? 1000));
+        const max = this.opts.maxBatchEvents ?? 1000;
+        const batch = takeBatch(this.queue, max, { admitBulk: this.effectsPending < max });
+        // Only held-back bulk writes left: runEffects pumps again once the backlog is down.
+        if (batch.length === 0) break;
+        await this.commit(batch);
       }
     } finally {
       this.committing = false;
     }
-    if (this.queue.length > 0 && !this.stopped && !this.needsRecovery) void this.pump();
+    if (this.queue.some((p) => !p.bulk) && !this.stopped && !this.needsRecovery) void this.pump();
   }
 
   private async commit(batch: Pending[]): Promise<void> {
@@ -425,6 +430,7 @@ export class Engine {
       this.remember(e);
     }
     this.effects.push(events);
+    this.effectsPending += events.length;
     this.scheduleEffects();
   }
 
@@ -432,6 +438,8 @@ export class Engine {
   private effects: FlotillaEvent[][] = [];
   /** Position in effects[0]. */
   private effectsPos = 0;
+  /** Events in `effects` not applied yet (bulk writes wait while this is high). */
+  private effectsPending = 0;
   private effectsTimer: NodeJS.Immediate | undefined;
 
   private scheduleEffects(): void {
@@ -465,11 +473,14 @@ export class Engine {
       if (performance.now() >= deadline) break;
     }
     this.eventsSinceSnapshot += n;
+    this.effectsPending -= n;
     for (const u of touched) this.recomputeDesired(u);
     this.maybeSettle();
     this.planAndPublish();
     this.maybeSnapshot();
     if (this.effects.length > 0) this.scheduleEffects();
+    // Bulk writes held back for the backlog may go now.
+    if (this.queue.length > 0) void this.pump();
   }
 
   /** Applies every pending effect now (for reads of actors and placement reasons). */

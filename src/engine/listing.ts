@@ -1,30 +1,35 @@
 import { BinaryWriter } from '@bufbuild/protobuf/wire';
 import { preEncoded } from '../api/pre-encoded';
-import { nextTurn } from './turn';
+import { nextTurn } from '../turn';
 
-/** Items encoded per event-loop turn (about 3 ms for units on this project's benchmark machine). */
-export const LIST_SLICE = 500;
+/** How long one event-loop turn may spend writing a page before handing the loop back. */
+export const LIST_TURN_MS = 5;
+/** Items written between two looks at the clock. */
+const CHECK_EVERY = 64;
 
 /**
  * A listing page (`repeated <item> = 1; string next_page_token = 2;`, the shape of
- * ListUnitsResponse and ListUnitStatesResponse) encoded `slice` items per event-loop turn, so
- * listing 20,000 units never holds the loop for longer than a slice: writes, agents' messages
- * and the lease keepalive go in between. `item(i)` may return undefined for an item that went
- * away meanwhile (a unit destroyed while the page is written).
+ * ListUnitsResponse and ListUnitStatesResponse) written from already encoded items, about
+ * `turnMs` per event-loop turn, so listing 20,000 units never holds the loop for long: writes,
+ * agents' messages and the lease keepalive go in between. `item(i)` may return undefined for an
+ * item that went away meanwhile (a unit destroyed while the page is written).
  */
-export async function encodePageInSlices<M, R extends object>(
-  itemFns: { encode(message: M, writer: BinaryWriter): BinaryWriter },
+export async function encodePageInSlices<R extends object>(
   count: number,
-  item: (i: number) => M | undefined,
+  item: (i: number) => Uint8Array | undefined,
   nextPageToken: string,
   decode: (bytes: Uint8Array) => R,
-  slice = LIST_SLICE,
+  turnMs = LIST_TURN_MS,
 ): Promise<R> {
   const w = new BinaryWriter();
+  let deadline = performance.now() + turnMs;
   for (let i = 0; i < count; i++) {
-    if (i > 0 && i % slice === 0) await nextTurn();
-    const m = item(i);
-    if (m !== undefined) itemFns.encode(m, w.uint32(10).fork()).join();
+    if (i % CHECK_EVERY === CHECK_EVERY - 1 && performance.now() >= deadline) {
+      await nextTurn();
+      deadline = performance.now() + turnMs;
+    }
+    const b = item(i);
+    if (b !== undefined) w.uint32(10).bytes(b);
   }
   if (nextPageToken !== '') w.uint32(18).string(nextPageToken);
   return preEncoded(w.finish(), decode);

@@ -40,11 +40,19 @@ describe('takeBatch', () => {
     const q = [w('bulk', 1000, true)];
     for (let i = 0; i < 2; i++) {
       q.push(w(`n${i}`, 1000));
-      expect(ids(takeBatch(q, 1000, 2))).toEqual([`n${i}`]);
+      expect(ids(takeBatch(q, 1000, { maxSkips: 2 }))).toEqual([`n${i}`]);
     }
     q.push(w('late', 1));
     expect(q[0].skipped).toBe(2);
-    expect(ids(takeBatch(q, 1000, 2))).toEqual(['bulk']);
-    expect(ids(takeBatch(q, 1000, 2))).toEqual(['late']);
+    expect(ids(takeBatch(q, 1000, { maxSkips: 2 }))).toEqual(['bulk']);
+    expect(ids(takeBatch(q, 1000, { maxSkips: 2 }))).toEqual(['late']);
+  });
+
+  it('holds bulk writes back while the engine is busy, without counting them as passed over', () => {
+    const q = [w('bulk', 10, true), w('n1', 1), w('n2', 2)];
+    expect(ids(takeBatch(q, 1000, { admitBulk: false }))).toEqual(['n1', 'n2']);
+    expect(ids(takeBatch(q, 1000, { admitBulk: false }))).toEqual([]);
+    expect(q[0].skipped).toBe(0);
+    expect(ids(takeBatch(q, 1000))).toEqual(['bulk']);
   });
 });

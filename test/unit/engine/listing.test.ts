@@ -1,5 +1,9 @@
 import { preEncoded, preEncodedBytes, servingPreEncoded } from '../../../src/api/pre-encoded';
 import { encodePageInSlices } from '../../../src/engine/listing';
+import { foldAll } from '../../../src/engine/fold';
+import { EncodedUnitViews, unitView } from '../../../src/engine/unit-views';
+import type { FlotillaEvent } from '../../../src/events/types';
+import { SCHEMA_VERSION } from '../../../src/events/types';
 import {
   FlotillaService,
   ListUnitsResponse,
@@ -27,9 +31,8 @@ describe('encodePageInSlices', () => {
   ])('writes the bytes ListUnitsResponse.encode writes (%i units)', async (n, token) => {
     const units = Array.from({ length: n }, (_, i) => unit(i));
     const res = await encodePageInSlices(
-      Unit,
       n,
-      (i) => units[i],
+      (i) => Unit.encode(units[i]).finish(),
       token,
       (b) => ListUnitsResponse.decode(b),
     );
@@ -39,28 +42,26 @@ describe('encodePageInSlices', () => {
     expect(res.nextPageToken).toBe(token);
   });
 
-  it('hands the event loop back between slices and skips items gone meanwhile', async () => {
-    const units = Array.from({ length: 10 }, (_, i) => unit(i));
+  it('hands the event loop back when its turn is used up, and skips items gone meanwhile', async () => {
+    const units = Array.from({ length: 300 }, (_, i) => unit(i));
     let turns = 0;
     const ticker = setInterval(() => turns++, 0);
     let reads = 0;
     const res = await encodePageInSlices(
-      Unit,
-      10,
+      300,
       (i) => {
         reads++;
-        return i === 4 ? undefined : units[i];
+        return i === 4 ? undefined : Unit.encode(units[i]).finish();
       },
       '',
       (b) => ListUnitsResponse.decode(b),
-      3,
+      0, // every turn is used up at once: a pause every 64 items
     );
     clearInterval(ticker);
-    expect(reads).toBe(10);
+    expect(reads).toBe(300);
     expect(res.units.map((u) => u.name)).toEqual(
       units.filter((_, i) => i !== 4).map((u) => u.name),
     );
-    // Three pauses (after items 3, 6 and 9): timers got to run.
     expect(turns).toBeGreaterThan(0);
   });
 });
@@ -108,5 +109,60 @@ describe('preEncoded in promises', () => {
     expect(decodes).toBe(0);
     expect(r.units).toHaveLength(1);
     expect(decodes).toBe(1);
+  });
+});
+
+describe('EncodedUnitViews', () => {
+  const ev = (index: number, b: object): FlotillaEvent =>
+    ({ ...b, index, epoch: 1, time: index, v: SCHEMA_VERSION }) as FlotillaEvent;
+  const options = [{ section: 'Service', name: 'ExecStart', value: '/bin/true' }];
+
+  it('encodes a unit once and again only after it is forgotten', () => {
+    const state = foldAll([
+      ev(1, { type: 'UnitSubmitted', unit: 'a.service', options, hash: 'h', target: 'launched' }),
+    ]);
+    const views = new EncodedUnitViews();
+    const first = views.get(state, 'a.service')!;
+    expect(Unit.decode(first)).toEqual(unitView(state, state.units.get('a.service')!));
+    state.units.get('a.service')!.machine = 'm1';
+    expect(views.get(state, 'a.service')).toBe(first);
+    views.forget('a.service');
+    expect(Unit.decode(views.get(state, 'a.service')!).targetMachine).toBe('m1');
+    expect(views.get(state, 'missing.service')).toBeUndefined();
+  });
+
+  it('starts over when the state is replaced', () => {
+    const mk = (target: string) =>
+      foldAll([ev(1, { type: 'UnitSubmitted', unit: 'a.service', options, hash: 'h', target })]);
+    const views = new EncodedUnitViews();
+    expect(Unit.decode(views.get(mk('launched'), 'a.service')!).targetState).toBe('launched');
+    expect(Unit.decode(views.get(mk('loaded'), 'a.service')!).targetState).toBe('loaded');
+    expect(views.size).toBe(1);
+  });
+
+  it("shows fleet's STATE column from the reports", () => {
+    const state = foldAll([
+      ev(1, { type: 'UnitSubmitted', unit: 'a.service', options, hash: 'h', target: 'launched' }),
+      ev(2, { type: 'UnitScheduled', unit: 'a.service', machine: 'm1', reason: 'r' }),
+    ]);
+    const u = state.units.get('a.service')!;
+    const report = (active: string, load = 'loaded', machine = 'm1') =>
+      foldAll(
+        [
+          ev(state.index + 1, {
+            type: 'UnitStateReported',
+            unit: 'a.service',
+            machine,
+            state: { load, active, sub: 'x', hash: 'h' },
+          }),
+        ],
+        state,
+      );
+    expect(unitView(state, u).currentState).toBe('inactive');
+    expect(unitView(report('activating'), u).currentState).toBe('loaded');
+    expect(unitView(report('deactivating'), u).currentState).toBe('launched');
+    expect(unitView(report('inactive', 'not-found'), u).currentState).toBe('inactive');
+    // Only the placed machine's report counts.
+    expect(unitView(report('active', 'loaded', 'm2'), u).currentState).toBe('inactive');
   });
 });
