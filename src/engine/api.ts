@@ -49,7 +49,6 @@ import { TARGET_STATES } from '../unit/types';
 import type { Engine } from './engine';
 import { encodePageInSlices } from './listing';
 import { EncodedUnitViews, unitView } from './unit-views';
-import type { UnitRecord } from './state';
 import { machineMetadata } from './state';
 
 const DEFAULT_PAGE = 1000;

@@ -1,42 +1,62 @@
+import type { UnitRuntimeState } from '../events/types';
 import type { Unit } from '../gen/flotilla/v1/flotilla';
 import { Unit as UnitCodec } from '../gen/flotilla/v1/flotilla';
+import type { TargetState, UnitOption } from '../unit/types';
 import type { ClusterState, UnitRecord } from './state';
 
-/** A unit as the API shows it (GetUnit, ListUnits). */
-export function unitView(state: ClusterState, u: UnitRecord): Unit {
+/** What the API shows of a unit, wherever the unit is kept. */
+export interface UnitFields {
+  name: string;
+  options: UnitOption[];
+  hash: string;
+  target: TargetState;
+  machine?: string;
+  global: boolean;
+  description: string;
+}
+
+/** The API's `Unit` message of a unit and its STATE column. */
+export function unitMessage(u: UnitFields, currentState: string): Unit {
   return {
     name: u.name,
     options: u.options,
     hash: u.hash,
     targetState: u.target,
     targetMachine: u.machine ?? '',
-    global: u.requirements.global,
+    global: u.global,
     description: u.description,
-    currentState: currentState(state, u),
+    currentState,
   };
 }
+
+/** A unit of the state as the API shows it (GetUnit, ListUnits). */
+export function unitView(state: ClusterState, u: UnitRecord): Unit {
+  const byMachine = state.reported.get(u.name);
+  const reports =
+    u.machine === undefined ? byMachine?.values() : [byMachine?.get(u.machine)].filter(isSome);
+  return unitMessage({ ...u, global: u.requirements.global }, stateColumn(reports ?? []));
+}
+
+const isSome = <T>(x: T | undefined): x is T => x !== undefined;
 
 const RUNNING = new Set(['active', 'reloading', 'deactivating']);
 
 /**
- * fleet's STATE column: what the unit's agents report, as a target-state word. A unit that is
- * still stopping counts as launched, one still starting as loaded: waiting for "loaded" after a
- * stop must mean stopped, waiting for "launched" must mean running.
+ * fleet's STATE column from the reports that count (the placed machine's, or every machine's
+ * for a global unit), as a target-state word. A unit that is still stopping counts as launched,
+ * one still starting as loaded: waiting for "loaded" after a stop must mean stopped, waiting for
+ * "launched" must mean running.
  */
-export function currentState(state: ClusterState, u: UnitRecord): string {
-  const byMachine = state.reported.get(u.name);
-  if (!byMachine || byMachine.size === 0) return 'inactive';
-  if (u.machine !== undefined) {
-    const s = byMachine.get(u.machine);
-    if (!s) return 'inactive';
-    return RUNNING.has(s.active) ? 'launched' : s.load === 'loaded' ? 'loaded' : 'inactive';
-  }
+export function stateColumn(reports: Iterable<UnitRuntimeState>): string {
+  let any = false;
   let allRunning = true;
   let allLoaded = true;
-  for (const s of byMachine.values()) {
+  for (const s of reports) {
+    any = true;
     allRunning &&= RUNNING.has(s.active);
     allLoaded &&= s.load === 'loaded';
   }
+  if (!any) return 'inactive';
   return allRunning ? 'launched' : allLoaded ? 'loaded' : 'inactive';
 }
 

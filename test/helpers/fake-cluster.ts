@@ -27,6 +27,7 @@ import type {
   UnitStatusResponse,
   WatchRequest,
 } from '../../src/gen/flotilla/v1/flotilla';
+import { stateColumn, unitMessage } from '../../src/engine/unit-views';
 import {
   parseUnitFile,
   splitUnitName,
@@ -445,28 +446,12 @@ export class FakeCluster implements ClusterApi {
     };
   }
 
+  /** As the engine shows a unit (the same STATE column from the agents' reports). */
   private view(u: FakeUnit): Unit {
-    return {
-      name: u.name,
-      options: u.options,
-      hash: u.hash,
-      targetState: u.target,
-      targetMachine: u.machine ?? '',
-      global: u.global,
-      description: u.description,
-      currentState: this.currentState(u),
-    };
-  }
-
-  /** As the engine computes fleet's STATE column from the agents' reports. */
-  private currentState(u: FakeUnit): string {
-    const states = u.machine
+    const reports = u.machine
       ? [u.reported.get(u.machine)].filter((s) => s !== undefined)
       : [...u.reported.values()];
-    if (states.length === 0) return 'inactive';
-    if (states.every((s) => s.active === 'active')) return 'launched';
-    if (states.every((s) => s.load === 'loaded')) return 'loaded';
-    return 'inactive';
+    return unitMessage(u, stateColumn(reports));
   }
 
   private mustGet(name: string): FakeUnit {
