@@ -8,6 +8,7 @@
  */
 import { connectApi } from '../src/api/client';
 import { AgentFleet } from './lib/agents';
+import { freePort } from '../test/harness';
 import { startBenchCluster, waitReady } from './lib/cluster';
 import { fmtMs, summarize } from './lib/histogram';
 import { cpuMeter, rssBytes, sleep } from './lib/proc';
@@ -51,15 +52,37 @@ export interface BurstResult extends BurstParams {
   leaderCpuRestPct?: number;
   /** Leadership terms by the end (1: the leader never lost its lease). */
   epoch: number;
+  /** The leader's event-loop delay during the burst (its /metrics), ms. */
+  leaderLoop: LoopDelay;
+}
+
+interface LoopDelay {
+  p50: number;
+  p99: number;
+  max: number;
+}
+
+/** The leader's event-loop delay since the previous call (flotillad's /metrics). */
+async function loopDelay(at: string): Promise<LoopDelay> {
+  const text = await (await fetch(`http://${at}/metrics`)).text();
+  const g = (name: string): number =>
+    Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN) * 1000;
+  return {
+    p50: g('flotilla_event_loop_delay_p50_seconds'),
+    p99: g('flotilla_event_loop_delay_p99_seconds'),
+    max: g('flotilla_event_loop_delay_max_seconds'),
+  };
 }
 
 export async function runBurst(p: BurstParams): Promise<BurstResult> {
+  const metricsAt = `127.0.0.1:${await freePort()}`;
   const cluster = await startBenchCluster({
     leaders: 1,
     systemdAgents: 0,
     agentTtl: '10s',
     leaseTtl: '5s',
     leaderEnv: p.leaderEnv,
+    leaderFlags: ['--http-listen', metricsAt],
   });
   const leader = cluster.leaders[0];
   let fleet: AgentFleet | undefined;
@@ -85,6 +108,7 @@ export async function runBurst(p: BurstParams): Promise<BurstResult> {
     // The probes run in processes of their own: this one is busy with the watch stream.
     const probe = p.footprint ? await probeProcess('list', leader.endpoint) : undefined;
     const mprobe = p.footprint ? await probeProcess('mutate', leader.endpoint) : undefined;
+    await loopDelay(metricsAt); // starts the window
     const t0 = performance.now();
     const sub = await submitLaunched(api, names);
     const acceptedMs = performance.now() - t0;
@@ -93,6 +117,7 @@ export async function runBurst(p: BurstParams): Promise<BurstResult> {
     for (const n of names) last = Math.max(last, watcher.activeAt.get(n) ?? t0);
     const allRunningMs = last - t0;
     const epoch = Number((await api.getClusterStatus({}).catch(() => ({ epoch: 0 }))).epoch);
+    const leaderLoop = await loopDelay(metricsAt);
     const listed = await probe?.stop();
     const small = (await mprobe?.stop())?.ms;
     const lc = leaderCpu();
@@ -121,6 +146,7 @@ export async function runBurst(p: BurstParams): Promise<BurstResult> {
       leaderRssBefore,
       leaderRssRest: 0,
       epoch,
+      leaderLoop,
     };
     if (small) res.smallMutate = summarize(small);
     if (listed) res.listBurst = { ...summarize(listed.ms), sizes: listed.sizes };
@@ -175,7 +201,9 @@ function report(a: BurstResult): string {
     '',
     `Units placed per agent: ${a.placedMin}–${a.placedMax}. CPU during the burst: leader ` +
       `${a.leaderCpuBurstS.toFixed(1)} s, agent processes ${a.agentsCpuBurstS.toFixed(1)} s. ` +
-      `Leadership terms by the end of the run: ${a.epoch}.`,
+      `Leadership terms by the end of the run: ${a.epoch}. The leader's event-loop delay during ` +
+      `the burst (its /metrics): p50 ${fmtMs(a.leaderLoop.p50)}, p99 ${fmtMs(a.leaderLoop.p99)}, ` +
+      `max ${fmtMs(a.leaderLoop.max)}.`,
   ].join('\n');
 }
 
@@ -195,7 +223,8 @@ function largeReport(b: BurstResult): string {
       `Leadership terms by the end of the run: ${b.epoch}` +
       (b.epoch > 1
         ? ' — the leader lost its etcd lease (TTL 5 s) while busy and had to be re-elected and restore; see the notes.'
-        : ' (the leader kept its lease throughout).'),
+        : ' (the leader kept its lease throughout).') +
+      ` Event-loop delay during the burst: p50 ${fmtMs(b.leaderLoop.p50)}, p99 ${fmtMs(b.leaderLoop.p99)}, max ${fmtMs(b.leaderLoop.max)}.`,
   ].join('\n');
 }
 
