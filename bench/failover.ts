@@ -57,35 +57,45 @@ async function run(opts: BenchOptions): Promise<void> {
     await sleep(opts.smoke ? 1000 : 3000);
     const before = await fleet.stats();
 
-    // Writes through the follower, one at a time, each a new unit (target inactive: no placement).
+    // Writes through the follower, each a new unit (target inactive: no placement), one sent
+    // every 20 ms whatever happened to the previous ones: a write stuck on the dead leader must
+    // not hold back the ones that measure when the new leader takes over.
     const writer = connectApi(follower.endpoint, { requestTimeoutMs: 3000 });
     const acked: string[] = [];
     const sends: { sent: number; acked?: number }[] = [];
+    const inFlight = new Set<Promise<void>>();
     let failed = 0;
     let writing = true;
+    const write = async (i: number): Promise<void> => {
+      const name = `fo-write-${i}.service`;
+      const rec: { sent: number; acked?: number } = { sent: performance.now() };
+      sends.push(rec);
+      try {
+        await writer.createUnits({
+          units: [
+            {
+              name,
+              options: [{ section: 'Service', name: 'ExecStart', value: '/bin/true' }],
+              targetState: '',
+            },
+          ],
+          replace: false,
+        });
+        rec.acked = performance.now();
+        acked.push(name);
+      } catch {
+        failed++;
+      }
+    };
     const loop = (async () => {
       for (let i = 0; writing; i++) {
-        const name = `fo-write-${i}.service`;
-        const rec: { sent: number; acked?: number } = { sent: performance.now() };
-        sends.push(rec);
-        try {
-          await writer.createUnits({
-            units: [
-              {
-                name,
-                options: [{ section: 'Service', name: 'ExecStart', value: '/bin/true' }],
-                targetState: '',
-              },
-            ],
-            replace: false,
-          });
-          rec.acked = performance.now();
-          acked.push(name);
-        } catch {
-          failed++;
-          await sleep(20);
+        if (inFlight.size < 200) {
+          const p: Promise<void> = write(i).finally(() => inFlight.delete(p));
+          inFlight.add(p);
         }
+        await sleep(20);
       }
+      await Promise.all(inFlight);
     })();
     await sleep(opts.smoke ? 1000 : 2000);
     const tKill = performance.now();
@@ -114,8 +124,8 @@ async function run(opts: BenchOptions): Promise<void> {
     const ops = opsOf(after.rows) - opsOf(before.rows);
     const body = [
       `${units} units running on ${agents} simulated agents; two engine-only flotillad leader`,
-      'candidates, `--lease-ttl 2s`, real etcd and NATS. One client writes continuously through the',
-      'follower (one new unit per `CreateUnits`, acknowledged only once durable); the leader is',
+      'candidates, `--lease-ttl 2s`, real etcd and NATS. One client writes through the follower every',
+      '20 ms (one new unit per `CreateUnits`, acknowledged only once durable); the leader is',
       "killed with SIGKILL. Driver operations are the agents' simulated-systemd op counters",
       '(load, start, stop, unload) from before the kill until 15 s after the new leader took over.',
       '',
