@@ -44,7 +44,10 @@ export class ActiveWatcher {
         await this.client.getClusterStatus({});
         // After a break, resume right after the last event seen (the leader keeps a buffer).
         const fromIndex = this.lastIndex > 0 ? this.lastIndex + 1 : 0;
-        const stream = this.client.watch({ fromIndex }, this.abort.signal);
+        const stream = this.client.watch(
+          { fromIndex, types: ['UnitScheduled', 'UnitStateReported'] },
+          this.abort.signal,
+        );
         this.connected();
         for await (const e of stream) {
           this.events++;

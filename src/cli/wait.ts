@@ -85,7 +85,7 @@ export async function waitUntil<T>(w: Waiter<T>): Promise<string[]> {
   const pendingSet = new Set(pending);
   void (async () => {
     try {
-      for await (const ev of w.api.watch({ fromIndex: 0 }, watching.signal)) {
+      for await (const ev of w.api.watch({ fromIndex: 0, types: [] }, watching.signal)) {
         if (pendingSet.has(ev.unit)) {
           dirty = true;
           wake.fn?.();

@@ -264,7 +264,10 @@ export class EngineApi implements ClusterApi {
   async *watch(req: WatchRequest, signal: AbortSignal): AsyncIterable<Event> {
     const queue: FlotillaEvent[] = [];
     let wake: (() => void) | undefined;
+    const types = new Set(req.types);
+    const wanted = (e: FlotillaEvent): boolean => types.size === 0 || types.has(e.type);
     const w = this.engine.watch(req.fromIndex, (e) => {
+      if (!wanted(e)) return;
       queue.push(e);
       wake?.();
     });
@@ -281,7 +284,7 @@ export class EngineApi implements ClusterApi {
       let last = 0;
       for (const e of w.backlog) {
         last = e.index;
-        yield toProtoEvent(e);
+        if (wanted(e)) yield toProtoEvent(e);
       }
       while (!signal.aborted && !this.engine.isStopped) {
         // Take the whole backlog at once: shift() on a long array is O(n) per event, and a

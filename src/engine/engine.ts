@@ -23,6 +23,7 @@ import { Scheduler } from '../scheduler';
 import type { Term } from '../store/types';
 import { takeBatch, type Queued } from './batching';
 import { DesiredSchedule } from './desired';
+import { SortedNames } from './sorted-names';
 import { applyEvent, foldAll } from './fold';
 import { decodeState, encodeStateInSlices } from './snapshot';
 import type { ClusterState, UnitRecord } from './state';
@@ -225,7 +226,7 @@ export class Engine {
   private install(state: ClusterState, publish: boolean): void {
     const now = this.clock();
     this.state = state;
-    this.sortedNames = undefined;
+    this.sortedNames.reset(state.units.keys());
     // Everything derived is rebuilt from `state` below: pending effects are part of it.
     this.effects = [];
     this.effectsPos = 0;
@@ -426,7 +427,8 @@ export class Engine {
   private applyCommitted(events: FlotillaEvent[]): void {
     for (const e of events) {
       applyEvent(this.state, e);
-      if (e.type === 'UnitSubmitted' || e.type === 'UnitDestroyed') this.sortedNames = undefined;
+      if (e.type === 'UnitSubmitted') this.sortedNames.add(e.unit);
+      else if (e.type === 'UnitDestroyed') this.sortedNames.remove();
       this.remember(e);
     }
     this.effects.push(events);
@@ -699,12 +701,11 @@ export class Engine {
     return a ? String(a.getSnapshot().value) : undefined;
   }
 
-  private sortedNames: string[] | undefined;
+  private readonly sortedNames = new SortedNames();
 
   /** Unit names in order, cached until a unit is added or removed (listing pages read it). */
   sortedUnitNames(): string[] {
-    this.sortedNames ??= [...this.state.units.keys()].sort();
-    return this.sortedNames;
+    return this.sortedNames.all((n) => this.state.units.has(n));
   }
 
   explain(unit: string): string {

@@ -324,9 +324,12 @@ export class FakeCluster implements ClusterApi {
 
   async *watch(req: WatchRequest, signal: AbortSignal): AsyncIterable<Event> {
     this.enter('watch');
+    const types = new Set(req.types);
     yield* this.stream('watch', signal, (push) => {
-      if (req.fromIndex > 0) for (const e of this.events) if (e.index >= req.fromIndex) push(e);
-      const l = (e: Event): void => push(e);
+      const l = (e: Event): void => {
+        if (types.size === 0 || types.has(e.type)) push(e);
+      };
+      if (req.fromIndex > 0) for (const e of this.events) if (e.index >= req.fromIndex) l(e);
       this.listeners.add(l);
       return () => this.listeners.delete(l);
     });

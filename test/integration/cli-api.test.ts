@@ -296,7 +296,7 @@ describe('streams', () => {
     const ac = new AbortController();
     const seen: string[] = [];
     const done = (async () => {
-      for await (const ev of c.watch({ fromIndex: 1 }, ac.signal)) {
+      for await (const ev of c.watch({ fromIndex: 1, types: [] }, ac.signal)) {
         seen.push(`${ev.index} ${ev.type} ${ev.unit}`);
       }
     })();
@@ -340,7 +340,9 @@ describe('streams', () => {
   test('close() ends open streams', async () => {
     const e = await setup();
     const c = connectApi(e.tcp);
-    const it = c.watch({ fromIndex: 0 }, new AbortController().signal)[Symbol.asyncIterator]();
+    const it = c
+      .watch({ fromIndex: 0, types: [] }, new AbortController().signal)
+      [Symbol.asyncIterator]();
     const next = it.next().catch((x: unknown) => x);
     await eventually(() => e.fake.count('watch') === 1, 'watch open');
     await e.server.close();

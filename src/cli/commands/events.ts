@@ -68,7 +68,7 @@ events until interrupted.`,
       };
       armIdle();
       try {
-        for await (const e of api.watch({ fromIndex: from }, stop.signal)) {
+        for await (const e of api.watch({ fromIndex: from, types: [] }, stop.signal)) {
           ctx.io.stdout(`${isJson(ctx) ? e.json : formatEvent(e)}\n`);
           if (!follow && e.index >= logIndex) break;
           armIdle();

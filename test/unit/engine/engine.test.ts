@@ -104,6 +104,75 @@ describe('Engine', () => {
     expect(appends).toBeGreaterThanOrEqual(1);
   });
 
+  it('watch with types streams only those events, backlog included', async () => {
+    const { api, engine, agents } = await cluster([{ id: 'm1' }]);
+    await api.createUnits({ units: [svc('a.service')], replace: false });
+    const from = engine.state.index;
+    const ac = new AbortController();
+    const seen: string[] = [];
+    const done = (async () => {
+      for await (const e of api.watch(
+        { fromIndex: from, types: ['UnitScheduled', 'UnitStateReported'] },
+        ac.signal,
+      ))
+        seen.push(`${e.type} ${e.unit}`);
+    })();
+    await api.setTargetStates({ names: ['a.service'], targetState: 'launched' });
+    await until(() => agents[0].schedule.size === 1, 'scheduled');
+    await until(() => seen.includes('UnitStateReported a.service'), 'reported');
+    ac.abort();
+    await done;
+    expect(seen[0]).toBe('UnitScheduled a.service');
+    expect(seen.every((l) => /^(UnitScheduled|UnitStateReported) /.test(l))).toBe(true);
+  });
+
+  it("commits a user's small write before a large one queued ahead of it", async () => {
+    const { api, term } = await cluster([]);
+    const order: string[] = [];
+    const append = term.append.bind(term);
+    let first = true;
+    jest.spyOn(term, 'append').mockImplementation(async (events) => {
+      // Hold the first transaction so both writes below queue up behind it.
+      if (first) {
+        first = false;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      order.push(events.length > 100 ? 'bulk' : `small:${events.length}`);
+      return append(events);
+    });
+    const hold = api.createUnits({ units: [svc('first.service')], replace: false });
+    await new Promise((r) => setImmediate(r));
+    const bulk = api.createUnits({
+      // 1,000 events: it does not fit in one transaction with the small write.
+      units: Array.from({ length: 1000 }, (_, i) => svc(`b${i}.service`)),
+      replace: false,
+    });
+    const small = api.createUnits({ units: [svc('small.service')], replace: false });
+    await Promise.all([hold, bulk, small]);
+    expect(order).toEqual(['small:1', 'small:1', 'bulk']);
+  });
+
+  it('applies the effects of a large write in several turns, answering reads in between', async () => {
+    const { api, engine, agents } = await cluster([{ id: 'm1' }, { id: 'm2' }]);
+    const names = Array.from({ length: 3000 }, (_, i) => `e${i}.service`);
+    const turns: number[] = [];
+    let ticking = true;
+    const tick = (): void => {
+      turns.push(engine.state.units.size);
+      if (ticking) setImmediate(tick);
+    };
+    tick();
+    await api.createUnits({
+      units: names.map((n) => ({ ...svc(n), targetState: 'launched' })),
+      replace: false,
+    });
+    await until(() => agents.reduce((n, a) => n + a.schedule.size, 0) === 3000, 'all placed');
+    ticking = false;
+    // The loop kept turning while 3,000 units were placed (many turns, not one long one).
+    expect(turns.filter((n) => n === 3000).length).toBeGreaterThan(10);
+    expect(engine.unitPhase('e0.service')).not.toBe('waiting');
+  });
+
   it('restores the same state in a new term (snapshot + tail) and keeps placements', async () => {
     const first = await cluster([{ id: 'm1' }, { id: 'm2' }]);
     const names = Array.from({ length: 10 }, (_, i) => `r${i}.service`);
