@@ -19,7 +19,7 @@ describe('SortedNames', () => {
         fc.array(op, { maxLength: 60 }),
         fc.uniqueArray(fc.constantFrom('a', 'c', 'e')),
         (ops, initial) => {
-          const present = new Set(initial);
+          const present = new Set<string>(initial);
           const names = new SortedNames();
           names.reset(initial);
           const check = (): void =>
