@@ -340,9 +340,8 @@ describe('streams', () => {
   test('close() ends open streams', async () => {
     const e = await setup();
     const c = connectApi(e.tcp);
-    const it = c
-      .watch({ fromIndex: 0, types: [] }, new AbortController().signal)
-      [Symbol.asyncIterator]();
+    const stream = c.watch({ fromIndex: 0, types: [] }, new AbortController().signal);
+    const it = stream[Symbol.asyncIterator]();
     const next = it.next().catch((x: unknown) => x);
     await eventually(() => e.fake.count('watch') === 1, 'watch open');
     await e.server.close();
