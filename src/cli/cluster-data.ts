@@ -1,6 +1,7 @@
 import type { ClusterApi } from '../api/types';
 import { ErrorCode, isFlotillaError } from '../errors';
 import type { Machine, Unit, UnitState } from '../gen/flotilla/v1/flotilla';
+import { UnitView } from '../gen/flotilla/v1/flotilla';
 import { machineFullLegend } from './format';
 
 /** Page size for ListUnits/ListUnitStates: 3,000 units are three calls, not 3,000. */
@@ -9,11 +10,13 @@ export const PAGE_SIZE = 1000;
 /** Up to this many names are looked up one GetUnit each (in parallel); more list every unit. */
 export const DIRECT_LOOKUP_MAX = 20;
 
-export async function listAllUnits(api: ClusterApi): Promise<Unit[]> {
+/** Every unit; `basic` leaves out their options (much less to send and decode). */
+export async function listAllUnits(api: ClusterApi, basic = false): Promise<Unit[]> {
   const out: Unit[] = [];
+  const view = basic ? UnitView.UNIT_VIEW_BASIC : UnitView.UNIT_VIEW_FULL;
   let pageToken = '';
   do {
-    const res = await api.listUnits({ pageSize: PAGE_SIZE, pageToken });
+    const res = await api.listUnits({ pageSize: PAGE_SIZE, pageToken, view });
     out.push(...res.units);
     pageToken = res.nextPageToken;
   } while (pageToken !== '');

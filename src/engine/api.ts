@@ -32,6 +32,7 @@ import {
   ListUnitsResponse as ListUnitsResponseCodec,
   ListUnitStatesResponse as ListUnitStatesResponseCodec,
   UnitState as UnitStateCodec,
+  UnitView,
 } from '../gen/flotilla/v1/flotilla';
 import type { Bus } from '../bus/types';
 import { randomUUID } from 'node:crypto';
@@ -47,7 +48,7 @@ import { parseUnitName, unitHash, unitRequirements, validateUnitName } from '../
 import type { TargetState } from '../unit/types';
 import { TARGET_STATES } from '../unit/types';
 import type { Engine } from './engine';
-import { encodePageInSlices } from './listing';
+import { encodePageInSlices, writeItem } from './listing';
 import { EncodedUnitViews, unitView } from './unit-views';
 import { machineMetadata } from './state';
 
@@ -170,9 +171,14 @@ export class EngineApi implements ClusterApi {
   async listUnits(req: ListUnitsRequest): Promise<ListUnitsResponse> {
     const names = this.engine.sortedUnitNames();
     const { page, next } = paginate(names, req.pageSize, req.pageToken, (n) => n);
+    const basic = req.view === UnitView.UNIT_VIEW_BASIC;
     return encodePageInSlices(
       page.length,
-      (i) => this.views.get(this.engine.state, page[i]),
+      (i, w) => {
+        const v = this.views.get(this.engine.state, page[i]);
+        if (v && basic) writeItem(w, v.basic);
+        else if (v) writeItem(w, v.basic, v.options);
+      },
       next,
       (b) => ListUnitsResponseCodec.decode(b),
     );
@@ -204,7 +210,7 @@ export class EngineApi implements ClusterApi {
     );
     return encodePageInSlices(
       page.length,
-      (i) => UnitStateCodec.encode(page[i]).finish(),
+      (i, w) => UnitStateCodec.encode(page[i], w.uint32(10).fork()).join(),
       next,
       (b) => ListUnitStatesResponseCodec.decode(b),
     );

@@ -2,6 +2,14 @@ import { BinaryWriter } from '@bufbuild/protobuf/wire';
 import { preEncoded } from '../api/pre-encoded';
 import { nextTurn } from '../turn';
 
+/** Writes one repeated field-1 item made of already encoded parts (fields in any order). */
+export function writeItem(w: BinaryWriter, ...parts: Uint8Array[]): void {
+  let n = 0;
+  for (const p of parts) n += p.length;
+  w.uint32(10).uint32(n);
+  for (const p of parts) w.raw(p);
+}
+
 /** How long one event-loop turn may spend writing a page before handing the loop back. */
 export const LIST_TURN_MS = 5;
 /** Items written between two looks at the clock. */
@@ -11,12 +19,13 @@ const CHECK_EVERY = 64;
  * A listing page (`repeated <item> = 1; string next_page_token = 2;`, the shape of
  * ListUnitsResponse and ListUnitStatesResponse) written from already encoded items, about
  * `turnMs` per event-loop turn, so listing 20,000 units never holds the loop for long: writes,
- * agents' messages and the lease keepalive go in between. `item(i)` may return undefined for an
- * item that went away meanwhile (a unit destroyed while the page is written).
+ * agents' messages and the lease keepalive go in between. `item(i, w)` writes item i as field 1
+ * (see `writeItem`), or nothing for an item that went away meanwhile (a unit destroyed while
+ * the page is written).
  */
 export async function encodePageInSlices<R extends object>(
   count: number,
-  item: (i: number) => Uint8Array | undefined,
+  item: (i: number, w: BinaryWriter) => void,
   nextPageToken: string,
   decode: (bytes: Uint8Array) => R,
   turnMs = LIST_TURN_MS,
@@ -28,8 +37,7 @@ export async function encodePageInSlices<R extends object>(
       await nextTurn();
       deadline = performance.now() + turnMs;
     }
-    const b = item(i);
-    if (b !== undefined) w.uint32(10).bytes(b);
+    item(i, w);
   }
   if (nextPageToken !== '') w.uint32(18).string(nextPageToken);
   return preEncoded(w.finish(), decode);

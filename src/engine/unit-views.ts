@@ -1,6 +1,7 @@
 import type { UnitRuntimeState } from '../events/types';
 import type { Unit } from '../gen/flotilla/v1/flotilla';
-import { Unit as UnitCodec } from '../gen/flotilla/v1/flotilla';
+import { BinaryWriter } from '@bufbuild/protobuf/wire';
+import { UnitOption as UnitOptionCodec, Unit as UnitCodec } from '../gen/flotilla/v1/flotilla';
 import type { TargetState, UnitOption } from '../unit/types';
 import type { ClusterState, UnitRecord } from './state';
 
@@ -60,6 +61,14 @@ export function stateColumn(reports: Iterable<UnitRuntimeState>): string {
   return allRunning ? 'launched' : allLoaded ? 'loaded' : 'inactive';
 }
 
+/** A unit's `Unit` message in two encoded parts: their concatenation is the whole message. */
+export interface EncodedUnit {
+  /** Every field but `options` (the BASIC view). */
+  basic: Uint8Array;
+  /** The `options` entries (field 2). */
+  options: Uint8Array;
+}
+
 /**
  * Each unit's `Unit` message, encoded once and kept until an event about the unit is folded
  * (`forget`). Listing 20,000 units is then mostly copying bytes: between two listings, even
@@ -67,11 +76,11 @@ export function stateColumn(reports: Iterable<UnitRuntimeState>): string {
  * a recovery).
  */
 export class EncodedUnitViews {
-  private readonly bytes = new Map<string, Uint8Array>();
+  private readonly bytes = new Map<string, EncodedUnit>();
   private of: ClusterState | undefined;
 
   /** The unit's encoded view, or undefined when the unit does not exist. */
-  get(state: ClusterState, name: string): Uint8Array | undefined {
+  get(state: ClusterState, name: string): EncodedUnit | undefined {
     if (state !== this.of) {
       this.bytes.clear();
       this.of = state;
@@ -80,7 +89,10 @@ export class EncodedUnitViews {
     if (b) return b;
     const u = state.units.get(name);
     if (!u) return undefined;
-    b = UnitCodec.encode(unitView(state, u)).finish();
+    const view = unitView(state, u);
+    const w = new BinaryWriter();
+    for (const o of view.options) UnitOptionCodec.encode(o, w.uint32(18).fork()).join();
+    b = { basic: UnitCodec.encode({ ...view, options: [] }).finish(), options: w.finish() };
     this.bytes.set(name, b);
     return b;
   }

@@ -27,6 +27,7 @@ import type {
   UnitStatusResponse,
   WatchRequest,
 } from '../../src/gen/flotilla/v1/flotilla';
+import { UnitView } from '../../src/gen/flotilla/v1/flotilla';
 import { stateColumn, unitMessage } from '../../src/engine/unit-views';
 import {
   parseUnitFile,
@@ -257,7 +258,12 @@ export class FakeCluster implements ClusterApi {
     this.enter('listUnits');
     const names = [...this.units.keys()].sort();
     const { page, next } = paginate(names, req.pageSize, req.pageToken, (n) => n);
-    return { units: page.map((n) => this.view(this.units.get(n)!)), nextPageToken: next };
+    const basic = req.view === UnitView.UNIT_VIEW_BASIC;
+    const units = page.map((n) => this.view(this.units.get(n)!));
+    return {
+      units: basic ? units.map((u) => ({ ...u, options: [] })) : units,
+      nextPageToken: next,
+    };
   }
 
   async listUnitStates(req: ListUnitStatesRequest): Promise<ListUnitStatesResponse> {

@@ -46,7 +46,7 @@ Valid fields: ${LIST_UNIT_FILES_FIELDS.valid.join(',')} (default ${LIST_UNIT_FIL
       const api = ctx.api();
       const needMachines = cols.includes('target') || cols.includes('tmachine');
       const [us, ms] = await Promise.all([
-        listAllUnits(api),
+        listAllUnits(api, true),
         needMachines ? api.listMachines({}) : Promise.resolve({ machines: [] }),
       ]);
       units = us;

@@ -6,6 +6,7 @@ import { foldAll } from '../../../src/engine/fold';
 import { MemoryBackend, MemoryLogStore } from '../../../src/store/memory';
 import { ErrorCode, FlotillaError } from '../../../src/errors';
 import { FakeAgent } from '../../helpers/fake-agent';
+import { UnitView, type Unit } from '../../../src/gen/flotilla/v1/flotilla';
 
 const CLUSTER = 't';
 const opt = (section: string, name: string, value: string) => ({ section, name, value });
@@ -171,6 +172,32 @@ describe('Engine', () => {
     // The loop kept turning while 3,000 units were placed (many turns, not one long one).
     expect(turns.filter((n) => n === 3000).length).toBeGreaterThan(10);
     expect(engine.unitPhase('e0.service')).not.toBe('waiting');
+  });
+
+  it('lists units in pages, with or without their options', async () => {
+    const { api } = await cluster([]);
+    const names = Array.from({ length: 25 }, (_, i) => `l${String(i).padStart(2, '0')}.service`);
+    await api.createUnits({ units: names.map((n) => svc(n)), replace: false });
+    const all = async (view: UnitView) => {
+      const out: Unit[] = [];
+      let pageToken = '';
+      do {
+        const r = await api.listUnits({ pageSize: 10, pageToken, view });
+        out.push(...r.units);
+        pageToken = r.nextPageToken;
+      } while (pageToken !== '');
+      return out;
+    };
+    const full = await all(UnitView.UNIT_VIEW_UNSPECIFIED);
+    const basic = await all(UnitView.UNIT_VIEW_BASIC);
+    expect(full.map((u) => u.name)).toEqual(names);
+    expect(full[0].options).toEqual(svc(names[0]).options);
+    expect(full[0]).toEqual(await api.getUnit({ name: names[0] }));
+    expect(basic.map((u) => u.name)).toEqual(names);
+    expect(basic.every((u) => u.options.length === 0 && u.hash === full[0].hash)).toBe(true);
+    // A change shows in the next listing (the encoded view of the unit is renewed).
+    await api.setTargetStates({ names: [names[3]], targetState: 'loaded' });
+    expect((await all(UnitView.UNIT_VIEW_BASIC))[3].targetState).toBe('loaded');
   });
 
   it('restores the same state in a new term (snapshot + tail) and keeps placements', async () => {

@@ -1,5 +1,5 @@
 import { preEncoded, preEncodedBytes, servingPreEncoded } from '../../../src/api/pre-encoded';
-import { encodePageInSlices } from '../../../src/engine/listing';
+import { encodePageInSlices, writeItem } from '../../../src/engine/listing';
 import { foldAll } from '../../../src/engine/fold';
 import { EncodedUnitViews, unitView } from '../../../src/engine/unit-views';
 import type { FlotillaEvent } from '../../../src/events/types';
@@ -32,7 +32,7 @@ describe('encodePageInSlices', () => {
     const units = Array.from({ length: n }, (_, i) => unit(i));
     const res = await encodePageInSlices(
       n,
-      (i) => Unit.encode(units[i]).finish(),
+      (i, w) => writeItem(w, Unit.encode(units[i]).finish()),
       token,
       (b) => ListUnitsResponse.decode(b),
     );
@@ -49,9 +49,9 @@ describe('encodePageInSlices', () => {
     let reads = 0;
     const res = await encodePageInSlices(
       300,
-      (i) => {
+      (i, w) => {
         reads++;
-        return i === 4 ? undefined : Unit.encode(units[i]).finish();
+        if (i !== 4) writeItem(w, Unit.encode(units[i]).finish());
       },
       '',
       (b) => ListUnitsResponse.decode(b),
@@ -112,6 +112,9 @@ describe('preEncoded in promises', () => {
   });
 });
 
+const decodeView = (v: { basic: Uint8Array; options: Uint8Array } | undefined) =>
+  Unit.decode(Buffer.concat([v!.basic, v!.options]));
+
 describe('EncodedUnitViews', () => {
   const ev = (index: number, b: object): FlotillaEvent =>
     ({ ...b, index, epoch: 1, time: index, v: SCHEMA_VERSION }) as FlotillaEvent;
@@ -123,11 +126,13 @@ describe('EncodedUnitViews', () => {
     ]);
     const views = new EncodedUnitViews();
     const first = views.get(state, 'a.service')!;
-    expect(Unit.decode(first)).toEqual(unitView(state, state.units.get('a.service')!));
+    expect(Unit.decode(Buffer.concat([first.basic, first.options]))).toEqual(
+      unitView(state, state.units.get('a.service')!),
+    );
     state.units.get('a.service')!.machine = 'm1';
     expect(views.get(state, 'a.service')).toBe(first);
     views.forget('a.service');
-    expect(Unit.decode(views.get(state, 'a.service')!).targetMachine).toBe('m1');
+    expect(decodeView(views.get(state, 'a.service')).targetMachine).toBe('m1');
     expect(views.get(state, 'missing.service')).toBeUndefined();
   });
 
@@ -135,8 +140,8 @@ describe('EncodedUnitViews', () => {
     const mk = (target: string) =>
       foldAll([ev(1, { type: 'UnitSubmitted', unit: 'a.service', options, hash: 'h', target })]);
     const views = new EncodedUnitViews();
-    expect(Unit.decode(views.get(mk('launched'), 'a.service')!).targetState).toBe('launched');
-    expect(Unit.decode(views.get(mk('loaded'), 'a.service')!).targetState).toBe('loaded');
+    expect(decodeView(views.get(mk('launched'), 'a.service')).targetState).toBe('launched');
+    expect(decodeView(views.get(mk('loaded'), 'a.service')).targetState).toBe('loaded');
     expect(views.size).toBe(1);
   });
 
