@@ -1,9 +1,14 @@
 /** A small structured logger: one line per record, `level msg key=value…` (or JSON with FLOTILLA_LOG_JSON=1). */
-export interface Logger {
+/** Where a component writes its log lines; `fields` are structured context. */
+export interface LogSink {
   debug(msg: string, fields?: Record<string, unknown>): void;
   info(msg: string, fields?: Record<string, unknown>): void;
   warn(msg: string, fields?: Record<string, unknown>): void;
   error(msg: string, fields?: Record<string, unknown>): void;
+}
+
+/** The daemon's logger: a sink that can add context for a component. */
+export interface Logger extends LogSink {
   child(fields: Record<string, unknown>): Logger;
 }
 

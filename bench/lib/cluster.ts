@@ -11,7 +11,7 @@ import path from 'node:path';
 import { connectApi } from '../../src/api/client';
 import { freePort, startEtcd, startNats, startSystemd } from '../../test/harness';
 import type { EtcdCluster, NatsServer, SystemdManager } from '../../test/harness';
-import { DaemonNode } from '../../test/helpers/cluster';
+import { DaemonNode, daemonFlags } from '../../test/helpers/cluster';
 
 /** Where each daemon's last output is kept after a run. */
 export const LOG_DIR = path.join(os.tmpdir(), 'flotilla-bench-logs');
@@ -82,23 +82,16 @@ export async function startBenchCluster(o: BenchClusterOptions): Promise<BenchCl
     await nats.dispose();
     await etcd.dispose();
   };
-  const common = (machineId: string, port: number): string[] => [
-    '--etcd-servers',
-    etcd.endpoints.join(','),
-    '--nats-servers',
-    nats.url,
-    '--cluster',
-    clusterName,
-    '--machine-id',
-    machineId,
-    '--public-ip',
-    '127.0.0.1',
-    '--grpc-listen',
-    `127.0.0.1:${port}`,
-    '--agent-ttl',
-    o.agentTtl ?? '4s',
-    '--lease-ttl',
-    o.leaseTtl ?? '2s',
+  const common = (machineId: string, grpcPort: number): string[] => [
+    ...daemonFlags({
+      etcd,
+      nats,
+      cluster: clusterName,
+      machineId,
+      grpcPort,
+      agentTtl: o.agentTtl ?? '4s',
+      leaseTtl: o.leaseTtl ?? '2s',
+    }),
     '--log-level',
     'warn',
   ];

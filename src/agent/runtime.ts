@@ -3,6 +3,7 @@
  * the clock: actors read it here and pass the time inside events, so tests can drive time with
  * a manual clock and a transition is a pure function of (snapshot, event).
  */
+import { silentLogger, type LogSink } from '../log';
 
 export type TimerHandle = unknown;
 
@@ -85,20 +86,9 @@ export class ManualClock implements Clock {
   }
 }
 
-/** The small logger the agent and drivers write to; `fields` are structured context. */
-export interface Logger {
-  debug(msg: string, fields?: Record<string, unknown>): void;
-  info(msg: string, fields?: Record<string, unknown>): void;
-  warn(msg: string, fields?: Record<string, unknown>): void;
-  error(msg: string, fields?: Record<string, unknown>): void;
-}
-
-export const silentLogger: Logger = {
-  debug: () => undefined,
-  info: () => undefined,
-  warn: () => undefined,
-  error: () => undefined,
-};
+/** The agent and drivers write to any log sink (the daemon's logger is one). */
+export type Logger = LogSink;
+export { silentLogger };
 
 /** A logger that keeps every line in memory (tests assert on what was logged). */
 export class MemoryLogger implements Logger {

@@ -7,12 +7,11 @@
 import { createHash } from 'node:crypto';
 import { ErrorCode, FlotillaError } from '../errors';
 import { isDurable, type FlotillaEvent } from '../events/types';
+import type { LogSink } from '../log';
 import type { LeaderInfo } from './types';
 
-/** The part of the project's Logger a store needs (structurally compatible with src/log.ts). */
-export interface StoreLogger {
-  warn(msg: string, fields?: Record<string, unknown>): void;
-}
+/** Stores only warn (a torn line, a dropped partial batch): any log sink will do. */
+export type StoreLogger = Pick<LogSink, 'warn'>;
 
 /** Default logger: one line on stderr. Stores only warn (torn lines, dropped partial batches). */
 export const stderrLogger: StoreLogger = {

@@ -122,6 +122,36 @@ export interface TestCluster extends AsyncDisposable {
  * A Flotilla cluster on one host: real etcd and NATS, and one flotillad process per node, each
  * with its own machine ID and (with `systemd`) its own systemd user manager.
  */
+/** The flags every flotillad of a local test or benchmark cluster gets. */
+export function daemonFlags(o: {
+  etcd: EtcdCluster;
+  nats: NatsServer;
+  cluster: string;
+  machineId: string;
+  grpcPort: number;
+  agentTtl: string;
+  leaseTtl: string;
+}): string[] {
+  return [
+    '--etcd-servers',
+    o.etcd.endpoints.join(','),
+    '--nats-servers',
+    o.nats.url,
+    '--cluster',
+    o.cluster,
+    '--machine-id',
+    o.machineId,
+    '--public-ip',
+    '127.0.0.1',
+    '--grpc-listen',
+    `127.0.0.1:${o.grpcPort}`,
+    '--agent-ttl',
+    o.agentTtl,
+    '--lease-ttl',
+    o.leaseTtl,
+  ];
+}
+
 export async function startCluster(opts: ClusterOptions): Promise<TestCluster> {
   if (!fs.existsSync(FLOTILLAD))
     throw new Error(`${FLOTILLAD} is missing: run \`npm run build\` first`);
@@ -170,22 +200,15 @@ export async function startCluster(opts: ClusterOptions): Promise<TestCluster> {
         .map(([k, v]) => `${k}=${v}`)
         .join(',');
       const args = [
-        '--etcd-servers',
-        etcd.endpoints.join(','),
-        '--nats-servers',
-        nats.url,
-        '--cluster',
-        clusterName,
-        '--machine-id',
-        machineId,
-        '--public-ip',
-        '127.0.0.1',
-        '--grpc-listen',
-        `127.0.0.1:${grpcPort}`,
-        '--agent-ttl',
-        opts.agentTtl ?? '4s',
-        '--lease-ttl',
-        opts.leaseTtl ?? '3s',
+        ...daemonFlags({
+          etcd,
+          nats,
+          cluster: clusterName,
+          machineId,
+          grpcPort,
+          agentTtl: opts.agentTtl ?? '4s',
+          leaseTtl: opts.leaseTtl ?? '3s',
+        }),
         ...(metadata ? ['--metadata', metadata] : []),
         ...(spec.disableEngine ? ['--disable-engine'] : []),
         ...(spec.disableAgent ? ['--disable-agent'] : []),
