@@ -23,6 +23,8 @@ export const ErrorCode = {
   Unavailable: 'UNAVAILABLE',
   Internal: 'INTERNAL',
   DriverFailed: 'DRIVER_FAILED',
+  /** A message above the bus's largest payload (NATS `max_payload`). */
+  PayloadTooLarge: 'PAYLOAD_TOO_LARGE',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

@@ -27,6 +27,10 @@ export class HerdLeaderBus implements Bus {
     private readonly prefix: string,
   ) {}
 
+  get maxPayload(): number {
+    return this.inner.maxPayload;
+  }
+
   publish(subject: string, data: Uint8Array): void {
     const m = SCHEDULE.exec(subject);
     if (!m) return this.inner.publish(subject, data);
@@ -84,6 +88,10 @@ export class HerdAgentBus implements Bus {
     private readonly etcd: Etcd3,
     private readonly machine: string,
   ) {}
+
+  get maxPayload(): number {
+    return this.inner.maxPayload;
+  }
 
   static async open(
     inner: Bus,

@@ -39,9 +39,14 @@ export function followJournal(o: JournalFollowOptions): JournalFollow {
   const flush = () => {
     flushScheduled = false;
     if (buffer.length === 0) return;
-    const msg: JournalLines = { v: PROTOCOL_VERSION, text: buffer.map((l) => `${l}\n`).join('') };
+    const text = buffer.map((l) => `${l}\n`).join('');
     buffer = [];
-    o.bus.publish(o.inbox, encode(msg));
+    // A burst of output goes in several messages below the bus's largest one.
+    const max = Math.max(1024, Math.floor(o.bus.maxPayload / 8));
+    for (let at = 0; at < text.length; at += max) {
+      const msg: JournalLines = { v: PROTOCOL_VERSION, text: text.slice(at, at + max) };
+      o.bus.publish(o.inbox, encode(msg));
+    }
   };
   const stop = () => {
     if (ac.signal.aborted) return;

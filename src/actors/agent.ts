@@ -22,7 +22,7 @@ import {
   realClock,
   silentLogger,
 } from '../agent/runtime';
-import { isFlotillaError } from '../errors';
+import { ErrorCode, isFlotillaError } from '../errors';
 import {
   type AgentMachine,
   type AgentStateValue,
@@ -46,6 +46,7 @@ import {
   type ScheduleFull,
   type ScheduleRequest,
   type ScheduledUnit,
+  type StateReport,
   PROTOCOL_VERSION,
   ProtocolError,
   decodeAgentRpcRequest,
@@ -104,6 +105,8 @@ export interface AgentStats {
   resyncs: number;
   reports: number;
   fullReports: number;
+  /** Messages not sent: larger than the bus's max_payload (logged as errors). */
+  oversizeMessages: number;
   heartbeats: number;
   opBatches: number;
   ops: number;
@@ -159,6 +162,7 @@ class Agent implements AgentHandle {
     resyncs: 0,
     reports: 0,
     fullReports: 0,
+    oversizeMessages: 0,
     heartbeats: 0,
     opBatches: 0,
     ops: 0,
@@ -210,11 +214,7 @@ class Agent implements AgentHandle {
       machineId: opts.machineId,
       batchMs: opts.reportBatchMs ?? 5,
       clock: this.clock,
-      publish: (r) => {
-        if (r.full) this.stats.fullReports++;
-        else this.stats.reports++;
-        opts.bus.publish(this.subj.report, encode(r));
-      },
+      publish: (r) => this.publishReport(r),
     });
 
     // One provided machine for every unit: effects find their unit in context.
@@ -619,6 +619,32 @@ class Agent implements AgentHandle {
     };
     this.stats.heartbeats++;
     this.opts.bus.publish(this.subj.heartbeat, encode(hb));
+  }
+
+  /**
+   * Sends a report, cut in two (recursively) while it is larger than the bus's largest message;
+   * an incremental report can be split freely. A full report is one message by protocol: one
+   * above NATS's max_payload is logged with what to do, and counted.
+   */
+  private publishReport(r: StateReport): void {
+    const data = encode(r);
+    const n = r.units.length + r.gone.length;
+    if (data.length > this.opts.bus.maxPayload && !r.full && n > 1) {
+      const half = Math.ceil(r.units.length / 2);
+      const halfGone = Math.ceil(r.gone.length / 2);
+      this.publishReport({ ...r, units: r.units.slice(0, half), gone: r.gone.slice(0, halfGone) });
+      this.publishReport({ ...r, units: r.units.slice(half), gone: r.gone.slice(halfGone) });
+      return;
+    }
+    if (r.full) this.stats.fullReports++;
+    else this.stats.reports++;
+    try {
+      this.opts.bus.publish(this.subj.report, data);
+    } catch (err) {
+      if (!isFlotillaError(err, ErrorCode.PayloadTooLarge)) throw err;
+      this.stats.oversizeMessages++;
+      this.log.error('report too large for the bus', { error: err.message });
+    }
   }
 
   /** Heartbeats every ttl/3, shortened by up to 20 % of jitter so agents do not beat in step. */

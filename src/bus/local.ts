@@ -1,5 +1,6 @@
 import { ErrorCode, FlotillaError } from '../errors';
 import type { Bus, BusMessage, Subscription } from './types';
+import { checkPayload } from './types';
 
 /** Matches a NATS-style subject pattern (`*` one token, `>` the rest) against a subject. */
 export function subjectMatches(pattern: string, subject: string): boolean {
@@ -25,6 +26,9 @@ interface Sub {
  * connections to one server. Delivery is asynchronous (a microtask later), as on a real bus.
  */
 export class LocalHub {
+  /** `maxPayload`: the largest message, as a NATS server's `max_payload` (default: no limit). */
+  constructor(readonly maxPayload = Infinity) {}
+
   private subs = new Set<Sub>();
   private exact = new Map<string, Set<Sub>>();
   private wild = new Set<Sub>();
@@ -67,7 +71,12 @@ export class LocalBus implements Bus {
 
   constructor(private readonly hub: LocalHub) {}
 
+  get maxPayload(): number {
+    return this.hub.maxPayload;
+  }
+
   publish(subject: string, data: Uint8Array): void {
+    checkPayload(subject, data, this.maxPayload);
     if (this.closed) return;
     this.hub.deliver({ subject, data });
   }
@@ -96,10 +105,12 @@ export class LocalBus implements Bus {
           }),
         );
       }, timeoutMs);
+      checkPayload(subject, data, this.maxPayload);
       const n = this.hub.deliver({
         subject,
         data,
         respond: (reply) => {
+          checkPayload(`${subject} (reply)`, reply, this.maxPayload);
           if (done) return;
           done = true;
           clearTimeout(timer);

@@ -1,6 +1,7 @@
 import { connect, type NatsConnection } from 'nats';
 import { ErrorCode, FlotillaError } from '../errors';
 import type { Bus, BusMessage, Subscription } from './types';
+import { checkPayload } from './types';
 
 export interface NatsBusOptions {
   servers: string[];
@@ -13,6 +14,9 @@ export interface NatsBusOptions {
  * not make every agent reconnect in the same instant. Core NATS drops what is published while
  * the server is away: the protocol's sequence numbers and full-schedule requests cover that.
  */
+/** NATS's default `max_payload`, assumed until the server's INFO says otherwise. */
+const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
+
 export class NatsBus implements Bus {
   private listeners = new Set<(s: 'connected' | 'disconnected') => void>();
 
@@ -51,7 +55,12 @@ export class NatsBus implements Bus {
     for (const l of this.listeners) l(s);
   }
 
+  get maxPayload(): number {
+    return this.nc.info?.max_payload ?? DEFAULT_MAX_PAYLOAD;
+  }
+
   publish(subject: string, data: Uint8Array): void {
+    checkPayload(subject, data, this.maxPayload);
     try {
       this.nc.publish(subject, data);
     } catch {
@@ -64,7 +73,11 @@ export class NatsBus implements Bus {
       callback: (err, m) => {
         if (err) return;
         const msg: BusMessage = { subject: m.subject, data: m.data };
-        if (m.reply) msg.respond = (d) => void m.respond(d);
+        if (m.reply)
+          msg.respond = (d) => {
+            checkPayload(m.reply!, d, this.maxPayload);
+            m.respond(d);
+          };
         handler(msg);
       },
     });
@@ -72,6 +85,7 @@ export class NatsBus implements Bus {
   }
 
   async request(subject: string, data: Uint8Array, timeoutMs: number): Promise<Uint8Array> {
+    checkPayload(subject, data, this.maxPayload);
     try {
       const m = await this.nc.request(subject, data, { timeout: timeoutMs });
       return m.data;

@@ -79,8 +79,13 @@ export class DesiredSchedule {
     p.set(unit, entry);
   }
 
-  /** One delta per machine whose schedule changed since the last flush, in machine order. */
-  flush(): { machine: string; delta: ScheduleDelta }[] {
+  /**
+   * The deltas of every machine whose schedule changed since the last flush, in machine order:
+   * one per machine, or several with consecutive numbers when one would encode to more than
+   * `maxBytes` (the bus's largest message). Agents apply deltas in order, so a split is
+   * invisible to them.
+   */
+  flush(maxBytes = Infinity): { machine: string; delta: ScheduleDelta }[] {
     const out: { machine: string; delta: ScheduleDelta }[] = [];
     for (const machine of [...this.pending.keys()].sort()) {
       const changes = this.pending.get(machine)!;
@@ -94,12 +99,14 @@ export class DesiredSchedule {
           if (rec) put.push(this.scheduled(rec, e));
         }
       }
-      const seq = (this.seqs.get(machine) ?? 0) + 1;
-      this.seqs.set(machine, seq);
-      out.push({
-        machine,
-        delta: { v: PROTOCOL_VERSION, kind: 'delta', epoch: this.epoch, seq, put, remove },
-      });
+      for (const part of splitBySize(put, remove, maxBytes)) {
+        const seq = (this.seqs.get(machine) ?? 0) + 1;
+        this.seqs.set(machine, seq);
+        out.push({
+          machine,
+          delta: { v: PROTOCOL_VERSION, kind: 'delta', epoch: this.epoch, seq, ...part },
+        });
+      }
     }
     this.pending.clear();
     return out;
@@ -150,4 +157,40 @@ export class DesiredSchedule {
       target: e.target,
     };
   }
+}
+
+/** JSON bytes of a delta with nothing in it (numbers at their widest), plus room to spare. */
+const DELTA_OVERHEAD_BYTES = 160;
+
+/**
+ * Cuts a delta's changes into parts that encode to at most `maxBytes` each (removals first, in
+ * the first part). A single unit larger than that gets a part of its own: publishing it fails
+ * with a clear PAYLOAD_TOO_LARGE, and nothing else is held back by it.
+ */
+export function splitBySize(
+  put: ScheduledUnit[],
+  remove: string[],
+  maxBytes: number,
+): { put: ScheduledUnit[]; remove: string[] }[] {
+  const parts: { put: ScheduledUnit[]; remove: string[] }[] = [];
+  let cur = { put: [] as ScheduledUnit[], remove: [] as string[] };
+  let size = DELTA_OVERHEAD_BYTES;
+  const room = (bytes: number): void => {
+    if (size + bytes > maxBytes && (cur.put.length > 0 || cur.remove.length > 0)) {
+      parts.push(cur);
+      cur = { put: [], remove: [] };
+      size = DELTA_OVERHEAD_BYTES;
+    }
+    size += bytes;
+  };
+  for (const r of remove) {
+    room(Buffer.byteLength(JSON.stringify(r)) + 1);
+    cur.remove.push(r);
+  }
+  for (const p of put) {
+    room(Buffer.byteLength(JSON.stringify(p)) + 1);
+    cur.put.push(p);
+  }
+  parts.push(cur);
+  return parts;
 }

@@ -82,6 +82,8 @@ export interface EngineStats {
   nudges: number;
   /** Times the leader's own bus connection came back (each followed by one resync). */
   busReconnects: number;
+  /** Messages to agents not sent: larger than the bus's max_payload (logged as errors). */
+  oversizeMessages: number;
 }
 
 type UnitSnapshot = SnapshotFrom<typeof engineUnitMachine>;
@@ -125,6 +127,7 @@ export class Engine {
     restoredEvents: 0,
     nudges: 0,
     busReconnects: 0,
+    oversizeMessages: 0,
   };
   state: ClusterState = emptyState();
 
@@ -591,9 +594,29 @@ export class Engine {
   }
 
   private publishSchedules(): void {
-    for (const { machine, delta } of this.desired.flush()) {
+    // Deltas are cut below the bus's largest message (NATS max_payload, 1 MiB by default).
+    for (const { machine, delta } of this.desired.flush(this.opts.bus.maxPayload)) {
       this.stats.scheduleMessages++;
-      this.opts.bus.publish(this.subj.schedule(machine), encode(delta));
+      this.send(machine, () => this.opts.bus.publish(this.subj.schedule(machine), encode(delta)));
+    }
+  }
+
+  /**
+   * Sends something to a machine's agent; a message above the bus's largest payload is logged
+   * with what to do about it and counted, never thrown into the engine. (A full schedule is one
+   * message: a machine whose schedule is larger than NATS's max_payload cannot sync until the
+   * server's max_payload is raised; its agent keeps running what it has and retries.)
+   */
+  private send(machine: string, fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      if (!isFlotillaError(err, ErrorCode.PayloadTooLarge)) throw err;
+      this.stats.oversizeMessages++;
+      this.log.error('message to agent too large for the bus', {
+        machine,
+        error: err.message,
+      });
     }
   }
 
@@ -834,7 +857,7 @@ export class Engine {
     const m = this.state.machines.get(machine);
     if (m && m.presence === 'alive' && this.machineActors.has(machine)) {
       this.publishSchedules();
-      respond(encode(this.desired.full(machine)));
+      this.send(machine, () => respond(encode(this.desired.full(machine))));
       return;
     }
     // Unknown machine: answer once its heartbeat has been folded (its metadata decides which
@@ -852,7 +875,7 @@ export class Engine {
     queueMicrotask(() => {
       this.publishSchedules();
       const full = encode(this.desired.full(machine));
-      for (const r of waiting) r(full);
+      for (const r of waiting) this.send(machine, () => r(full));
     });
   }
 

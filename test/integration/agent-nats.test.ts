@@ -6,6 +6,7 @@
 import { type AgentHandle, startAgent } from '../../src/actors/agent';
 import { SimulatedDriver } from '../../src/agent/drivers/simulated';
 import { NatsBus } from '../../src/bus/nats';
+import { ErrorCode, isFlotillaError } from '../../src/errors';
 import { subjects } from '../../src/protocol';
 import { type NatsServer, startNats } from '../harness';
 import { FakeLeader, scheduled, waitFor } from '../unit/agent/fake-leader';
@@ -136,6 +137,22 @@ describe('agents on real NATS', () => {
     await waitFor(() => allActive(n, ['after-malformed.service']), 'next delta applied');
     expect(n.agent.stats.scheduleRequests).toBe(before.scheduleRequests);
     expect(nodes.slice(1).every((o) => o.agent.stats.malformed === 0)).toBe(true);
+  });
+
+  it("knows the server's max_payload and refuses a larger message, naming subject and sizes", () => {
+    // The harness's nats-server runs with max_payload 8MB.
+    expect(leaderBus.maxPayload).toBe(8 * 1024 * 1024);
+    const subject = S.schedule(nodes[0].id);
+    let err: unknown;
+    try {
+      leaderBus.publish(subject, new Uint8Array(leaderBus.maxPayload + 1));
+    } catch (e) {
+      err = e;
+    }
+    expect(isFlotillaError(err, ErrorCode.PayloadTooLarge)).toBe(true);
+    expect((err as Error).message).toContain(subject);
+    expect((err as Error).message).toContain(`${leaderBus.maxPayload + 1} bytes`);
+    expect(nodes[0].agent.state()).toBe('ready');
   });
 
   it('NATS restart: degraded, units keep running, then a full report and a full schedule request', async () => {

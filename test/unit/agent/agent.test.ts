@@ -25,6 +25,9 @@ const S = subjects(CLUSTER);
 class ControlledBus implements Bus {
   private listeners = new Set<(s: 'connected' | 'disconnected') => void>();
   constructor(private readonly inner: LocalBus) {}
+  get maxPayload(): number {
+    return this.inner.maxPayload;
+  }
   publish(subject: string, data: Uint8Array): void {
     this.inner.publish(subject, data);
   }
@@ -143,6 +146,27 @@ describe('agent start', () => {
       load: 'loaded',
       active: 'inactive',
     });
+  });
+
+  it("splits reports that would be larger than the bus's largest message", async () => {
+    // Changes within 100 ms travel in one report: 60 units' worth would not fit 4,000 bytes.
+    const { agent, leader, driver } = await setup({ hub: new LocalHub(4000), reportBatchMs: 100 });
+    await ready(agent);
+    const names = Array.from({ length: 60 }, (_, i) => `r${String(i).padStart(2, '0')}.service`);
+    for (let i = 0; i < 60; i += 10)
+      leader.change(
+        'm1',
+        names.slice(i, i + 10).map((n) => scheduled(n)),
+      );
+    await settled(agent, driver, Object.fromEntries(names.map((n) => [n, 'active'])));
+    await waitFor(
+      () => names.every((n) => leader.reported('m1', n)?.active === 'active'),
+      'all reported active',
+    );
+    expect(agent.stats.oversizeMessages).toBe(0);
+    const sizes = leader.reportSizes;
+    expect(Math.max(...sizes)).toBeLessThanOrEqual(4000);
+    expect(sizes.some((n) => n > 2000)).toBe(true);
   });
 
   it('stops, unloads and reloads on a changed hash; unloaded units are reported gone', async () => {

@@ -38,6 +38,8 @@ export class FakeLeader {
   readonly seqs = new Map<string, number>();
   readonly requests: ScheduleRequest[] = [];
   readonly reports: StateReport[] = [];
+  /** Encoded size of each report received, in bytes. */
+  readonly reportSizes: number[] = [];
   readonly heartbeats: Heartbeat[] = [];
   /** Deltas published, per machine. */
   readonly published = new Map<string, ScheduleDelta[]>();
@@ -71,7 +73,10 @@ export class FakeLeader {
       first = false;
     });
     this.subs.push(
-      this.bus.subscribe(this.subj.report, (m) => this.reports.push(decodeStateReport(m.data))),
+      this.bus.subscribe(this.subj.report, (m) => {
+        this.reportSizes.push(m.data.length);
+        this.reports.push(decodeStateReport(m.data));
+      }),
       this.bus.subscribe(this.subj.heartbeat, (m) => this.heartbeats.push(decodeHeartbeat(m.data))),
     );
     this.answer(true);

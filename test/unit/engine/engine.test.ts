@@ -200,6 +200,28 @@ describe('Engine', () => {
     expect((await all(UnitView.UNIT_VIEW_BASIC))[3].targetState).toBe('loaded');
   });
 
+  it("cuts schedule deltas below the bus's largest message; a full schedule above it is logged, not sent", async () => {
+    hub = new LocalHub(16_000);
+    const { api, engine, agents } = await cluster([{ id: 'm1' }]);
+    const fullBefore = agents[0].fullRequests;
+    const big = (i: number) =>
+      svc(`big${i}.service`, [opt('Unit', 'Description', 'x'.repeat(300))]);
+    const names = Array.from({ length: 100 }, (_, i) => `big${i}.service`);
+    await api.createUnits({
+      units: names.map((_, i) => ({ ...big(i), targetState: 'launched' })),
+      replace: false,
+    });
+    await until(() => agents[0].schedule.size === 100, 'all 100 units on m1');
+    // Several deltas in a row, none missed (no full schedule needed), none above the limit.
+    expect(agents[0].messages).toBeGreaterThan(2);
+    expect(agents[0].fullRequests).toBe(fullBefore);
+    expect(engine.stats.oversizeMessages).toBe(0);
+    // The whole schedule (100 × ~450 bytes) no longer fits one message.
+    await agents[0].fetchFull().catch(() => undefined);
+    expect(engine.stats.oversizeMessages).toBe(1);
+    expect(agents[0].schedule.size).toBe(100);
+  });
+
   it('restores the same state in a new term (snapshot + tail) and keeps placements', async () => {
     const first = await cluster([{ id: 'm1' }, { id: 'm2' }]);
     const names = Array.from({ length: 10 }, (_, i) => `r${i}.service`);
