@@ -68,6 +68,22 @@ export const DURABLE_TYPES: ReadonlySet<EventType> = new Set<EventType>([
   'LeaderElected',
 ]);
 
+/** Every event type this version knows (the record makes the compiler check the list). */
+const KNOWN: Record<EventType, true> = {
+  UnitSubmitted: true,
+  UnitReplaced: true,
+  UnitTargetSet: true,
+  UnitDestroyed: true,
+  UnitScheduled: true,
+  UnitUnscheduled: true,
+  MachineMetadataSet: true,
+  LeaderElected: true,
+  MachineJoined: true,
+  MachineLost: true,
+  UnitStateReported: true,
+};
+export const EVENT_TYPES: readonly EventType[] = Object.keys(KNOWN) as EventType[];
+
 export function isDurable(e: { type: string }): boolean {
   return DURABLE_TYPES.has(e.type as EventType);
 }

@@ -1054,4 +1054,33 @@ describe('flotilla cluster / events', () => {
     await p.waitForStdout(/UnitDestroyed unit=a\.service/);
     expect((await p.stop()).code).toBe(0);
   });
+
+  test('events --type: only those types, listed and followed; an unknown type is refused', async () => {
+    const e = await setup();
+    e.fake.seed([{ name: 'a.service' }, { name: 'b.service', target: 'loaded' }]);
+    const listed = await e.cli(['events', '--type=UnitScheduled,UnitStateReported']);
+    expect(listed.code).toBe(0);
+    expect(
+      listed.stdout
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => l.split(' ')[2]),
+    ).toEqual(['UnitScheduled', 'UnitStateReported']);
+
+    const p = spawnCli(['events', '--follow', '--type=UnitDestroyed'], { endpoint: e.tcp });
+    await eventually(() => e.fake.count('watch') >= 2, 'follow watching');
+    const c = connectApi(e.tcp);
+    await c.setTargetStates({ names: ['a.service'], targetState: 'loaded' });
+    await c.destroyUnits({ names: ['a.service'] });
+    c.close();
+    await p.waitForStdout(/UnitDestroyed unit=a\.service/);
+    const r = await p.stop();
+    expect(r.stdout).not.toMatch(/UnitTargetSet|UnitScheduled/);
+
+    // Refused like every invalid flag value (exit 1, as fleetctl's flag errors).
+    const bad = await e.cli(['events', '--type=UnitStarted']);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain('unknown event type "UnitStarted"');
+    expect(bad.stderr).toContain('UnitStateReported');
+  });
 });

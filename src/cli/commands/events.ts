@@ -1,5 +1,6 @@
 import type { FlagSpec } from '../args';
-import { flagBool, flagNumber } from '../args';
+import { flagBool, flagNumber, flagString } from '../args';
+import { EVENT_TYPES, type EventType } from '../../events/types';
 import type { Event } from '../../gen/flotilla/v1/flotilla';
 import type { Command, Context } from '../command';
 import { err, isJson } from '../command';
@@ -30,7 +31,27 @@ const FLAGS: readonly FlagSpec[] = [
     default: false,
     help: 'Keep printing events as they are committed',
   },
+  {
+    name: 'type',
+    type: 'string',
+    default: '',
+    valueName: 'TYPES',
+    help: 'Only events of these types, comma-separated (e.g. UnitScheduled,UnitStateReported)',
+    check: (v) => {
+      const unknown = parseTypes(String(v)).filter((t) => !EVENT_TYPES.includes(t as EventType));
+      return unknown.length > 0
+        ? `unknown event type "${unknown[0]}" (known: ${EVENT_TYPES.join(', ')})`
+        : undefined;
+    },
+  },
 ];
+
+function parseTypes(v: string): string[] {
+  return v
+    .split(',')
+    .map((t) => t.trim())
+    .filter((t) => t !== '');
+}
 
 /** `12 2026-11-22T02:21:32.123Z UnitSubmitted unit=hello.service` */
 export function formatEvent(e: Event): string {
@@ -43,7 +64,7 @@ export function formatEvent(e: Event): string {
 export const events: Command = {
   name: 'events',
   summary: "Print the cluster's committed events",
-  usage: '[--from=INDEX] [-f|--follow] [--json]',
+  usage: '[--from=INDEX] [--type=TYPES] [-f|--follow] [--json]',
   description: `Prints events from the leader's log, one per line: index, time, type, unit, machine.
 --json prints each event as stored (one JSON object per line). --follow keeps printing new
 events until interrupted.`,
@@ -51,6 +72,8 @@ events until interrupted.`,
   async run(ctx: Context): Promise<number> {
     const api = ctx.api();
     const follow = flagBool(ctx.parsed, 'follow');
+    const types = parseTypes(flagString(ctx.parsed, 'type'));
+    const wanted = (t: string): boolean => types.length === 0 || types.includes(t);
     try {
       const { logIndex } = await api.getClusterStatus({});
       const from = ctx.parsed.given.has('from')
@@ -68,8 +91,11 @@ events until interrupted.`,
       };
       armIdle();
       try {
-        for await (const e of api.watch({ fromIndex: from, types: [] }, stop.signal)) {
-          ctx.io.stdout(`${isJson(ctx) ? e.json : formatEvent(e)}\n`);
+        // Following, the leader filters (it skips other events before encoding them); a
+        // bounded listing filters here, so it still knows when it reached the newest event.
+        const req = { fromIndex: from, types: follow ? types : [] };
+        for await (const e of api.watch(req, stop.signal)) {
+          if (wanted(e.type)) ctx.io.stdout(`${isJson(ctx) ? e.json : formatEvent(e)}\n`);
           if (!follow && e.index >= logIndex) break;
           armIdle();
         }
