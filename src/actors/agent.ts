@@ -22,7 +22,7 @@ import {
   realClock,
   silentLogger,
 } from '../agent/runtime';
-import { ErrorCode, isFlotillaError } from '../errors';
+import { ErrorCode, FlotillaError, isFlotillaError } from '../errors';
 import {
   type AgentMachine,
   type AgentStateValue,
@@ -559,7 +559,6 @@ class Agent implements AgentHandle {
 
   private requestFullSchedule(fetchId: number): void {
     this.stats.scheduleRequests++;
-    const req: ScheduleRequest = { v: PROTOCOL_VERSION, machine: this.machineId };
     const failed = (error: string) => {
       this.stats.scheduleRequestFailures++;
       this.log.warn('full schedule request failed', { machine: this.machineId, error });
@@ -571,20 +570,55 @@ class Agent implements AgentHandle {
         jitter: this.random(),
       });
     };
-    this.opts.bus.request(this.subj.scheduleGet, encode(req), this.requestTimeout).then(
-      (data) => {
-        let schedule: ScheduleFull;
-        try {
-          schedule = decodeScheduleFull(data);
-        } catch (err) {
-          if (err instanceof ProtocolError) this.stats.malformed++;
-          failed(errMsg(err));
-          return;
-        }
-        this.actor.send({ type: 'FULL_SCHEDULE_RECEIVED', fetchId, schedule });
+    this.fetchFullSchedule().then(
+      (schedule) => this.actor.send({ type: 'FULL_SCHEDULE_RECEIVED', fetchId, schedule }),
+      (err: unknown) => {
+        if (err instanceof ProtocolError) this.stats.malformed++;
+        failed(isFlotillaError(err) ? `${err.code}: ${err.message}` : errMsg(err));
       },
-      (err: unknown) => failed(isFlotillaError(err) ? `${err.code}: ${err.message}` : errMsg(err)),
     );
+  }
+
+  /**
+   * The machine's whole schedule, in pages below the bus's largest message (a leader that
+   * does not page answers with everything in the first reply). The pages together are the
+   * schedule as of the first page's sequence number or later, unit by unit; the deltas the
+   * agent applies after that number bring every unit up to date.
+   */
+  private async fetchFullSchedule(): Promise<ScheduleFull> {
+    let first: ScheduleFull | undefined;
+    const units: ScheduledUnit[] = [];
+    let after: string | undefined;
+    for (let page = 0; ; page++) {
+      const req: ScheduleRequest = { v: PROTOCOL_VERSION, machine: this.machineId, paged: true };
+      if (after !== undefined) req.after = after;
+      const data = await this.opts.bus.request(
+        this.subj.scheduleGet,
+        encode(req),
+        this.requestTimeout,
+      );
+      const part = decodeScheduleFull(data);
+      first ??= part;
+      if (part.epoch !== first.epoch)
+        throw new FlotillaError(
+          ErrorCode.InvalidState,
+          `the leader changed while the full schedule was read (epoch ${first.epoch} → ${part.epoch})`,
+          { retryable: true },
+        );
+      units.push(...part.units);
+      if (part.next === undefined) break;
+      if (part.units.length === 0 || (after !== undefined && part.next <= after))
+        throw new FlotillaError(
+          ErrorCode.InvalidState,
+          `full schedule page ${page + 1} made no progress`,
+          {
+            retryable: true,
+          },
+        );
+      after = part.next;
+    }
+    const { next: _last, ...schedule } = first;
+    return { ...schedule, units };
   }
 
   private armAgentRetry(at: number): void {

@@ -143,6 +143,22 @@ export class DesiredSchedule {
     };
   }
 
+  /**
+   * One page of the machine's whole schedule: the units after `after` (by name) that fit in
+   * `maxBytes`, and `next` when more follow. Every page carries the sequence number current when
+   * it was built; an agent that applies the deltas after the first page's number converges
+   * (deltas say what a unit should be, not how it changed).
+   */
+  fullPage(machine: string, after: string | undefined, maxBytes: number): ScheduleFull {
+    const full = this.full(machine);
+    const start = after === undefined ? 0 : full.units.findIndex((u) => u.unit > after);
+    const rest = start < 0 ? [] : full.units.slice(start);
+    const [first] = splitBySize(rest, [], maxBytes);
+    const page: ScheduleFull = { ...full, units: first.put };
+    if (first.put.length < rest.length) page.next = first.put[first.put.length - 1].unit;
+    return page;
+  }
+
   /** Defensive: folds unflushed changes into the numbering without a message (the full reply carries them). */
   private flushOnlyNumbers(machine: string): void {
     this.pending.delete(machine);

@@ -16,6 +16,7 @@ import {
   PROTOCOL_VERSION,
   subjects,
   type Heartbeat,
+  type ScheduleRequest,
   type StateReport,
   type Subjects,
 } from '../protocol';
@@ -162,7 +163,10 @@ export class Engine {
   /** machine -> the last sequence number published to it when its previous heartbeat came. */
   private readonly seqAtHeartbeat = new Map<string, number>();
   private readonly timers: NodeJS.Timeout[] = [];
-  private readonly pendingScheduleGets = new Map<string, ((data: Uint8Array) => void)[]>();
+  private readonly pendingScheduleGets = new Map<
+    string,
+    { req: ScheduleRequest; respond: (data: Uint8Array) => void }[]
+  >();
   private readonly subj: Subjects;
   private readonly log: Logger;
   private readonly clock: () => number;
@@ -765,7 +769,7 @@ export class Engine {
       bus.subscribe(this.subj.scheduleGet, (m) =>
         this.guard('schedule request', () => {
           const req = decodeScheduleRequest(m.data);
-          if (m.respond) this.onScheduleGet(req.machine, m.respond);
+          if (m.respond) this.onScheduleGet(req, m.respond);
         }),
       ),
     );
@@ -852,19 +856,28 @@ export class Engine {
     this.machineActors.get(r.machine)?.send({ type: 'HEARTBEAT', now: this.clock() });
   }
 
-  private onScheduleGet(machine: string, respond: (d: Uint8Array) => void): void {
+  private onScheduleGet(req: ScheduleRequest, respond: (d: Uint8Array) => void): void {
+    const { machine } = req;
     this.heardFrom.add(machine);
     const m = this.state.machines.get(machine);
     if (m && m.presence === 'alive' && this.machineActors.has(machine)) {
       this.publishSchedules();
-      this.send(machine, () => respond(encode(this.desired.full(machine))));
+      this.answerScheduleGet(req, respond);
       return;
     }
     // Unknown machine: answer once its heartbeat has been folded (its metadata decides which
     // global units it runs), so an agent never gets a schedule that is missing its globals.
     const waiting = this.pendingScheduleGets.get(machine) ?? [];
-    waiting.push(respond);
+    waiting.push({ req, respond });
     this.pendingScheduleGets.set(machine, waiting);
+  }
+
+  /** The whole schedule, or one page of it below the bus's largest message when asked so. */
+  private answerScheduleGet(req: ScheduleRequest, respond: (d: Uint8Array) => void): void {
+    const full = req.paged
+      ? this.desired.fullPage(req.machine, req.after, this.opts.bus.maxPayload)
+      : this.desired.full(req.machine);
+    this.send(req.machine, () => respond(encode(full)));
   }
 
   private answerScheduleGets(machine: string): void {
@@ -874,8 +887,7 @@ export class Engine {
     // Answer after this commit's effects (desired schedule) are computed.
     queueMicrotask(() => {
       this.publishSchedules();
-      const full = encode(this.desired.full(machine));
-      for (const r of waiting) this.send(machine, () => r(full));
+      for (const w of waiting) this.answerScheduleGet(w.req, w.respond);
     });
   }
 

@@ -88,14 +88,22 @@ export const decodeScheduleFull = (d: Uint8Array): ScheduleFull =>
     d,
     'full schedule',
     (x): x is Record<string, unknown> & ScheduleFull =>
-      x.kind === 'full' && isNum(x.epoch) && isNum(x.seq) && isArr(x.units, isScheduledUnit),
+      x.kind === 'full' &&
+      isNum(x.epoch) &&
+      isNum(x.seq) &&
+      isArr(x.units, isScheduledUnit) &&
+      (x.next === undefined || isStr(x.next)),
   );
 
 export const decodeScheduleRequest = (d: Uint8Array): ScheduleRequest =>
   decodeWith<ScheduleRequest>(
     d,
     'schedule request',
-    (x): x is Record<string, unknown> & ScheduleRequest => isStr(x.machine) && x.machine !== '',
+    (x): x is Record<string, unknown> & ScheduleRequest =>
+      isStr(x.machine) &&
+      x.machine !== '' &&
+      (x.paged === undefined || typeof x.paged === 'boolean') &&
+      (x.after === undefined || isStr(x.after)),
   );
 
 export const decodeStateReport = (d: Uint8Array): StateReport =>

@@ -34,12 +34,24 @@ export interface ScheduleFull {
   /** The sequence number of the last delta this full schedule includes. */
   seq: number;
   units: ScheduledUnit[];
+  /**
+   * Paged replies only (added after v1, optional): more units follow; ask again with
+   * `after: next`. Absent: this reply ends the schedule.
+   */
+  next?: string;
 }
 
 /** agent → leader request on `engine.schedule.get`. */
 export interface ScheduleRequest {
   v: number;
   machine: string;
+  /**
+   * Added after v1, optional: the agent takes the schedule in pages, each reply below the bus's
+   * largest message (a leader that does not know the field answers with everything at once).
+   */
+  paged?: boolean;
+  /** The page after this unit (a previous reply's `next`). */
+  after?: string;
 }
 
 export interface ReportedUnit extends UnitRuntimeState {

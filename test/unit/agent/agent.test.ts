@@ -218,6 +218,39 @@ describe('schedule protocol', () => {
     expect(driver.counts).toMatchObject({ load: 3, start: 3, stop: 0, unload: 0 });
   });
 
+  it('reads its full schedule in pages when the leader pages it, and converges', async () => {
+    const { agent, leader, driver } = await setup();
+    await ready(agent);
+    const names = Array.from({ length: 30 }, (_, i) => `p${String(i).padStart(2, '0')}.service`);
+    leader.change(
+      'm1',
+      names.slice(0, 10).map((n) => scheduled(n)),
+    );
+    await settled(agent, driver, Object.fromEntries(names.slice(0, 10).map((n) => [n, 'active'])));
+    leader.pageUnits = 7;
+    leader.change(
+      'm1',
+      names.slice(10).map((n) => scheduled(n)),
+      [],
+      true,
+    ); // lost
+    const before = leader.requests.length;
+    leader.change('m1', [], [names[0]]); // seq gap: full schedule, 29 units in 5 pages
+    await settled(agent, driver, Object.fromEntries(names.slice(1).map((n) => [n, 'active'])));
+    await waitFor(() => agent.unitState(names[0]) === undefined, 'removed unit gone');
+    const pages = leader.requests.slice(before);
+    expect(pages.map((r) => r.after ?? '')).toEqual([
+      '',
+      'p07.service',
+      'p14.service',
+      'p21.service',
+      'p28.service',
+    ]);
+    expect(pages.every((r) => r.paged === true)).toBe(true);
+    expect(agent.position()).toEqual({ epoch: 1, seq: 3 });
+    expect(driver.counts).toMatchObject({ load: 30, start: 30, unload: 1 });
+  });
+
   it('a delta with a new epoch makes the agent request its full schedule', async () => {
     const { agent, leader, driver } = await setup();
     await ready(agent);
@@ -345,15 +378,16 @@ describe('degraded', () => {
     await waitFor(() => agent.state() === 'degraded', 'degraded');
     expect(agent.unitState('a.service')).toBe('active');
     clock.advance(100);
+    // Wait for each failure to be handled (its retry is timed from then), not only sent.
     await waitFor(
-      () => agent.stats.scheduleRequests === 2 && agent.state() === 'degraded',
+      () => agent.stats.scheduleRequestFailures === 2 && agent.state() === 'degraded',
       'retry 1',
     );
     clock.advance(199);
     await new Promise((r) => setTimeout(r, 5));
     expect(agent.stats.scheduleRequests).toBe(2); // next one after 200 ms
     clock.advance(1);
-    await waitFor(() => agent.stats.scheduleRequests === 3, 'retry 2');
+    await waitFor(() => agent.stats.scheduleRequestFailures === 3, 'retry 2');
     leader.change('m1', [u], [], true);
     leader.answer(true);
     clock.advance(400);

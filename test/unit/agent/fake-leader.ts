@@ -89,12 +89,26 @@ export class FakeLeader {
       this.getSub = this.bus.subscribe(this.subj.scheduleGet, (m) => {
         const req = decodeScheduleRequest(m.data);
         this.requests.push(req);
-        m.respond?.(encode(this.full(req.machine)));
+        m.respond?.(encode(this.page(req)));
       });
     } else if (!on && this.getSub) {
       this.getSub.unsubscribe();
       this.getSub = undefined;
     }
+  }
+
+  /** Pages of this many units for agents that ask for pages (0: always the whole schedule, as a leader from before paging). */
+  pageUnits = 0;
+
+  private page(req: ScheduleRequest): ScheduleFull {
+    const full = this.full(req.machine);
+    if (!req.paged || this.pageUnits === 0) return full;
+    const sorted = [...full.units].sort((a, b) => (a.unit < b.unit ? -1 : 1));
+    const rest = sorted.filter((u) => req.after === undefined || u.unit > req.after);
+    const units = rest.slice(0, this.pageUnits);
+    return units.length < rest.length
+      ? { ...full, units, next: units[units.length - 1].unit }
+      : { ...full, units };
   }
 
   full(machine: string): ScheduleFull {

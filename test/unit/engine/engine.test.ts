@@ -6,6 +6,7 @@ import { foldAll } from '../../../src/engine/fold';
 import { MemoryBackend, MemoryLogStore } from '../../../src/store/memory';
 import { ErrorCode, FlotillaError } from '../../../src/errors';
 import { FakeAgent } from '../../helpers/fake-agent';
+import { decodeScheduleFull, encode, PROTOCOL_VERSION } from '../../../src/protocol';
 import { UnitView, type Unit } from '../../../src/gen/flotilla/v1/flotilla';
 
 const CLUSTER = 't';
@@ -216,10 +217,30 @@ describe('Engine', () => {
     expect(agents[0].messages).toBeGreaterThan(2);
     expect(agents[0].fullRequests).toBe(fullBefore);
     expect(engine.stats.oversizeMessages).toBe(0);
-    // The whole schedule (100 × ~450 bytes) no longer fits one message.
+    // The whole schedule (100 × ~450 bytes) no longer fits one message…
     await agents[0].fetchFull().catch(() => undefined);
     expect(engine.stats.oversizeMessages).toBe(1);
     expect(agents[0].schedule.size).toBe(100);
+    // …but it does in pages, for an agent that asks for pages.
+    const bus = hub.connect();
+    const got: string[] = [];
+    let after: string | undefined;
+    let pages = 0;
+    do {
+      const data = await bus.request(
+        `flotilla.${CLUSTER}.engine.schedule.get`,
+        encode({ v: PROTOCOL_VERSION, machine: 'm1', paged: true, ...(after ? { after } : {}) }),
+        2000,
+      );
+      expect(data.length).toBeLessThanOrEqual(16_000);
+      const page = decodeScheduleFull(data);
+      got.push(...page.units.map((u) => u.unit));
+      after = page.next;
+      pages++;
+    } while (after !== undefined);
+    expect(pages).toBeGreaterThan(2);
+    expect(got).toEqual([...names].sort());
+    expect(engine.stats.oversizeMessages).toBe(1);
   });
 
   it('restores the same state in a new term (snapshot + tail) and keeps placements', async () => {
