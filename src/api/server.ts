@@ -65,7 +65,7 @@ export function parseListenAddress(addr: string): Listen {
 }
 
 /** Removes a socket file nobody listens on; refuses when a live server or a non-socket is there. */
-async function clearStaleSocket(p: string): Promise<void> {
+export async function clearStaleSocket(p: string): Promise<void> {
   let st: fs.Stats;
   try {
     st = fs.lstatSync(p);

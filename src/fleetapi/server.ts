@@ -1,0 +1,96 @@
+import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { clearStaleSocket, parseListenAddress } from '../api/server';
+import type { ClusterApi } from '../api/types';
+import { ErrorCode, FlotillaError } from '../errors';
+import type { FleetApiOptions } from './handler';
+import { fleetApiHandler } from './handler';
+
+export interface FleetApiServerOptions extends FleetApiOptions {
+  api: ClusterApi;
+  /** `unix:///var/run/fleet.sock` (fleetctl's default endpoint) and/or `host:port` (port 0: any). */
+  listen: string[];
+  /** Mode of unix sockets (default 0o660, as the gRPC API's). */
+  socketMode?: number;
+}
+
+export interface FleetApiServerHandle {
+  /** Bound addresses in `listen` order: `127.0.0.1:54321` (actual port) or `unix:///…`. */
+  readonly addresses: string[];
+  /** Stops accepting, ends open connections, removes the unix sockets it created. */
+  close(): Promise<void>;
+}
+
+function listen(
+  server: http.Server,
+  target: string | { host: string; port: number },
+): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error): void =>
+      reject(
+        new FlotillaError(
+          ErrorCode.Unavailable,
+          `fleet API: cannot listen on ${typeof target === 'string' ? target : `${target.host}:${target.port}`}: ${err.message}`,
+          { cause: err },
+        ),
+      );
+    server.once('error', onError);
+    const done = (): void => {
+      server.off('error', onError);
+      resolve();
+    };
+    if (typeof target === 'string') server.listen(target, done);
+    else server.listen(target.port, target.host.replace(/^\[(.*)\]$/, '$1'), done);
+  });
+}
+
+/**
+ * Serves fleet's HTTP API v1 over `api` on each listen address (one http.Server each). A stale
+ * unix socket left by a dead daemon is removed; a live one or a non-socket file is refused.
+ */
+export async function startFleetApiServer(
+  opts: FleetApiServerOptions,
+): Promise<FleetApiServerHandle> {
+  const parsed = opts.listen.map(parseListenAddress);
+  const handler = fleetApiHandler(opts.api, opts);
+  const servers: http.Server[] = [];
+  const sockets: string[] = [];
+  const addresses: string[] = [];
+  const closeAll = async (): Promise<void> => {
+    await Promise.all(
+      servers.map(
+        (s) =>
+          new Promise<void>((resolve) => {
+            s.close(() => resolve());
+            s.closeAllConnections();
+          }),
+      ),
+    );
+    for (const p of sockets) fs.rmSync(p, { force: true });
+  };
+  try {
+    for (const l of parsed) {
+      const server = http.createServer(handler);
+      if (l.kind === 'unix') {
+        fs.mkdirSync(path.dirname(l.path), { recursive: true });
+        await clearStaleSocket(l.path);
+        await listen(server, l.path);
+        servers.push(server);
+        sockets.push(l.path);
+        fs.chmodSync(l.path, opts.socketMode ?? 0o660);
+        addresses.push(`unix://${l.path}`);
+      } else {
+        await listen(server, l);
+        servers.push(server);
+        const a = server.address();
+        addresses.push(a && typeof a === 'object' ? `${l.host}:${a.port}` : `${l.host}:${l.port}`);
+      }
+    }
+  } catch (err) {
+    await closeAll();
+    throw err;
+  }
+  let closing: Promise<void> | undefined;
+  return { addresses, close: () => (closing ??= closeAll()) };
+}

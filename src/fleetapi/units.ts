@@ -1,0 +1,123 @@
+import type { ClusterApi } from '../api/types';
+import { ErrorCode, FlotillaError, isFlotillaError } from '../errors';
+import type { Unit } from '../gen/flotilla/v1/flotilla';
+import { UnitView } from '../gen/flotilla/v1/flotilla';
+import { splitUnitName, validateUnitName } from '../unit';
+import { fleetError } from './errors';
+import { fleetPageOf } from './pagination';
+import type { UnitBody } from './request';
+import { fleetPage, fleetUnit } from './schema';
+
+/**
+ * The /units resource over a ClusterApi, as fleet's api/units.go behaved. Each function returns
+ * the HTTP status and body to send, or throws a FlotillaError (see errors.ts for the status).
+ */
+export interface Reply {
+  status: number;
+  body?: unknown;
+}
+
+function notFound(name: string): FlotillaError {
+  return fleetError(404, ErrorCode.UnitNotFound, `unit ${name} does not exist`, { unit: name });
+}
+
+/** The unit, or undefined when the cluster has none of that name. */
+async function findUnit(api: ClusterApi, name: string): Promise<Unit | undefined> {
+  try {
+    return await api.getUnit({ name });
+  } catch (err) {
+    if (isFlotillaError(err, ErrorCode.UnitNotFound)) return undefined;
+    throw err;
+  }
+}
+
+export async function getUnit(api: ClusterApi, name: string): Promise<Reply> {
+  const u = await findUnit(api, name);
+  if (!u) throw notFound(name);
+  return { status: 200, body: fleetUnit(u) };
+}
+
+export async function listUnits(api: ClusterApi, limit: number, token: string): Promise<Reply> {
+  const { items, next } = await fleetPageOf<Unit>(
+    async (pageSize, after) => {
+      const r = await api.listUnits({
+        pageSize,
+        pageToken: after,
+        view: UnitView.UNIT_VIEW_FULL,
+      });
+      return { items: r.units, next: r.nextPageToken };
+    },
+    limit,
+    token,
+  );
+  return { status: 200, body: fleetPage('units', items.map(fleetUnit), next, true) };
+}
+
+export async function destroyUnit(api: ClusterApi, name: string): Promise<Reply> {
+  const r = await api.destroyUnits({ names: [name] });
+  if (!r.destroyed.includes(name)) throw notFound(name);
+  return { status: 204 };
+}
+
+/** fleet refused to activate a template ("foo@.service") with 400. */
+function refuseTemplate(name: string, desiredState: string): void {
+  if (desiredState !== 'inactive' && splitUnitName(name)?.isTemplate) {
+    throw fleetError(400, ErrorCode.InvalidArgument, `cannot activate template "${name}"`, {
+      unit: name,
+    });
+  }
+}
+
+/**
+ * PUT /units/{name}: creates the unit (201) when it does not exist, else sets its desired state
+ * (204). As in fleet, the options of a PUT on an existing unit are ignored, never compared:
+ * replacing a unit's file is `flotilla start --replace` (fleetctl compares and warns itself).
+ */
+export async function setUnit(api: ClusterApi, urlName: string, body: UnitBody): Promise<Reply> {
+  const name = body.name || urlName;
+  if (name !== urlName) {
+    throw fleetError(
+      400,
+      ErrorCode.InvalidArgument,
+      `name in URL "${urlName}" differs from unit name in request body "${name}"`,
+      { field: 'name', unit: urlName },
+    );
+  }
+  validateUnitName(name);
+  const existing = await findUnit(api, name);
+  if (!existing) {
+    if (body.options.length === 0) {
+      throw fleetError(
+        409,
+        ErrorCode.InvalidArgument,
+        `unit ${name} does not exist and options field empty`,
+        { field: 'options', unit: name },
+      );
+    }
+    const target = body.desiredState || 'inactive';
+    refuseTemplate(name, target);
+    const r = await api.createUnits({
+      units: [{ name, options: body.options, targetState: target }],
+      replace: false,
+    });
+    // Created by someone else since getUnit: carry on as an update, as fleet's next PUT would.
+    if (r.results[0]?.outcome === 'created') return { status: 201 };
+  }
+  if (!body.desiredState) {
+    throw fleetError(
+      409,
+      ErrorCode.InvalidArgument,
+      `must provide desiredState to update existing unit ${name}`,
+      { field: 'desiredState', unit: name },
+    );
+  }
+  refuseTemplate(name, body.desiredState);
+  try {
+    await api.setTargetStates({ names: [name], targetState: body.desiredState });
+  } catch (err) {
+    // Destroyed between the two calls.
+    if (isFlotillaError(err, ErrorCode.UnitNotFound)) throw notFound(name);
+    throw err;
+  }
+  return { status: 204 };
+}
