@@ -8,6 +8,8 @@ import { ManagedServer } from './server';
 export interface NatsOptions {
   /** Path of the nats-server binary (default: $FLOTILLA_NATS_BIN or /usr/sbin/nats-server). */
   binary?: string;
+  /** The server's max_payload (default "8MB"; NATS's own default is "1MB"). */
+  maxPayload?: string;
 }
 
 export interface NatsServer extends AsyncDisposable {
@@ -34,7 +36,7 @@ export async function startNats(opts: NatsOptions = {}): Promise<NatsServer> {
   // 8 MiB payloads: a full schedule for one machine with tens of thousands of units fits in one reply.
   fs.writeFileSync(
     conf,
-    `listen: 127.0.0.1:${port}\nhttp: 127.0.0.1:${monitor}\nmax_payload: 8MB\nmax_pending: 256MB\n`,
+    `listen: 127.0.0.1:${port}\nhttp: 127.0.0.1:${monitor}\nmax_payload: ${opts.maxPayload ?? '8MB'}\nmax_pending: 256MB\n`,
   );
   const server = new ManagedServer({
     name: 'nats-server',

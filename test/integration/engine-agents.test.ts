@@ -1,5 +1,5 @@
 import { startAgent, type AgentHandle } from '../../src/actors/agent';
-import { SimulatedDriver } from '../../src/agent/drivers/simulated';
+import { SimulatedDriver, SimulatedSystem } from '../../src/agent/drivers/simulated';
 import { NatsBus } from '../../src/bus/nats';
 import { EngineApi } from '../../src/engine/api';
 import { Engine } from '../../src/engine/engine';
@@ -128,5 +128,82 @@ it('wakes only the target agent: schedule changes received equal units placed, p
     await term.resign();
     await store.close();
     await engineBus.close();
+  }
+});
+
+it('works below a small max_payload: deltas split, the full schedule read in pages', async () => {
+  const small = await startNats({ maxPayload: '64KB' });
+  const store = new EtcdLogStore({
+    endpoints: etcd.endpoints,
+    cluster: `${CLUSTER}-small`,
+    leaseTtlSeconds: 5,
+    logger: quiet,
+  });
+  const term = await store.campaign(
+    { machine: 'leader', address: 'leader:7070' },
+    new AbortController().signal,
+  );
+  const engineBus = await NatsBus.connect({ servers: [small.url] });
+  const engine = await Engine.start({
+    term,
+    bus: engineBus,
+    cluster: `${CLUSTER}-small`,
+    machineId: 'leader',
+    address: 'leader:7070',
+  });
+  const api = new EngineApi(engine, engineBus, `${CLUSTER}-small`, {
+    machineId: 'leader',
+    address: 'leader:7070',
+  });
+  const system = new SimulatedSystem();
+  const agentBus = await NatsBus.connect({ servers: [small.url] });
+  const agentOpts = {
+    cluster: `${CLUSTER}-small`,
+    machineId: 'm0',
+    ip: '10.0.0.1',
+    metadata: {},
+    bus: agentBus,
+  };
+  let agent = await startAgent({ ...agentOpts, driver: new SimulatedDriver({ system }) });
+  try {
+    expect(engineBus.maxPayload).toBe(64 * 1024);
+    await until(() => engine.state.machines.size === 1, 'machine joined');
+    // 400 units of ~450 bytes each: 180 KB of schedule for one machine, 64 KB per message.
+    const names = Array.from({ length: 400 }, (_, i) => `s${String(i).padStart(3, '0')}.service`);
+    await api.createUnits({
+      units: names.map((name) => ({
+        name,
+        options: [
+          { section: 'Unit', name: 'Description', value: `${name} ${'x'.repeat(300)}` },
+          { section: 'Service', name: 'ExecStart', value: '/bin/sleep 1000' },
+        ],
+        targetState: 'launched',
+      })),
+      replace: false,
+    });
+    await until(() => names.every((n) => engine.unitPhase(n) === 'launched'), 'all launched');
+    expect(engine.stats.oversizeMessages).toBe(0);
+    expect(agent.stats.scheduleMessages).toBeGreaterThan(2);
+
+    // A restarted agent reads its whole schedule (in pages) and touches nothing.
+    await agent.stop();
+    const ops = system.units.size;
+    const driver = new SimulatedDriver({ system });
+    agent = await startAgent({ ...agentOpts, driver });
+    await until(() => agent.state() === 'ready', 'restarted agent ready');
+    await agent.whenIdle();
+    expect(agent.units().length).toBe(400);
+    expect(ops).toBe(400);
+    expect(driver.counts).toMatchObject({ load: 0, start: 0, stop: 0, unload: 0 });
+    expect(engine.stats.oversizeMessages).toBe(0);
+    expect(agent.stats.oversizeMessages).toBe(0);
+  } finally {
+    await agent.stop();
+    await agentBus.close();
+    await engine.stop();
+    await term.resign();
+    await store.close();
+    await engineBus.close();
+    await small.dispose();
   }
 });
