@@ -31,6 +31,13 @@ export interface DaemonConfig {
   /** The gRPC address other daemons forward writes to (default: the first TCP listen address). */
   grpc_advertise: string;
   http_listen: string;
+  /**
+   * Where to serve fleet's HTTP API v1 for the original fleetctl: `unix:///path` and/or
+   * `host:port` (empty: off). fleetctl's default endpoint is unix:///var/run/fleet.sock.
+   */
+  fleet_api_listen: string[];
+  /** Items per page of the fleet API's collections (fleet's `token_limit`). */
+  token_limit: number;
   snapshot_every: number;
   snapshot_interval: number;
   /** Events kept in the store behind the latest snapshot, for `replay` (older ones are compacted). */
@@ -67,6 +74,11 @@ export const CONFIG_KEYS: Record<keyof DaemonConfig, KeySpec> = {
   grpc_listen: { kind: 'list', help: 'gRPC listen addresses (host:port, unix:///path)' },
   grpc_advertise: { kind: 'string', help: 'gRPC address other daemons use to reach this one' },
   http_listen: { kind: 'string', help: 'HTTP address for /healthz and /metrics ("" = off)' },
+  fleet_api_listen: {
+    kind: 'list',
+    help: "fleet API v1 listen addresses for fleetctl (unix:///var/run/fleet.sock is fleetctl's default, host:port; empty = off)",
+  },
+  token_limit: { kind: 'int', help: "fleet API v1 page size (fleet's token_limit)" },
   snapshot_every: { kind: 'int', help: 'snapshot after this many events' },
   snapshot_interval: { kind: 'duration', help: 'snapshot at least this often when changed' },
   log_retention: { kind: 'int', help: 'events kept behind the latest snapshot for replay' },
@@ -99,6 +111,8 @@ function defaults(): DaemonConfig {
     grpc_listen: ['unix:///run/flotilla/flotilla.sock', '127.0.0.1:7070'],
     grpc_advertise: '',
     http_listen: '',
+    fleet_api_listen: [],
+    token_limit: 100,
     snapshot_every: 10_000,
     snapshot_interval: 60_000,
     log_retention: 100_000,

@@ -9,6 +9,8 @@ import type { Bus } from '../bus/types';
 import { LocalHub } from '../bus/local';
 import { NatsBus } from '../bus/nats';
 import { EngineApi } from '../engine/api';
+import type { FleetApiServerHandle } from '../fleetapi/server';
+import { startFleetApiServer } from '../fleetapi/server';
 import { Engine } from '../engine/engine';
 import { ErrorCode, FlotillaError } from '../errors';
 import type { Logger } from '../log';
@@ -24,6 +26,8 @@ export interface DaemonHandle {
   /** gRPC addresses actually listened on (port 0 resolved). */
   readonly grpcAddresses: string[];
   readonly httpAddress?: string;
+  /** fleet API v1 addresses actually listened on (`fleet_api_listen`; empty when off). */
+  readonly fleetApiAddresses: string[];
   readonly router: ApiRouter;
   engine(): Engine | undefined;
   /** Applies a re-read configuration (SIGHUP): metadata and log level now, the rest on restart. */
@@ -89,6 +93,22 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger): Promise<Daemo
     api.addresses.find((a) => !a.startsWith('unix:'))?.replace(/^(0\.0\.0\.0|\[::\])/, ip) ||
     api.addresses[0];
   dlog.info('API listening', { addresses: api.addresses.join(','), advertise });
+  // fleet's HTTP API over the same router: any daemon answers, a follower forwards to the leader.
+  let fleetApi: FleetApiServerHandle | undefined;
+  if (cfg.fleet_api_listen.length > 0) {
+    try {
+      fleetApi = await startFleetApiServer({
+        api: router,
+        listen: cfg.fleet_api_listen,
+        tokenLimit: cfg.token_limit,
+        log: dlog.child({ component: 'fleet-api' }),
+      });
+    } catch (err) {
+      await api.close();
+      throw err;
+    }
+    dlog.info('fleet API v1 listening', { addresses: fleetApi.addresses.join(',') });
+  }
 
   const unwatchLeader = store.watchLeader((l) => {
     router.setLeader(l);
@@ -214,6 +234,7 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger): Promise<Daemo
     machineId,
     grpcAddresses: api.addresses,
     httpAddress,
+    fleetApiAddresses: fleetApi?.addresses ?? [],
     router,
     engine: () => engine,
     reload(next: DaemonConfig) {
@@ -234,6 +255,7 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger): Promise<Daemo
       await campaignDone;
       unwatchLeader();
       await agent?.stop(cfg.unload_on_shutdown);
+      await fleetApi?.close();
       await api.close();
       router.close();
       httpServer?.close();

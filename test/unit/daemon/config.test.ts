@@ -61,6 +61,31 @@ describe('loadConfig', () => {
     expect(config.driver).toBe('simulated');
   });
 
+  it("serves no fleet API unless fleet_api_listen is set; token_limit is fleet's 100", () => {
+    for (const argv of [[], ['--dev', '--data-dir', '/tmp/d']]) {
+      const { config } = loadConfig(argv, NOFILE);
+      expect(config.fleet_api_listen).toEqual([]);
+      expect(config.token_limit).toBe(100);
+    }
+    const file = tmpConf('fleet_api_listen=["unix:///var/run/fleet.sock","127.0.0.1:8080"]\n');
+    expect(loadConfig([], { FLOTILLA_CONFIG: file }).config.fleet_api_listen).toEqual([
+      'unix:///var/run/fleet.sock',
+      '127.0.0.1:8080',
+    ]);
+    const { config } = loadConfig(
+      ['--fleet-api-listen', 'unix:///tmp/f.sock', '--token-limit', '2'],
+      {
+        ...NOFILE,
+        FLOTILLA_FLEET_API_LISTEN: '0.0.0.0:49153',
+      },
+    );
+    expect(config.fleet_api_listen).toEqual(['unix:///tmp/f.sock']);
+    expect(config.token_limit).toBe(2);
+    expect(refusal(() => loadConfig(['--token-limit', '0'], NOFILE)).message).toBe(
+      'invalid value for token_limit (flag --token-limit): "0" (want a positive whole number)',
+    );
+  });
+
   it('switches to dev defaults without overriding what the user set', () => {
     const { config } = loadConfig(['--dev', '--data-dir', '/tmp/d', '--agent-ttl', '3s'], NOFILE);
     expect(config.dev).toBe(true);
