@@ -1,5 +1,6 @@
 import type { ClusterApi } from '../api/types';
-import { ErrorCode, FlotillaError, isFlotillaError } from '../errors';
+import type { FlotillaError } from '../errors';
+import { ErrorCode, isFlotillaError } from '../errors';
 import type { Unit } from '../gen/flotilla/v1/flotilla';
 import { UnitView } from '../gen/flotilla/v1/flotilla';
 import { splitUnitName, validateUnitName } from '../unit';
