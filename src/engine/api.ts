@@ -75,7 +75,10 @@ export class EngineApi implements ClusterApi {
     this.subj = subjects(cluster);
     // Every folded event about a unit makes its encoded view stale.
     engine.watch(0, (e) => {
-      if ('unit' in e) this.views.forget(e.unit);
+      if (!('unit' in e)) return;
+      if (e.type === 'UnitSubmitted' || e.type === 'UnitReplaced' || e.type === 'UnitDestroyed')
+        this.views.forgetFile(e.unit);
+      else this.views.forget(e.unit);
     });
   }
 
@@ -176,8 +179,8 @@ export class EngineApi implements ClusterApi {
       page.length,
       (i, w) => {
         const v = this.views.get(this.engine.state, page[i]);
-        if (v && basic) writeItem(w, v.basic);
-        else if (v) writeItem(w, v.basic, v.options);
+        if (v && basic) writeItem(w, v.file, v.status);
+        else if (v) writeItem(w, v.file, v.options, v.status);
       },
       next,
       (b) => ListUnitsResponseCodec.decode(b),

@@ -61,47 +61,92 @@ export function stateColumn(reports: Iterable<UnitRuntimeState>): string {
   return allRunning ? 'launched' : allLoaded ? 'loaded' : 'inactive';
 }
 
-/** A unit's `Unit` message in two encoded parts: their concatenation is the whole message. */
+/**
+ * A unit's `Unit` message in encoded parts; their concatenation (fields in any order, as
+ * protobuf allows) is the whole message.
+ */
 export interface EncodedUnit {
-  /** Every field but `options` (the BASIC view). */
-  basic: Uint8Array;
-  /** The `options` entries (field 2). */
+  /** What changes only with the unit's file: name, hash, global, description. */
+  file: Uint8Array;
+  /** The `options` entries (field 2): left out of the BASIC view. */
   options: Uint8Array;
+  /** What changes as the unit runs: target state, target machine, current state. */
+  status: Uint8Array;
 }
 
+const NO_FIELDS: Unit = {
+  name: '',
+  options: [],
+  hash: '',
+  targetState: '',
+  targetMachine: '',
+  global: false,
+  description: '',
+  currentState: '',
+};
+
 /**
- * Each unit's `Unit` message, encoded once and kept until an event about the unit is folded
- * (`forget`). Listing 20,000 units is then mostly copying bytes: between two listings, even
- * during a burst, most units have not changed. Cleared when the state is replaced (a new term,
- * a recovery).
+ * Each unit's `Unit` message, encoded once and kept until an event about the unit is folded.
+ * The parts that come from its file are kept until the file changes (`forgetFile`), the part
+ * that changes as it runs until any event about it (`forget`): listing 20,000 units is then
+ * mostly copying bytes, and during a burst, when most units change every few hundred
+ * milliseconds, only the small status part is encoded again. Cleared when the state is
+ * replaced (a new term, a recovery).
  */
 export class EncodedUnitViews {
-  private readonly bytes = new Map<string, EncodedUnit>();
+  private readonly files = new Map<string, { file: Uint8Array; options: Uint8Array }>();
+  private readonly statuses = new Map<string, Uint8Array>();
   private of: ClusterState | undefined;
 
   /** The unit's encoded view, or undefined when the unit does not exist. */
   get(state: ClusterState, name: string): EncodedUnit | undefined {
     if (state !== this.of) {
-      this.bytes.clear();
+      this.files.clear();
+      this.statuses.clear();
       this.of = state;
     }
-    let b = this.bytes.get(name);
-    if (b) return b;
     const u = state.units.get(name);
     if (!u) return undefined;
-    const view = unitView(state, u);
-    const w = new BinaryWriter();
-    for (const o of view.options) UnitOptionCodec.encode(o, w.uint32(18).fork()).join();
-    b = { basic: UnitCodec.encode({ ...view, options: [] }).finish(), options: w.finish() };
-    this.bytes.set(name, b);
-    return b;
+    let view: Unit | undefined;
+    let f = this.files.get(name);
+    if (!f) {
+      view = unitView(state, u);
+      const w = new BinaryWriter();
+      for (const o of view.options) UnitOptionCodec.encode(o, w.uint32(18).fork()).join();
+      const { name: n, hash, global, description } = view;
+      f = {
+        file: UnitCodec.encode({ ...NO_FIELDS, name: n, hash, global, description }).finish(),
+        options: w.finish(),
+      };
+      this.files.set(name, f);
+    }
+    let status = this.statuses.get(name);
+    if (!status) {
+      view ??= unitView(state, u);
+      const { targetState, targetMachine, currentState } = view;
+      status = UnitCodec.encode({
+        ...NO_FIELDS,
+        targetState,
+        targetMachine,
+        currentState,
+      }).finish();
+      this.statuses.set(name, status);
+    }
+    return { ...f, status };
   }
 
+  /** Something about the unit's status changed (placement, target, reports). */
   forget(name: string): void {
-    this.bytes.delete(name);
+    this.statuses.delete(name);
+  }
+
+  /** The unit's file changed, or the unit is gone. */
+  forgetFile(name: string): void {
+    this.files.delete(name);
+    this.statuses.delete(name);
   }
 
   get size(): number {
-    return this.bytes.size;
+    return this.files.size;
   }
 }

@@ -199,6 +199,13 @@ describe('Engine', () => {
     // A change shows in the next listing (the encoded view of the unit is renewed).
     await api.setTargetStates({ names: [names[3]], targetState: 'loaded' });
     expect((await all(UnitView.UNIT_VIEW_BASIC))[3].targetState).toBe('loaded');
+    // A replaced file shows too (its options, hash and description are encoded again).
+    const replaced = svc(names[4], [opt('Unit', 'Description', 'replaced')]);
+    await api.createUnits({ units: [replaced], replace: true });
+    const after = (await all(UnitView.UNIT_VIEW_FULL))[4];
+    expect(after.description).toBe('replaced');
+    expect(after.options).toEqual(replaced.options);
+    expect(after.hash).not.toBe(full[4].hash);
   });
 
   it("cuts schedule deltas below the bus's largest message; a full schedule above it is logged, not sent", async () => {

@@ -1,7 +1,7 @@
 import { preEncoded, preEncodedBytes, servingPreEncoded } from '../../../src/api/pre-encoded';
 import { encodePageInSlices, writeItem } from '../../../src/engine/listing';
 import { foldAll } from '../../../src/engine/fold';
-import { EncodedUnitViews, unitView } from '../../../src/engine/unit-views';
+import { EncodedUnitViews, unitView, type EncodedUnit } from '../../../src/engine/unit-views';
 import type { FlotillaEvent } from '../../../src/events/types';
 import { SCHEMA_VERSION } from '../../../src/events/types';
 import {
@@ -112,8 +112,8 @@ describe('preEncoded in promises', () => {
   });
 });
 
-const decodeView = (v: { basic: Uint8Array; options: Uint8Array } | undefined) =>
-  Unit.decode(Buffer.concat([v!.basic, v!.options]));
+const decodeView = (v: EncodedUnit | undefined) =>
+  Unit.decode(Buffer.concat([v!.file, v!.options, v!.status]));
 
 describe('EncodedUnitViews', () => {
   const ev = (index: number, b: object): FlotillaEvent =>
@@ -126,13 +126,22 @@ describe('EncodedUnitViews', () => {
     ]);
     const views = new EncodedUnitViews();
     const first = views.get(state, 'a.service')!;
-    expect(Unit.decode(Buffer.concat([first.basic, first.options]))).toEqual(
-      unitView(state, state.units.get('a.service')!),
-    );
+    expect(decodeView(first)).toEqual(unitView(state, state.units.get('a.service')!));
     state.units.get('a.service')!.machine = 'm1';
-    expect(views.get(state, 'a.service')).toBe(first);
+    const again = views.get(state, 'a.service')!;
+    expect(again.status).toBe(first.status);
+    expect(again.file).toBe(first.file);
+    // A status change: only the status part is encoded again.
     views.forget('a.service');
-    expect(decodeView(views.get(state, 'a.service')).targetMachine).toBe('m1');
+    const placed = views.get(state, 'a.service')!;
+    expect(decodeView(placed).targetMachine).toBe('m1');
+    expect(placed.file).toBe(first.file);
+    expect(placed.status).not.toBe(first.status);
+    // A new file: everything is.
+    state.units.get('a.service')!.description = 'changed';
+    expect(decodeView(views.get(state, 'a.service')).description).toBe('');
+    views.forgetFile('a.service');
+    expect(decodeView(views.get(state, 'a.service')).description).toBe('changed');
     expect(views.get(state, 'missing.service')).toBeUndefined();
   });
 
