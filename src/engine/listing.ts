@@ -11,7 +11,7 @@ export function writeItem(w: BinaryWriter, ...parts: Uint8Array[]): void {
 }
 
 /** How long one event-loop turn may spend writing a page before handing the loop back. */
-export const LIST_TURN_MS = 5;
+export const LIST_TURN_MS = 15;
 /** Items written between two looks at the clock. */
 const CHECK_EVERY = 64;
 
