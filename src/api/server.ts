@@ -27,7 +27,7 @@ export interface ApiServerOptions {
    * 0660, a stale socket file left by a dead daemon is removed).
    */
   listen: string[];
-  /** Defaults to insecure; pass ServerCredentials.createSsl(...) for TLS/mTLS. */
+  /** For the TCP listeners (default: plaintext); pass serverTls(...) for TLS/mTLS. Unix sockets stay plaintext (guarded by their file mode). */
   credentials?: ServerCredentials;
   /** Mode of unix sockets (default 0o660). */
   socketMode?: number;
@@ -215,7 +215,8 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServerH
       if (l.kind === 'unix') {
         fs.mkdirSync(path.dirname(l.path), { recursive: true });
         await clearStaleSocket(l.path);
-        await bind(server, `unix://${l.path}`, creds);
+        // A unix socket is guarded by its file mode (0660): plaintext, even when TCP uses TLS.
+        await bind(server, `unix://${l.path}`, ServerCredentials.createInsecure());
         sockets.push(l.path);
         fs.chmodSync(l.path, opts.socketMode ?? 0o660);
         addresses.push(`unix://${l.path}`);

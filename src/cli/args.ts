@@ -42,6 +42,27 @@ export const GLOBAL_FLAGS: readonly FlagSpec[] = [
     help: 'Flotilla API: unix:///path/to/flotilla.sock or host:port',
   },
   {
+    name: 'ca-file',
+    type: 'string',
+    default: '',
+    valueName: 'FILE',
+    help: 'PEM CA bundle to verify the API server with (TLS)',
+  },
+  {
+    name: 'cert-file',
+    type: 'string',
+    default: '',
+    valueName: 'FILE',
+    help: 'PEM client certificate for a server that requires one (mTLS)',
+  },
+  {
+    name: 'key-file',
+    type: 'string',
+    default: '',
+    valueName: 'FILE',
+    help: 'PEM private key of --cert-file',
+  },
+  {
     name: 'request-timeout',
     type: 'float',
     default: 10,

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { connectApi } from '../api/client';
 import type { ApiClient, ConnectOptions } from '../api/client';
+import { clientTls } from '../api/tls';
 import type { ClusterApi } from '../api/types';
 import { parseUnitFileNamed } from '../unit';
 import { flagBool, flagNumber, flagString, parseArgs } from './args';
@@ -88,6 +89,11 @@ export async function runCli(
   const api = (): ClusterApi => {
     client ??= connect(endpoint, {
       requestTimeoutMs: Math.round(flagNumber(parsed, 'request-timeout') * 1000),
+      credentials: clientTls({
+        ca: flagString(parsed, 'ca-file'),
+        cert: flagString(parsed, 'cert-file'),
+        key: flagString(parsed, 'key-file'),
+      }),
     });
     return client;
   };

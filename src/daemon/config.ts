@@ -30,6 +30,10 @@ export interface DaemonConfig {
   grpc_listen: string[];
   /** The gRPC address other daemons forward writes to (default: the first TCP listen address). */
   grpc_advertise: string;
+  /** TLS for the gRPC API's TCP listeners (PEM files); with a CA, clients must present a certificate (mTLS). */
+  grpc_tls_cert: string;
+  grpc_tls_key: string;
+  grpc_tls_ca: string;
   http_listen: string;
   /**
    * Where to serve fleet's HTTP API v1 for the original fleetctl: `unix:///path` and/or
@@ -73,6 +77,15 @@ export const CONFIG_KEYS: Record<keyof DaemonConfig, KeySpec> = {
   driver: { kind: 'enum', values: ['systemd', 'process', 'simulated'], help: 'how units are run' },
   grpc_listen: { kind: 'list', help: 'gRPC listen addresses (host:port, unix:///path)' },
   grpc_advertise: { kind: 'string', help: 'gRPC address other daemons use to reach this one' },
+  grpc_tls_cert: {
+    kind: 'string',
+    help: 'PEM certificate for the gRPC API over TCP (TLS; also presented when forwarding)',
+  },
+  grpc_tls_key: { kind: 'string', help: 'PEM private key of grpc_tls_cert' },
+  grpc_tls_ca: {
+    kind: 'string',
+    help: 'PEM CA bundle: clients must present a certificate it signed (mTLS)',
+  },
   http_listen: { kind: 'string', help: 'HTTP address for /healthz and /metrics ("" = off)' },
   fleet_api_listen: {
     kind: 'list',
@@ -110,6 +123,9 @@ function defaults(): DaemonConfig {
     driver: 'systemd',
     grpc_listen: ['unix:///run/flotilla/flotilla.sock', '127.0.0.1:7070'],
     grpc_advertise: '',
+    grpc_tls_cert: '',
+    grpc_tls_key: '',
+    grpc_tls_ca: '',
     http_listen: '',
     fleet_api_listen: [],
     token_limit: 100,

@@ -20,6 +20,7 @@ import { ApiRouter, readOnlyView } from './router';
 import { makeDriver, startLocalAgent, type LocalAgent } from './wiring';
 import { openStore } from './stores';
 import { renderMetrics } from './metrics';
+import { clientTls, serverTls } from '../api/tls';
 
 export interface DaemonHandle {
   readonly machineId: string;
@@ -86,8 +87,19 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger): Promise<Daemo
   };
 
   const store: LogStore = openStore(cfg);
-  const router = new ApiRouter({ machine: machineId });
-  const api: ApiServerHandle = await startApiServer({ api: router, listen: cfg.grpc_listen });
+  // TLS on the gRPC API's TCP listeners; the same certificate (and CA) when this daemon forwards
+  // calls to the leader, which checks it like any client's.
+  const tlsFiles = { cert: cfg.grpc_tls_cert, key: cfg.grpc_tls_key, ca: cfg.grpc_tls_ca };
+  const serverCredentials = serverTls(tlsFiles);
+  const forwardCredentials = serverCredentials
+    ? clientTls(tlsFiles, { cert: 'grpc_tls_cert', key: 'grpc_tls_key', ca: 'grpc_tls_ca' })
+    : undefined;
+  const router = new ApiRouter({ machine: machineId }, forwardCredentials);
+  const api: ApiServerHandle = await startApiServer({
+    api: router,
+    listen: cfg.grpc_listen,
+    credentials: serverCredentials,
+  });
   const advertise =
     cfg.grpc_advertise ||
     api.addresses.find((a) => !a.startsWith('unix:'))?.replace(/^(0\.0\.0\.0|\[::\])/, ip) ||

@@ -1,4 +1,5 @@
 import type { ApiClient } from '../api/client';
+import type { ChannelCredentials } from '@grpc/grpc-js';
 import { connectApi } from '../api/client';
 import type { ClusterApi } from '../api/types';
 import { ErrorCode, FlotillaError } from '../errors';
@@ -53,7 +54,11 @@ export class ApiRouter implements ClusterApi {
   private remote: { address: string; client: ApiClient } | undefined;
   private stale: ClusterApi | undefined;
 
-  constructor(private readonly self: { machine: string }) {}
+  /** `credentials`: for calls forwarded to the leader (TLS/mTLS; default plaintext). */
+  constructor(
+    private readonly self: { machine: string },
+    private readonly credentials?: ChannelCredentials,
+  ) {}
 
   setLocal(api: ClusterApi | undefined): void {
     this.local = api;
@@ -86,7 +91,10 @@ export class ApiRouter implements ClusterApi {
     }
     if (!this.remote || this.remote.address !== l.address) {
       this.remote?.client.close();
-      this.remote = { address: l.address, client: connectApi(l.address) };
+      this.remote = {
+        address: l.address,
+        client: connectApi(l.address, { credentials: this.credentials }),
+      };
     }
     return this.remote.client;
   }

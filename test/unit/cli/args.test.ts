@@ -135,6 +135,9 @@ describe('environment: FLOTILLA_<FLAG>, flags win', () => {
     const env: Record<string, string> = {
       FLOTILLA_ENDPOINT: 'env:1',
       FLOTILLA_REQUEST_TIMEOUT: '2.5',
+      FLOTILLA_CA_FILE: '/ca.pem',
+      FLOTILLA_CERT_FILE: '/client.pem',
+      FLOTILLA_KEY_FILE: '/client.key',
       FLOTILLA_JSON: 'true',
       FLOTILLA_FULL: '1',
       FLOTILLA_NO_LEGEND: 'T',
@@ -148,6 +151,11 @@ describe('environment: FLOTILLA_<FLAG>, flags win', () => {
     const p = parse(['list-units'], env);
     expect(flagString(p, 'endpoint')).toBe('env:1');
     expect(flagNumber(p, 'request-timeout')).toBe(2.5);
+    expect(['ca-file', 'cert-file', 'key-file'].map((k) => flagString(p, k))).toEqual([
+      '/ca.pem',
+      '/client.pem',
+      '/client.key',
+    ]);
     for (const b of ['json', 'full', 'no-legend', 'no-block', 'replace'])
       expect(flagBool(p, b)).toBe(true);
     expect(flagString(p, 'fields')).toBe('unit');

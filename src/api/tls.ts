@@ -1,0 +1,78 @@
+import fs from 'node:fs';
+import { credentials, ServerCredentials, type ChannelCredentials } from '@grpc/grpc-js';
+import { ErrorCode, FlotillaError } from '../errors';
+
+/** PEM files for a TLS endpoint; `what` names the setting in error messages (a flag or key). */
+export interface TlsFiles {
+  /** Certificate chain (PEM). */
+  cert?: string;
+  /** Private key of `cert` (PEM). */
+  key?: string;
+  /** CA bundle (PEM) to verify the other side with. */
+  ca?: string;
+}
+
+function read(path: string, what: string): Buffer {
+  try {
+    return fs.readFileSync(path);
+  } catch (err) {
+    throw new FlotillaError(
+      ErrorCode.ConfigInvalid,
+      `${what}: cannot read ${path}: ${(err as Error).message}`,
+      { cause: err, details: { field: what, file: path } },
+    );
+  }
+}
+
+function pair(
+  f: TlsFiles,
+  names: { cert: string; key: string },
+): { cert: Buffer; key: Buffer } | undefined {
+  if (!f.cert && !f.key) return undefined;
+  if (!f.cert || !f.key) {
+    const missing = f.cert ? names.key : names.cert;
+    throw new FlotillaError(
+      ErrorCode.ConfigInvalid,
+      `${missing} is required with ${f.cert ? names.cert : names.key}`,
+      { details: { field: missing } },
+    );
+  }
+  return { cert: read(f.cert, names.cert), key: read(f.key, names.key) };
+}
+
+/**
+ * gRPC server credentials: TLS with `cert`/`key`; with `ca` too, mutual TLS (every client must
+ * present a certificate signed by it). Undefined when no certificate is configured.
+ */
+export function serverTls(
+  f: TlsFiles,
+  names = { cert: 'grpc_tls_cert', key: 'grpc_tls_key', ca: 'grpc_tls_ca' },
+): ServerCredentials | undefined {
+  const p = pair(f, names);
+  if (!p) {
+    if (f.ca)
+      throw new FlotillaError(
+        ErrorCode.ConfigInvalid,
+        `${names.ca} needs ${names.cert} and ${names.key} (the server's own certificate)`,
+        { details: { field: names.ca } },
+      );
+    return undefined;
+  }
+  const ca = f.ca ? read(f.ca, names.ca) : null;
+  return ServerCredentials.createSsl(ca, [{ cert_chain: p.cert, private_key: p.key }], ca !== null);
+}
+
+/**
+ * gRPC client credentials: TLS when a CA or a client certificate is given (the CA verifies the
+ * server; without one, the system's roots do), with the certificate for mutual TLS. Undefined
+ * when nothing is configured (plaintext).
+ */
+export function clientTls(
+  f: TlsFiles,
+  names = { cert: 'cert-file', key: 'key-file', ca: 'ca-file' },
+): ChannelCredentials | undefined {
+  const p = pair(f, names);
+  if (!p && !f.ca) return undefined;
+  const ca = f.ca ? read(f.ca, names.ca) : null;
+  return credentials.createSsl(ca, p?.key ?? null, p?.cert ?? null);
+}

@@ -1,0 +1,284 @@
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { startApiServer, type ApiServerHandle } from '../../src/api/server';
+import { serverTls } from '../../src/api/tls';
+import { isFlotillaError, ErrorCode } from '../../src/errors';
+import { spawn } from 'node:child_process';
+import { freePort } from '../harness';
+import { tcpOpen } from '../harness/ports';
+import { track, untrack } from '../harness/registry';
+import { runCli } from '../helpers/cli';
+import { FLOTILLAD, startCluster } from '../helpers/cluster';
+import { FakeCluster } from '../helpers/fake-cluster';
+
+/**
+ * The gRPC API over TLS and mutual TLS, with certificates made by openssl for this run, driven
+ * through the `flotilla` CLI as a user would (--ca-file, --cert-file, --key-file).
+ */
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'flotilla-tls-'));
+const f = (name: string): string => path.join(dir, name);
+
+function openssl(...args: string[]): void {
+  execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
+}
+
+/** `openssl req` with a new key and the subject `name`: a CA (`-x509`) or a signing request. */
+function request(name: string, ...rest: string[]): void {
+  const key = ['-newkey', 'rsa:2048', '-nodes', '-subj', `/CN=${name}`, '-keyout', `${name}.key`];
+  openssl('req', ...key, ...rest);
+}
+
+/** A CA, and certificates it signs (a daemon's, for 127.0.0.1, or a client's). */
+function makeCa(name: string): void {
+  request(name, '-x509', '-days', '2', '-out', `${name}.pem`);
+}
+function makeCert(name: string, ca: string, server: boolean): void {
+  request(name, '-out', `${name}.csr`);
+  fs.writeFileSync(
+    f(`${name}.ext`),
+    server
+      ? // A daemon's certificate: it serves, and presents it when forwarding to the leader.
+        'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n'
+      : 'extendedKeyUsage=clientAuth\n',
+  );
+  const sign = ['-CA', `${ca}.pem`, '-CAkey', `${ca}.key`, '-CAcreateserial', '-days', '2'];
+  openssl(
+    'x509',
+    '-req',
+    '-in',
+    `${name}.csr`,
+    ...sign,
+    '-extfile',
+    `${name}.ext`,
+    '-out',
+    `${name}.pem`,
+  );
+}
+
+/** flotillad's flags for mTLS with the daemon certificate. */
+const daemonTlsFlags = (): string[] => [
+  '--grpc-tls-cert',
+  f('server.pem'),
+  '--grpc-tls-key',
+  f('server.key'),
+  '--grpc-tls-ca',
+  f('ca.pem'),
+];
+
+/** The CLI flags of a client with a certificate from the CA. */
+const mtlsFlags = (): string[] => [
+  '--ca-file',
+  f('ca.pem'),
+  '--cert-file',
+  f('client.pem'),
+  '--key-file',
+  f('client.key'),
+];
+
+let fake: FakeCluster;
+const servers: ApiServerHandle[] = [];
+
+beforeAll(() => {
+  makeCa('ca');
+  makeCa('rogue');
+  makeCert('server', 'ca', true);
+  makeCert('client', 'ca', false);
+  makeCert('intruder', 'rogue', false);
+  fake = new FakeCluster();
+});
+afterAll(async () => {
+  for (const s of servers) await s.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+async function serve(mutual: boolean): Promise<{ tcp: string; unix: string }> {
+  const server = await startApiServer({
+    api: fake,
+    listen: ['127.0.0.1:0', `unix://${f(`api-${servers.length}.sock`)}`],
+    credentials: serverTls({
+      cert: f('server.pem'),
+      key: f('server.key'),
+      ca: mutual ? f('ca.pem') : undefined,
+    }),
+  });
+  servers.push(server);
+  return { tcp: server.addresses[0], unix: server.addresses[1] };
+}
+
+const machineIds = (stdout: string): string[] =>
+  stdout
+    .trim()
+    .split('\n')
+    .slice(1)
+    .map((l) => l.split(/\s+/)[0]);
+
+describe('gRPC API over TLS', () => {
+  it('TLS: a client that trusts the CA is served; a plaintext client is not', async () => {
+    const { tcp } = await serve(false);
+    const ok = await runCli(['list-machines', '--ca-file', f('ca.pem')], { endpoint: tcp });
+    expect(ok.code).toBe(0);
+    expect(machineIds(ok.stdout)).toHaveLength(3);
+    const plain = await runCli(['list-machines', '--request-timeout', '3'], { endpoint: tcp });
+    expect(plain.code).toBe(1);
+    expect(plain.stderr).toMatch(/^Error retrieving list of active machines: /);
+  });
+
+  it('mTLS: only clients with a certificate from the CA are served', async () => {
+    const { tcp } = await serve(true);
+    const tls = ['--ca-file', f('ca.pem')];
+    const ok = await runCli(
+      ['list-machines', ...tls, '--cert-file', f('client.pem'), '--key-file', f('client.key')],
+      { endpoint: tcp },
+    );
+    expect(ok.code).toBe(0);
+    expect(machineIds(ok.stdout)).toHaveLength(3);
+    const noCert = await runCli(['list-machines', '--request-timeout', '3', ...tls], {
+      endpoint: tcp,
+    });
+    expect(noCert.code).toBe(1);
+    const rogue = await runCli(
+      [
+        'list-machines',
+        '--request-timeout',
+        '3',
+        ...tls,
+        '--cert-file',
+        f('intruder.pem'),
+        '--key-file',
+        f('intruder.key'),
+      ],
+      { endpoint: tcp },
+    );
+    expect(rogue.code).toBe(1);
+    // The same settings from the environment, as for every flag.
+    const env = await runCli(['list-machines'], {
+      endpoint: tcp,
+      env: {
+        FLOTILLA_CA_FILE: f('ca.pem'),
+        FLOTILLA_CERT_FILE: f('client.pem'),
+        FLOTILLA_KEY_FILE: f('client.key'),
+      },
+    });
+    expect(env.code).toBe(0);
+  });
+
+  it('the unix socket stays plaintext (guarded by its file mode)', async () => {
+    const { unix } = await serve(true);
+    const r = await runCli(['list-machines'], { endpoint: unix });
+    expect(r.code).toBe(0);
+    expect(machineIds(r.stdout)).toHaveLength(3);
+  });
+
+  it('refuses incomplete or unreadable settings, naming them', async () => {
+    const err = (fn: () => unknown): unknown => {
+      try {
+        fn();
+      } catch (e) {
+        return e;
+      }
+      return undefined;
+    };
+    const onlyCa = err(() => serverTls({ ca: f('ca.pem') }));
+    expect(isFlotillaError(onlyCa, ErrorCode.ConfigInvalid)).toBe(true);
+    expect((onlyCa as Error).message).toBe(
+      "grpc_tls_ca needs grpc_tls_cert and grpc_tls_key (the server's own certificate)",
+    );
+    const noKey = err(() => serverTls({ cert: f('server.pem') }));
+    expect((noKey as Error).message).toBe('grpc_tls_key is required with grpc_tls_cert');
+    const missing = err(() => serverTls({ cert: f('nope.pem'), key: f('server.key') }));
+    expect((missing as Error).message).toContain(`grpc_tls_cert: cannot read ${f('nope.pem')}`);
+    const cli = await runCli(['list-machines', '--cert-file', f('client.pem')], {
+      endpoint: '127.0.0.1:1',
+    });
+    expect(cli.code).toBe(1);
+    expect(cli.stderr).toContain('key-file is required with cert-file');
+  });
+});
+
+describe('flotillad with grpc_tls_*', () => {
+  it('serves its API with mTLS: the CLI with a client certificate works, without one it does not', async () => {
+    const port = await freePort();
+    const p = spawn(
+      process.execPath,
+      [
+        FLOTILLAD,
+        '--dev',
+        '--data-dir',
+        f('dev-state'),
+        '--grpc-listen',
+        `127.0.0.1:${port}`,
+        ...daemonTlsFlags(),
+      ],
+      {
+        cwd: dir,
+        env: { PATH: process.env.PATH, FLOTILLA_CONFIG: f('none.conf') },
+        detached: true,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let output = '';
+    p.stderr!.on('data', (b: Buffer) => (output += b.toString()));
+    track({ pid: p.pid!, kind: 'flotillad --dev (tls)' });
+    const exited = new Promise<number | null>((r) => p.once('exit', (code) => r(code)));
+    try {
+      const end = Date.now() + 20_000;
+      while (!(await tcpOpen(port))) {
+        if (p.exitCode !== null) throw new Error(`flotillad exited:\n${output}`);
+        if (Date.now() > end) throw new Error(`flotillad did not listen:\n${output}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const endpoint = `127.0.0.1:${port}`;
+      const mtls = mtlsFlags();
+      const ok = await runCli(['list-machines', ...mtls], { endpoint });
+      expect(ok.code).toBe(0);
+      expect(machineIds(ok.stdout)).toHaveLength(1);
+      const refused = await runCli(
+        ['list-machines', '--request-timeout', '3', '--ca-file', f('ca.pem')],
+        {
+          endpoint,
+        },
+      );
+      expect(refused.code).toBe(1);
+    } finally {
+      p.kill('SIGTERM');
+      expect(await exited).toBe(0);
+      untrack(p.pid!);
+    }
+  });
+});
+
+describe('a cluster with mTLS between daemons', () => {
+  it('a follower forwards a client call to the leader over mTLS with its own certificate', async () => {
+    const cluster = await startCluster({
+      nodes: [{}, { disableEngine: true }],
+      flags: daemonTlsFlags(),
+    });
+    try {
+      const follower = cluster.endpoints()[1];
+      const mtls = mtlsFlags();
+      let r = await runCli(['list-machines', ...mtls], { endpoint: follower });
+      const end = Date.now() + 20_000;
+      while (machineIds(r.stdout).length < 2 && Date.now() < end) {
+        await new Promise((res) => setTimeout(res, 200));
+        r = await runCli(['list-machines', ...mtls], { endpoint: follower });
+      }
+      expect(r.code).toBe(0);
+      expect(machineIds(r.stdout)).toHaveLength(2);
+      // A write through the follower reaches the leader's log.
+      fs.writeFileSync(f('tls-hello.service'), '[Service]\nExecStart=/bin/sleep 1000\n');
+      const submit = await runCli(['submit', f('tls-hello.service'), ...mtls], {
+        endpoint: follower,
+      });
+      expect(submit.code).toBe(0);
+      const files = await runCli(['list-unit-files', ...mtls], {
+        endpoint: cluster.endpoints()[0],
+      });
+      expect(files.stdout).toContain('tls-hello.service');
+    } finally {
+      await cluster.dispose();
+    }
+  });
+});
