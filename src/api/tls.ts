@@ -12,7 +12,8 @@ export interface TlsFiles {
   ca?: string;
 }
 
-function read(path: string, what: string): Buffer {
+/** A PEM file's bytes; CONFIG_INVALID naming the setting and the file when it cannot be read. */
+export function readPem(path: string, what: string): Buffer {
   try {
     return fs.readFileSync(path);
   } catch (err) {
@@ -37,7 +38,7 @@ function pair(
       { details: { field: missing } },
     );
   }
-  return { cert: read(f.cert, names.cert), key: read(f.key, names.key) };
+  return { cert: readPem(f.cert, names.cert), key: readPem(f.key, names.key) };
 }
 
 /**
@@ -58,7 +59,7 @@ export function serverTls(
       );
     return undefined;
   }
-  const ca = f.ca ? read(f.ca, names.ca) : null;
+  const ca = f.ca ? readPem(f.ca, names.ca) : null;
   return ServerCredentials.createSsl(ca, [{ cert_chain: p.cert, private_key: p.key }], ca !== null);
 }
 
@@ -73,6 +74,6 @@ export function clientTls(
 ): ChannelCredentials | undefined {
   const p = pair(f, names);
   if (!p && !f.ca) return undefined;
-  const ca = f.ca ? read(f.ca, names.ca) : null;
+  const ca = f.ca ? readPem(f.ca, names.ca) : null;
   return credentials.createSsl(ca, p?.key ?? null, p?.cert ?? null);
 }

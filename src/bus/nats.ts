@@ -7,6 +7,11 @@ export interface NatsBusOptions {
   servers: string[];
   /** Connection name shown by the server's monitoring (e.g. "flotillad m1"). */
   name?: string;
+  /** TLS (PEM files): `ca` verifies the server; `cert`/`key` are presented when it asks (mTLS). */
+  tls?: { ca?: string; cert?: string; key?: string };
+  /** Username and password, when the server requires them. */
+  user?: string;
+  pass?: string;
 }
 
 /**
@@ -40,6 +45,16 @@ export class NatsBus implements Bus {
         reconnectJitter: 500,
         waitOnFirstConnect: true,
         pingInterval: 10_000,
+        ...(opts.tls
+          ? {
+              tls: {
+                ...(opts.tls.ca ? { caFile: opts.tls.ca } : {}),
+                ...(opts.tls.cert ? { certFile: opts.tls.cert } : {}),
+                ...(opts.tls.key ? { keyFile: opts.tls.key } : {}),
+              },
+            }
+          : {}),
+        ...(opts.user ? { user: opts.user, pass: opts.pass } : {}),
       });
       return new NatsBus(nc);
     } catch (err) {

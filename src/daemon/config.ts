@@ -35,6 +35,18 @@ export interface DaemonConfig {
   grpc_tls_key: string;
   grpc_tls_ca: string;
   http_listen: string;
+  /** etcd client TLS and auth (fleet's key names for the files). */
+  etcd_cafile: string;
+  etcd_certfile: string;
+  etcd_keyfile: string;
+  etcd_username: string;
+  etcd_password: string;
+  /** NATS client TLS and auth. */
+  nats_cafile: string;
+  nats_certfile: string;
+  nats_keyfile: string;
+  nats_user: string;
+  nats_password: string;
   /**
    * Where to serve fleet's HTTP API v1 for the original fleetctl: `unix:///path` and/or
    * `host:port` (empty: off). fleetctl's default endpoint is unix:///var/run/fleet.sock.
@@ -87,6 +99,16 @@ export const CONFIG_KEYS: Record<keyof DaemonConfig, KeySpec> = {
     help: 'PEM CA bundle: clients must present a certificate it signed (mTLS)',
   },
   http_listen: { kind: 'string', help: 'HTTP address for /healthz and /metrics ("" = off)' },
+  etcd_cafile: { kind: 'string', help: 'PEM CA bundle to verify etcd with (TLS)' },
+  etcd_certfile: { kind: 'string', help: 'PEM client certificate for etcd (mTLS)' },
+  etcd_keyfile: { kind: 'string', help: 'PEM private key of etcd_certfile' },
+  etcd_username: { kind: 'string', help: 'etcd user (etcd auth)' },
+  etcd_password: { kind: 'string', help: 'password of etcd_username' },
+  nats_cafile: { kind: 'string', help: 'PEM CA bundle to verify NATS with (TLS)' },
+  nats_certfile: { kind: 'string', help: 'PEM client certificate for NATS (mTLS)' },
+  nats_keyfile: { kind: 'string', help: 'PEM private key of nats_certfile' },
+  nats_user: { kind: 'string', help: 'NATS user' },
+  nats_password: { kind: 'string', help: 'password of nats_user' },
   fleet_api_listen: {
     kind: 'list',
     help: "fleet API v1 listen addresses for fleetctl (unix:///var/run/fleet.sock is fleetctl's default, host:port; empty = off)",
@@ -127,6 +149,16 @@ function defaults(): DaemonConfig {
     grpc_tls_key: '',
     grpc_tls_ca: '',
     http_listen: '',
+    etcd_cafile: '',
+    etcd_certfile: '',
+    etcd_keyfile: '',
+    etcd_username: '',
+    etcd_password: '',
+    nats_cafile: '',
+    nats_certfile: '',
+    nats_keyfile: '',
+    nats_user: '',
+    nats_password: '',
     fleet_api_listen: [],
     token_limit: 100,
     snapshot_every: 10_000,

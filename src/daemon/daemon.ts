@@ -20,6 +20,7 @@ import { ApiRouter, readOnlyView } from './router';
 import { makeDriver, startLocalAgent, type LocalAgent } from './wiring';
 import { openStore } from './stores';
 import { renderMetrics } from './metrics';
+import { natsSecurity } from './stores';
 import { clientTls, serverTls } from '../api/tls';
 
 export interface DaemonHandle {
@@ -83,7 +84,7 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger): Promise<Daemo
   let hub: LocalHub | undefined;
   const connectBus = async (name: string): Promise<Bus> => {
     if (cfg.dev) return (hub ??= new LocalHub()).connect();
-    return NatsBus.connect({ servers: cfg.nats_servers, name });
+    return NatsBus.connect({ servers: cfg.nats_servers, name, ...natsSecurity(cfg) });
   };
 
   const store: LogStore = openStore(cfg);

@@ -1,4 +1,6 @@
 import path from 'node:path';
+import { readPem } from '../api/tls';
+import { ErrorCode, FlotillaError } from '../errors';
 import { openLogStore } from '../store';
 import type { LogStore } from '../store/types';
 import type { DaemonConfig } from './config';
@@ -11,5 +13,64 @@ export function openStore(cfg: DaemonConfig): LogStore {
     endpoints: cfg.etcd_servers,
     cluster: cfg.cluster,
     leaseTtlSeconds: Math.max(1, Math.round(cfg.lease_ttl / 1000)),
+    ...etcdSecurity(cfg),
   });
+}
+
+function requirePair(cert: string, key: string, names: [string, string]): void {
+  if (Boolean(cert) !== Boolean(key)) {
+    const [missing, given] = cert ? [names[1], names[0]] : [names[0], names[1]];
+    throw new FlotillaError(ErrorCode.ConfigInvalid, `${missing} is required with ${given}`, {
+      details: { field: missing },
+    });
+  }
+}
+
+/** The etcd client's TLS and auth from `etcd_cafile`, `etcd_certfile`, … (fleet's key names). */
+export function etcdSecurity(cfg: DaemonConfig): {
+  credentials?: { rootCertificate: Buffer; privateKey?: Buffer; certChain?: Buffer };
+  auth?: { username: string; password: string };
+} {
+  requirePair(cfg.etcd_certfile, cfg.etcd_keyfile, ['etcd_certfile', 'etcd_keyfile']);
+  const out: ReturnType<typeof etcdSecurity> = {};
+  if (cfg.etcd_cafile) {
+    out.credentials = { rootCertificate: readPem(cfg.etcd_cafile, 'etcd_cafile') };
+    if (cfg.etcd_certfile) {
+      out.credentials.certChain = readPem(cfg.etcd_certfile, 'etcd_certfile');
+      out.credentials.privateKey = readPem(cfg.etcd_keyfile, 'etcd_keyfile');
+    }
+  } else if (cfg.etcd_certfile) {
+    throw new FlotillaError(ErrorCode.ConfigInvalid, 'etcd_cafile is required with etcd_certfile', {
+      details: { field: 'etcd_cafile' },
+    });
+  }
+  if (cfg.etcd_username) out.auth = { username: cfg.etcd_username, password: cfg.etcd_password };
+  return out;
+}
+
+/** The NATS connection's TLS and auth from `nats_cafile`, `nats_certfile`, …. */
+export function natsSecurity(cfg: DaemonConfig): {
+  tls?: { ca?: string; cert?: string; key?: string };
+  user?: string;
+  pass?: string;
+} {
+  requirePair(cfg.nats_certfile, cfg.nats_keyfile, ['nats_certfile', 'nats_keyfile']);
+  const out: ReturnType<typeof natsSecurity> = {};
+  if (cfg.nats_cafile || cfg.nats_certfile) {
+    for (const [key, file] of [
+      ['nats_cafile', cfg.nats_cafile],
+      ['nats_certfile', cfg.nats_certfile],
+      ['nats_keyfile', cfg.nats_keyfile],
+    ] as const)
+      if (file) readPem(file, key);
+    out.tls = {
+      ...(cfg.nats_cafile ? { ca: cfg.nats_cafile } : {}),
+      ...(cfg.nats_certfile ? { cert: cfg.nats_certfile, key: cfg.nats_keyfile } : {}),
+    };
+  }
+  if (cfg.nats_user) {
+    out.user = cfg.nats_user;
+    out.pass = cfg.nats_password;
+  }
+  return out;
 }

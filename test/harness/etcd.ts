@@ -8,6 +8,12 @@ import { ManagedServer } from './server';
 export interface EtcdOptions {
   /** Path of the etcd binary (default: $FLOTILLA_ETCD_BIN or /usr/bin/etcd). */
   binary?: string;
+  /**
+   * Serve clients over TLS with this certificate; with `ca`, clients must present a
+   * certificate it signed (etcd's --client-cert-auth). Readiness is then probed on a plaintext
+   * metrics URL.
+   */
+  tls?: { cert: string; key: string; ca?: string };
 }
 
 export interface EtcdMember {
@@ -42,13 +48,31 @@ async function healthy(clientUrl: string): Promise<boolean> {
 export async function startEtcdCluster(size: number, opts: EtcdOptions = {}): Promise<EtcdCluster> {
   const binary = opts.binary ?? process.env.FLOTILLA_ETCD_BIN ?? DEFAULT_BIN;
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'flotilla-etcd-'));
-  const specs: { name: string; client: number; peer: number }[] = [];
+  const specs: { name: string; client: number; peer: number; metrics: number }[] = [];
   for (let i = 0; i < size; i++) {
-    specs.push({ name: `m${i}`, client: await freePort(), peer: await freePort() });
+    specs.push({
+      name: `m${i}`,
+      client: await freePort(),
+      peer: await freePort(),
+      metrics: await freePort(),
+    });
   }
+  const tls = opts.tls;
   const initialCluster = specs.map((s) => `${s.name}=http://127.0.0.1:${s.peer}`).join(',');
   const members: EtcdMember[] = specs.map((s) => {
-    const clientUrl = `http://127.0.0.1:${s.client}`;
+    const clientUrl = `${tls ? 'https' : 'http'}://127.0.0.1:${s.client}`;
+    const metricsUrl = `http://127.0.0.1:${s.metrics}`;
+    const tlsArgs = tls
+      ? [
+          '--cert-file',
+          tls.cert,
+          '--key-file',
+          tls.key,
+          ...(tls.ca ? ['--trusted-ca-file', tls.ca, '--client-cert-auth'] : []),
+          '--listen-metrics-urls',
+          metricsUrl,
+        ]
+      : [];
     const dir = path.join(root, s.name);
     fs.mkdirSync(dir, { recursive: true });
     const server = new ManagedServer({
@@ -81,9 +105,10 @@ export async function startEtcdCluster(size: number, opts: EtcdOptions = {}): Pr
         '500',
         '--log-level',
         'error',
+        ...tlsArgs,
       ],
       env: { ...process.env, ETCD_UNSUPPORTED_ARCH: process.env.ETCD_UNSUPPORTED_ARCH },
-      ready: () => healthy(clientUrl),
+      ready: () => healthy(tls ? metricsUrl : clientUrl),
       readyTimeoutMs: 30000,
     });
     return {

@@ -10,6 +10,10 @@ export interface NatsOptions {
   binary?: string;
   /** The server's max_payload (default "8MB"; NATS's own default is "1MB"). */
   maxPayload?: string;
+  /** Serve clients over TLS; with `ca`, clients must present a certificate it signed. */
+  tls?: { cert: string; key: string; ca?: string };
+  /** Require this user and password of every client. */
+  auth?: { user: string; password: string };
 }
 
 export interface NatsServer extends AsyncDisposable {
@@ -36,7 +40,15 @@ export async function startNats(opts: NatsOptions = {}): Promise<NatsServer> {
   // 8 MiB payloads: a full schedule for one machine with tens of thousands of units fits in one reply.
   fs.writeFileSync(
     conf,
-    `listen: 127.0.0.1:${port}\nhttp: 127.0.0.1:${monitor}\nmax_payload: ${opts.maxPayload ?? '8MB'}\nmax_pending: 256MB\n`,
+    `listen: 127.0.0.1:${port}\nhttp: 127.0.0.1:${monitor}\nmax_payload: ${opts.maxPayload ?? '8MB'}\nmax_pending: 256MB\n` +
+      (opts.tls
+        ? `tls {\n  cert_file: "${opts.tls.cert}"\n  key_file: "${opts.tls.key}"\n` +
+          (opts.tls.ca ? `  ca_file: "${opts.tls.ca}"\n  verify: true\n` : '') +
+          '}\n'
+        : '') +
+      (opts.auth
+        ? `authorization {\n  user: "${opts.auth.user}"\n  password: "${opts.auth.password}"\n}\n`
+        : ''),
   );
   const server = new ManagedServer({
     name: 'nats-server',

@@ -5,6 +5,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { freePort, startEtcd, startNats, startSystemd } from '../harness';
 import type { EtcdCluster, NatsServer, SystemdManager } from '../harness';
+import type { EtcdOptions } from '../harness/etcd';
+import type { NatsOptions } from '../harness/nats';
 import { tcpOpen } from '../harness/ports';
 import { isAlive, killGroup, track, untrack } from '../harness/registry';
 
@@ -32,6 +34,9 @@ export interface ClusterOptions {
   leaseTtl?: string;
   /** Extra flags for every daemon. */
   flags?: string[];
+  /** How to start etcd and NATS (TLS, auth, max_payload). */
+  etcd?: EtcdOptions;
+  nats?: NatsOptions;
 }
 
 /** One flotillad process of a test cluster. */
@@ -155,8 +160,8 @@ export function daemonFlags(o: {
 export async function startCluster(opts: ClusterOptions): Promise<TestCluster> {
   if (!fs.existsSync(FLOTILLAD))
     throw new Error(`${FLOTILLAD} is missing: run \`npm run build\` first`);
-  const etcd = await startEtcd();
-  const nats = await startNats();
+  const etcd = await startEtcd(opts.etcd);
+  const nats = await startNats(opts.nats);
   const clusterName = `t${randomBytes(4).toString('hex')}`;
   const nodes: DaemonNode[] = [];
   const managers: SystemdManager[] = [];

@@ -11,6 +11,8 @@ import { tcpOpen } from '../harness/ports';
 import { track, untrack } from '../harness/registry';
 import { runCli } from '../helpers/cli';
 import { FLOTILLAD, startCluster } from '../helpers/cluster';
+import { loadConfig, type DaemonConfig } from '../../src/daemon/config';
+import { etcdSecurity, natsSecurity } from '../../src/daemon/stores';
 import { FakeCluster } from '../helpers/fake-cluster';
 
 /**
@@ -280,5 +282,77 @@ describe('a cluster with mTLS between daemons', () => {
     } finally {
       await cluster.dispose();
     }
+  });
+});
+
+describe('etcd and NATS over TLS', () => {
+  it('daemons reach etcd with mTLS and NATS with mTLS and a password, and run a cluster', async () => {
+    const server = { cert: f('server.pem'), key: f('server.key'), ca: f('ca.pem') };
+    const cluster = await startCluster({
+      nodes: [{}, { disableEngine: true }],
+      etcd: { tls: server },
+      nats: { tls: server, auth: { user: 'flotilla', password: 's3cret' } },
+      flags: [
+        '--etcd-cafile',
+        f('ca.pem'),
+        '--etcd-certfile',
+        f('client.pem'),
+        '--etcd-keyfile',
+        f('client.key'),
+        '--nats-cafile',
+        f('ca.pem'),
+        '--nats-certfile',
+        f('client.pem'),
+        '--nats-keyfile',
+        f('client.key'),
+        '--nats-user',
+        'flotilla',
+        '--nats-password',
+        's3cret',
+      ],
+    });
+    try {
+      expect(cluster.etcd.endpoints[0]).toMatch(/^https:/);
+      // Both machines joined (NATS) under an elected leader (etcd), seen through the follower.
+      const follower = cluster.endpoints()[1];
+      let r = await runCli(['list-machines'], { endpoint: follower });
+      const end = Date.now() + 20_000;
+      while (machineIds(r.stdout).length < 2 && Date.now() < end) {
+        await new Promise((res) => setTimeout(res, 200));
+        r = await runCli(['list-machines'], { endpoint: follower });
+      }
+      expect(machineIds(r.stdout)).toHaveLength(2);
+      fs.writeFileSync(f('etcd-tls.service'), '[Service]\nExecStart=/bin/sleep 1000\n');
+      expect((await runCli(['submit', f('etcd-tls.service')], { endpoint: follower })).code).toBe(
+        0,
+      );
+    } finally {
+      await cluster.dispose();
+    }
+  });
+
+  it('refuses incomplete etcd and NATS TLS settings, naming the keys', () => {
+    const base = loadConfig([], { FLOTILLA_CONFIG: f('none.conf') }).config;
+    const cfg = (over: Partial<DaemonConfig>): DaemonConfig => ({ ...base, ...over });
+    const msg = (fn: () => unknown): string => {
+      try {
+        fn();
+      } catch (e) {
+        return (e as Error).message;
+      }
+      return '';
+    };
+    expect(msg(() => etcdSecurity(cfg({ etcd_certfile: f('client.pem') })))).toBe(
+      'etcd_keyfile is required with etcd_certfile',
+    );
+    expect(
+      msg(() =>
+        etcdSecurity(cfg({ etcd_certfile: f('client.pem'), etcd_keyfile: f('client.key') })),
+      ),
+    ).toBe('etcd_cafile is required with etcd_certfile');
+    expect(msg(() => natsSecurity(cfg({ nats_cafile: f('missing.pem') })))).toContain(
+      `nats_cafile: cannot read ${f('missing.pem')}`,
+    );
+    expect(natsSecurity(cfg({}))).toEqual({});
   });
 });
