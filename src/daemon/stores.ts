@@ -27,25 +27,43 @@ function requirePair(cert: string, key: string, names: [string, string]): void {
 }
 
 /** The etcd client's TLS and auth from `etcd_cafile`, `etcd_certfile`, … (fleet's key names). */
-export function etcdSecurity(cfg: DaemonConfig): {
+export function etcdSecurity(cfg: DaemonConfig): EtcdSecurity {
+  return etcdSecurityOf(cfg, (k) => k);
+}
+
+/**
+ * TLS and auth for an etcd client from the `etcd_*` settings; `name` says how a setting is
+ * called where it came from (a config key, a command-line flag) for error messages.
+ */
+export function etcdSecurityOf(
+  s: Pick<
+    DaemonConfig,
+    'etcd_cafile' | 'etcd_certfile' | 'etcd_keyfile' | 'etcd_username' | 'etcd_password'
+  >,
+  name: (key: string) => string,
+): EtcdSecurity {
+  requirePair(s.etcd_certfile, s.etcd_keyfile, [name('etcd_certfile'), name('etcd_keyfile')]);
+  const out: EtcdSecurity = {};
+  if (s.etcd_cafile) {
+    out.credentials = { rootCertificate: readPem(s.etcd_cafile, name('etcd_cafile')) };
+    if (s.etcd_certfile) {
+      out.credentials.certChain = readPem(s.etcd_certfile, name('etcd_certfile'));
+      out.credentials.privateKey = readPem(s.etcd_keyfile, name('etcd_keyfile'));
+    }
+  } else if (s.etcd_certfile) {
+    throw new FlotillaError(
+      ErrorCode.ConfigInvalid,
+      `${name('etcd_cafile')} is required with ${name('etcd_certfile')}`,
+      { details: { field: name('etcd_cafile') } },
+    );
+  }
+  if (s.etcd_username) out.auth = { username: s.etcd_username, password: s.etcd_password };
+  return out;
+}
+
+export interface EtcdSecurity {
   credentials?: { rootCertificate: Buffer; privateKey?: Buffer; certChain?: Buffer };
   auth?: { username: string; password: string };
-} {
-  requirePair(cfg.etcd_certfile, cfg.etcd_keyfile, ['etcd_certfile', 'etcd_keyfile']);
-  const out: ReturnType<typeof etcdSecurity> = {};
-  if (cfg.etcd_cafile) {
-    out.credentials = { rootCertificate: readPem(cfg.etcd_cafile, 'etcd_cafile') };
-    if (cfg.etcd_certfile) {
-      out.credentials.certChain = readPem(cfg.etcd_certfile, 'etcd_certfile');
-      out.credentials.privateKey = readPem(cfg.etcd_keyfile, 'etcd_keyfile');
-    }
-  } else if (cfg.etcd_certfile) {
-    throw new FlotillaError(ErrorCode.ConfigInvalid, 'etcd_cafile is required with etcd_certfile', {
-      details: { field: 'etcd_cafile' },
-    });
-  }
-  if (cfg.etcd_username) out.auth = { username: cfg.etcd_username, password: cfg.etcd_password };
-  return out;
 }
 
 /** The NATS connection's TLS and auth from `nats_cafile`, `nats_certfile`, …. */

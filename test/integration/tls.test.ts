@@ -70,6 +70,16 @@ const daemonTlsFlags = (): string[] => [
   f('ca.pem'),
 ];
 
+/** flotillad's and `flotilla replay`'s flags for etcd with mTLS. */
+const etcdClientFlags = (): string[] => [
+  '--etcd-cafile',
+  f('ca.pem'),
+  '--etcd-certfile',
+  f('client.pem'),
+  '--etcd-keyfile',
+  f('client.key'),
+];
+
 /** The CLI flags of a client with a certificate from the CA. */
 const mtlsFlags = (): string[] => [
   '--ca-file',
@@ -293,12 +303,7 @@ describe('etcd and NATS over TLS', () => {
       etcd: { tls: server },
       nats: { tls: server, auth: { user: 'flotilla', password: 's3cret' } },
       flags: [
-        '--etcd-cafile',
-        f('ca.pem'),
-        '--etcd-certfile',
-        f('client.pem'),
-        '--etcd-keyfile',
-        f('client.key'),
+        ...etcdClientFlags(),
         '--nats-cafile',
         f('ca.pem'),
         '--nats-certfile',
@@ -326,6 +331,19 @@ describe('etcd and NATS over TLS', () => {
       expect((await runCli(['submit', f('etcd-tls.service')], { endpoint: follower })).code).toBe(
         0,
       );
+      // `flotilla replay` reads the same etcd with the same kind of settings, as flags.
+      const etcdFlags = [
+        '--etcd-servers',
+        cluster.etcd.endpoints[0],
+        '--cluster',
+        cluster.clusterName,
+      ];
+      const replayed = await runCli(['replay', ...etcdFlags, ...etcdClientFlags()]);
+      expect(replayed.code).toBe(0);
+      expect(replayed.stdout).toContain('etcd-tls.service');
+      const half = await runCli(['replay', ...etcdFlags, '--etcd-certfile', f('client.pem')]);
+      expect(half.code).not.toBe(0);
+      expect(half.stderr).toContain('--etcd-keyfile is required with --etcd-certfile');
     } finally {
       await cluster.dispose();
     }

@@ -12,6 +12,7 @@ import type { ClusterState } from '../../engine/state';
 import { emptyState } from '../../engine/state';
 import type { FlotillaEvent } from '../../events/types';
 import { EtcdLogStore } from '../../store/etcd';
+import { etcdSecurityOf } from '../../daemon/stores';
 import { FileLogStore } from '../../store/file';
 import type { LogStore, Restored } from '../../store/types';
 
@@ -50,6 +51,15 @@ const FLAGS: readonly FlagSpec[] = [
     valueName: 'NAME',
     help: 'Cluster name (etcd key prefix)',
   },
+  ...['etcd-cafile', 'etcd-certfile', 'etcd-keyfile', 'etcd-username', 'etcd-password'].map(
+    (name): FlagSpec => ({
+      name,
+      type: 'string',
+      default: '',
+      valueName: name.endsWith('file') ? 'FILE' : 'VALUE',
+      help: `etcd ${name.slice(5)} (TLS and auth, as flotillad's etcd_${name.slice(5)})`,
+    }),
+  ),
   {
     name: 'data-dir',
     type: 'string',
@@ -73,6 +83,16 @@ async function readStore(ctx: Context): Promise<Restored> {
     : new EtcdLogStore({
         endpoints: flagString(ctx.parsed, 'etcd-servers').split(',').filter(Boolean),
         cluster: flagString(ctx.parsed, 'cluster'),
+        ...etcdSecurityOf(
+          {
+            etcd_cafile: flagString(ctx.parsed, 'etcd-cafile'),
+            etcd_certfile: flagString(ctx.parsed, 'etcd-certfile'),
+            etcd_keyfile: flagString(ctx.parsed, 'etcd-keyfile'),
+            etcd_username: flagString(ctx.parsed, 'etcd-username'),
+            etcd_password: flagString(ctx.parsed, 'etcd-password'),
+          },
+          (key) => `--${key.replace(/_/g, '-')}`,
+        ),
         logger: silent,
       });
   try {
