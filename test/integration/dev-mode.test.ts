@@ -1,12 +1,12 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort } from '../harness';
-import { tcpOpen } from '../harness/ports';
-import { killGroup, track, untrack } from '../harness/registry';
+import { killGroup } from '../harness/registry';
 import { REPO_ROOT, runCli, tableObjects } from '../helpers/cli';
 import { FLOTILLAD } from '../helpers/cluster';
+import { killDevUnits, startDevDaemon, type DevDaemon } from '../helpers/dev-daemon';
 
 /**
  * `flotillad --dev`: a one-machine cluster with no external services, state kept in a data
@@ -16,47 +16,14 @@ jest.setTimeout(60_000);
 
 let dir: string;
 let port: number;
-let proc: ChildProcess | undefined;
-let output = '';
+let daemon: DevDaemon | undefined;
 
 async function startDev(): Promise<void> {
-  output = '';
-  proc = spawn(
-    process.execPath,
-    [
-      FLOTILLAD,
-      '--dev',
-      '--data-dir',
-      path.join(dir, 'state'),
-      '--grpc-listen',
-      `127.0.0.1:${port}`,
-    ],
-    {
-      cwd: dir,
-      env: { PATH: process.env.PATH, FLOTILLA_CONFIG: path.join(dir, 'none.conf') },
-      detached: true,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
-  proc.stdout!.on('data', (b: Buffer) => (output += b.toString()));
-  proc.stderr!.on('data', (b: Buffer) => (output += b.toString()));
-  track({ pid: proc.pid!, kind: 'flotillad --dev' });
-  const end = Date.now() + 20_000;
-  while (!(await tcpOpen(port))) {
-    if (proc.exitCode !== null) throw new Error(`flotillad --dev exited:\n${output}`);
-    if (Date.now() > end) throw new Error(`flotillad --dev did not listen:\n${output}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  daemon = await startDevDaemon({ dir, port });
 }
 
 async function stopDev(): Promise<number | null> {
-  const p = proc;
-  if (!p?.pid) return null;
-  const exited = new Promise<number | null>((r) => p.once('exit', (code) => r(code)));
-  p.kill('SIGTERM');
-  const code = await exited;
-  untrack(p.pid!);
-  return code;
+  return (await daemon?.stop()) ?? null;
 }
 
 const cli = (args: string[]) => runCli(args, { endpoint: `127.0.0.1:${port}`, cwd: REPO_ROOT });
@@ -67,15 +34,10 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  if (proc?.pid && proc.exitCode === null) killGroup(proc.pid, 'SIGKILL');
+  const p = daemon?.proc;
+  if (p?.pid && p.exitCode === null) killGroup(p.pid, 'SIGKILL');
   // The hello unit's process belongs to the process driver: stop it by its pidfile.
-  const units = path.join(dir, 'state', 'units');
-  if (fs.existsSync(units)) {
-    for (const f of fs.readdirSync(units).filter((x) => x.endsWith('.pid'))) {
-      const pid = Number(fs.readFileSync(path.join(units, f), 'utf8'));
-      if (pid > 0) killGroup(pid, 'SIGKILL');
-    }
-  }
+  killDevUnits(dir);
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
@@ -88,11 +50,11 @@ describe('flotillad --dev', () => {
     expect(start.stdout).toMatch(
       /Unit hello\.service launched on [0-9a-f]{8}\.\.\.\/127\.0\.0\.1\n$/,
     );
-    expect(output).toContain(`endpoint: 127.0.0.1:${port}`);
+    expect(daemon!.output()).toContain(`endpoint: 127.0.0.1:${port}`);
 
     // SIGHUP re-reads the configuration: new metadata reaches the leader with the next heartbeat.
     fs.writeFileSync(path.join(dir, 'none.conf'), 'metadata=role=dev,zone=a\n');
-    proc!.kill('SIGHUP');
+    daemon!.proc.kill('SIGHUP');
     let machines: Record<string, string>[] = [];
     for (let i = 0; i < 150; i++) {
       machines = tableObjects((await cli(['list-machines'])).stdout);

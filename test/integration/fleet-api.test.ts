@@ -1,12 +1,9 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort } from '../harness';
-import { tcpOpen } from '../harness/ports';
-import { killGroup, track, untrack } from '../harness/registry';
-import { FLOTILLAD } from '../helpers/cluster';
+import { killDevUnits, startDevDaemon, type DevDaemon } from '../helpers/dev-daemon';
 
 /**
  * A real `flotillad --dev` serving fleet's API v1 on a unix socket and a TCP port, driven with
@@ -21,8 +18,8 @@ let dir: string;
 let sock: string;
 let grpcPort: number;
 let fleetPort: number;
-let proc: ChildProcess | undefined;
-let output = '';
+let daemon: DevDaemon | undefined;
+const output = (): string => daemon?.output() ?? '';
 
 const UA = { 'user-agent': 'google-api-go-client/0.5' };
 
@@ -63,7 +60,7 @@ async function eventually<T>(fn: () => Promise<T | undefined>, tries = 150): Pro
     if (v !== undefined) return v;
     await new Promise((r) => setTimeout(r, 100));
   }
-  throw new Error(`condition not met; daemon output:\n${output}`);
+  throw new Error(`condition not met; daemon output:\n${output()}`);
 }
 
 beforeAll(async () => {
@@ -71,34 +68,13 @@ beforeAll(async () => {
   sock = path.join(dir, 'run', 'fleet.sock');
   grpcPort = await freePort();
   fleetPort = await freePort();
-  proc = spawn(
-    process.execPath,
-    [
-      FLOTILLAD,
-      '--dev',
-      '--data-dir',
-      path.join(dir, 'state'),
-      '--grpc-listen',
-      `127.0.0.1:${grpcPort}`,
-      '--fleet-api-listen',
-      `unix://${sock},127.0.0.1:${fleetPort}`,
-      '--token-limit',
-      '2',
-    ],
-    {
-      cwd: dir,
-      env: { PATH: process.env.PATH, FLOTILLA_CONFIG: path.join(dir, 'none.conf') },
-      detached: true,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
-  proc.stdout!.on('data', (b: Buffer) => (output += b.toString()));
-  proc.stderr!.on('data', (b: Buffer) => (output += b.toString()));
-  track({ pid: proc.pid!, kind: 'flotillad --dev (fleet API)' });
-  await eventually(async () => {
-    if (proc!.exitCode !== null) throw new Error(`flotillad --dev exited:\n${output}`);
-    return (await tcpOpen(fleetPort)) ? true : undefined;
-  }, 200);
+  daemon = await startDevDaemon({
+    dir,
+    port: grpcPort,
+    readyPort: fleetPort,
+    kind: 'flotillad --dev (fleet API)',
+    args: ['--fleet-api-listen', `unix://${sock},127.0.0.1:${fleetPort}`, '--token-limit', '2'],
+  });
   // The leader is elected and this machine's agent has joined.
   await eventually(async () => {
     const r = await fleet('unix', 'GET', '/fleet/v1/machines?alt=json');
@@ -107,20 +83,9 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  if (proc?.pid && proc.exitCode === null) {
-    const exited = new Promise((r) => proc!.once('exit', r));
-    proc.kill('SIGTERM');
-    await exited;
-    untrack(proc.pid);
-  }
+  await daemon?.stop();
   // Units run by the process driver outlive the daemon: stop them by their pidfiles.
-  const units = path.join(dir, 'state', 'units');
-  if (fs.existsSync(units)) {
-    for (const f of fs.readdirSync(units).filter((x) => x.endsWith('.pid'))) {
-      const pid = parseInt(fs.readFileSync(path.join(units, f), 'utf8'), 10);
-      if (pid > 0) killGroup(pid, 'SIGKILL');
-    }
-  }
+  killDevUnits(dir);
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
@@ -322,10 +287,7 @@ describe('fleetctl against flotillad --dev over the fleet API', () => {
   });
 
   it('stops cleanly on SIGTERM: exit 0, the unix socket removed', async () => {
-    const exited = new Promise<number | null>((r) => proc!.once('exit', (code) => r(code)));
-    proc!.kill('SIGTERM');
-    expect(await exited).toBe(0);
-    untrack(proc!.pid!);
+    expect(await daemon!.stop()).toBe(0);
     expect(fs.existsSync(sock)).toBe(false);
   });
 });

@@ -5,12 +5,10 @@ import path from 'node:path';
 import { startApiServer, type ApiServerHandle } from '../../src/api/server';
 import { serverTls } from '../../src/api/tls';
 import { isFlotillaError, ErrorCode } from '../../src/errors';
-import { spawn } from 'node:child_process';
 import { freePort } from '../harness';
-import { tcpOpen } from '../harness/ports';
-import { track, untrack } from '../harness/registry';
 import { runCli } from '../helpers/cli';
-import { FLOTILLAD, startCluster } from '../helpers/cluster';
+import { startCluster } from '../helpers/cluster';
+import { startDevDaemon } from '../helpers/dev-daemon';
 import { loadConfig, type DaemonConfig } from '../../src/daemon/config';
 import { etcdSecurity, natsSecurity } from '../../src/daemon/stores';
 import { FakeCluster } from '../helpers/fake-cluster';
@@ -213,35 +211,15 @@ describe('gRPC API over TLS', () => {
 describe('flotillad with grpc_tls_*', () => {
   it('serves its API with mTLS: the CLI with a client certificate works, without one it does not', async () => {
     const port = await freePort();
-    const p = spawn(
-      process.execPath,
-      [
-        FLOTILLAD,
-        '--dev',
-        '--data-dir',
-        f('dev-state'),
-        '--grpc-listen',
-        `127.0.0.1:${port}`,
-        ...daemonTlsFlags(),
-      ],
-      {
-        cwd: dir,
-        env: { PATH: process.env.PATH, FLOTILLA_CONFIG: f('none.conf') },
-        detached: true,
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
-    let output = '';
-    p.stderr!.on('data', (b: Buffer) => (output += b.toString()));
-    track({ pid: p.pid!, kind: 'flotillad --dev (tls)' });
-    const exited = new Promise<number | null>((r) => p.once('exit', (code) => r(code)));
+    const devDir = f('dev');
+    fs.mkdirSync(devDir);
+    const daemon = await startDevDaemon({
+      dir: devDir,
+      port,
+      args: daemonTlsFlags(),
+      kind: 'flotillad --dev (tls)',
+    });
     try {
-      const end = Date.now() + 20_000;
-      while (!(await tcpOpen(port))) {
-        if (p.exitCode !== null) throw new Error(`flotillad exited:\n${output}`);
-        if (Date.now() > end) throw new Error(`flotillad did not listen:\n${output}`);
-        await new Promise((r) => setTimeout(r, 50));
-      }
       const endpoint = `127.0.0.1:${port}`;
       const mtls = mtlsFlags();
       const ok = await runCli(['list-machines', ...mtls], { endpoint });
@@ -255,9 +233,7 @@ describe('flotillad with grpc_tls_*', () => {
       );
       expect(refused.code).toBe(1);
     } finally {
-      p.kill('SIGTERM');
-      expect(await exited).toBe(0);
-      untrack(p.pid!);
+      expect(await daemon.stop()).toBe(0);
     }
   });
 });

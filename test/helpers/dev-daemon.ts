@@ -1,0 +1,78 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { tcpOpen } from '../harness/ports';
+import { killGroup, track, untrack } from '../harness/registry';
+import { FLOTILLAD } from './cluster';
+
+/** A `flotillad --dev` process of a test. */
+export interface DevDaemon {
+  readonly proc: ChildProcess;
+  /** Everything it wrote on stdout and stderr so far. */
+  output(): string;
+  /** SIGTERM, and its exit code once it has exited. */
+  stop(): Promise<number | null>;
+}
+
+/**
+ * Starts `flotillad --dev` with its state under `<dir>/state`, serving gRPC on `port` (loopback),
+ * no configuration file, and `args` added; resolves once `readyPort` (default `port`) accepts
+ * connections. Fails with the daemon's output if it exits or is not listening within 20 s.
+ */
+export async function startDevDaemon(o: {
+  dir: string;
+  port: number;
+  args?: string[];
+  readyPort?: number;
+  kind?: string;
+}): Promise<DevDaemon> {
+  let output = '';
+  const proc = spawn(
+    process.execPath,
+    [
+      FLOTILLAD,
+      '--dev',
+      '--data-dir',
+      path.join(o.dir, 'state'),
+      '--grpc-listen',
+      `127.0.0.1:${o.port}`,
+      ...(o.args ?? []),
+    ],
+    {
+      cwd: o.dir,
+      env: { PATH: process.env.PATH, FLOTILLA_CONFIG: path.join(o.dir, 'none.conf') },
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  proc.stdout!.on('data', (b: Buffer) => (output += b.toString()));
+  proc.stderr!.on('data', (b: Buffer) => (output += b.toString()));
+  track({ pid: proc.pid!, kind: o.kind ?? 'flotillad --dev' });
+  const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
+  const end = Date.now() + 20_000;
+  while (!(await tcpOpen(o.readyPort ?? o.port))) {
+    if (proc.exitCode !== null) throw new Error(`flotillad --dev exited:\n${output}`);
+    if (Date.now() > end) throw new Error(`flotillad --dev did not listen:\n${output}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    proc,
+    output: () => output,
+    async stop() {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
+      const code = await exited;
+      untrack(proc.pid!);
+      return code;
+    },
+  };
+}
+
+/** Units a dev daemon's process driver started outlive it: kills them by their pidfiles. */
+export function killDevUnits(dir: string): void {
+  const units = path.join(dir, 'state', 'units');
+  if (!fs.existsSync(units)) return;
+  for (const f of fs.readdirSync(units).filter((x) => x.endsWith('.pid'))) {
+    const pid = parseInt(fs.readFileSync(path.join(units, f), 'utf8'), 10);
+    if (pid > 0) killGroup(pid, 'SIGKILL');
+  }
+}
