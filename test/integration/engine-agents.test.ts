@@ -39,10 +39,11 @@ async function until(cond: () => boolean, what: string, ms = 30_000): Promise<vo
   }
 }
 
-it('wakes only the target agent: schedule changes received equal units placed, per machine', async () => {
+/** A leader on the harness's etcd and the given NATS: a term, its engine and its API. */
+async function startLeader(cluster: string, natsUrl: string) {
   const store = new EtcdLogStore({
     endpoints: etcd.endpoints,
-    cluster: CLUSTER,
+    cluster,
     leaseTtlSeconds: 5,
     logger: quiet,
   });
@@ -50,18 +51,26 @@ it('wakes only the target agent: schedule changes received equal units placed, p
     { machine: 'leader', address: 'leader:7070' },
     new AbortController().signal,
   );
-  const engineBus = await NatsBus.connect({ servers: [nats.url] });
+  const bus = await NatsBus.connect({ servers: [natsUrl] });
   const engine = await Engine.start({
     term,
-    bus: engineBus,
-    cluster: CLUSTER,
+    bus,
+    cluster,
     machineId: 'leader',
     address: 'leader:7070',
   });
-  const api = new EngineApi(engine, engineBus, CLUSTER, {
-    machineId: 'leader',
-    address: 'leader:7070',
-  });
+  const api = new EngineApi(engine, bus, cluster, { machineId: 'leader', address: 'leader:7070' });
+  const stop = async (): Promise<void> => {
+    await engine.stop();
+    await term.resign();
+    await store.close();
+    await bus.close();
+  };
+  return { engine, api, bus, stop };
+}
+
+it('wakes only the target agent: schedule changes received equal units placed, per machine', async () => {
+  const { engine, api, bus: engineBus, stop } = await startLeader(CLUSTER, nats.url);
   const agents: AgentHandle[] = [];
   const buses: NatsBus[] = [];
   try {
@@ -124,37 +133,13 @@ it('wakes only the target agent: schedule changes received equal units placed, p
   } finally {
     for (const a of agents) await a.stop();
     for (const b of buses) await b.close();
-    await engine.stop();
-    await term.resign();
-    await store.close();
-    await engineBus.close();
+    await stop();
   }
 });
 
 it('works below a small max_payload: deltas split, the full schedule read in pages', async () => {
   const small = await startNats({ maxPayload: '64KB' });
-  const store = new EtcdLogStore({
-    endpoints: etcd.endpoints,
-    cluster: `${CLUSTER}-small`,
-    leaseTtlSeconds: 5,
-    logger: quiet,
-  });
-  const term = await store.campaign(
-    { machine: 'leader', address: 'leader:7070' },
-    new AbortController().signal,
-  );
-  const engineBus = await NatsBus.connect({ servers: [small.url] });
-  const engine = await Engine.start({
-    term,
-    bus: engineBus,
-    cluster: `${CLUSTER}-small`,
-    machineId: 'leader',
-    address: 'leader:7070',
-  });
-  const api = new EngineApi(engine, engineBus, `${CLUSTER}-small`, {
-    machineId: 'leader',
-    address: 'leader:7070',
-  });
+  const { engine, api, bus: engineBus, stop } = await startLeader(`${CLUSTER}-small`, small.url);
   const system = new SimulatedSystem();
   const agentBus = await NatsBus.connect({ servers: [small.url] });
   const agentOpts = {
@@ -200,10 +185,7 @@ it('works below a small max_payload: deltas split, the full schedule read in pag
   } finally {
     await agent.stop();
     await agentBus.close();
-    await engine.stop();
-    await term.resign();
-    await store.close();
-    await engineBus.close();
+    await stop();
     await small.dispose();
   }
 });

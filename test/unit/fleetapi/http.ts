@@ -2,6 +2,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { ClusterApi } from '../../../src/api/types';
 import { fleetApiHandler } from '../../../src/fleetapi';
+import { FakeCluster } from '../../helpers/fake-cluster';
 
 /** A fleet API handler on an in-process HTTP server on loopback, and a client that speaks to it. */
 export interface Served {
@@ -64,4 +65,22 @@ export async function serve(api: ClusterApi, tokenLimit?: number): Promise<Serve
     req: (method, path, body, headers) => request({ port }, method, path, body, headers),
     close: () => new Promise<void>((r) => server.close(() => r())),
   };
+}
+
+/**
+ * Before each test: a FakeCluster (agents moved by the test) behind a served fleet API, handed
+ * to `use`; after it, both closed.
+ */
+export function serveFakeEachTest(use: (cluster: FakeCluster, api: Served) => void): void {
+  let cluster: FakeCluster;
+  let api: Served;
+  beforeEach(async () => {
+    cluster = new FakeCluster({ agents: 'manual' });
+    api = await serve(cluster);
+    use(cluster, api);
+  });
+  afterEach(async () => {
+    await api.close();
+    cluster.close();
+  });
 }

@@ -5,22 +5,19 @@ import path from 'node:path';
 import { ErrorCode, FlotillaError } from '../../../src/errors';
 import { DISCOVERY_JSON } from '../../../src/fleetapi/discovery';
 import { startFleetApiServer } from '../../../src/fleetapi';
-import { DEFAULT_MACHINES, FakeCluster } from '../../helpers/fake-cluster';
+import type { FakeCluster } from '../../helpers/fake-cluster';
+import { DEFAULT_MACHINES } from '../../helpers/fake-cluster';
 import type { Served } from './http';
-import { request, serve } from './http';
+import { request, serve, serveFakeEachTest } from './http';
 
 const [M1, M2, M3] = DEFAULT_MACHINES.map((m) => m.id);
 
 let cluster: FakeCluster;
 let api: Served;
 
-beforeEach(async () => {
-  cluster = new FakeCluster({ agents: 'manual' });
-  api = await serve(cluster);
-});
-afterEach(async () => {
-  await api.close();
-  cluster.close();
+serveFakeEachTest((c, a) => {
+  cluster = c;
+  api = a;
 });
 
 describe('GET /fleet/v1/state', () => {

@@ -1,7 +1,7 @@
 import { ErrorCode, FlotillaError } from '../../../src/errors';
-import { FakeCluster } from '../../helpers/fake-cluster';
+import type { FakeCluster } from '../../helpers/fake-cluster';
 import type { Served } from './http';
-import { serve } from './http';
+import { serve, serveFakeEachTest } from './http';
 
 /**
  * /fleet/v1/units as fleetctl's generated client (fleet schema/v1-gen.go) calls it: `?alt=json`
@@ -16,13 +16,9 @@ const HELLO_OPTIONS = [
 let cluster: FakeCluster;
 let api: Served;
 
-beforeEach(async () => {
-  cluster = new FakeCluster({ agents: 'manual' });
-  api = await serve(cluster);
-});
-afterEach(async () => {
-  await api.close();
-  cluster.close();
+serveFakeEachTest((c, a) => {
+  cluster = c;
+  api = a;
 });
 
 describe('PUT /fleet/v1/units/{name}', () => {
