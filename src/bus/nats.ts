@@ -7,7 +7,7 @@ export interface NatsBusOptions {
   servers: string[];
   /** Connection name shown by the server's monitoring (e.g. "flotillad m1"). */
   name?: string;
-  /** TLS (PEM files): `ca` verifies the server; `cert`/`key` are presented when it asks (mTLS). */
+  /** TLS (PEM contents): `ca` verifies the server; `cert`/`key` are presented when it asks (mTLS). */
   tls?: { ca?: string; cert?: string; key?: string };
   /** Username and password, when the server requires them. */
   user?: string;
@@ -48,9 +48,9 @@ export class NatsBus implements Bus {
         ...(opts.tls
           ? {
               tls: {
-                ...(opts.tls.ca ? { caFile: opts.tls.ca } : {}),
-                ...(opts.tls.cert ? { certFile: opts.tls.cert } : {}),
-                ...(opts.tls.key ? { keyFile: opts.tls.key } : {}),
+                ...(opts.tls.ca ? { ca: opts.tls.ca } : {}),
+                ...(opts.tls.cert ? { cert: opts.tls.cert } : {}),
+                ...(opts.tls.key ? { key: opts.tls.key } : {}),
               },
             }
           : {}),

@@ -74,16 +74,17 @@ export function natsSecurity(cfg: DaemonConfig): {
 } {
   requirePair(cfg.nats_certfile, cfg.nats_keyfile, ['nats_certfile', 'nats_keyfile']);
   const out: ReturnType<typeof natsSecurity> = {};
+  // Read here, once: an unreadable file is a configuration error naming its key.
+  const pem = (file: string, key: string): string => readPem(file, key).toString('utf8');
   if (cfg.nats_cafile || cfg.nats_certfile) {
-    for (const [key, file] of [
-      ['nats_cafile', cfg.nats_cafile],
-      ['nats_certfile', cfg.nats_certfile],
-      ['nats_keyfile', cfg.nats_keyfile],
-    ] as const)
-      if (file) readPem(file, key);
     out.tls = {
-      ...(cfg.nats_cafile ? { ca: cfg.nats_cafile } : {}),
-      ...(cfg.nats_certfile ? { cert: cfg.nats_certfile, key: cfg.nats_keyfile } : {}),
+      ...(cfg.nats_cafile ? { ca: pem(cfg.nats_cafile, 'nats_cafile') } : {}),
+      ...(cfg.nats_certfile
+        ? {
+            cert: pem(cfg.nats_certfile, 'nats_certfile'),
+            key: pem(cfg.nats_keyfile, 'nats_keyfile'),
+          }
+        : {}),
     };
   }
   if (cfg.nats_user) {
