@@ -39,6 +39,14 @@ export interface ClusterOptions {
   nats?: NatsOptions;
 }
 
+/** How a daemon is launched, when not plainly on the host's loopback. */
+export interface LaunchOptions {
+  /** Command run before node (e.g. `ip netns exec NAME`), which must exec it in place. */
+  prefix?: string[];
+  /** Readiness probe (default: its gRPC port accepts connections on the host's loopback). */
+  ready?: () => Promise<boolean>;
+}
+
 /** One flotillad process of a test cluster. */
 export class DaemonNode {
   proc: ChildProcess | undefined;
@@ -53,6 +61,7 @@ export class DaemonNode {
     readonly env: NodeJS.ProcessEnv,
     readonly dir: string,
     readonly systemd?: SystemdManager,
+    readonly launch: LaunchOptions = {},
   ) {}
 
   get endpoint(): string {
@@ -70,7 +79,8 @@ export class DaemonNode {
   /** Starts the daemon and waits until its gRPC port accepts connections. */
   async start(): Promise<void> {
     this.output = '';
-    const proc = spawn(process.execPath, [FLOTILLAD, ...this.args], {
+    const [cmd, ...pre] = [...(this.launch.prefix ?? []), process.execPath];
+    const proc = spawn(cmd, [...pre, FLOTILLAD, ...this.args], {
       env: this.env,
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -84,13 +94,19 @@ export class DaemonNode {
     this.exited = new Promise((r) => proc.once('exit', () => r()));
     track({ pid: proc.pid!, kind: 'flotillad' });
     const deadline = Date.now() + 20000;
-    while (!(await tcpOpen(this.grpcPort))) {
+    const ready = this.launch.ready ?? (() => tcpOpen(this.grpcPort));
+    while (!(await ready())) {
       if (!this.running)
         throw new Error(`flotillad ${this.index} exited during start:\n${this.output}`);
       if (Date.now() > deadline)
         throw new Error(`flotillad ${this.index} did not listen in time:\n${this.output}`);
       await new Promise((r) => setTimeout(r, 50));
     }
+  }
+
+  /** Sends `sig` to the daemon's process group (SIGSTOP/SIGCONT to freeze and thaw it). */
+  signal(sig: NodeJS.Signals): void {
+    if (this.proc?.pid && this.running) killGroup(this.proc.pid, sig);
   }
 
   /** SIGKILL: no clean-up, no resignation — a crash. */
