@@ -58,6 +58,8 @@ export class FaultCluster {
   readonly leaders: DaemonNode[] = [];
   readonly agents: DaemonNode[] = [];
   private readonly clients = new Map<string, ApiClient>();
+  /** Daemons frozen with SIGSTOP (left out of `reachable`). */
+  readonly paused = new Set<DaemonNode>();
 
   private constructor(readonly opts: FaultClusterOptions) {}
 
@@ -144,8 +146,22 @@ export class FaultCluster {
   /** Daemons the test can reach (running, not inside the namespace). */
   reachable(): DaemonNode[] {
     return [...this.leaders, ...this.agents].filter(
-      (n) => n.running && !(this.partition && n === this.agents[this.opts.isolate!]),
+      (n) =>
+        n.running &&
+        !this.paused.has(n) &&
+        !(this.partition && n === this.agents[this.opts.isolate!]),
     );
+  }
+
+  /** SIGSTOP: the process is frozen, its sockets stay open (a long GC pause, a stuck VM). */
+  pause(n: DaemonNode): void {
+    this.paused.add(n);
+    n.signal('SIGSTOP');
+  }
+
+  resume(n: DaemonNode): void {
+    n.signal('SIGCONT');
+    this.paused.delete(n);
   }
 
   api(node: DaemonNode, timeoutMs = 3000): ApiClient {
