@@ -4,7 +4,7 @@
  * into the table of docs/reliability.md.
  */
 import fs from 'node:fs';
-import type { UnitStart } from './fault-cluster';
+import type { FaultCluster, UnitStart } from './fault-cluster';
 
 export interface FaultResult {
   /** Short name of the fault, e.g. "leader kill -9". */
@@ -44,4 +44,25 @@ export function restarted(
 export function lost(acked: string[], present: Iterable<string>): string[] {
   const have = new Set(present);
   return acked.filter((n) => !have.has(n));
+}
+
+export interface Outcome {
+  restarted: string[];
+  lost: string[];
+  acked: number;
+}
+
+/** After a fault: which of `units` started again since `before`, and which acknowledged writes are missing. */
+export async function outcome(
+  c: FaultCluster,
+  units: string[],
+  before: Map<string, UnitStart[]>,
+  acked: string[],
+): Promise<Outcome> {
+  const present = await c.unitNames();
+  return {
+    restarted: restarted(units, before, c.starts()),
+    lost: lost(acked, present),
+    acked: acked.length,
+  };
 }
