@@ -9,6 +9,7 @@ import type { EtcdOptions } from '../harness/etcd';
 import type { NatsOptions } from '../harness/nats';
 import { tcpOpen } from '../harness/ports';
 import { isAlive, killGroup, track, untrack } from '../harness/registry';
+import { killUnitProcesses } from './unit-processes';
 
 /** The repository root (works from test/ under ts and from dist/test/ when compiled). */
 function repoRoot(): string {
@@ -24,12 +25,16 @@ export interface NodeSpec {
   metadata?: Record<string, string>;
   disableEngine?: boolean;
   disableAgent?: boolean;
+  /** Extra flags for this daemon only. */
+  flags?: string[];
 }
 
 export interface ClusterOptions {
   nodes: NodeSpec[];
   /** Real systemd user managers (one per node) with the systemd driver; otherwise the simulated driver. */
   systemd?: boolean;
+  /** With `process`, agents run units as child processes (the dev-mode driver) instead of simulating them. */
+  driver?: 'simulated' | 'process';
   agentTtl?: string;
   leaseTtl?: string;
   /** Extra flags for every daemon. */
@@ -183,6 +188,8 @@ export async function startCluster(opts: ClusterOptions): Promise<TestCluster> {
   const managers: SystemdManager[] = [];
   const dispose = async (): Promise<void> => {
     await Promise.all(nodes.map((n) => n.kill()));
+    // The process driver's units outlive their daemon (as units outlive fleetd under systemd).
+    for (const n of nodes) killUnitProcesses(path.join(n.dir, 'units'));
     await Promise.all(managers.map((m) => m.dispose()));
     for (const n of nodes) fs.rmSync(n.dir, { recursive: true, force: true });
     await nats.dispose();
@@ -215,7 +222,8 @@ export async function startCluster(opts: ClusterOptions): Promise<TestCluster> {
           path.join(dir, 'units'),
         );
       } else {
-        driverFlags.push('--driver', 'simulated', '--units-directory', path.join(dir, 'units'));
+        const driver = opts.driver ?? 'simulated';
+        driverFlags.push('--driver', driver, '--units-directory', path.join(dir, 'units'));
       }
       const metadata = Object.entries(spec.metadata ?? {})
         .map(([k, v]) => `${k}=${v}`)
@@ -235,6 +243,7 @@ export async function startCluster(opts: ClusterOptions): Promise<TestCluster> {
         ...(spec.disableAgent ? ['--disable-agent'] : []),
         ...driverFlags,
         ...(opts.flags ?? []),
+        ...(spec.flags ?? []),
       ];
       nodes.push(new DaemonNode(i, machineId, grpcPort, args, env, dir, systemd));
     }
