@@ -197,6 +197,8 @@ export class Engine {
   private hearing = true;
   /** Machines whose MachineLost is being committed. */
   private readonly declaring = new Set<string>();
+  /** The placement decisions being committed (full schedules wait for them: afterPlacement). */
+  private placing: Promise<void> | undefined;
   private eventsSinceSnapshot = 0;
   private lastSnapshotAt = 0;
   private snapshotting = false;
@@ -625,9 +627,18 @@ export class Engine {
             ? { type: 'UnitScheduled', unit: d.unit, machine: d.machine, reason: d.reason }
             : { type: 'UnitUnscheduled', unit: d.unit, machine: d.machine, reason: d.reason },
         );
-        this.append(bodies).catch((err: unknown) => {
-          // The scheduler applied its decisions optimistically; rebuild it from the state.
-          this.log.warn('placement not committed; will retry', { error: (err as Error).message });
+        const placing = this.append(bodies).then(
+          () => undefined,
+          (err: unknown) => {
+            // The scheduler applied its decisions optimistically; rebuild it from the state.
+            this.log.warn('placement not committed; will retry', {
+              error: (err as Error).message,
+            });
+          },
+        );
+        this.placing = placing;
+        void placing.then(() => {
+          if (this.placing === placing) this.placing = undefined;
         });
       }
     }
@@ -910,8 +921,7 @@ export class Engine {
     this.heardFrom.add(machine);
     const m = this.state.machines.get(machine);
     if (m && m.presence === 'alive' && this.machineActors.has(machine)) {
-      this.publishSchedules();
-      this.answerScheduleGet(req, respond);
+      this.afterPlacement(() => this.answerScheduleGet(req, respond));
       return;
     }
     // Unknown machine: answer once its heartbeat has been folded (its metadata decides which
@@ -933,10 +943,36 @@ export class Engine {
     const waiting = this.pendingScheduleGets.get(machine);
     if (!waiting) return;
     this.pendingScheduleGets.delete(machine);
-    // Answer after this commit's effects (desired schedule) are computed.
-    queueMicrotask(() => {
+    // Answer after this commit's effects (desired schedule) are computed, and after the
+    // placement they lead to is committed (see afterPlacement).
+    queueMicrotask(() =>
+      this.afterPlacement(() => {
+        for (const w of waiting) this.answerScheduleGet(w.req, w.respond);
+      }),
+    );
+  }
+
+  /**
+   * Runs `fn` (a full schedule's answer) once no placement is being committed, with every
+   * committed effect applied and published. A machine that comes back after it was lost gets its
+   * units placed on it again (those that fit nowhere else: pinned, global, constrained); a full
+   * schedule built between its MachineJoined and that placement would omit them, and its agent
+   * would stop units only to start them again a moment later.
+   */
+  private afterPlacement(fn: () => void): void {
+    const placing = this.placing;
+    if (!placing) {
       this.publishSchedules();
-      for (const w of waiting) this.answerScheduleGet(w.req, w.respond);
+      fn();
+      return;
+    }
+    // Waits for the placement in flight only (not for every one after it: during a burst that
+    // would hold the answer until the burst ends).
+    void placing.then(() => {
+      if (this.stopped) return;
+      this.flushEffects();
+      this.publishSchedules();
+      fn();
     });
   }
 
