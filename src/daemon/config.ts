@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { ErrorCode, FlotillaError } from '../errors';
+import { DEFAULT_MAX_UNIT_BYTES, MAX_UNIT_BYTES_LIMIT } from '../unit/check';
 
 /**
  * flotillad's configuration. Sources in increasing priority: the file (`/etc/flotilla/flotilla.conf`
@@ -54,6 +55,8 @@ export interface DaemonConfig {
   fleet_api_listen: string[];
   /** Items per page of the fleet API's collections (fleet's `token_limit`). */
   token_limit: number;
+  /** The largest unit file (bytes, as written out) the API accepts, whatever the store. */
+  max_unit_bytes: number;
   snapshot_every: number;
   snapshot_interval: number;
   /** Events kept in the store behind the latest snapshot, for `replay` (older ones are compacted). */
@@ -68,6 +71,8 @@ type Kind = 'bool' | 'string' | 'list' | 'metadata' | 'duration' | 'int' | 'enum
 interface KeySpec {
   kind: Kind;
   values?: readonly string[];
+  /** For `int`: the largest value accepted. */
+  max?: number;
   help: string;
 }
 
@@ -114,6 +119,11 @@ export const CONFIG_KEYS: Record<keyof DaemonConfig, KeySpec> = {
     help: "fleet API v1 listen addresses for fleetctl (unix:///var/run/fleet.sock is fleetctl's default, host:port; empty = off)",
   },
   token_limit: { kind: 'int', help: "fleet API v1 page size (fleet's token_limit)" },
+  max_unit_bytes: {
+    kind: 'int',
+    max: MAX_UNIT_BYTES_LIMIT,
+    help: `largest unit file accepted, in bytes (default ${DEFAULT_MAX_UNIT_BYTES}, at most ${MAX_UNIT_BYTES_LIMIT})`,
+  },
   snapshot_every: { kind: 'int', help: 'snapshot after this many events' },
   snapshot_interval: { kind: 'duration', help: 'snapshot at least this often when changed' },
   log_retention: { kind: 'int', help: 'events kept behind the latest snapshot for replay' },
@@ -161,6 +171,7 @@ function defaults(): DaemonConfig {
     nats_password: '',
     fleet_api_listen: [],
     token_limit: 100,
+    max_unit_bytes: DEFAULT_MAX_UNIT_BYTES,
     snapshot_every: 10_000,
     snapshot_interval: 60_000,
     log_retention: 100_000,
@@ -249,6 +260,8 @@ function setValue(cfg: DaemonConfig, key: keyof DaemonConfig, raw: string, sourc
     case 'int': {
       if (!/^\d+$/.test(unq) || Number(unq) <= 0)
         throw invalid(key, raw, 'a positive whole number', source);
+      if (spec.max !== undefined && Number(unq) > spec.max)
+        throw invalid(key, raw, `a whole number from 1 to ${spec.max}`, source);
       rec[key] = Number(unq);
       return;
     }

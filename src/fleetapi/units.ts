@@ -1,6 +1,6 @@
 import type { ClusterApi } from '../api/types';
 import type { FlotillaError } from '../errors';
-import { ErrorCode, isFlotillaError } from '../errors';
+import { clip, ErrorCode, isFlotillaError } from '../errors';
 import type { Unit } from '../gen/flotilla/v1/flotilla';
 import { UnitView } from '../gen/flotilla/v1/flotilla';
 import { splitUnitName, validateUnitName } from '../unit';
@@ -19,7 +19,9 @@ export interface Reply {
 }
 
 function notFound(name: string): FlotillaError {
-  return fleetError(404, ErrorCode.UnitNotFound, `unit ${name} does not exist`, { unit: name });
+  return fleetError(404, ErrorCode.UnitNotFound, `unit ${clip(name)} does not exist`, {
+    unit: name,
+  });
 }
 
 /** The unit, or undefined when the cluster has none of that name. */
@@ -63,7 +65,7 @@ export async function destroyUnit(api: ClusterApi, name: string): Promise<Reply>
 /** fleet refused to activate a template ("foo@.service") with 400. */
 function refuseTemplate(name: string, desiredState: string): void {
   if (desiredState !== 'inactive' && splitUnitName(name)?.isTemplate) {
-    throw fleetError(400, ErrorCode.InvalidArgument, `cannot activate template "${name}"`, {
+    throw fleetError(400, ErrorCode.InvalidArgument, `cannot activate template "${clip(name)}"`, {
       unit: name,
     });
   }
@@ -80,7 +82,7 @@ export async function setUnit(api: ClusterApi, urlName: string, body: UnitBody):
     throw fleetError(
       400,
       ErrorCode.InvalidArgument,
-      `name in URL "${urlName}" differs from unit name in request body "${name}"`,
+      `name in URL "${clip(urlName)}" differs from unit name in request body "${clip(name)}"`,
       { field: 'name', unit: urlName },
     );
   }
@@ -91,7 +93,7 @@ export async function setUnit(api: ClusterApi, urlName: string, body: UnitBody):
       throw fleetError(
         409,
         ErrorCode.InvalidArgument,
-        `unit ${name} does not exist and options field empty`,
+        `unit ${clip(name)} does not exist and options field empty`,
         { field: 'options', unit: name },
       );
     }
@@ -108,7 +110,7 @@ export async function setUnit(api: ClusterApi, urlName: string, body: UnitBody):
     throw fleetError(
       409,
       ErrorCode.InvalidArgument,
-      `must provide desiredState to update existing unit ${name}`,
+      `must provide desiredState to update existing unit ${clip(name)}`,
       { field: 'desiredState', unit: name },
     );
   }
