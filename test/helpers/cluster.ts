@@ -21,6 +21,10 @@ function repoRoot(): string {
 export const FLOTILLAD = path.join(repoRoot(), 'dist', 'src', 'daemon', 'main.js');
 
 export interface NodeSpec {
+  /** Default: a random 32-hex-digit ID. */
+  machineId?: string;
+  /** Extra flags for this daemon only. */
+  flags?: string[];
   metadata?: Record<string, string>;
   disableEngine?: boolean;
   disableAgent?: boolean;
@@ -37,6 +41,8 @@ export interface ClusterOptions {
   /** How to start etcd and NATS (TLS, auth, max_payload). */
   etcd?: EtcdOptions;
   nats?: NatsOptions;
+  /** Default: a random name. */
+  clusterName?: string;
 }
 
 /** One flotillad process of a test cluster. */
@@ -162,7 +168,7 @@ export async function startCluster(opts: ClusterOptions): Promise<TestCluster> {
     throw new Error(`${FLOTILLAD} is missing: run \`npm run build\` first`);
   const etcd = await startEtcd(opts.etcd);
   const nats = await startNats(opts.nats);
-  const clusterName = `t${randomBytes(4).toString('hex')}`;
+  const clusterName = opts.clusterName ?? `t${randomBytes(4).toString('hex')}`;
   const nodes: DaemonNode[] = [];
   const managers: SystemdManager[] = [];
   const dispose = async (): Promise<void> => {
@@ -176,7 +182,7 @@ export async function startCluster(opts: ClusterOptions): Promise<TestCluster> {
     for (let i = 0; i < opts.nodes.length; i++) {
       const spec = opts.nodes[i];
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), `flotilla-node${i}-`));
-      const machineId = randomBytes(16).toString('hex');
+      const machineId = spec.machineId ?? randomBytes(16).toString('hex');
       const grpcPort = await freePort();
       const env: NodeJS.ProcessEnv = {
         PATH: process.env.PATH,
@@ -219,6 +225,7 @@ export async function startCluster(opts: ClusterOptions): Promise<TestCluster> {
         ...(spec.disableAgent ? ['--disable-agent'] : []),
         ...driverFlags,
         ...(opts.flags ?? []),
+        ...(spec.flags ?? []),
       ];
       nodes.push(new DaemonNode(i, machineId, grpcPort, args, env, dir, systemd));
     }

@@ -1,4 +1,5 @@
 import type { Command } from '../command';
+import { busAuth } from './bus-auth';
 import { cat } from './cat';
 import { cluster } from './cluster';
 import { destroy } from './destroy';
@@ -19,6 +20,7 @@ import { unload } from './unload';
 
 /** Every command, in the order help lists them (alphabetical, as fleetctl). */
 export const COMMANDS: readonly Command[] = [
+  busAuth,
   cat,
   cluster,
   destroy,
