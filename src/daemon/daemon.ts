@@ -21,6 +21,7 @@ import { makeDriver, startLocalAgent, type LocalAgent } from './wiring';
 import { openStore } from './stores';
 import { internalErrors, renderMetrics } from './metrics';
 import { natsSecurity } from './stores';
+import { subjects } from '../protocol/subjects';
 import { clientTls, serverTls } from '../api/tls';
 
 export interface DaemonHandle {
@@ -84,7 +85,13 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger): Promise<Daemo
   let hub: LocalHub | undefined;
   const connectBus = async (name: string): Promise<Bus> => {
     if (cfg.dev) return (hub ??= new LocalHub()).connect();
-    return NatsBus.connect({ servers: cfg.nats_servers, name, ...natsSecurity(cfg) });
+    return NatsBus.connect({
+      servers: cfg.nats_servers,
+      name,
+      ...natsSecurity(cfg),
+      // Replies come to this machine's own inboxes: the only ones its NATS user may read.
+      inboxPrefix: subjects(cfg.cluster).inbox(machineId),
+    });
   };
 
   const store: LogStore = openStore(cfg);

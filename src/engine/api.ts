@@ -365,7 +365,7 @@ export class EngineApi implements ClusterApi {
       return;
     }
     // Follow: the agent streams lines to a private inbox while we keep it alive.
-    const inbox = `${this.subj.journalInbox}.${randomUUID().replace(/-/g, '')}`;
+    const inbox = `${this.subj.journalInbox(machine)}.${randomUUID().replace(/-/g, '')}`;
     const queue: string[] = [];
     let wake: (() => void) | undefined;
     const sub = this.bus.subscribe(inbox, (m) => {
