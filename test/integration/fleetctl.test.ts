@@ -386,3 +386,37 @@ describe('--replace', () => {
     await fleetctl('destroy', 'rep.service');
   });
 });
+
+// Last: it kills a machine.
+describe('a dead machine', () => {
+  test('its rows expire with its TTL: a moved unit is listed once, a pinned one no longer runs', async () => {
+    unitFile('moving.service', `${SLEEP}\n[X-Fleet]\nMachineMetadata=region=west\n`);
+    let r = await fleetctl('start', '--block-attempts=20', 'moving.service');
+    expect(r.code).toBe(0);
+    const dead = await activeOn('moving.service');
+    const survivor = dead === ids[1] ? ids[2] : ids[1];
+    unitFile('pinned-dead.service', `${SLEEP}\n[X-Fleet]\nMachineID=${dead}\n`);
+    r = await fleetctl('start', '--block-attempts=20', 'pinned-dead.service');
+    expect(r.code).toBe(0);
+    expect(await activeOn('pinned-dead.service')).toBe(dead);
+
+    await cluster.nodes[ids.indexOf(dead)].kill();
+    // Bounded by a few agent TTLs (4 s) and a leader election, should the leader have died.
+    const listed = await eventually(async () => {
+      const l = await fleetctl('list-units', '--no-legend', '--full');
+      const got = rows(l.stdout);
+      const moved = got.filter((x) => x[0] === 'moving.service');
+      return got.every((x) => !x[1].startsWith(dead)) &&
+        moved.length === 1 &&
+        moved[0][1].startsWith(survivor) &&
+        moved[0][2] === 'active'
+        ? got
+        : undefined;
+    }, 30_000);
+    expect(listed.filter((x) => x[0] === 'pinned-dead.service')).toEqual([]);
+    r = await fleetctl('list-unit-files', '--no-legend', '--fields', 'unit,dstate,state');
+    expect(rows(r.stdout)).toContainEqual(['pinned-dead.service', 'launched', 'inactive']);
+    r = await fleetctl('list-machines', '--no-legend', '--full', '--fields', 'machine');
+    expect(rows(r.stdout).flat().sort()).toEqual(ids.filter((id) => id !== dead).sort());
+  });
+});
