@@ -136,6 +136,7 @@ export function daemonFlags(o: {
   grpcPort: number;
   agentTtl: string;
   leaseTtl: string;
+  httpListen?: string;
 }): string[] {
   return [
     '--etcd-servers',
@@ -154,6 +155,9 @@ export function daemonFlags(o: {
     o.agentTtl,
     '--lease-ttl',
     o.leaseTtl,
+    // Not the default 127.0.0.1:7071: many daemons share this host.
+    '--http-listen',
+    o.httpListen ?? '127.0.0.1:0',
   ];
 }
 
