@@ -29,8 +29,6 @@ export interface NodeSpec {
   metadata?: Record<string, string>;
   disableEngine?: boolean;
   disableAgent?: boolean;
-  /** Extra flags for this daemon only. */
-  flags?: string[];
 }
 
 export interface ClusterOptions {
@@ -163,6 +161,7 @@ export function daemonFlags(o: {
   grpcPort: number;
   agentTtl: string;
   leaseTtl: string;
+  httpListen?: string;
 }): string[] {
   return [
     '--etcd-servers',
@@ -181,6 +180,9 @@ export function daemonFlags(o: {
     o.agentTtl,
     '--lease-ttl',
     o.leaseTtl,
+    // Not the default 127.0.0.1:7071: many daemons share this host.
+    '--http-listen',
+    o.httpListen ?? '127.0.0.1:0',
   ];
 }
 
