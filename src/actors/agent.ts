@@ -4,7 +4,8 @@
  * this file only does what their named actions say and turns the outside world into events.
  *
  * Contract:
- * - subscribes only to `agent.<machine>.schedule`, `agent.<machine>.rpc` and `agents.resync`;
+ * - subscribes only to `agent.<machine>.schedule`, `agent.<machine>.rpc` and `agents.resync`,
+ *   and publishes only on subjects that carry its machine ID (a secured bus allows no other);
  * - never stops or starts a unit because the control plane is unhealthy: NATS down or no leader
  *   means "degraded", and units stay as they are; drain() leaves them running too;
  * - malformed messages are logged, counted (`stats.malformed`) and dropped, never thrown.
@@ -85,6 +86,12 @@ export interface AgentOptions {
   random?: () => number;
   /** XState inspection feed of the agent actor and every unit actor (for the visualizer). */
   inspect?: (event: InspectionEvent) => void;
+  /**
+   * Speak on protocol v1's shared subjects (`engine.report`, `engine.heartbeat`,
+   * `engine.schedule.get`) so a leader not yet upgraded hears this agent (rolling upgrade;
+   * docs/protocol.md). Default: the per-machine subjects a secured bus requires.
+   */
+  legacySubjects?: boolean;
 }
 
 /** Counters for tests, benchmarks and /metrics. Monotonic over the agent's life. */
@@ -610,7 +617,9 @@ class Agent implements AgentHandle {
       const req: ScheduleRequest = { v: PROTOCOL_VERSION, machine: this.machineId, paged: true };
       if (after !== undefined) req.after = after;
       const data = await this.opts.bus.request(
-        this.subj.scheduleGet,
+        this.opts.legacySubjects
+          ? this.subj.legacy.scheduleGet
+          : this.subj.scheduleGet(this.machineId),
         encode(req),
         this.requestTimeout,
       );
@@ -676,7 +685,10 @@ class Agent implements AgentHandle {
       seq: this.actor.getSnapshot().context.seq,
     };
     this.stats.heartbeats++;
-    this.opts.bus.publish(this.subj.heartbeat, encode(hb));
+    this.opts.bus.publish(
+      this.opts.legacySubjects ? this.subj.legacy.heartbeat : this.subj.heartbeat(this.machineId),
+      encode(hb),
+    );
   }
 
   /**
@@ -697,7 +709,10 @@ class Agent implements AgentHandle {
     if (r.full) this.stats.fullReports++;
     else this.stats.reports++;
     try {
-      this.opts.bus.publish(this.subj.report, data);
+      this.opts.bus.publish(
+        this.opts.legacySubjects ? this.subj.legacy.report : this.subj.report(this.machineId),
+        data,
+      );
     } catch (err) {
       if (!isFlotillaError(err, ErrorCode.PayloadTooLarge)) throw err;
       this.stats.oversizeMessages++;

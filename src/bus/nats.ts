@@ -1,4 +1,4 @@
-import { connect, type NatsConnection } from 'nats';
+import { connect, credsAuthenticator, nkeyAuthenticator, type NatsConnection } from 'nats';
 import { ErrorCode, FlotillaError } from '../errors';
 import type { Bus, BusMessage, Subscription } from './types';
 import { checkPayload } from './types';
@@ -12,6 +12,15 @@ export interface NatsBusOptions {
   /** Username and password, when the server requires them. */
   user?: string;
   pass?: string;
+  /** This daemon's NKey seed (`flotilla bus-auth`): the server knows it by its public key. */
+  nkeySeed?: string;
+  /** A NATS credentials file's contents (JWT + seed; decentralized auth). */
+  creds?: string;
+  /**
+   * Prefix of this connection's reply inboxes (`_INBOX.<cluster>.<machine>`), so the server's
+   * permissions can let a machine receive replies on its own inboxes only.
+   */
+  inboxPrefix?: string;
 }
 
 /**
@@ -62,6 +71,12 @@ export class NatsBus implements Bus {
             }
           : {}),
         ...(opts.user ? { user: opts.user, pass: opts.pass } : {}),
+        ...(opts.nkeySeed
+          ? { authenticator: nkeyAuthenticator(new TextEncoder().encode(opts.nkeySeed)) }
+          : opts.creds
+            ? { authenticator: credsAuthenticator(new TextEncoder().encode(opts.creds)) }
+            : {}),
+        ...(opts.inboxPrefix ? { inboxPrefix: opts.inboxPrefix } : {}),
       });
       return new NatsBus(nc);
     } catch (err) {

@@ -15,6 +15,7 @@ import {
   encode,
   PROTOCOL_VERSION,
   subjects,
+  checkSender,
   type Heartbeat,
   type ScheduleRequest,
   type StateReport,
@@ -815,24 +816,34 @@ export class Engine {
         bus.publish(this.subj.resync, encode({ v: PROTOCOL_VERSION, epoch: this.epoch }));
       }
     });
-    this.subs.push(
-      bus.subscribe(this.subj.heartbeat, (m) =>
-        this.guard('heartbeat', () => this.onHeartbeat(decodeHeartbeat(m.data))),
-      ),
-    );
-    this.subs.push(
-      bus.subscribe(this.subj.report, (m) =>
-        this.guard('report', () => this.onReport(decodeStateReport(m.data))),
-      ),
-    );
-    this.subs.push(
-      bus.subscribe(this.subj.scheduleGet, (m) =>
-        this.guard('schedule request', () => {
-          const req = decodeScheduleRequest(m.data);
-          if (m.respond) this.onScheduleGet(req, m.respond);
-        }),
-      ),
-    );
+    // Per-machine subjects (the bus's permissions say who may speak for a machine; the machine
+    // a message names must be its subject's), and protocol v1's shared ones for one release.
+    const s = this.subj;
+    for (const subject of [s.heartbeatAll, s.legacy.heartbeat])
+      this.subs.push(
+        bus.subscribe(subject, (m) =>
+          this.guard('heartbeat', () =>
+            this.onHeartbeat(checkSender(m.subject, decodeHeartbeat(m.data))),
+          ),
+        ),
+      );
+    for (const subject of [s.reportAll, s.legacy.report])
+      this.subs.push(
+        bus.subscribe(subject, (m) =>
+          this.guard('report', () =>
+            this.onReport(checkSender(m.subject, decodeStateReport(m.data))),
+          ),
+        ),
+      );
+    for (const subject of [s.scheduleGetAll, s.legacy.scheduleGet])
+      this.subs.push(
+        bus.subscribe(subject, (m) =>
+          this.guard('schedule request', () => {
+            const req = checkSender(m.subject, decodeScheduleRequest(m.data));
+            if (m.respond) this.onScheduleGet(req, m.respond);
+          }),
+        ),
+      );
   }
 
   /** Malformed messages are logged, counted and dropped; they never disturb the engine. */
