@@ -229,6 +229,8 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger): Promise<Daemo
             machineId,
             address: advertise,
             agentTtlMs: cfg.agent_ttl,
+            livenessGraceMs: cfg.agent_ttl_grace || cfg.agent_ttl,
+            massLossThreshold: cfg.mass_loss_threshold,
             snapshotEvery: cfg.snapshot_every,
             snapshotIntervalMs: cfg.snapshot_interval,
             retention: cfg.log_retention,
