@@ -67,6 +67,7 @@ export function readLikeSystemd(text: string): UnitOption[] {
     out.push({ section, name: strip(l.slice(0, eq)), value: strip(l.slice(eq + 1)) });
   };
   let continuation: string | undefined;
+  // eslint-disable-next-line no-control-regex
   for (const line of text.split(/\r\n|[\n\r\u0000]/)) {
     let p = line;
     if (continuation !== undefined) {
