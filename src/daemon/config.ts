@@ -48,6 +48,14 @@ export interface DaemonConfig {
   nats_keyfile: string;
   nats_user: string;
   nats_password: string;
+  /** Secrets from files rather than argv or the config file (docs/security.md). */
+  etcd_password_file: string;
+  nats_password_file: string;
+  /** This daemon's NKey seed (written by `flotilla bus-auth`), or a NATS credentials file. */
+  nats_nkey_seed_file: string;
+  nats_creds_file: string;
+  /** Speak protocol v1's shared subjects (rolling upgrade from before per-machine subjects). */
+  nats_legacy_subjects: boolean;
   /**
    * Where to serve fleet's HTTP API v1 for the original fleetctl: `unix:///path` and/or
    * `host:port` (empty: off). fleetctl's default endpoint is unix:///var/run/fleet.sock.
@@ -103,7 +111,10 @@ export const CONFIG_KEYS: Record<keyof DaemonConfig, KeySpec> = {
     kind: 'string',
     help: 'PEM CA bundle: clients must present a certificate it signed (mTLS)',
   },
-  http_listen: { kind: 'string', help: 'HTTP address for /healthz and /metrics ("" = off)' },
+  http_listen: {
+    kind: 'string',
+    help: 'HTTP address for /healthz, /readyz and /metrics ("" = off)',
+  },
   etcd_cafile: { kind: 'string', help: 'PEM CA bundle to verify etcd with (TLS)' },
   etcd_certfile: { kind: 'string', help: 'PEM client certificate for etcd (mTLS)' },
   etcd_keyfile: { kind: 'string', help: 'PEM private key of etcd_certfile' },
@@ -114,6 +125,17 @@ export const CONFIG_KEYS: Record<keyof DaemonConfig, KeySpec> = {
   nats_keyfile: { kind: 'string', help: 'PEM private key of nats_certfile' },
   nats_user: { kind: 'string', help: 'NATS user' },
   nats_password: { kind: 'string', help: 'password of nats_user' },
+  etcd_password_file: { kind: 'string', help: 'file holding the password of etcd_username' },
+  nats_password_file: { kind: 'string', help: 'file holding the password of nats_user' },
+  nats_nkey_seed_file: {
+    kind: 'string',
+    help: "this machine's NKey seed file for NATS (from `flotilla bus-auth`)",
+  },
+  nats_creds_file: { kind: 'string', help: 'NATS credentials file (JWT and seed)' },
+  nats_legacy_subjects: {
+    kind: 'bool',
+    help: "publish on protocol v1's shared subjects (rolling upgrade; see docs/protocol.md)",
+  },
   fleet_api_listen: {
     kind: 'list',
     help: "fleet API v1 listen addresses for fleetctl (unix:///var/run/fleet.sock is fleetctl's default, host:port; empty = off)",
@@ -158,7 +180,7 @@ function defaults(): DaemonConfig {
     grpc_tls_cert: '',
     grpc_tls_key: '',
     grpc_tls_ca: '',
-    http_listen: '',
+    http_listen: '127.0.0.1:7071',
     etcd_cafile: '',
     etcd_certfile: '',
     etcd_keyfile: '',
@@ -169,6 +191,11 @@ function defaults(): DaemonConfig {
     nats_keyfile: '',
     nats_user: '',
     nats_password: '',
+    etcd_password_file: '',
+    nats_password_file: '',
+    nats_nkey_seed_file: '',
+    nats_creds_file: '',
+    nats_legacy_subjects: false,
     fleet_api_listen: [],
     token_limit: 100,
     max_unit_bytes: DEFAULT_MAX_UNIT_BYTES,

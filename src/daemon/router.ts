@@ -31,7 +31,8 @@ export function readOnlyView(api: ClusterApi, why: string): ClusterApi {
   };
 }
 
-function bindAll(api: ClusterApi): ClusterApi {
+/** `api` with every method bound to it, as a plain object. */
+export function bindAll(api: ClusterApi): ClusterApi {
   return {
     createUnits: (r) => api.createUnits(r),
     setTargetStates: (r) => api.setTargetStates(r),

@@ -57,7 +57,7 @@ import type { TargetState } from '../unit/types';
 import { TARGET_STATES } from '../unit/types';
 import type { Engine } from './engine';
 import { encodePageInSlices, writeItem } from './listing';
-import { EncodedUnitViews, unitView } from './unit-views';
+import { EncodedUnitViews, liveReports, unitView } from './unit-views';
 import { machineMetadata } from './state';
 import {
   checkEventTypes,
@@ -92,6 +92,8 @@ export class EngineApi implements ClusterApi {
     this.subj = subjects(cluster);
     // Every folded event about a unit makes its encoded view stale.
     engine.watch(0, (e) => {
+      // A lost machine's reports stop counting, a returning one's count again (liveReports).
+      if (e.type === 'MachineLost' || e.type === 'MachineJoined') this.views.forgetStatuses();
       if (!('unit' in e)) return;
       if (e.type === 'UnitSubmitted' || e.type === 'UnitReplaced' || e.type === 'UnitDestroyed')
         this.views.forgetFile(e.unit);
@@ -211,9 +213,8 @@ export class EngineApi implements ClusterApi {
     const rows: UnitState[] = [];
     const { state } = this.engine;
     for (const unit of [...state.reported.keys()].sort()) {
-      const byMachine = state.reported.get(unit)!;
-      for (const machine of [...byMachine.keys()].sort()) {
-        const s = byMachine.get(machine)!;
+      const live = [...liveReports(state, unit)].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+      for (const [machine, s] of live) {
         rows.push({
           name: unit,
           machineId: machine,
@@ -365,7 +366,7 @@ export class EngineApi implements ClusterApi {
       return;
     }
     // Follow: the agent streams lines to a private inbox while we keep it alive.
-    const inbox = `${this.subj.journalInbox}.${randomUUID().replace(/-/g, '')}`;
+    const inbox = `${this.subj.journalInbox(machine)}.${randomUUID().replace(/-/g, '')}`;
     const queue: string[] = [];
     let wake: (() => void) | undefined;
     const sub = this.bus.subscribe(inbox, (m) => {

@@ -72,9 +72,11 @@ function refuseTemplate(name: string, desiredState: string): void {
 }
 
 /**
- * PUT /units/{name}: creates the unit (201) when it does not exist, else sets its desired state
- * (204). As in fleet, the options of a PUT on an existing unit are ignored, never compared:
- * replacing a unit's file is `flotilla start --replace` (fleetctl compares and warns itself).
+ * PUT /units/{name}: creates the unit (201) when it does not exist; replaces the file of an
+ * existing unit when `options` are sent and differ from the stored ones (201: fleet v1.0's
+ * api/units.go re-created it, with the sent desired state or `inactive` — fleetctl's
+ * `--replace`); sets the desired state (204) of an existing unit whose options are absent or
+ * the same.
  */
 export async function setUnit(api: ClusterApi, urlName: string, body: UnitBody): Promise<Reply> {
   const name = body.name || urlName;
@@ -105,6 +107,11 @@ export async function setUnit(api: ClusterApi, urlName: string, body: UnitBody):
     });
     // Created by someone else since getUnit: carry on as an update, as fleet's next PUT would.
     if (r.results[0]?.outcome === 'created') return { status: 201 };
+  } else if (body.options.length > 0 && (await replaceFile(api, existing, body.options))) {
+    // fleet re-created the unit with the sent desired state, empty meaning inactive: fleetctl's
+    // --replace then waits for `inactive` before it loads or starts the new file.
+    await setTarget(api, name, body.desiredState || 'inactive');
+    return { status: 201 };
   }
   if (!body.desiredState) {
     throw fleetError(
@@ -114,13 +121,35 @@ export async function setUnit(api: ClusterApi, urlName: string, body: UnitBody):
       { field: 'desiredState', unit: name },
     );
   }
-  refuseTemplate(name, body.desiredState);
+  await setTarget(api, name, body.desiredState);
+  return { status: 204 };
+}
+
+async function setTarget(api: ClusterApi, name: string, desiredState: string): Promise<void> {
+  refuseTemplate(name, desiredState);
   try {
-    await api.setTargetStates({ names: [name], targetState: body.desiredState });
+    await api.setTargetStates({ names: [name], targetState: desiredState });
   } catch (err) {
     // Destroyed between the two calls.
     if (isFlotillaError(err, ErrorCode.UnitNotFound)) throw notFound(name);
     throw err;
   }
-  return { status: 204 };
+}
+
+/**
+ * Replaces the unit's file with `options` when they differ from the stored ones (the engine
+ * compares the units' hashes); true when it did.
+ */
+async function replaceFile(
+  api: ClusterApi,
+  existing: Unit,
+  options: UnitBody['options'],
+): Promise<boolean> {
+  const r = await api.createUnits({
+    units: [{ name: existing.name, options, targetState: existing.targetState }],
+    replace: true,
+  });
+  const outcome = r.results[0]?.outcome;
+  // Destroyed since getUnit: created again, with the desired state it had.
+  return outcome === 'replaced' || outcome === 'created';
 }

@@ -22,11 +22,13 @@ function repoRoot(): string {
 export const FLOTILLAD = path.join(repoRoot(), 'dist', 'src', 'daemon', 'main.js');
 
 export interface NodeSpec {
+  /** Default: a random 32-hex-digit ID. */
+  machineId?: string;
+  /** Extra flags for this daemon only. */
+  flags?: string[];
   metadata?: Record<string, string>;
   disableEngine?: boolean;
   disableAgent?: boolean;
-  /** Extra flags for this daemon only. */
-  flags?: string[];
 }
 
 export interface ClusterOptions {
@@ -42,6 +44,8 @@ export interface ClusterOptions {
   /** How to start etcd and NATS (TLS, auth, max_payload). */
   etcd?: EtcdOptions;
   nats?: NatsOptions;
+  /** Default: a random name. */
+  clusterName?: string;
 }
 
 /** How a daemon is launched, when not plainly on the host's loopback. */
@@ -157,6 +161,7 @@ export function daemonFlags(o: {
   grpcPort: number;
   agentTtl: string;
   leaseTtl: string;
+  httpListen?: string;
 }): string[] {
   return [
     '--etcd-servers',
@@ -175,6 +180,9 @@ export function daemonFlags(o: {
     o.agentTtl,
     '--lease-ttl',
     o.leaseTtl,
+    // Not the default 127.0.0.1:7071: many daemons share this host.
+    '--http-listen',
+    o.httpListen ?? '127.0.0.1:0',
   ];
 }
 
@@ -183,7 +191,7 @@ export async function startCluster(opts: ClusterOptions): Promise<TestCluster> {
     throw new Error(`${FLOTILLAD} is missing: run \`npm run build\` first`);
   const etcd = await startEtcd(opts.etcd);
   const nats = await startNats(opts.nats);
-  const clusterName = `t${randomBytes(4).toString('hex')}`;
+  const clusterName = opts.clusterName ?? `t${randomBytes(4).toString('hex')}`;
   const nodes: DaemonNode[] = [];
   const managers: SystemdManager[] = [];
   const dispose = async (): Promise<void> => {
@@ -199,7 +207,7 @@ export async function startCluster(opts: ClusterOptions): Promise<TestCluster> {
     for (let i = 0; i < opts.nodes.length; i++) {
       const spec = opts.nodes[i];
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), `flotilla-node${i}-`));
-      const machineId = randomBytes(16).toString('hex');
+      const machineId = spec.machineId ?? randomBytes(16).toString('hex');
       const grpcPort = await freePort();
       const env: NodeJS.ProcessEnv = {
         PATH: process.env.PATH,

@@ -307,3 +307,116 @@ describe('scheduling', () => {
     expect(rows(r.stdout)).toHaveLength(3);
   });
 });
+
+describe('--replace', () => {
+  /** The command line of the process the unit's process driver runs on `machine`, once it runs `want`. */
+  async function runningCommand(name: string, want: string): Promise<string> {
+    return eventually(async () => {
+      for (const n of cluster.nodes) {
+        const pidFile = path.join(n.dir, 'units', `${name}.pid`);
+        if (!fs.existsSync(pidFile)) continue;
+        const pid = parseInt(fs.readFileSync(pidFile, 'utf8'), 10);
+        const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim();
+        if (cmd === want) return cmd;
+      }
+      return undefined;
+    });
+  }
+
+  const version = (n: number) => `[Service]\nExecStart=/bin/sleep ${1000 + n}\n`;
+
+  test('submit, load and start --replace replace the unit in the cluster; without it the cluster copy stays', async () => {
+    const file = unitFile('rep.service', version(1));
+    let r = await fleetctl('submit', file);
+    expect(r.code).toBe(0);
+
+    unitFile('rep.service', version(2));
+    r = await fleetctl('submit', file);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain(
+      `WARNING: Unit rep.service in registry differs from local unit file ${file}. Add --replace to override.`,
+    );
+    expect((await fleetctl('cat', 'rep.service')).stdout).toBe(version(1));
+
+    r = await fleetctl('submit', '--replace', file);
+    expect(r.code).toBe(0);
+    expect((await fleetctl('cat', 'rep.service')).stdout).toBe(version(2));
+    r = await fleetctl('list-unit-files', '--no-legend', '--fields', 'unit,dstate');
+    expect(rows(r.stdout)).toContainEqual(['rep.service', 'inactive']);
+
+    unitFile('rep.service', version(3));
+    r = await fleetctl('load', '--replace', '--block-attempts=20', file);
+    expect(r.code).toBe(0);
+    expect((await fleetctl('cat', 'rep.service')).stdout).toBe(version(3));
+    r = await fleetctl('list-unit-files', '--no-legend', '--fields', 'unit,dstate,state');
+    expect(rows(r.stdout)).toContainEqual(['rep.service', 'loaded', 'loaded']);
+
+    unitFile('rep.service', version(4));
+    r = await fleetctl('start', '--replace', '--block-attempts=20', file);
+    expect(r.code).toBe(0);
+    expect((await fleetctl('cat', 'rep.service')).stdout).toBe(version(4));
+    expect(await runningCommand('rep.service', '/bin/sleep 1004')).toBe('/bin/sleep 1004');
+
+    // A running unit replaced: its agent restarts it with the new file.
+    unitFile('rep.service', version(5));
+    r = await fleetctl('start', '--replace', '--block-attempts=20', file);
+    expect(r.code).toBe(0);
+    expect((await fleetctl('cat', 'rep.service')).stdout).toBe(version(5));
+    expect(await runningCommand('rep.service', '/bin/sleep 1005')).toBe('/bin/sleep 1005');
+    const hash = await eventually(async () => {
+      const l = await fleetctl(
+        'list-units',
+        '--no-legend',
+        '--full',
+        '--fields',
+        'unit,hash,active',
+      );
+      const row = rows(l.stdout).find((x) => x[0] === 'rep.service');
+      return row && row[2] === 'active' ? row[1] : undefined;
+    });
+    const files = await fleetctl(
+      'list-unit-files',
+      '--no-legend',
+      '--full',
+      '--fields',
+      'unit,hash',
+    );
+    expect(rows(files.stdout)).toContainEqual(['rep.service', hash]);
+
+    await fleetctl('destroy', 'rep.service');
+  });
+});
+
+// Last: it kills a machine.
+describe('a dead machine', () => {
+  test('its rows expire with its TTL: a moved unit is listed once, a pinned one no longer runs', async () => {
+    unitFile('moving.service', `${SLEEP}\n[X-Fleet]\nMachineMetadata=region=west\n`);
+    let r = await fleetctl('start', '--block-attempts=20', 'moving.service');
+    expect(r.code).toBe(0);
+    const dead = await activeOn('moving.service');
+    const survivor = dead === ids[1] ? ids[2] : ids[1];
+    unitFile('pinned-dead.service', `${SLEEP}\n[X-Fleet]\nMachineID=${dead}\n`);
+    r = await fleetctl('start', '--block-attempts=20', 'pinned-dead.service');
+    expect(r.code).toBe(0);
+    expect(await activeOn('pinned-dead.service')).toBe(dead);
+
+    await cluster.nodes[ids.indexOf(dead)].kill();
+    // Bounded by a few agent TTLs (4 s) and a leader election, should the leader have died.
+    const listed = await eventually(async () => {
+      const l = await fleetctl('list-units', '--no-legend', '--full');
+      const got = rows(l.stdout);
+      const moved = got.filter((x) => x[0] === 'moving.service');
+      return got.every((x) => !x[1].startsWith(dead)) &&
+        moved.length === 1 &&
+        moved[0][1].startsWith(survivor) &&
+        moved[0][2] === 'active'
+        ? got
+        : undefined;
+    }, 30_000);
+    expect(listed.filter((x) => x[0] === 'pinned-dead.service')).toEqual([]);
+    r = await fleetctl('list-unit-files', '--no-legend', '--fields', 'unit,dstate,state');
+    expect(rows(r.stdout)).toContainEqual(['pinned-dead.service', 'launched', 'inactive']);
+    r = await fleetctl('list-machines', '--no-legend', '--full', '--fields', 'machine');
+    expect(rows(r.stdout).flat().sort()).toEqual(ids.filter((id) => id !== dead).sort());
+  });
+});
