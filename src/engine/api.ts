@@ -418,7 +418,17 @@ export class EngineApi implements ClusterApi {
       throw new FlotillaError(ErrorCode.UnitNotFound, `unit ${clip(name)} not found`, {
         details: { unit: name },
       });
-    if (requested) return requested;
+    if (requested) {
+      // The ID becomes part of a NATS subject: only a machine the cluster knows.
+      if (!this.engine.state.machines.has(requested)) {
+        throw new FlotillaError(
+          ErrorCode.MachineNotFound,
+          `machine ${clip(requested, 64)} is not known to the cluster`,
+          { details: { machine: requested } },
+        );
+      }
+      return requested;
+    }
     if (u.machine) return u.machine;
     const reportedOn = [...(this.engine.state.reported.get(name)?.keys() ?? [])].sort();
     if (reportedOn.length > 0) return reportedOn[0];
