@@ -4,6 +4,7 @@ import { ErrorCode } from '../errors';
 import type { LogSink } from '../log';
 import { DISCOVERY_JSON } from './discovery';
 import { ERROR_CODE_HEADER, errorBody, fleetError, toHttpError } from './errors';
+import { LaunchRequests } from './launched';
 import { listMachines, patchMachines } from './machines';
 import { DEFAULT_TOKEN_LIMIT, pageTokenParam } from './pagination';
 import { decodeMetadataOps, decodeUnitBody, readBody, requireJson } from './request';
@@ -38,6 +39,7 @@ const bare = (status: number): Error => fleetError(status, ErrorCode.InvalidArgu
  */
 async function route(
   api: ClusterApi,
+  launches: LaunchRequests,
   limit: number,
   req: http.IncomingMessage,
   url: URL,
@@ -55,14 +57,14 @@ async function route(
 
   if (resource === 'units' && item === undefined) {
     if (method !== 'GET') throw methodNotAllowed('GET');
-    return listUnits(api, limit, pageTokenParam(query));
+    return listUnits(api, launches, limit, pageTokenParam(query));
   }
   if (resource === 'units' && isItem) {
-    if (method === 'GET') return getUnit(api, item);
-    if (method === 'DELETE') return destroyUnit(api, item);
+    if (method === 'GET') return getUnit(api, launches, item);
+    if (method === 'DELETE') return destroyUnit(api, launches, item);
     if (method === 'PUT') {
       requireJson(req);
-      return setUnit(api, item, decodeUnitBody(await readBody(req)));
+      return setUnit(api, launches, item, decodeUnitBody(await readBody(req)));
     }
     throw methodNotAllowed('GET, PUT and DELETE');
   }
@@ -116,6 +118,7 @@ function send(res: http.ServerResponse, status: number, body: string | undefined
  */
 export function fleetApiHandler(api: ClusterApi, opts: FleetApiOptions = {}): RequestListener {
   const limit = opts.tokenLimit ?? DEFAULT_TOKEN_LIMIT;
+  const launches = new LaunchRequests();
   return (req, res) => {
     void (async () => {
       let reply: Reply;
@@ -131,7 +134,7 @@ export function fleetApiHandler(api: ClusterApi, opts: FleetApiOptions = {}): Re
             `invalid escape in path ${url.pathname}`,
           );
         }
-        reply = await route(api, limit, req, url, path);
+        reply = await route(api, launches, limit, req, url, path);
       } catch (err) {
         const e = toHttpError(err);
         opts.log?.[e.status >= 500 ? 'warn' : 'debug']('fleet API request failed', {

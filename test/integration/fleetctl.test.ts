@@ -387,6 +387,34 @@ describe('--replace', () => {
   });
 });
 
+describe('a unit that fails', () => {
+  test.each([
+    ['fails.service', '[Service]\nExecStart=/bin/false\n'],
+    ['oneshot-fails.service', '[Service]\nType=oneshot\nExecStart=/bin/false\n'],
+  ])('a blocking start of %s ends non-zero: Failed to find an active unit', async (name, body) => {
+    unitFile(name, body);
+    const r = await fleetctl('start', '--block-attempts=20', name);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(new RegExp(`Unit ${name.replace('.', '\\.')} launched on`));
+    expect(r.stdout + r.stderr).toContain(`Failed to find an active unit ${name}`);
+    const l = await unitRows(name);
+    expect(l.map((x) => x.slice(2))).toEqual([['failed', 'failed']]);
+    await fleetctl('destroy', name);
+  });
+
+  test('a unit stopped and started again is waited for until it runs', async () => {
+    unitFile('again.service', SLEEP);
+    let r = await fleetctl('start', '--block-attempts=20', 'again.service');
+    expect(r.code).toBe(0);
+    r = await fleetctl('stop', '--block-attempts=20', 'again.service');
+    expect(r.code).toBe(0);
+    r = await fleetctl('start', '--block-attempts=20', 'again.service');
+    expect(r.code).toBe(0);
+    expect((await unitRows('again.service'))[0][2]).toBe('active');
+    await fleetctl('destroy', 'again.service');
+  });
+});
+
 // Last: it kills a machine.
 describe('a dead machine', () => {
   test('its rows expire with its TTL: a moved unit is listed once, a pinned one no longer runs', async () => {
