@@ -1,5 +1,5 @@
 import type { ClusterApi } from '../api/types';
-import { ErrorCode } from '../errors';
+import { clip, ErrorCode } from '../errors';
 import type { UnitState } from '../gen/flotilla/v1/flotilla';
 import { fleetError } from './errors';
 import { unitStateRows } from './launched';
@@ -38,7 +38,7 @@ export async function listStates(
 export async function getState(api: ClusterApi, name: string): Promise<Reply> {
   const [found] = await unitStateRows(api, name);
   if (found) return { status: 200, body: fleetUnitState(found) };
-  throw fleetError(404, ErrorCode.UnitNotFound, `unit state of ${name} does not exist`, {
+  throw fleetError(404, ErrorCode.UnitNotFound, `unit state of ${clip(name)} does not exist`, {
     unit: name,
   });
 }

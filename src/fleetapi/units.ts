@@ -1,6 +1,6 @@
 import type { ClusterApi } from '../api/types';
 import type { FlotillaError } from '../errors';
-import { ErrorCode, isFlotillaError } from '../errors';
+import { clip, ErrorCode, isFlotillaError } from '../errors';
 import type { Unit } from '../gen/flotilla/v1/flotilla';
 import { UnitView } from '../gen/flotilla/v1/flotilla';
 import { splitUnitName, validateUnitName } from '../unit';
@@ -20,7 +20,9 @@ export interface Reply {
 }
 
 function notFound(name: string): FlotillaError {
-  return fleetError(404, ErrorCode.UnitNotFound, `unit ${name} does not exist`, { unit: name });
+  return fleetError(404, ErrorCode.UnitNotFound, `unit ${clip(name)} does not exist`, {
+    unit: name,
+  });
 }
 
 /** The unit, or undefined when the cluster has none of that name. */
@@ -79,7 +81,7 @@ export async function destroyUnit(
 /** fleet refused to activate a template ("foo@.service") with 400. */
 function refuseTemplate(name: string, desiredState: string): void {
   if (desiredState !== 'inactive' && splitUnitName(name)?.isTemplate) {
-    throw fleetError(400, ErrorCode.InvalidArgument, `cannot activate template "${name}"`, {
+    throw fleetError(400, ErrorCode.InvalidArgument, `cannot activate template "${clip(name)}"`, {
       unit: name,
     });
   }
@@ -103,7 +105,7 @@ export async function setUnit(
     throw fleetError(
       400,
       ErrorCode.InvalidArgument,
-      `name in URL "${urlName}" differs from unit name in request body "${name}"`,
+      `name in URL "${clip(urlName)}" differs from unit name in request body "${clip(name)}"`,
       { field: 'name', unit: urlName },
     );
   }
@@ -114,7 +116,7 @@ export async function setUnit(
       throw fleetError(
         409,
         ErrorCode.InvalidArgument,
-        `unit ${name} does not exist and options field empty`,
+        `unit ${clip(name)} does not exist and options field empty`,
         { field: 'options', unit: name },
       );
     }
@@ -139,7 +141,7 @@ export async function setUnit(
     throw fleetError(
       409,
       ErrorCode.InvalidArgument,
-      `must provide desiredState to update existing unit ${name}`,
+      `must provide desiredState to update existing unit ${clip(name)}`,
       { field: 'desiredState', unit: name },
     );
   }

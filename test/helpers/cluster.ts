@@ -22,11 +22,13 @@ function repoRoot(): string {
 export const FLOTILLAD = path.join(repoRoot(), 'dist', 'src', 'daemon', 'main.js');
 
 export interface NodeSpec {
+  /** Default: a random 32-hex-digit ID. */
+  machineId?: string;
+  /** Extra flags for this daemon only. */
+  flags?: string[];
   metadata?: Record<string, string>;
   disableEngine?: boolean;
   disableAgent?: boolean;
-  /** Extra flags for this daemon only. */
-  flags?: string[];
 }
 
 export interface ClusterOptions {
@@ -42,6 +44,16 @@ export interface ClusterOptions {
   /** How to start etcd and NATS (TLS, auth, max_payload). */
   etcd?: EtcdOptions;
   nats?: NatsOptions;
+  /** Default: a random name. */
+  clusterName?: string;
+}
+
+/** How a daemon is launched, when not plainly on the host's loopback. */
+export interface LaunchOptions {
+  /** Command run before node (e.g. `ip netns exec NAME`), which must exec it in place. */
+  prefix?: string[];
+  /** Readiness probe (default: its gRPC port accepts connections on the host's loopback). */
+  ready?: () => Promise<boolean>;
 }
 
 /** One flotillad process of a test cluster. */
@@ -58,6 +70,7 @@ export class DaemonNode {
     readonly env: NodeJS.ProcessEnv,
     readonly dir: string,
     readonly systemd?: SystemdManager,
+    readonly launch: LaunchOptions = {},
   ) {}
 
   get endpoint(): string {
@@ -75,7 +88,8 @@ export class DaemonNode {
   /** Starts the daemon and waits until its gRPC port accepts connections. */
   async start(): Promise<void> {
     this.output = '';
-    const proc = spawn(process.execPath, [FLOTILLAD, ...this.args], {
+    const [cmd, ...pre] = [...(this.launch.prefix ?? []), process.execPath];
+    const proc = spawn(cmd, [...pre, FLOTILLAD, ...this.args], {
       env: this.env,
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -89,13 +103,19 @@ export class DaemonNode {
     this.exited = new Promise((r) => proc.once('exit', () => r()));
     track({ pid: proc.pid!, kind: 'flotillad' });
     const deadline = Date.now() + 20000;
-    while (!(await tcpOpen(this.grpcPort))) {
+    const ready = this.launch.ready ?? (() => tcpOpen(this.grpcPort));
+    while (!(await ready())) {
       if (!this.running)
         throw new Error(`flotillad ${this.index} exited during start:\n${this.output}`);
       if (Date.now() > deadline)
         throw new Error(`flotillad ${this.index} did not listen in time:\n${this.output}`);
       await new Promise((r) => setTimeout(r, 50));
     }
+  }
+
+  /** Sends `sig` to the daemon's process group (SIGSTOP/SIGCONT to freeze and thaw it). */
+  signal(sig: NodeJS.Signals): void {
+    if (this.proc?.pid && this.running) killGroup(this.proc.pid, sig);
   }
 
   /** SIGKILL: no clean-up, no resignation — a crash. */
@@ -167,7 +187,7 @@ export async function startCluster(opts: ClusterOptions): Promise<TestCluster> {
     throw new Error(`${FLOTILLAD} is missing: run \`npm run build\` first`);
   const etcd = await startEtcd(opts.etcd);
   const nats = await startNats(opts.nats);
-  const clusterName = `t${randomBytes(4).toString('hex')}`;
+  const clusterName = opts.clusterName ?? `t${randomBytes(4).toString('hex')}`;
   const nodes: DaemonNode[] = [];
   const managers: SystemdManager[] = [];
   const dispose = async (): Promise<void> => {
@@ -183,7 +203,7 @@ export async function startCluster(opts: ClusterOptions): Promise<TestCluster> {
     for (let i = 0; i < opts.nodes.length; i++) {
       const spec = opts.nodes[i];
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), `flotilla-node${i}-`));
-      const machineId = randomBytes(16).toString('hex');
+      const machineId = spec.machineId ?? randomBytes(16).toString('hex');
       const grpcPort = await freePort();
       const env: NodeJS.ProcessEnv = {
         PATH: process.env.PATH,

@@ -1,4 +1,5 @@
 import type { Command } from '../command';
+import { busAuth } from './bus-auth';
 import { cat } from './cat';
 import { cluster } from './cluster';
 import { destroy } from './destroy';
@@ -16,9 +17,11 @@ import { status } from './status';
 import { stop } from './stop';
 import { submit } from './submit';
 import { unload } from './unload';
+import { viz } from './viz';
 
 /** Every command, in the order help lists them (alphabetical, as fleetctl). */
 export const COMMANDS: readonly Command[] = [
+  busAuth,
   cat,
   cluster,
   destroy,
@@ -37,6 +40,7 @@ export const COMMANDS: readonly Command[] = [
   submit,
   unload,
   version,
+  viz,
 ];
 registry.commands = COMMANDS;
 
