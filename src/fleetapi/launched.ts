@@ -1,4 +1,5 @@
 import type { ClusterApi } from '../api/types';
+import { encodePageToken } from '../engine/requests';
 import type { Unit, UnitState } from '../gen/flotilla/v1/flotilla';
 
 /**
@@ -44,7 +45,7 @@ function rowKey(row: UnitState | undefined): string {
  */
 export async function unitStateRows(api: ClusterApi, name: string): Promise<UnitState[]> {
   const out: UnitState[] = [];
-  let after = name;
+  let after = encodePageToken('states', name);
   for (;;) {
     const page = await api.listUnitStates({ pageSize: 64, pageToken: after });
     for (const s of page.states) {
