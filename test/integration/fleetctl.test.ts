@@ -392,6 +392,24 @@ describe('--replace', () => {
   });
 });
 
+describe('templates', () => {
+  test("an instance started from a local template runs with systemd's specifiers expanded", async () => {
+    unitFile('tick@.service', '[Service]\nExecStart=/bin/sleep 10%i\n');
+    const r = await fleetctl('start', '--block-attempts=20', path.join(dir, 'tick@7.service'));
+    expectOk(r);
+    const machine = await activeOn('tick@7.service');
+    const node = cluster.nodes[ids.indexOf(machine)];
+    const pid = parseInt(
+      fs.readFileSync(path.join(node.dir, 'units', 'tick@7.service.pid'), 'utf8'),
+      10,
+    );
+    expect(fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim()).toBe(
+      '/bin/sleep 107',
+    );
+    await fleetctl('destroy', 'tick@7.service', 'tick@.service');
+  });
+});
+
 describe('a unit that fails', () => {
   test.each([
     ['fails.service', '[Service]\nExecStart=/bin/false\n'],
