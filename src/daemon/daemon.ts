@@ -22,6 +22,8 @@ import { openStore } from './stores';
 import { renderMetrics } from './metrics';
 import { natsSecurity } from './stores';
 import { clientTls, serverTls } from '../api/tls';
+import { VizServer } from '../viz/server';
+import { liveBackend } from '../viz/backend';
 
 export interface DaemonHandle {
   readonly machineId: string;
@@ -211,11 +213,13 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger): Promise<Daemo
     })();
   }
 
-  // ---- HTTP: /healthz and /metrics
+  // ---- HTTP: /healthz, /metrics and the visualizer (/ui/)
   let httpServer: http.Server | undefined;
   let httpAddress: string | undefined;
+  const viz = cfg.http_listen ? new VizServer(liveBackend(() => engine, store)) : undefined;
   if (cfg.http_listen) {
     httpServer = http.createServer((req, res) => {
+      if (viz?.handle(req, res)) return;
       if (req.url === '/healthz') {
         res.writeHead(200, { 'content-type': 'application/json' });
         res.end(
@@ -271,6 +275,7 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger): Promise<Daemo
       await fleetApi?.close();
       await api.close();
       router.close();
+      viz?.close();
       httpServer?.close();
       await store.close();
     },
