@@ -12,15 +12,16 @@ import { EngineApi } from '../engine/api';
 import type { FleetApiServerHandle } from '../fleetapi/server';
 import { startFleetApiServer } from '../fleetapi/server';
 import { Engine } from '../engine/engine';
-import { ErrorCode, FlotillaError } from '../errors';
+import { clip, ErrorCode, FlotillaError } from '../errors';
 import type { Logger } from '../log';
 import type { LogStore } from '../store/types';
 import type { DaemonConfig } from './config';
 import { ApiRouter, readOnlyView } from './router';
 import { makeDriver, startLocalAgent, type LocalAgent } from './wiring';
 import { openStore } from './stores';
-import { renderMetrics } from './metrics';
+import { internalErrors, renderMetrics } from './metrics';
 import { natsSecurity } from './stores';
+import { subjects } from '../protocol/subjects';
 import { clientTls, serverTls } from '../api/tls';
 import { VizServer } from '../viz/server';
 import { liveBackend } from '../viz/backend';
@@ -86,7 +87,13 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger): Promise<Daemo
   let hub: LocalHub | undefined;
   const connectBus = async (name: string): Promise<Bus> => {
     if (cfg.dev) return (hub ??= new LocalHub()).connect();
-    return NatsBus.connect({ servers: cfg.nats_servers, name, ...natsSecurity(cfg) });
+    return NatsBus.connect({
+      servers: cfg.nats_servers,
+      name,
+      ...natsSecurity(cfg),
+      // Replies come to this machine's own inboxes: the only ones its NATS user may read.
+      inboxPrefix: subjects(cfg.cluster).inbox(machineId),
+    });
   };
 
   const store: LogStore = openStore(cfg);
@@ -98,10 +105,21 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger): Promise<Daemo
     ? clientTls(tlsFiles, { cert: 'grpc_tls_cert', key: 'grpc_tls_key', ca: 'grpc_tls_ca' })
     : undefined;
   const router = new ApiRouter({ machine: machineId }, forwardCredentials);
+  const internal =
+    (kind: 'grpc' | 'fleet') =>
+    (what: string, err: unknown): void => {
+      internalErrors[kind]++;
+      dlog.error('API handler failed; answered INTERNAL', {
+        api: kind,
+        call: what,
+        error: clip(err instanceof Error ? (err.stack ?? err.message) : String(err), 2000),
+      });
+    };
   const api: ApiServerHandle = await startApiServer({
     api: router,
     listen: cfg.grpc_listen,
     credentials: serverCredentials,
+    onInternalError: internal('grpc'),
   });
   const advertise =
     cfg.grpc_advertise ||
@@ -117,6 +135,7 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger): Promise<Daemo
         listen: cfg.fleet_api_listen,
         tokenLimit: cfg.token_limit,
         log: dlog.child({ component: 'fleet-api' }),
+        onInternalError: internal('fleet'),
       });
     } catch (err) {
       await api.close();
@@ -172,10 +191,13 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger): Promise<Daemo
             log: dlog,
           });
           engine = e;
-          const engineApi = new EngineApi(e, engineBus, cfg.cluster, {
-            machineId,
-            address: advertise,
-          });
+          const engineApi = new EngineApi(
+            e,
+            engineBus,
+            cfg.cluster,
+            { machineId, address: advertise },
+            { maxUnitBytes: cfg.max_unit_bytes },
+          );
           let endReason = '';
           e.onStopped((reason) => (endReason = reason));
           router.setStale(undefined);

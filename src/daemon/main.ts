@@ -7,6 +7,7 @@ import { isFlotillaError } from '../errors';
 import { createLogger } from '../log';
 import { CONFIG_KEYS, loadConfig, type LoadedConfig } from './config';
 import { startDaemon } from './daemon';
+import { secretWarnings } from './secrets';
 
 const USAGE = `usage: flotillad [--config FILE] [--dev] [--<key> VALUE]…
 
@@ -31,6 +32,7 @@ async function main(): Promise<void> {
   }
   const cfg = loaded.config;
   const log = createLogger({ level: cfg.log_level });
+  for (const warning of secretWarnings(cfg, argv, loaded.file)) log.warn(warning);
   const daemon = await startDaemon(cfg, log).catch((err: unknown) => {
     process.stderr.write(`flotillad: ${(err as Error).message}\n`);
     process.exit(isFlotillaError(err) && err.code === 'CONFIG_INVALID' ? 2 : 1);

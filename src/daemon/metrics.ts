@@ -17,6 +17,12 @@ setInterval(() => {
   lastTick = now;
 }, SAMPLE_MS).unref();
 
+/**
+ * Handler failures that were bugs, not refusals (an exception in a gRPC or fleet-API handler):
+ * each became an INTERNAL answer, was logged, and is counted here.
+ */
+export const internalErrors = { grpc: 0, fleet: 0 };
+
 export interface MetricsSources {
   machineId: string;
   engine?: Engine;
@@ -49,6 +55,12 @@ export function renderMetrics(src: MetricsSources): string {
     loopDelay.count > 0 ? loopDelay.max / 1e9 : 0,
   );
   loopDelay.reset();
+  lines.push(
+    '# HELP flotilla_api_internal_errors_total Handler exceptions answered INTERNAL (bugs, not refusals).',
+    '# TYPE flotilla_api_internal_errors_total counter',
+    `flotilla_api_internal_errors_total{api="grpc"} ${internalErrors.grpc}`,
+    `flotilla_api_internal_errors_total{api="fleet"} ${internalErrors.fleet}`,
+  );
   gauge('flotilla_is_leader', '1 when this daemon is the elected leader.', src.engine ? 1 : 0);
   const e = src.engine;
   if (e) {

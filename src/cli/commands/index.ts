@@ -1,4 +1,5 @@
 import type { Command } from '../command';
+import { busAuth } from './bus-auth';
 import { cat } from './cat';
 import { cluster } from './cluster';
 import { destroy } from './destroy';
@@ -20,6 +21,7 @@ import { viz } from './viz';
 
 /** Every command, in the order help lists them (alphabetical, as fleetctl). */
 export const COMMANDS: readonly Command[] = [
+  busAuth,
   cat,
   cluster,
   destroy,
