@@ -29,8 +29,6 @@ export interface NodeSpec {
   metadata?: Record<string, string>;
   disableEngine?: boolean;
   disableAgent?: boolean;
-  /** Extra flags for this daemon only. */
-  flags?: string[];
 }
 
 export interface ClusterOptions {
