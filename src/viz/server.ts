@@ -144,11 +144,13 @@ export class VizServer {
       const name = decodeURIComponent(route.slice('units/'.length));
       const h = history ?? (await this.backend.history());
       const u = view.state.units.get(name);
-      const timeline = unitTimeline(h, name, index);
-      if (!u && timeline.length === 0)
+      // A unit that exists later (or existed earlier) is shown as absent at this point.
+      const whole = unitTimeline(h, name);
+      if (!u && whole.length === 0)
         throw new FlotillaError(ErrorCode.UnitNotFound, `unit ${name} not found`, {
           details: { unit: name },
         });
+      const timeline = whole.filter((e) => e.index <= index);
       const reported = u ? [...(view.state.reported.get(name) ?? new Map()).entries()] : [];
       return this.json(res, {
         ...point,
@@ -166,6 +168,7 @@ export class VizServer {
           : undefined,
         reported: reported.map(([machine, s]) => ({ machine, ...s })),
         timeline,
+        later: whole.length - timeline.length,
       });
     }
     throw new FlotillaError(ErrorCode.InvalidArgument, `no such API: ${route}`, {

@@ -42,6 +42,8 @@ export interface UnitReply extends Point {
     mainPid?: number;
   }[];
   timeline: TimelineEntry[];
+  /** Events of the unit after this point. */
+  later: number;
 }
 
 /** The query every view carries: the point in time and the filter. */

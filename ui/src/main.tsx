@@ -306,6 +306,12 @@ function UnitPage({ name, q }: { name: string; q: Query }) {
           </tbody>
         </table>
       )}
+      {data && data.later > 0 && (
+        <p class="muted">
+          {data.later} later event{data.later > 1 ? 's' : ''} after this point (move the scrubber
+          forward).
+        </p>
+      )}
     </section>
   );
 }
