@@ -111,7 +111,10 @@ export const CONFIG_KEYS: Record<keyof DaemonConfig, KeySpec> = {
     kind: 'string',
     help: 'PEM CA bundle: clients must present a certificate it signed (mTLS)',
   },
-  http_listen: { kind: 'string', help: 'HTTP address for /healthz, /metrics and the visualizer (/ui/) ("" = off)' },
+  http_listen: {
+    kind: 'string',
+    help: 'HTTP address for /healthz, /metrics and the visualizer (/ui/) ("" = off)',
+  },
   etcd_cafile: { kind: 'string', help: 'PEM CA bundle to verify etcd with (TLS)' },
   etcd_certfile: { kind: 'string', help: 'PEM client certificate for etcd (mTLS)' },
   etcd_keyfile: { kind: 'string', help: 'PEM private key of etcd_certfile' },
