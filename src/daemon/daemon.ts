@@ -24,6 +24,8 @@ import { cliVersion } from '../cli/version';
 import { natsSecurity } from './stores';
 import { subjects } from '../protocol/subjects';
 import { clientTls, serverTls } from '../api/tls';
+import { VizServer } from '../viz/server';
+import { liveBackend } from '../viz/backend';
 
 export interface DaemonHandle {
   readonly machineId: string;
@@ -167,8 +169,9 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger): Promise<Daemo
     dlog.info('fleet API v1 listening', { addresses: fleetApi.addresses.join(',') });
   }
 
-  // ---- HTTP: /healthz, /readyz and /metrics
+  // ---- HTTP: /healthz, /readyz, /metrics and the visualizer (/ui/)
   let http: HttpEndpoint | undefined;
+  const viz = cfg.http_listen ? new VizServer(liveBackend(() => engine, store)) : undefined;
   if (cfg.http_listen) {
     try {
       http = await startHealthServer(
@@ -181,6 +184,7 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger): Promise<Daemo
           storeUp,
         },
         metrics,
+        viz,
       );
     } catch (err) {
       await fleetApi?.close();
@@ -188,7 +192,7 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger): Promise<Daemo
       await store.close();
       throw err;
     }
-    dlog.info('HTTP listening (/healthz, /readyz, /metrics)', { address: http.address });
+    dlog.info('HTTP listening (/healthz, /readyz, /metrics, /ui/)', { address: http.address });
   }
 
   const unwatchLeader = store.watchLeader((l) => {
@@ -306,6 +310,7 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger): Promise<Daemo
       if (stopped) return;
       stopped = true;
       await stopAll();
+      viz?.close();
       await http?.close();
     },
   };
