@@ -569,7 +569,8 @@ export class Engine {
         touched.add(e.unit);
         return;
       case 'UnitUnscheduled':
-        this.scheduler.unplace(e.unit);
+        // Like the fold: only a placement on that machine is forgotten.
+        this.scheduler.unplace(e.unit, e.machine);
         this.sendUnit(e.unit, { type: 'UNSCHEDULED', machine: e.machine, reason: e.reason });
         touched.add(e.unit);
         return;
