@@ -95,7 +95,8 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger): Promise<Daemo
   if (!cfg.disable_engine) buses.set('engine', false);
   const storeUp = storeProbe(store);
   const metrics = new DaemonMetrics({
-    engine: () => engine,
+    // A leader past its lease is not reported as one (flotilla_is_leader and the engine series).
+    engine: () => (engine?.holdsLease() ? engine : undefined),
     agent: () => agent,
     leader: () => router.leaderInfo,
     storeUp,
@@ -179,7 +180,7 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger): Promise<Daemo
         {
           machineId,
           leader: () => router.leaderInfo,
-          isLeader: () => engine !== undefined,
+          isLeader: () => engine?.holdsLease() === true,
           buses: () => buses,
           storeUp,
         },
@@ -252,7 +253,12 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger): Promise<Daemo
           let endReason = '';
           e.onStopped((reason) => (endReason = reason));
           router.setStale(undefined);
-          router.setLocal(engineApi);
+          // Deposed the moment its lease may have expired or the election key names a newer
+          // term, even before the engine notices and stops.
+          router.setLocal(engineApi, () => {
+            const l = router.leaderInfo;
+            return e.holdsLease() && !(l && l.machine !== machineId && l.epoch > e.epoch);
+          });
           await new Promise<void>((resolve) => {
             if (e.isStopped) return resolve();
             e.onStopped(() => resolve());
