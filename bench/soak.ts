@@ -8,7 +8,7 @@
  * durable log read back from etcd: every acknowledged write's event exactly once, no event
  * doubled, indexes strictly increasing, epochs never going back, no unit scheduled twice
  * without an unschedule between, and the units the log describes equal to the API's listing.
- * `--smoke`: 300 units, 5 agents, 30 s.
+ * `--smoke`: 300 units, 5 agents, 20 s of writes.
  */
 import { connectApi, type ApiClient } from '../src/api/client';
 import type { FlotillaEvent } from '../src/events/types';
@@ -98,7 +98,7 @@ async function listAll(api: ApiClient): Promise<Map<string, string>> {
 
 async function run(opts: BenchOptions): Promise<void> {
   const [units, agents, processes, durationMs, sampleMs] = opts.smoke
-    ? [300, 5, 1, 30_000, 1000]
+    ? [300, 5, 1, 20_000, 1000]
     : [20_000, 50, 2, 600_000, 5000];
   const cluster = await startBenchCluster({
     leaders: 2,
