@@ -11,7 +11,7 @@ import { EngineApi } from '../engine/api';
 import type { FleetApiServerHandle } from '../fleetapi/server';
 import { startFleetApiServer } from '../fleetapi/server';
 import { Engine } from '../engine/engine';
-import { clip, ErrorCode, FlotillaError } from '../errors';
+import { clip, ErrorCode, errorText, FlotillaError } from '../errors';
 import type { Logger } from '../log';
 import type { LogStore } from '../store/types';
 import type { DaemonConfig } from './config';
@@ -134,7 +134,7 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger): Promise<Daemo
       dlog.error('API handler failed; answered INTERNAL', {
         api: kind,
         call: what,
-        error: clip(err instanceof Error ? (err.stack ?? err.message) : String(err), 2000),
+        error: clip(err instanceof Error ? (err.stack ?? err.message) : errorText(err), 2000),
       });
     };
   const served = metrics.instrumentApi(router);
@@ -229,6 +229,8 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger): Promise<Daemo
             machineId,
             address: advertise,
             agentTtlMs: cfg.agent_ttl,
+            livenessGraceMs: cfg.agent_ttl_grace || cfg.agent_ttl,
+            massLossThreshold: cfg.mass_loss_threshold,
             snapshotEvery: cfg.snapshot_every,
             snapshotIntervalMs: cfg.snapshot_interval,
             retention: cfg.log_retention,

@@ -28,6 +28,7 @@ export function readOnlyView(api: ClusterApi, why: string): ClusterApi {
     setTargetStates: async () => refuse(),
     destroyUnits: async () => refuse(),
     setMachineMetadata: async () => refuse(),
+    getClusterStatus: async (r) => (r.resumeRescheduling ? refuse() : api.getClusterStatus(r)),
   };
 }
 

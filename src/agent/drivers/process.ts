@@ -14,6 +14,7 @@
  * so they alone are polled cheaply (`kill(pid, 0)` every `pollMs`), and since their exit status
  * is then unknowable they are reported failed with result "unknown" when they die.
  *
+ * systemd's specifiers (%i, %n, %H…) are expanded as systemd does (specifiers.ts).
  * Not modelled: Type= other than simple, Restart=, User=, dependencies, other unit types.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
