@@ -400,6 +400,39 @@ describe('random input never crashes or hangs a daemon', () => {
     );
   });
 
+  it('a 120 KB or non-ASCII name through the forwarding follower is refused, not stalled', async () => {
+    const quick = connectApi(cluster.nodes[1].endpoint, { requestTimeoutMs: 5000 });
+    try {
+      for (const name of [`${'x'.repeat(120_000)}.service`, 'é.service']) {
+        for (const call of [
+          () => quick.getUnit({ name }),
+          () =>
+            quick.createUnits({
+              units: [
+                {
+                  name,
+                  options: [{ section: 'Service', name: 'ExecStart', value: '/bin/true' }],
+                  targetState: '',
+                },
+              ],
+              replace: false,
+            }),
+        ]) {
+          const e = await call().then(
+            () => undefined,
+            (err: unknown) => err as FlotillaError,
+          );
+          expect(e).toBeInstanceOf(FlotillaError);
+          expect([ErrorCode.UnitNotFound, ErrorCode.UnitNameInvalid]).toContain(e!.code);
+          expect(e!.message.length).toBeLessThan(300);
+        }
+      }
+    } finally {
+      quick.close();
+    }
+    await assertHealthy();
+  });
+
   it('afterwards the cluster still places and launches a unit', async () => {
     // Units the fuzzing created may conflict with anything: start from a clean cluster.
     const all = await leader.listUnits({ pageSize: 10_000, pageToken: '', view: 1 });
