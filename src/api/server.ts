@@ -1,7 +1,9 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { Server, ServerCredentials } from '@grpc/grpc-js';
+import type { PeerCertificate } from 'node:tls';
+import { Server, ServerCredentials, type Metadata } from '@grpc/grpc-js';
+import type { AuthContext } from '@grpc/grpc-js/build/src/auth-context';
 import type {
   handleServerStreamingCall,
   handleUnaryCall,
@@ -15,6 +17,14 @@ import { toGrpcStatus } from './errors';
 import { nextTurn } from '../turn';
 import { servingPreEncoded } from './pre-encoded';
 import type { ClusterApi } from './types';
+import {
+  type CallContext,
+  authorize,
+  describeCertificate,
+  FORWARDED_BY_HEADER,
+  roleOfCertificate,
+  withCall,
+} from './access';
 
 /** Large enough for CreateUnits with thousands of units and a 1000-unit ListUnits page. */
 export const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
@@ -109,11 +119,32 @@ function bind(server: Server, target: string, creds: ServerCredentials): Promise
   });
 }
 
-function unary<Req, Res>(fn: (req: Req) => Promise<Res>): handleUnaryCall<Req, Res> {
+/** The caller's role (its client certificate) and the daemon that forwarded the call, if any. */
+function contextOf(call: { getAuthContext(): AuthContext; metadata: Metadata }): CallContext {
+  let cert: PeerCertificate | undefined;
+  try {
+    cert = call.getAuthContext()?.sslPeerCertificate;
+  } catch {
+    cert = undefined;
+  }
+  const fwd = call.metadata.get(FORWARDED_BY_HEADER)[0];
+  return {
+    role: roleOfCertificate(cert),
+    who: describeCertificate(cert),
+    ...(typeof fwd === 'string' && fwd !== '' ? { forwardedBy: fwd.slice(0, 1024) } : {}),
+  };
+}
+
+function unary<Req, Res>(
+  method: keyof ClusterApi,
+  fn: (req: Req) => Promise<Res>,
+): handleUnaryCall<Req, Res> {
   return (call, callback) => {
     let p: Promise<Res>;
     try {
-      p = fn(call.request);
+      const ctx = contextOf(call);
+      authorize(method, ctx);
+      p = withCall(ctx, () => fn(call.request));
     } catch (err) {
       callback(toGrpcStatus(err));
       return;
@@ -132,15 +163,24 @@ function unary<Req, Res>(fn: (req: Req) => Promise<Res>): handleUnaryCall<Req, R
  */
 function streaming<Req, Res>(
   live: Set<AbortController>,
+  method: keyof ClusterApi,
   fn: (req: Req, signal: AbortSignal) => AsyncIterable<Res>,
 ): handleServerStreamingCall<Req, Res> {
   return (call: ServerWritableStream<Req, Res>) => {
+    let ctx: CallContext;
+    try {
+      ctx = contextOf(call);
+      authorize(method, ctx);
+    } catch (err) {
+      call.emit('error', toGrpcStatus(err));
+      return;
+    }
     const ac = new AbortController();
     live.add(ac);
     const abort = (): void => ac.abort();
     call.on('cancelled', abort);
     call.on('close', abort);
-    void (async () => {
+    void withCall(ctx, async () => {
       try {
         let written = 0;
         for await (const msg of fn(call.request, ac.signal)) {
@@ -166,7 +206,7 @@ function streaming<Req, Res>(
         live.delete(ac);
         ac.abort();
       }
-    })();
+    });
   };
 }
 
@@ -176,18 +216,18 @@ const STREAM_TURN_MESSAGES = 256;
 /** The generated service's handlers over a ClusterApi. */
 export function makeHandlers(api: ClusterApi, live: Set<AbortController>): FlotillaServer {
   return {
-    createUnits: unary((req) => api.createUnits(req)),
-    setTargetStates: unary((req) => api.setTargetStates(req)),
-    destroyUnits: unary((req) => api.destroyUnits(req)),
-    getUnit: unary((req) => api.getUnit(req)),
-    listUnits: unary((req) => api.listUnits(req)),
-    listUnitStates: unary((req) => api.listUnitStates(req)),
-    listMachines: unary((req) => api.listMachines(req)),
-    setMachineMetadata: unary((req) => api.setMachineMetadata(req)),
-    getClusterStatus: unary((req) => api.getClusterStatus(req)),
-    watch: streaming(live, (req, signal) => api.watch(req, signal)),
-    unitStatus: unary((req) => api.unitStatus(req)),
-    unitJournal: streaming(live, (req, signal) => api.unitJournal(req, signal)),
+    createUnits: unary('createUnits', (req) => api.createUnits(req)),
+    setTargetStates: unary('setTargetStates', (req) => api.setTargetStates(req)),
+    destroyUnits: unary('destroyUnits', (req) => api.destroyUnits(req)),
+    getUnit: unary('getUnit', (req) => api.getUnit(req)),
+    listUnits: unary('listUnits', (req) => api.listUnits(req)),
+    listUnitStates: unary('listUnitStates', (req) => api.listUnitStates(req)),
+    listMachines: unary('listMachines', (req) => api.listMachines(req)),
+    setMachineMetadata: unary('setMachineMetadata', (req) => api.setMachineMetadata(req)),
+    getClusterStatus: unary('getClusterStatus', (req) => api.getClusterStatus(req)),
+    watch: streaming(live, 'watch', (req, signal) => api.watch(req, signal)),
+    unitStatus: unary('unitStatus', (req) => api.unitStatus(req)),
+    unitJournal: streaming(live, 'unitJournal', (req, signal) => api.unitJournal(req, signal)),
   };
 }
 

@@ -21,6 +21,7 @@ import { makeDriver, startLocalAgent, type LocalAgent } from './wiring';
 import { openStore } from './stores';
 import { renderMetrics } from './metrics';
 import { natsSecurity } from './stores';
+import { checkAdvertise, checkApiExposure } from './exposure';
 import { subjects } from '../protocol/subjects';
 import { clientTls, serverTls } from '../api/tls';
 
@@ -94,6 +95,8 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger): Promise<Daemo
     });
   };
 
+  const insecure = checkApiExposure(cfg);
+  for (const w of insecure) dlog.warn(w);
   const store: LogStore = openStore(cfg);
   // TLS on the gRPC API's TCP listeners; the same certificate (and CA) when this daemon forwards
   // calls to the leader, which checks it like any client's.
@@ -112,6 +115,13 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger): Promise<Daemo
     cfg.grpc_advertise ||
     api.addresses.find((a) => !a.startsWith('unix:'))?.replace(/^(0\.0\.0\.0|\[::\])/, ip) ||
     api.addresses[0];
+  try {
+    checkAdvertise(cfg, advertise);
+  } catch (err) {
+    await api.close();
+    await store.close();
+    throw err;
+  }
   dlog.info('API listening', { addresses: api.addresses.join(','), advertise });
   // fleet's HTTP API over the same router: any daemon answers, a follower forwards to the leader.
   let fleetApi: FleetApiServerHandle | undefined;
@@ -231,6 +241,7 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger): Promise<Daemo
             machine: machineId,
             leader: router.leaderInfo ?? null,
             engine: engine !== undefined,
+            ...(insecure.length > 0 ? { insecure } : {}),
           }),
         );
       } else if (req.url === '/metrics') {
