@@ -106,6 +106,8 @@ export interface AgentStats {
   fullSchedules: number;
   scheduleRequests: number;
   scheduleRequestFailures: number;
+  /** Full schedules refused: from a leader older than one already heard from. */
+  staleSchedules: number;
   /** Messages that failed validation (any subject), dropped. */
   malformed: number;
   /** `agents.resync` messages received. */
@@ -165,6 +167,7 @@ class Agent implements AgentHandle {
     fullSchedules: 0,
     scheduleRequests: 0,
     scheduleRequestFailures: 0,
+    staleSchedules: 0,
     malformed: 0,
     resyncs: 0,
     reports: 0,
@@ -397,6 +400,7 @@ class Agent implements AgentHandle {
 
   private onSchedule(data: Uint8Array): void {
     const delta = decodeScheduleDelta(data);
+    this.noteEpoch(delta.epoch);
     this.stats.scheduleMessages++;
     this.stats.scheduleChanges += delta.put.length + delta.remove.length;
     this.actor.send({ type: 'SCHEDULE_RECEIVED', delta });
@@ -404,6 +408,7 @@ class Agent implements AgentHandle {
 
   private onResync(data: Uint8Array): void {
     const r = decodeResyncRequest(data);
+    this.noteEpoch(r.epoch);
     this.stats.resyncs++;
     this.actor.send({ type: 'RESYNC_REQUESTED', epoch: r.epoch });
   }
@@ -578,7 +583,19 @@ class Agent implements AgentHandle {
       });
     };
     this.fetchFullSchedule().then(
-      (schedule) => this.actor.send({ type: 'FULL_SCHEDULE_RECEIVED', fetchId, schedule }),
+      (schedule) => {
+        // No stop without a decision of the current epoch (docs/protocol.md): the schedule of a
+        // leader older than one already heard from (a deposed leader that has not noticed yet)
+        // may lack units placed since; it is refused like a failed request, and asked again.
+        const heard = Math.max(this.highestEpoch, this.actor.getSnapshot().context.epoch);
+        if (schedule.epoch < heard) {
+          this.stats.staleSchedules++;
+          failed(`full schedule of epoch ${schedule.epoch} is older than epoch ${heard}`);
+          return;
+        }
+        this.noteEpoch(schedule.epoch);
+        this.actor.send({ type: 'FULL_SCHEDULE_RECEIVED', fetchId, schedule });
+      },
       (err: unknown) => {
         if (err instanceof ProtocolError) this.stats.malformed++;
         failed(isFlotillaError(err) ? `${err.code}: ${err.message}` : errMsg(err));
@@ -628,6 +645,13 @@ class Agent implements AgentHandle {
     }
     const { next: _last, ...schedule } = first;
     return { ...schedule, units };
+  }
+
+  /** The highest leadership epoch heard of (deltas, resync requests, full schedules). */
+  private highestEpoch = 0;
+
+  private noteEpoch(epoch: number): void {
+    if (epoch > this.highestEpoch) this.highestEpoch = epoch;
   }
 
   private armAgentRetry(at: number): void {

@@ -24,7 +24,7 @@ export type Role = (typeof ROLES)[number];
 /** Metadata a daemon adds when it forwards a call to the leader: its machine ID. */
 export const FORWARDED_BY_HEADER = 'flotilla-forwarded-by';
 
-/** The methods that change the cluster: operator only. */
+/** The methods that change the cluster: operator only (and GetClusterStatus with resumeRescheduling). */
 const WRITES: ReadonlySet<keyof ClusterApi> = new Set<keyof ClusterApi>([
   'createUnits',
   'setTargetStates',
@@ -75,9 +75,20 @@ export function describeCertificate(cert: PeerCertificate | undefined): string {
   return `the certificate CN=${Array.isArray(cn) ? cn.join(',') : (cn ?? '?')}`;
 }
 
-/** Throws PERMISSION_DENIED when `ctx`'s role may not call `method`. */
-export function authorize(method: keyof ClusterApi, ctx: CallContext): void {
-  if (WRITES.has(method) && ctx.role !== 'operator')
+/** True when the call changes the cluster (GetClusterStatus does when it resumes rescheduling). */
+function isWrite(method: keyof ClusterApi, req: unknown): boolean {
+  if (WRITES.has(method)) return true;
+  return (
+    method === 'getClusterStatus' &&
+    typeof req === 'object' &&
+    req !== null &&
+    Boolean((req as { resumeRescheduling?: unknown }).resumeRescheduling)
+  );
+}
+
+/** Throws PERMISSION_DENIED when `ctx`'s role may not call `method` with `req`. */
+export function authorize(method: keyof ClusterApi, ctx: CallContext, req?: unknown): void {
+  if (isWrite(method, req) && ctx.role !== 'operator')
     throw new FlotillaError(
       ErrorCode.PermissionDenied,
       `${method} needs the operator role; ${ctx.who} has the ${ctx.role} role`,

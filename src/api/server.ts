@@ -10,7 +10,7 @@ import type {
   ServerWritableStream,
   ChannelOptions,
 } from '@grpc/grpc-js';
-import { ErrorCode, FlotillaError } from '../errors';
+import { ErrorCode, FlotillaError, isFlotillaError } from '../errors';
 import { FlotillaService } from '../gen/flotilla/v1/flotilla';
 import type { FlotillaServer } from '../gen/flotilla/v1/flotilla';
 import { toGrpcStatus } from './errors';
@@ -41,6 +41,8 @@ export interface ApiServerOptions {
   credentials?: ServerCredentials;
   /** Mode of unix sockets (default 0o660). */
   socketMode?: number;
+  /** Told about every handler failure that is a bug rather than a refusal (log and count it). */
+  onInternalError?: InternalErrorReport;
 }
 
 export interface ApiServerHandle {
@@ -120,6 +122,10 @@ function bind(server: Server, target: string, creds: ServerCredentials): Promise
 }
 
 /** The caller's role (its client certificate) and the daemon that forwarded the call, if any. */
+/** The ClusterApi method a gRPC method name stands for (`CreateUnits` → `createUnits`). */
+const apiMethod = (method: string): keyof ClusterApi =>
+  (method.charAt(0).toLowerCase() + method.slice(1)) as keyof ClusterApi;
+
 function contextOf(call: { getAuthContext(): AuthContext; metadata: Metadata }): CallContext {
   let cert: PeerCertificate | undefined;
   try {
@@ -135,24 +141,47 @@ function contextOf(call: { getAuthContext(): AuthContext; metadata: Metadata }):
   };
 }
 
+/**
+ * Called for every failure of a handler that is not a FlotillaError (a bug, not a refusal): the
+ * daemon logs and counts it. The call itself ends INTERNAL; the daemon goes on.
+ */
+export type InternalErrorReport = (method: string, err: unknown) => void;
+
+/** The status for `err`, reporting it when it is not one of Flotilla's own errors. */
+function statusOf(method: string, err: unknown, report: InternalErrorReport | undefined) {
+  if (!isFlotillaError(err) || err.code === ErrorCode.Internal) {
+    try {
+      report?.(method, err);
+    } catch {
+      // A failing reporter must not turn a refusal into a crash.
+    }
+  }
+  return toGrpcStatus(err);
+}
+
 function unary<Req, Res>(
-  method: keyof ClusterApi,
+  method: string,
+  report: InternalErrorReport | undefined,
   fn: (req: Req) => Promise<Res>,
 ): handleUnaryCall<Req, Res> {
   return (call, callback) => {
+    const fail = (err: unknown): void => {
+      try {
+        callback(statusOf(method, err, report));
+      } catch (e) {
+        report?.(method, e);
+      }
+    };
     let p: Promise<Res>;
     try {
       const ctx = contextOf(call);
-      authorize(method, ctx);
+      authorize(apiMethod(method), ctx, call.request);
       p = withCall(ctx, () => fn(call.request));
     } catch (err) {
-      callback(toGrpcStatus(err));
+      fail(err);
       return;
     }
-    p.then(
-      (res) => callback(null, res),
-      (err: unknown) => callback(toGrpcStatus(err)),
-    );
+    p.then((res) => callback(null, res), fail).catch(fail);
   };
 }
 
@@ -162,17 +191,18 @@ function unary<Req, Res>(
  * status when the source throws.
  */
 function streaming<Req, Res>(
+  method: string,
+  report: InternalErrorReport | undefined,
   live: Set<AbortController>,
-  method: keyof ClusterApi,
   fn: (req: Req, signal: AbortSignal) => AsyncIterable<Res>,
 ): handleServerStreamingCall<Req, Res> {
   return (call: ServerWritableStream<Req, Res>) => {
     let ctx: CallContext;
     try {
       ctx = contextOf(call);
-      authorize(method, ctx);
+      authorize(apiMethod(method), ctx);
     } catch (err) {
-      call.emit('error', toGrpcStatus(err));
+      call.emit('error', statusOf(method, err, report));
       return;
     }
     const ac = new AbortController();
@@ -201,12 +231,12 @@ function streaming<Req, Res>(
         }
         if (!call.cancelled) call.end();
       } catch (err) {
-        if (!call.cancelled) call.emit('error', toGrpcStatus(err));
+        if (!call.cancelled) call.emit('error', statusOf(method, err, report));
       } finally {
         live.delete(ac);
         ac.abort();
       }
-    });
+    }).catch((err: unknown) => report?.(method, err));
   };
 }
 
@@ -214,20 +244,26 @@ function streaming<Req, Res>(
 const STREAM_TURN_MESSAGES = 256;
 
 /** The generated service's handlers over a ClusterApi. */
-export function makeHandlers(api: ClusterApi, live: Set<AbortController>): FlotillaServer {
+export function makeHandlers(
+  api: ClusterApi,
+  live: Set<AbortController>,
+  report?: InternalErrorReport,
+): FlotillaServer {
   return {
-    createUnits: unary('createUnits', (req) => api.createUnits(req)),
-    setTargetStates: unary('setTargetStates', (req) => api.setTargetStates(req)),
-    destroyUnits: unary('destroyUnits', (req) => api.destroyUnits(req)),
-    getUnit: unary('getUnit', (req) => api.getUnit(req)),
-    listUnits: unary('listUnits', (req) => api.listUnits(req)),
-    listUnitStates: unary('listUnitStates', (req) => api.listUnitStates(req)),
-    listMachines: unary('listMachines', (req) => api.listMachines(req)),
-    setMachineMetadata: unary('setMachineMetadata', (req) => api.setMachineMetadata(req)),
-    getClusterStatus: unary('getClusterStatus', (req) => api.getClusterStatus(req)),
-    watch: streaming(live, 'watch', (req, signal) => api.watch(req, signal)),
-    unitStatus: unary('unitStatus', (req) => api.unitStatus(req)),
-    unitJournal: streaming(live, 'unitJournal', (req, signal) => api.unitJournal(req, signal)),
+    createUnits: unary('CreateUnits', report, (req) => api.createUnits(req)),
+    setTargetStates: unary('SetTargetStates', report, (req) => api.setTargetStates(req)),
+    destroyUnits: unary('DestroyUnits', report, (req) => api.destroyUnits(req)),
+    getUnit: unary('GetUnit', report, (req) => api.getUnit(req)),
+    listUnits: unary('ListUnits', report, (req) => api.listUnits(req)),
+    listUnitStates: unary('ListUnitStates', report, (req) => api.listUnitStates(req)),
+    listMachines: unary('ListMachines', report, (req) => api.listMachines(req)),
+    setMachineMetadata: unary('SetMachineMetadata', report, (req) => api.setMachineMetadata(req)),
+    getClusterStatus: unary('GetClusterStatus', report, (req) => api.getClusterStatus(req)),
+    watch: streaming('Watch', report, live, (req, signal) => api.watch(req, signal)),
+    unitStatus: unary('UnitStatus', report, (req) => api.unitStatus(req)),
+    unitJournal: streaming('UnitJournal', report, live, (req, signal) =>
+      api.unitJournal(req, signal),
+    ),
   };
 }
 
@@ -246,7 +282,10 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServerH
   };
   const server = new Server(channelOptions);
   const live = new Set<AbortController>();
-  server.addService(servingPreEncoded(FlotillaService), makeHandlers(opts.api, live));
+  server.addService(
+    servingPreEncoded(FlotillaService),
+    makeHandlers(opts.api, live, opts.onInternalError),
+  );
   const creds = opts.credentials ?? ServerCredentials.createInsecure();
   const sockets: string[] = [];
   const addresses: string[] = [];

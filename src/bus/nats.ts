@@ -33,12 +33,19 @@ const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
 
 export class NatsBus implements Bus {
   private listeners = new Set<(s: 'connected' | 'disconnected') => void>();
+  /** Between a 'disconnect' and the next 'reconnect' (a listener added then hears so at once). */
+  private down = false;
 
   private constructor(private readonly nc: NatsConnection) {
     void (async () => {
       for await (const s of nc.status()) {
-        if (s.type === 'disconnect') this.emit('disconnected');
-        else if (s.type === 'reconnect') this.emit('connected');
+        if (s.type === 'disconnect') {
+          this.down = true;
+          this.emit('disconnected');
+        } else if (s.type === 'reconnect') {
+          this.down = false;
+          this.emit('connected');
+        }
       }
     })();
   }
@@ -139,7 +146,7 @@ export class NatsBus implements Bus {
 
   onStatus(listener: (status: 'connected' | 'disconnected') => void): () => void {
     this.listeners.add(listener);
-    queueMicrotask(() => listener(this.nc.isClosed() ? 'disconnected' : 'connected'));
+    queueMicrotask(() => listener(this.down || this.nc.isClosed() ? 'disconnected' : 'connected'));
     return () => this.listeners.delete(listener);
   }
 

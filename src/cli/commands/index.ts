@@ -17,6 +17,7 @@ import { status } from './status';
 import { stop } from './stop';
 import { submit } from './submit';
 import { unload } from './unload';
+import { viz } from './viz';
 
 /** Every command, in the order help lists them (alphabetical, as fleetctl). */
 export const COMMANDS: readonly Command[] = [
@@ -39,6 +40,7 @@ export const COMMANDS: readonly Command[] = [
   submit,
   unload,
   version,
+  viz,
 ];
 registry.commands = COMMANDS;
 
