@@ -22,6 +22,7 @@ import { DaemonMetrics } from './metrics';
 import { startHealthServer, storeProbe, type HttpEndpoint } from './health';
 import { cliVersion } from '../cli/version';
 import { natsSecurity } from './stores';
+import { checkAdvertise, checkApiExposure } from './exposure';
 import { subjects } from '../protocol/subjects';
 import { clientTls, serverTls } from '../api/tls';
 import { VizServer } from '../viz/server';
@@ -86,6 +87,8 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger): Promise<Daemo
   const dlog = log.child({ machine: machineId.slice(0, 8) });
 
   let hub: LocalHub | undefined;
+  const insecure = checkApiExposure(cfg);
+  for (const w of insecure) dlog.warn(w);
   const store: LogStore = openStore(cfg);
   let engine: Engine | undefined;
   let agent: LocalAgent | undefined;
@@ -151,6 +154,13 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger): Promise<Daemo
     cfg.grpc_advertise ||
     api.addresses.find((a) => !a.startsWith('unix:'))?.replace(/^(0\.0\.0\.0|\[::\])/, ip) ||
     api.addresses[0];
+  try {
+    checkAdvertise(cfg, advertise);
+  } catch (err) {
+    await api.close();
+    await store.close();
+    throw err;
+  }
   dlog.info('API listening', { addresses: api.addresses.join(','), advertise });
   // fleet's HTTP API over the same router: any daemon answers, a follower forwards to the leader.
   let fleetApi: FleetApiServerHandle | undefined;
@@ -183,6 +193,7 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger): Promise<Daemo
           isLeader: () => engine?.holdsLease() === true,
           buses: () => buses,
           storeUp,
+          insecure,
         },
         metrics,
         viz,
