@@ -129,7 +129,8 @@ export const CONFIG_KEYS: Record<keyof DaemonConfig, KeySpec> = {
 
 export const DEFAULT_CONFIG_FILE = '/etc/flotilla/flotilla.conf';
 
-function defaults(): DaemonConfig {
+/** The defaults of every key (outside dev mode). */
+export function defaultConfig(): DaemonConfig {
   return {
     dev: false,
     data_dir: '.flotilla-dev',
@@ -306,7 +307,7 @@ export interface LoadedConfig {
  * CONFIG_INVALID naming the key and its source for any bad value.
  */
 export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): LoadedConfig {
-  const first = loadWith(defaults(), argv, env);
+  const first = loadWith(defaultConfig(), argv, env);
   // Dev mode changes the defaults (not what the user set): run again on top of them.
   return first.config.dev ? loadWith(devDefaults(first.config.data_dir), argv, env) : first;
 }
@@ -314,7 +315,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
 /** Dev mode: one machine, embedded store and bus, state under data_dir, TCP endpoint on loopback. */
 export function devDefaults(dataDir: string): DaemonConfig {
   return {
-    ...defaults(),
+    ...defaultConfig(),
     dev: true,
     data_dir: dataDir,
     units_directory: path.join(dataDir, 'units'),
