@@ -61,6 +61,8 @@ export interface DaemonConfig {
   /** fleet unloaded every unit on shutdown; Flotilla leaves them running unless this is set. */
   unload_on_shutdown: boolean;
   log_level: 'debug' | 'info' | 'warn' | 'error';
+  /** `text` (time LEVEL msg key=value; no time under journald) or `json` (one object a line). */
+  log_format: 'text' | 'json';
 }
 
 type Kind = 'bool' | 'string' | 'list' | 'metadata' | 'duration' | 'int' | 'enum';
@@ -125,6 +127,11 @@ export const CONFIG_KEYS: Record<keyof DaemonConfig, KeySpec> = {
     help: "unload every local unit on SIGTERM (fleet's old behaviour)",
   },
   log_level: { kind: 'enum', values: ['debug', 'info', 'warn', 'error'], help: 'log verbosity' },
+  log_format: {
+    kind: 'enum',
+    values: ['text', 'json'],
+    help: 'log lines on stderr: text (no timestamp of its own under journald) or json',
+  },
 };
 
 export const DEFAULT_CONFIG_FILE = '/etc/flotilla/flotilla.conf';
@@ -170,6 +177,7 @@ export function defaultConfig(): DaemonConfig {
     log_retention: 100_000,
     unload_on_shutdown: false,
     log_level: 'info',
+    log_format: 'text',
   };
 }
 

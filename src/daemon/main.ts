@@ -33,7 +33,7 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const cfg = loaded.config;
-  const log = createLogger({ level: cfg.log_level });
+  const log = createLogger({ level: cfg.log_level, format: cfg.log_format });
   const notifier = new SystemdNotifier(log);
   const daemon = await startDaemon(cfg, log, { listenFds: listenFds() }).catch((err: unknown) => {
     process.stderr.write(`flotillad: ${(err as Error).message}\n`);
