@@ -1,4 +1,5 @@
 import type { Command } from '../command';
+import { backup, restore } from './backup';
 import { cat } from './cat';
 import { cluster } from './cluster';
 import { destroy } from './destroy';
@@ -19,6 +20,7 @@ import { unload } from './unload';
 
 /** Every command, in the order help lists them (alphabetical, as fleetctl). */
 export const COMMANDS: readonly Command[] = [
+  backup,
   cat,
   cluster,
   destroy,
@@ -31,6 +33,7 @@ export const COMMANDS: readonly Command[] = [
   load,
   replay,
   restart,
+  restore,
   start,
   status,
   stop,
