@@ -61,3 +61,26 @@ export function isFlotillaError(err: unknown, code?: ErrorCode): err is Flotilla
 export function assertNever(x: never, what = 'value'): never {
   throw new FlotillaError(ErrorCode.Internal, `unexpected ${what}: ${JSON.stringify(x)}`);
 }
+
+/** How many characters of a client's input an error message quotes at most. */
+export const ECHO_MAX = 120;
+
+/**
+ * `s` made safe to quote in an error message or a log line: at most `max` characters (the rest
+ * is counted, never echoed), control characters and lone surrogates escaped as `\uXXXX`. Every
+ * message that repeats what a client sent goes through this: a 120 KB unit name must not come
+ * back in a gRPC trailer, and a newline must not start a new log line.
+ */
+export function clip(s: string, max = ECHO_MAX): string {
+  const str = String(s);
+  let head = str.length > max ? str.slice(0, max) : str;
+  // Do not cut a surrogate pair in two.
+  if (head.length < str.length && /[\ud800-\udbff]$/.test(head)) head = head.slice(0, -1);
+  const safe = head.replace(
+    // eslint-disable-next-line no-control-regex
+    /[\u0000-\u001f\u007f-\u009f\u2028\u2029]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
+  const rest = str.length - head.length;
+  return rest > 0 ? `${safe}…(${rest} more characters)` : safe;
+}

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { ErrorCode, FlotillaError } from '../errors';
+import { DEFAULT_MAX_UNIT_BYTES, MAX_UNIT_BYTES_LIMIT } from '../unit/check';
 
 /**
  * flotillad's configuration. Sources in increasing priority: the file (`/etc/flotilla/flotilla.conf`
@@ -47,6 +48,14 @@ export interface DaemonConfig {
   nats_keyfile: string;
   nats_user: string;
   nats_password: string;
+  /** Secrets from files rather than argv or the config file (docs/security.md). */
+  etcd_password_file: string;
+  nats_password_file: string;
+  /** This daemon's NKey seed (written by `flotilla bus-auth`), or a NATS credentials file. */
+  nats_nkey_seed_file: string;
+  nats_creds_file: string;
+  /** Speak protocol v1's shared subjects (rolling upgrade from before per-machine subjects). */
+  nats_legacy_subjects: boolean;
   /**
    * Where to serve fleet's HTTP API v1 for the original fleetctl: `unix:///path` and/or
    * `host:port` (empty: off). fleetctl's default endpoint is unix:///var/run/fleet.sock.
@@ -54,6 +63,8 @@ export interface DaemonConfig {
   fleet_api_listen: string[];
   /** Items per page of the fleet API's collections (fleet's `token_limit`). */
   token_limit: number;
+  /** The largest unit file (bytes, as written out) the API accepts, whatever the store. */
+  max_unit_bytes: number;
   snapshot_every: number;
   snapshot_interval: number;
   /** Events kept in the store behind the latest snapshot, for `replay` (older ones are compacted). */
@@ -70,6 +81,8 @@ type Kind = 'bool' | 'string' | 'list' | 'metadata' | 'duration' | 'int' | 'enum
 interface KeySpec {
   kind: Kind;
   values?: readonly string[];
+  /** For `int`: the largest value accepted. */
+  max?: number;
   help: string;
 }
 
@@ -114,11 +127,27 @@ export const CONFIG_KEYS: Record<keyof DaemonConfig, KeySpec> = {
   nats_keyfile: { kind: 'string', help: 'PEM private key of nats_certfile' },
   nats_user: { kind: 'string', help: 'NATS user' },
   nats_password: { kind: 'string', help: 'password of nats_user' },
+  etcd_password_file: { kind: 'string', help: 'file holding the password of etcd_username' },
+  nats_password_file: { kind: 'string', help: 'file holding the password of nats_user' },
+  nats_nkey_seed_file: {
+    kind: 'string',
+    help: "this machine's NKey seed file for NATS (from `flotilla bus-auth`)",
+  },
+  nats_creds_file: { kind: 'string', help: 'NATS credentials file (JWT and seed)' },
+  nats_legacy_subjects: {
+    kind: 'bool',
+    help: "publish on protocol v1's shared subjects (rolling upgrade; see docs/protocol.md)",
+  },
   fleet_api_listen: {
     kind: 'list',
     help: "fleet API v1 listen addresses for fleetctl (unix:///var/run/fleet.sock is fleetctl's default, host:port; empty = off)",
   },
   token_limit: { kind: 'int', help: "fleet API v1 page size (fleet's token_limit)" },
+  max_unit_bytes: {
+    kind: 'int',
+    max: MAX_UNIT_BYTES_LIMIT,
+    help: `largest unit file accepted, in bytes (default ${DEFAULT_MAX_UNIT_BYTES}, at most ${MAX_UNIT_BYTES_LIMIT})`,
+  },
   snapshot_every: { kind: 'int', help: 'snapshot after this many events' },
   snapshot_interval: { kind: 'duration', help: 'snapshot at least this often when changed' },
   log_retention: { kind: 'int', help: 'events kept behind the latest snapshot for replay' },
@@ -170,8 +199,14 @@ export function defaultConfig(): DaemonConfig {
     nats_keyfile: '',
     nats_user: '',
     nats_password: '',
+    etcd_password_file: '',
+    nats_password_file: '',
+    nats_nkey_seed_file: '',
+    nats_creds_file: '',
+    nats_legacy_subjects: false,
     fleet_api_listen: [],
     token_limit: 100,
+    max_unit_bytes: DEFAULT_MAX_UNIT_BYTES,
     snapshot_every: 10_000,
     snapshot_interval: 60_000,
     log_retention: 100_000,
@@ -261,6 +296,8 @@ function setValue(cfg: DaemonConfig, key: keyof DaemonConfig, raw: string, sourc
     case 'int': {
       if (!/^\d+$/.test(unq) || Number(unq) <= 0)
         throw invalid(key, raw, 'a positive whole number', source);
+      if (spec.max !== undefined && Number(unq) > spec.max)
+        throw invalid(key, raw, `a whole number from 1 to ${spec.max}`, source);
       rec[key] = Number(unq);
       return;
     }

@@ -11,7 +11,7 @@ import { EngineApi } from '../engine/api';
 import type { FleetApiServerHandle } from '../fleetapi/server';
 import { startFleetApiServer } from '../fleetapi/server';
 import { Engine } from '../engine/engine';
-import { ErrorCode, FlotillaError } from '../errors';
+import { clip, ErrorCode, FlotillaError } from '../errors';
 import type { Logger } from '../log';
 import type { LogStore } from '../store/types';
 import type { DaemonConfig } from './config';
@@ -23,6 +23,7 @@ import { startHealthServer, storeProbe, type HttpEndpoint } from './health';
 import { cliVersion } from '../cli/version';
 import type { ActivatedSocket } from './sd';
 import { natsSecurity } from './stores';
+import { subjects } from '../protocol/subjects';
 import { clientTls, serverTls } from '../api/tls';
 
 export interface DaemonHandle {
@@ -112,7 +113,13 @@ export async function startDaemon(
     const name = `flotillad ${role} ${machineId}`;
     const bus = cfg.dev
       ? (hub ??= new LocalHub()).connect()
-      : await NatsBus.connect({ servers: cfg.nats_servers, name, ...natsSecurity(cfg) });
+      : await NatsBus.connect({
+          servers: cfg.nats_servers,
+          name,
+          ...natsSecurity(cfg),
+          // Replies come to this machine's own inboxes: the only ones its NATS user may read.
+          inboxPrefix: subjects(cfg.cluster).inbox(machineId),
+        });
     buses.set(role, true);
     metrics.setBus(role, true);
     bus.onStatus((st) => {
@@ -130,11 +137,22 @@ export async function startDaemon(
     ? clientTls(tlsFiles, { cert: 'grpc_tls_cert', key: 'grpc_tls_key', ca: 'grpc_tls_ca' })
     : undefined;
   const router = new ApiRouter({ machine: machineId }, forwardCredentials);
+  const internal =
+    (kind: 'grpc' | 'fleet') =>
+    (what: string, err: unknown): void => {
+      metrics.internalError(kind);
+      dlog.error('API handler failed; answered INTERNAL', {
+        api: kind,
+        call: what,
+        error: clip(err instanceof Error ? (err.stack ?? err.message) : String(err), 2000),
+      });
+    };
   const served = metrics.instrumentApi(router);
   const api: ApiServerHandle = await startApiServer({
     api: served,
     listen: cfg.grpc_listen,
     credentials: serverCredentials,
+    onInternalError: internal('grpc'),
   });
   const advertise =
     cfg.grpc_advertise ||
@@ -153,6 +171,7 @@ export async function startDaemon(
         fds: activated.map((s) => s.fd),
         tokenLimit: cfg.token_limit,
         log: dlog.child({ component: 'fleet-api' }),
+        onInternalError: internal('fleet'),
       });
     } catch (err) {
       await api.close();
@@ -230,10 +249,13 @@ export async function startDaemon(
           });
           engine = e;
           const unfollow = metrics.followEngine(e);
-          const engineApi = new EngineApi(e, engineBus, cfg.cluster, {
-            machineId,
-            address: advertise,
-          });
+          const engineApi = new EngineApi(
+            e,
+            engineBus,
+            cfg.cluster,
+            { machineId, address: advertise },
+            { maxUnitBytes: cfg.max_unit_bytes },
+          );
           let endReason = '';
           e.onStopped((reason) => (endReason = reason));
           router.setStale(undefined);

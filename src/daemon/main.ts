@@ -10,6 +10,7 @@ import { exampleConfig, usage } from './config-doc';
 import { cliVersion } from '../cli/version';
 import { startDaemon } from './daemon';
 import { SystemdNotifier, listenFds } from './sd';
+import { secretWarnings } from './secrets';
 
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
@@ -34,6 +35,7 @@ async function main(): Promise<void> {
   }
   const cfg = loaded.config;
   const log = createLogger({ level: cfg.log_level, format: cfg.log_format });
+  for (const warning of secretWarnings(cfg, argv, loaded.file)) log.warn(warning);
   const notifier = new SystemdNotifier(log);
   const daemon = await startDaemon(cfg, log, { listenFds: listenFds() }).catch((err: unknown) => {
     process.stderr.write(`flotillad: ${(err as Error).message}\n`);

@@ -47,6 +47,16 @@ const ENGINE_STATS: Record<keyof EngineStats, { kind: 'counter' | 'gauge'; help:
     kind: 'counter',
     help: 'Messages not sent: larger than the bus max_payload.',
   },
+  machinesLost: { kind: 'counter', help: 'Machines declared lost by this leader.' },
+  reschedulingHolds: {
+    kind: 'counter',
+    help: 'Times the mass-loss guard held rescheduling.',
+  },
+  reschedulingHeld: { kind: 'gauge', help: '1 while the mass-loss guard holds rescheduling.' },
+  busDown: {
+    kind: 'gauge',
+    help: "1 while the leader's own bus connection is down (it judges no machine then).",
+  },
 };
 
 /** Agent statistics: all monotonic. */
@@ -67,6 +77,7 @@ const AGENT_STATS: Record<keyof AgentStats, string> = {
   ops: 'Unit operations applied.',
   opFailures: 'Unit operations that failed.',
   rpcRequests: 'RPC requests from the leader answered.',
+  staleSchedules: 'Full schedules refused: older than an epoch already heard.',
 };
 
 /** API calls that answer once; streaming calls (watch, journal) are not timed. */
@@ -104,6 +115,7 @@ export class DaemonMetrics {
   readonly registry = new Registry();
   private readonly busUp: Gauge<'connection'>;
   private readonly commitSeconds: Histogram;
+  private readonly internalErrors: Counter<'api'>;
   private readonly placeSeconds: Histogram;
   private readonly activeSeconds: Histogram;
   private readonly apiSeconds: Histogram<'method' | 'code'>;
@@ -269,6 +281,12 @@ export class DaemonMetrics {
       });
     }
 
+    this.internalErrors = new Counter({
+      name: 'flotilla_api_internal_errors_total',
+      help: 'Handler exceptions answered INTERNAL (bugs, not refusals), by API.',
+      labelNames: ['api'],
+      registers: [r],
+    });
     this.commitSeconds = new Histogram({
       name: 'flotilla_commit_duration_seconds',
       help: "Time the leader's group commits take to be durable in the store.",
@@ -302,6 +320,14 @@ export class DaemonMetrics {
 
   render(): Promise<string> {
     return this.registry.metrics();
+  }
+
+  /**
+   * A handler failure that was a bug, not a refusal (an exception in a gRPC or fleet-API
+   * handler): it became an INTERNAL answer and was logged; counted here.
+   */
+  internalError(api: 'grpc' | 'fleet'): void {
+    this.internalErrors.inc({ api });
   }
 
   /** Records whether one of this daemon's bus connections is up. */

@@ -64,6 +64,9 @@ export function applyEvent(state: ClusterState, e: FlotillaEvent): void {
     case 'LeaderElected':
       state.leader = { machine: e.machine, address: e.address };
       return;
+    case 'ReschedulingHeld':
+    case 'ReschedulingResumed':
+      return;
     case 'MachineJoined': {
       const m = machineOf(state, e.machine, e.time, 'alive');
       m.ip = e.ip;

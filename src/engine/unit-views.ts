@@ -32,13 +32,28 @@ export function unitMessage(u: UnitFields, currentState: string): Unit {
 
 /** A unit of the state as the API shows it (GetUnit, ListUnits). */
 export function unitView(state: ClusterState, u: UnitRecord): Unit {
-  const byMachine = state.reported.get(u.name);
-  const reports =
-    u.machine === undefined ? byMachine?.values() : [byMachine?.get(u.machine)].filter(isSome);
-  return unitMessage({ ...u, global: u.requirements.global }, stateColumn(reports ?? []));
+  const reports = [...liveReports(state, u.name)]
+    .filter(([machine]) => u.machine === undefined || machine === u.machine)
+    .map(([, s]) => s);
+  return unitMessage({ ...u, global: u.requirements.global }, stateColumn(reports));
 }
 
-const isSome = <T>(x: T | undefined): x is T => x !== undefined;
+/**
+ * What the machines that are not lost report of a unit, by machine. A lost machine's reports
+ * stay in the state (the machine may come back still running them) but no view shows them: in
+ * fleet a machine's unit states expired with its TTL, and a unit that moved away from a dead
+ * machine must not be listed on it as well.
+ */
+export function* liveReports(
+  state: ClusterState,
+  unit: string,
+): Iterable<[machine: string, state: UnitRuntimeState]> {
+  const byMachine = state.reported.get(unit);
+  if (!byMachine) return;
+  for (const entry of byMachine) {
+    if (state.machines.get(entry[0])?.presence !== 'lost') yield entry;
+  }
+}
 
 const RUNNING = new Set(['active', 'reloading', 'deactivating']);
 
@@ -138,6 +153,11 @@ export class EncodedUnitViews {
   /** Something about the unit's status changed (placement, target, reports). */
   forget(name: string): void {
     this.statuses.delete(name);
+  }
+
+  /** A machine was lost or came back: every unit's status part may change. */
+  forgetStatuses(): void {
+    this.statuses.clear();
   }
 
   /** The unit's file changed, or the unit is gone. */

@@ -40,7 +40,15 @@ export type EventBody =
   // transient: rebuilt from agents after a failover
   | { type: 'MachineJoined'; machine: string; ip: string; metadata: Record<string, string> }
   | { type: 'MachineLost'; machine: string; reason: string }
-  | { type: 'UnitStateReported'; unit: string; machine: string; state: UnitRuntimeState | null };
+  | { type: 'UnitStateReported'; unit: string; machine: string; state: UnitRuntimeState | null }
+  // durable: the leader's liveness judgement (src/engine/liveness.ts), for the record
+  | {
+      type: 'ReschedulingHeld';
+      /** Machines whose TTL passed and that were not declared lost. */
+      machines: string[];
+      reason: string;
+    }
+  | { type: 'ReschedulingResumed'; reason: string };
 
 export type EventType = EventBody['type'];
 
@@ -66,6 +74,8 @@ export const DURABLE_TYPES: ReadonlySet<EventType> = new Set<EventType>([
   'UnitUnscheduled',
   'MachineMetadataSet',
   'LeaderElected',
+  'ReschedulingHeld',
+  'ReschedulingResumed',
 ]);
 
 /** Every event type this version knows (the record makes the compiler check the list). */
@@ -81,6 +91,8 @@ const KNOWN: Record<EventType, true> = {
   MachineJoined: true,
   MachineLost: true,
   UnitStateReported: true,
+  ReschedulingHeld: true,
+  ReschedulingResumed: true,
 };
 export const EVENT_TYPES: readonly EventType[] = Object.keys(KNOWN) as EventType[];
 

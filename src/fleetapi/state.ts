@@ -1,5 +1,5 @@
 import type { ClusterApi } from '../api/types';
-import { ErrorCode } from '../errors';
+import { clip, ErrorCode } from '../errors';
 import type { UnitState } from '../gen/flotilla/v1/flotilla';
 import { fleetError } from './errors';
 import type { PageSource } from './pagination';
@@ -44,7 +44,7 @@ export async function getState(api: ClusterApi, name: string): Promise<Reply> {
     if (!page.next) break;
     after = page.next;
   }
-  throw fleetError(404, ErrorCode.UnitNotFound, `unit state of ${name} does not exist`, {
+  throw fleetError(404, ErrorCode.UnitNotFound, `unit state of ${clip(name)} does not exist`, {
     unit: name,
   });
 }

@@ -1,6 +1,6 @@
 import type { ClusterApi } from '../api/types';
 import type { FlotillaError } from '../errors';
-import { ErrorCode, isFlotillaError } from '../errors';
+import { clip, ErrorCode, isFlotillaError } from '../errors';
 import type { Unit } from '../gen/flotilla/v1/flotilla';
 import { UnitView } from '../gen/flotilla/v1/flotilla';
 import { splitUnitName, validateUnitName } from '../unit';
@@ -19,7 +19,9 @@ export interface Reply {
 }
 
 function notFound(name: string): FlotillaError {
-  return fleetError(404, ErrorCode.UnitNotFound, `unit ${name} does not exist`, { unit: name });
+  return fleetError(404, ErrorCode.UnitNotFound, `unit ${clip(name)} does not exist`, {
+    unit: name,
+  });
 }
 
 /** The unit, or undefined when the cluster has none of that name. */
@@ -63,16 +65,18 @@ export async function destroyUnit(api: ClusterApi, name: string): Promise<Reply>
 /** fleet refused to activate a template ("foo@.service") with 400. */
 function refuseTemplate(name: string, desiredState: string): void {
   if (desiredState !== 'inactive' && splitUnitName(name)?.isTemplate) {
-    throw fleetError(400, ErrorCode.InvalidArgument, `cannot activate template "${name}"`, {
+    throw fleetError(400, ErrorCode.InvalidArgument, `cannot activate template "${clip(name)}"`, {
       unit: name,
     });
   }
 }
 
 /**
- * PUT /units/{name}: creates the unit (201) when it does not exist, else sets its desired state
- * (204). As in fleet, the options of a PUT on an existing unit are ignored, never compared:
- * replacing a unit's file is `flotilla start --replace` (fleetctl compares and warns itself).
+ * PUT /units/{name}: creates the unit (201) when it does not exist; replaces the file of an
+ * existing unit when `options` are sent and differ from the stored ones (201: fleet v1.0's
+ * api/units.go re-created it, with the sent desired state or `inactive` — fleetctl's
+ * `--replace`); sets the desired state (204) of an existing unit whose options are absent or
+ * the same.
  */
 export async function setUnit(api: ClusterApi, urlName: string, body: UnitBody): Promise<Reply> {
   const name = body.name || urlName;
@@ -80,7 +84,7 @@ export async function setUnit(api: ClusterApi, urlName: string, body: UnitBody):
     throw fleetError(
       400,
       ErrorCode.InvalidArgument,
-      `name in URL "${urlName}" differs from unit name in request body "${name}"`,
+      `name in URL "${clip(urlName)}" differs from unit name in request body "${clip(name)}"`,
       { field: 'name', unit: urlName },
     );
   }
@@ -91,7 +95,7 @@ export async function setUnit(api: ClusterApi, urlName: string, body: UnitBody):
       throw fleetError(
         409,
         ErrorCode.InvalidArgument,
-        `unit ${name} does not exist and options field empty`,
+        `unit ${clip(name)} does not exist and options field empty`,
         { field: 'options', unit: name },
       );
     }
@@ -103,22 +107,49 @@ export async function setUnit(api: ClusterApi, urlName: string, body: UnitBody):
     });
     // Created by someone else since getUnit: carry on as an update, as fleet's next PUT would.
     if (r.results[0]?.outcome === 'created') return { status: 201 };
+  } else if (body.options.length > 0 && (await replaceFile(api, existing, body.options))) {
+    // fleet re-created the unit with the sent desired state, empty meaning inactive: fleetctl's
+    // --replace then waits for `inactive` before it loads or starts the new file.
+    await setTarget(api, name, body.desiredState || 'inactive');
+    return { status: 201 };
   }
   if (!body.desiredState) {
     throw fleetError(
       409,
       ErrorCode.InvalidArgument,
-      `must provide desiredState to update existing unit ${name}`,
+      `must provide desiredState to update existing unit ${clip(name)}`,
       { field: 'desiredState', unit: name },
     );
   }
-  refuseTemplate(name, body.desiredState);
+  await setTarget(api, name, body.desiredState);
+  return { status: 204 };
+}
+
+async function setTarget(api: ClusterApi, name: string, desiredState: string): Promise<void> {
+  refuseTemplate(name, desiredState);
   try {
-    await api.setTargetStates({ names: [name], targetState: body.desiredState });
+    await api.setTargetStates({ names: [name], targetState: desiredState });
   } catch (err) {
     // Destroyed between the two calls.
     if (isFlotillaError(err, ErrorCode.UnitNotFound)) throw notFound(name);
     throw err;
   }
-  return { status: 204 };
+}
+
+/**
+ * Replaces the unit's file with `options` when they differ from the stored ones (the engine
+ * compares the units' hashes); true when it did.
+ */
+async function replaceFile(
+  api: ClusterApi,
+  existing: Unit,
+  options: UnitBody['options'],
+): Promise<boolean> {
+  const r = await api.createUnits({
+    units: [{ name: existing.name, options, targetState: existing.targetState }],
+    replace: true,
+  });
+  const outcome = r.results[0]?.outcome;
+  // Destroyed since getUnit: created again, with the desired state it had.
+  return outcome === 'replaced' || outcome === 'created';
 }

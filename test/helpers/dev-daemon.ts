@@ -1,9 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import fs from 'node:fs';
 import path from 'node:path';
 import { tcpOpen } from '../harness/ports';
-import { killGroup, track, untrack } from '../harness/registry';
+import { track, untrack } from '../harness/registry';
 import { FLOTILLAD } from './cluster';
+import { killUnitProcesses } from './unit-processes';
 
 /** A `flotillad --dev` process of a test. */
 export interface DevDaemon {
@@ -71,10 +71,5 @@ export async function startDevDaemon(o: {
 
 /** Units a dev daemon's process driver started outlive it: kills them by their pidfiles. */
 export function killDevUnits(dir: string): void {
-  const units = path.join(dir, 'state', 'units');
-  if (!fs.existsSync(units)) return;
-  for (const f of fs.readdirSync(units).filter((x) => x.endsWith('.pid'))) {
-    const pid = parseInt(fs.readFileSync(path.join(units, f), 'utf8'), 10);
-    if (pid > 0) killGroup(pid, 'SIGKILL');
-  }
+  killUnitProcesses(path.join(dir, 'state', 'units'));
 }

@@ -1,5 +1,6 @@
 import type { Command } from '../command';
 import { backup, restore } from './backup';
+import { busAuth } from './bus-auth';
 import { cat } from './cat';
 import { cluster } from './cluster';
 import { destroy } from './destroy';
@@ -17,10 +18,12 @@ import { status } from './status';
 import { stop } from './stop';
 import { submit } from './submit';
 import { unload } from './unload';
+import { viz } from './viz';
 
 /** Every command, in the order help lists them (alphabetical, as fleetctl). */
 export const COMMANDS: readonly Command[] = [
   backup,
+  busAuth,
   cat,
   cluster,
   destroy,
@@ -40,6 +43,7 @@ export const COMMANDS: readonly Command[] = [
   submit,
   unload,
   version,
+  viz,
 ];
 registry.commands = COMMANDS;
 
