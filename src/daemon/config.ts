@@ -82,6 +82,8 @@ export interface DaemonConfig {
   /** fleet unloaded every unit on shutdown; Flotilla leaves them running unless this is set. */
   unload_on_shutdown: boolean;
   log_level: 'debug' | 'info' | 'warn' | 'error';
+  /** `text` (time LEVEL msg key=value; no time under journald) or `json` (one object a line). */
+  log_format: 'text' | 'json';
 }
 
 type Kind = 'bool' | 'string' | 'list' | 'metadata' | 'duration' | 'int' | 'enum' | 'fraction';
@@ -176,11 +178,17 @@ export const CONFIG_KEYS: Record<keyof DaemonConfig, KeySpec> = {
     help: "unload every local unit on SIGTERM (fleet's old behaviour)",
   },
   log_level: { kind: 'enum', values: ['debug', 'info', 'warn', 'error'], help: 'log verbosity' },
+  log_format: {
+    kind: 'enum',
+    values: ['text', 'json'],
+    help: 'log lines on stderr: text (no timestamp of its own under journald) or json',
+  },
 };
 
 export const DEFAULT_CONFIG_FILE = '/etc/flotilla/flotilla.conf';
 
-function defaults(): DaemonConfig {
+/** The defaults of every key (outside dev mode). */
+export function defaultConfig(): DaemonConfig {
   return {
     dev: false,
     data_dir: '.flotilla-dev',
@@ -229,6 +237,7 @@ function defaults(): DaemonConfig {
     log_retention: 100_000,
     unload_on_shutdown: false,
     log_level: 'info',
+    log_format: 'text',
   };
 }
 
@@ -386,7 +395,7 @@ export interface LoadedConfig {
  * CONFIG_INVALID naming the key and its source for any bad value.
  */
 export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): LoadedConfig {
-  const first = loadWith(defaults(), argv, env);
+  const first = loadWith(defaultConfig(), argv, env);
   // Dev mode changes the defaults (not what the user set): run again on top of them.
   return first.config.dev ? loadWith(devDefaults(first.config.data_dir), argv, env) : first;
 }
@@ -394,7 +403,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
 /** Dev mode: one machine, embedded store and bus, state under data_dir, TCP endpoint on loopback. */
 export function devDefaults(dataDir: string): DaemonConfig {
   return {
-    ...defaults(),
+    ...defaultConfig(),
     dev: true,
     data_dir: dataDir,
     units_directory: path.join(dataDir, 'units'),
