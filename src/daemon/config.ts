@@ -2,11 +2,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { ErrorCode, FlotillaError } from '../errors';
 import { DEFAULT_MAX_UNIT_BYTES, MAX_UNIT_BYTES_LIMIT } from '../unit/check';
+import { applyFleetConfig } from './fleet-compat';
 
 /**
- * flotillad's configuration. Sources in increasing priority: the file (`/etc/flotilla/flotilla.conf`
- * or `--config`), the environment (`FLOTILLA_<KEY>`), flags (`--<key-with-dashes>`). fleet's key
- * names are kept where they exist.
+ * flotillad's configuration. Sources in increasing priority: fleetd's own (`/etc/fleet/fleet.conf`
+ * and `FLEET_<KEY>`, fleet-compat.ts), the file (`/etc/flotilla/flotilla.conf` or `--config`),
+ * the environment (`FLOTILLA_<KEY>`), flags (`--<key-with-dashes>`). fleet's key names are kept
+ * where they exist.
  */
 export interface DaemonConfig {
   /** Run a one-machine cluster with no external services (embedded store and bus). */
@@ -20,6 +22,8 @@ export interface DaemonConfig {
   metadata: Record<string, string>;
   /** How long a silent agent stays alive in the leader's eyes (ms). */
   agent_ttl: number;
+  /** How long one etcd request may take (ms; fleet's etcd_request_timeout). */
+  etcd_request_timeout: number;
   /** The leader's election lease (ms); failover happens within about this long. */
   lease_ttl: number;
   public_ip: string;
@@ -94,6 +98,7 @@ export const CONFIG_KEYS: Record<keyof DaemonConfig, KeySpec> = {
   metadata: { kind: 'metadata', help: 'k=v,k2=v2' },
   agent_ttl: { kind: 'duration', help: 'agent liveness TTL, e.g. 30s' },
   lease_ttl: { kind: 'duration', help: 'leader election lease, e.g. 5s' },
+  etcd_request_timeout: { kind: 'duration', help: 'longest etcd request, e.g. 2s (fleet: 1.0)' },
   public_ip: { kind: 'string', help: 'address shown for this machine' },
   disable_engine: { kind: 'bool', help: 'never campaign for leadership' },
   disable_agent: { kind: 'bool', help: 'run no agent on this machine' },
@@ -165,6 +170,7 @@ function defaults(): DaemonConfig {
     machine_id: '',
     metadata: {},
     agent_ttl: 30_000,
+    etcd_request_timeout: 2000,
     lease_ttl: 5_000,
     public_ip: '',
     disable_engine: false,
@@ -333,6 +339,8 @@ export interface LoadedConfig {
   config: DaemonConfig;
   /** The config file read, if any (SIGHUP re-reads it). */
   file?: string;
+  /** One line per fleet setting that means nothing in Flotilla (fleet-compat.ts). */
+  notices: string[];
 }
 
 /**
@@ -398,6 +406,10 @@ function loadWith(base: DaemonConfig, argv: string[], env: NodeJS.ProcessEnv): L
     flags.push([key, value]);
   }
   const config: DaemonConfig = { ...base };
+  // fleetd's fleet.conf and FLEET_* first: Flotilla's own settings below win over them.
+  const notices = applyFleetConfig(env, (k, raw, source) =>
+    setValue(config, keyOf(k, source), raw, source),
+  );
   file ??= env.FLOTILLA_CONFIG ?? DEFAULT_CONFIG_FILE;
   let used: string | undefined;
   if (fs.existsSync(file)) {
@@ -414,5 +426,5 @@ function loadWith(base: DaemonConfig, argv: string[], env: NodeJS.ProcessEnv): L
     if (v !== undefined) setValue(config, key, v, `environment FLOTILLA_${key.toUpperCase()}`);
   }
   for (const [k, v] of flags) setValue(config, k, v, `flag --${k.replace(/_/g, '-')}`);
-  return { config, file: used };
+  return { config, file: used, notices };
 }

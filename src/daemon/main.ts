@@ -11,7 +11,8 @@ import { secretWarnings } from './secrets';
 
 const USAGE = `usage: flotillad [--config FILE] [--dev] [--<key> VALUE]…
 
-Configuration (file < environment FLOTILLA_<KEY> < flags --<key-with-dashes>):
+Configuration (fleetd's /etc/fleet/fleet.conf < FLEET_<KEY> < file < environment FLOTILLA_<KEY>
+< flags --<key-with-dashes>):
 ${Object.entries(CONFIG_KEYS)
   .map(([k, s]) => `  --${k.replace(/_/g, '-').padEnd(20)} ${s.help}`)
   .join('\n')}
@@ -33,6 +34,7 @@ async function main(): Promise<void> {
   const cfg = loaded.config;
   const log = createLogger({ level: cfg.log_level });
   for (const warning of secretWarnings(cfg, argv, loaded.file)) log.warn(warning);
+  for (const notice of loaded.notices) log.info(notice);
   const daemon = await startDaemon(cfg, log).catch((err: unknown) => {
     process.stderr.write(`flotillad: ${(err as Error).message}\n`);
     process.exit(isFlotillaError(err) && err.code === 'CONFIG_INVALID' ? 2 : 1);
