@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { ErrorCode, FlotillaError } from '../errors';
 import { DEFAULT_MAX_UNIT_BYTES, MAX_UNIT_BYTES_LIMIT } from '../unit/check';
@@ -78,7 +79,8 @@ export interface DaemonConfig {
   log_level: 'debug' | 'info' | 'warn' | 'error';
 }
 
-type Kind = 'bool' | 'string' | 'list' | 'metadata' | 'duration' | 'int' | 'enum';
+type Kind =
+  'bool' | 'string' | 'list' | 'metadata' | 'duration' | 'int' | 'enum' | 'ip' | 'hostport';
 
 interface KeySpec {
   kind: Kind;
@@ -99,7 +101,7 @@ export const CONFIG_KEYS: Record<keyof DaemonConfig, KeySpec> = {
   agent_ttl: { kind: 'duration', help: 'agent liveness TTL, e.g. 30s' },
   lease_ttl: { kind: 'duration', help: 'leader election lease, e.g. 5s' },
   etcd_request_timeout: { kind: 'duration', help: 'longest etcd request, e.g. 2s (fleet: 1.0)' },
-  public_ip: { kind: 'string', help: 'address shown for this machine' },
+  public_ip: { kind: 'ip', help: 'IP address shown for this machine' },
   disable_engine: { kind: 'bool', help: 'never campaign for leadership' },
   disable_agent: { kind: 'bool', help: 'run no agent on this machine' },
   units_directory: { kind: 'string', help: 'where unit files are written' },
@@ -116,7 +118,10 @@ export const CONFIG_KEYS: Record<keyof DaemonConfig, KeySpec> = {
     kind: 'string',
     help: 'PEM CA bundle: clients must present a certificate it signed (mTLS)',
   },
-  http_listen: { kind: 'string', help: 'HTTP address for /healthz and /metrics ("" = off)' },
+  http_listen: {
+    kind: 'hostport',
+    help: 'HTTP host:port for /healthz and /metrics ("" = off)',
+  },
   etcd_cafile: { kind: 'string', help: 'PEM CA bundle to verify etcd with (TLS)' },
   etcd_certfile: { kind: 'string', help: 'PEM client certificate for etcd (mTLS)' },
   etcd_keyfile: { kind: 'string', help: 'PEM private key of etcd_certfile' },
@@ -293,6 +298,23 @@ function setValue(cfg: DaemonConfig, key: keyof DaemonConfig, raw: string, sourc
       if (spec.max !== undefined && Number(unq) > spec.max)
         throw invalid(key, raw, `a whole number from 1 to ${spec.max}`, source);
       rec[key] = Number(unq);
+      return;
+    }
+    case 'ip':
+      if (unq !== '' && net.isIP(unq) === 0)
+        throw invalid(key, raw, 'an IPv4 or IPv6 address, e.g. 10.0.0.2', source);
+      rec[key] = unq;
+      return;
+    case 'hostport': {
+      const m = /^(\[[0-9a-fA-F:.]+\]|[^:[\]/\s]+):(\d{1,5})$/.exec(unq);
+      if (unq !== '' && (!m || Number(m[2]) > 65535))
+        throw invalid(
+          key,
+          raw,
+          'host:port with a port from 0 to 65535, e.g. 127.0.0.1:9090',
+          source,
+        );
+      rec[key] = unq;
       return;
     }
     case 'enum':

@@ -144,3 +144,27 @@ describe("fleetd's configuration", () => {
     );
   });
 });
+
+describe('addresses are checked when the configuration is read, naming the flag', () => {
+  const env = { FLOTILLA_CONFIG: '/nonexistent/flotilla.conf', FLOTILLA_FLEET_CONFIG: '' };
+  it.each([
+    [['--public-ip', 'notanip'], 'invalid value for public_ip (flag --public-ip): "notanip"'],
+    [['--public-ip', '10.0.0.300'], 'invalid value for public_ip (flag --public-ip)'],
+    [
+      ['--http-listen', '127.0.0.1:abc'],
+      'invalid value for http_listen (flag --http-listen): "127.0.0.1:abc"',
+    ],
+    [['--http-listen', '127.0.0.1:70000'], 'invalid value for http_listen (flag --http-listen)'],
+    [['--http-listen', 'nohost'], 'invalid value for http_listen (flag --http-listen)'],
+  ])('refuses %j', (argv, message) => {
+    expect(() => loadConfig(argv, env)).toThrow(message);
+  });
+
+  it.each([
+    [['--public-ip', '10.0.0.2', '--http-listen', '127.0.0.1:9090']],
+    [['--public-ip', 'fd00::1', '--http-listen', '[::1]:0']],
+    [['--public-ip', '', '--http-listen', '']],
+  ])('accepts %j', (argv) => {
+    expect(() => loadConfig(argv, env)).not.toThrow();
+  });
+});
