@@ -21,6 +21,7 @@ import { makeDriver, startLocalAgent, type LocalAgent } from './wiring';
 import { openStore } from './stores';
 import { internalErrors, renderMetrics } from './metrics';
 import { natsSecurity } from './stores';
+import { lockDirectory } from './dir-lock';
 import { subjects } from '../protocol/subjects';
 import { clientTls, serverTls } from '../api/tls';
 
@@ -78,6 +79,12 @@ function firstPublicIp(): string {
  * stops the agent's units.
  */
 export async function startDaemon(cfg: DaemonConfig, log: Logger): Promise<DaemonHandle> {
+  // One daemon per state: dev mode's data directory, the process driver's units.
+  const unlock = cfg.dev
+    ? lockDirectory(cfg.data_dir, 'data directory')
+    : cfg.driver === 'process'
+      ? lockDirectory(cfg.units_directory, 'units directory')
+      : () => undefined;
   const machineId = resolveMachineId(cfg);
   const ip = cfg.public_ip || firstPublicIp();
   const dlog = log.child({ machine: machineId.slice(0, 8) });
@@ -295,6 +302,7 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger): Promise<Daemo
       router.close();
       httpServer?.close();
       await store.close();
+      unlock();
     },
   };
 }
