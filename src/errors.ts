@@ -84,3 +84,12 @@ export function clip(s: string, max = ECHO_MAX): string {
   const rest = str.length - head.length;
   return rest > 0 ? `${safe}…(${rest} more characters)` : safe;
 }
+
+/** The message of anything thrown, never throwing itself (a thrown object's toString may). */
+export function errorText(err: unknown): string {
+  try {
+    return err instanceof Error ? String(err.message) : String(err);
+  } catch {
+    return 'an error that cannot be printed';
+  }
+}

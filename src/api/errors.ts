@@ -1,6 +1,6 @@
 import { Metadata, status as GrpcStatus } from '@grpc/grpc-js';
 import type { ServiceError, StatusObject } from '@grpc/grpc-js';
-import { clip, ErrorCode, FlotillaError, isFlotillaError } from '../errors';
+import { clip, ErrorCode, errorText, FlotillaError, isFlotillaError } from '../errors';
 
 /**
  * How FlotillaError crosses gRPC. The status code says the class of failure (so plain gRPC
@@ -96,10 +96,7 @@ function wellFormed(s: string): string {
 export function toGrpcStatus(err: unknown): Partial<StatusObject> & { code: GrpcStatus } {
   const fe = isFlotillaError(err)
     ? err
-    : new FlotillaError(
-        ErrorCode.Internal,
-        `internal error: ${clip(err instanceof Error ? err.message : String(err), 500)}`,
-      );
+    : new FlotillaError(ErrorCode.Internal, `internal error: ${clip(errorText(err), 500)}`);
   const metadata = new Metadata();
   metadata.set(ERROR_CODE_TRAILER, KNOWN_CODES.has(fe.code) ? fe.code : ErrorCode.Internal);
   if (Object.keys(fe.details).length > 0) {

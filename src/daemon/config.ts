@@ -25,6 +25,14 @@ export interface DaemonConfig {
   agent_ttl: number;
   /** How long one etcd request may take (ms; fleet's etcd_request_timeout). */
   etcd_request_timeout: number;
+  /**
+   * After the leader hears again (its NATS connection back, a new term, its store recovered) every
+   * machine gets this long plus a full agent_ttl before it may be declared lost (ms; 0: one
+   * agent_ttl). Nomad's HeartbeatGrace / FailoverHeartbeatTTL. See docs/reliability.md.
+   */
+  agent_ttl_grace: number;
+  /** Share of machines (0–1) that may be declared lost within one agent_ttl before the leader holds rescheduling. */
+  mass_loss_threshold: number;
   /** The leader's election lease (ms); failover happens within about this long. */
   lease_ttl: number;
   public_ip: string;
@@ -80,7 +88,16 @@ export interface DaemonConfig {
 }
 
 type Kind =
-  'bool' | 'string' | 'list' | 'metadata' | 'duration' | 'int' | 'enum' | 'ip' | 'hostport';
+  | 'bool'
+  | 'string'
+  | 'list'
+  | 'metadata'
+  | 'duration'
+  | 'int'
+  | 'enum'
+  | 'fraction'
+  | 'ip'
+  | 'hostport';
 
 interface KeySpec {
   kind: Kind;
@@ -99,6 +116,14 @@ export const CONFIG_KEYS: Record<keyof DaemonConfig, KeySpec> = {
   machine_id: { kind: 'string', help: "this machine's ID (default: /etc/machine-id)" },
   metadata: { kind: 'metadata', help: 'k=v,k2=v2' },
   agent_ttl: { kind: 'duration', help: 'agent liveness TTL, e.g. 30s' },
+  agent_ttl_grace: {
+    kind: 'duration',
+    help: 'extra time every machine gets after the leader hears again (default: one agent_ttl)',
+  },
+  mass_loss_threshold: {
+    kind: 'fraction',
+    help: 'share of machines lost within one agent_ttl that holds rescheduling, e.g. 1/3, 0.5, 50%',
+  },
   lease_ttl: { kind: 'duration', help: 'leader election lease, e.g. 5s' },
   etcd_request_timeout: { kind: 'duration', help: 'longest etcd request, e.g. 2s (fleet: 1.0)' },
   public_ip: { kind: 'ip', help: 'IP address shown for this machine' },
@@ -120,7 +145,7 @@ export const CONFIG_KEYS: Record<keyof DaemonConfig, KeySpec> = {
   },
   http_listen: {
     kind: 'hostport',
-    help: 'HTTP host:port for /healthz and /metrics ("" = off)',
+    help: 'HTTP host:port for /healthz, /readyz, /metrics and the visualizer (/ui/) ("" = off)',
   },
   etcd_cafile: { kind: 'string', help: 'PEM CA bundle to verify etcd with (TLS)' },
   etcd_certfile: { kind: 'string', help: 'PEM client certificate for etcd (mTLS)' },
@@ -176,6 +201,8 @@ function defaults(): DaemonConfig {
     metadata: {},
     agent_ttl: 30_000,
     etcd_request_timeout: 2000,
+    agent_ttl_grace: 0,
+    mass_loss_threshold: 1 / 3,
     lease_ttl: 5_000,
     public_ip: '',
     disable_engine: false,
@@ -188,7 +215,7 @@ function defaults(): DaemonConfig {
     grpc_tls_cert: '',
     grpc_tls_key: '',
     grpc_tls_ca: '',
-    http_listen: '',
+    http_listen: '127.0.0.1:7071',
     etcd_cafile: '',
     etcd_certfile: '',
     etcd_keyfile: '',
@@ -232,6 +259,17 @@ export function parseDuration(raw: string): number | undefined {
   const n = Number(m[1]);
   const unit = m[2] ?? 's';
   return Math.round(n * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[unit]!);
+}
+
+/** Parses "0.5", "1/3" or "50%". */
+export function parseFraction(raw: string): number | undefined {
+  const t = raw.trim();
+  let m = /^(\d+(?:\.\d+)?)%$/.exec(t);
+  if (m) return Number(m[1]) / 100;
+  m = /^(\d+)\/(\d+)$/.exec(t);
+  if (m) return Number(m[2]) === 0 ? undefined : Number(m[1]) / Number(m[2]);
+  m = /^\d+(?:\.\d+)?$/.exec(t);
+  return m ? Number(t) : undefined;
 }
 
 /** Parses `k=v,k2=v2` (fleet's metadata syntax). */
@@ -315,6 +353,13 @@ function setValue(cfg: DaemonConfig, key: keyof DaemonConfig, raw: string, sourc
           source,
         );
       rec[key] = unq;
+      return;
+    }
+    case 'fraction': {
+      const v = parseFraction(unq);
+      if (v === undefined || v <= 0 || v > 1)
+        throw invalid(key, raw, 'a share above 0 and at most 1, e.g. 1/3, 0.5 or 50%', source);
+      rec[key] = v;
       return;
     }
     case 'enum':

@@ -28,10 +28,12 @@ export function readOnlyView(api: ClusterApi, why: string): ClusterApi {
     setTargetStates: async () => refuse(),
     destroyUnits: async () => refuse(),
     setMachineMetadata: async () => refuse(),
+    getClusterStatus: async (r) => (r.resumeRescheduling ? refuse() : api.getClusterStatus(r)),
   };
 }
 
-function bindAll(api: ClusterApi): ClusterApi {
+/** `api` with every method bound to it, as a plain object. */
+export function bindAll(api: ClusterApi): ClusterApi {
   return {
     createUnits: (r) => api.createUnits(r),
     setTargetStates: (r) => api.setTargetStates(r),

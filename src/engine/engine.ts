@@ -1170,6 +1170,11 @@ export class Engine {
     return this.stopped;
   }
 
+  /** When (this engine's clock, ms) the last snapshot was written, or the term began. */
+  get lastSnapshotTime(): number {
+    return this.lastSnapshotAt;
+  }
+
   onStopped(listener: (reason: string) => void): () => void {
     this.stoppedListeners.add(listener);
     return () => this.stoppedListeners.delete(listener);

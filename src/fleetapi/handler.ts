@@ -100,6 +100,18 @@ async function route(
   throw bare(404);
 }
 
+/**
+ * The request's URL. A path is read as a path even when it starts with `//` (which the URL
+ * parser would take for a host); anything unparsable is a 400 naming it.
+ */
+function requestUrl(raw: string): URL {
+  try {
+    return raw.startsWith('/') ? new URL(`http://fleet${raw}`) : new URL(raw, 'http://fleet');
+  } catch {
+    throw fleetError(400, ErrorCode.InvalidArgument, `invalid request URL ${clip(raw)}`);
+  }
+}
+
 function send(res: http.ServerResponse, status: number, body: string | undefined): void {
   res.setHeader('Server', 'flotillad');
   if (body === undefined || status === 204) {
@@ -131,7 +143,7 @@ export function fleetApiHandler(api: ClusterApi, opts: FleetApiOptions = {}): Re
   const answer = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
     let reply: Reply;
     try {
-      const url = new URL(req.url ?? '/', 'http://fleet');
+      const url = requestUrl(req.url ?? '/');
       let path: string;
       try {
         path = decodeURIComponent(url.pathname);

@@ -161,6 +161,7 @@ export function daemonFlags(o: {
   grpcPort: number;
   agentTtl: string;
   leaseTtl: string;
+  httpListen?: string;
 }): string[] {
   return [
     '--etcd-servers',
@@ -179,6 +180,9 @@ export function daemonFlags(o: {
     o.agentTtl,
     '--lease-ttl',
     o.leaseTtl,
+    // Not the default 127.0.0.1:7071: many daemons share this host.
+    '--http-listen',
+    o.httpListen ?? '127.0.0.1:0',
   ];
 }
 

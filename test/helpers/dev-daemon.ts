@@ -38,6 +38,8 @@ export async function startDevDaemon(o: {
       path.join(o.dir, 'state'),
       '--grpc-listen',
       `127.0.0.1:${o.port}`,
+      '--http-listen',
+      '127.0.0.1:0',
       ...(o.args ?? []),
     ],
     {

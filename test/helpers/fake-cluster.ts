@@ -9,6 +9,7 @@ import type {
   DestroyUnitsRequest,
   DestroyUnitsResponse,
   Event,
+  GetClusterStatusRequest,
   GetUnitRequest,
   JournalChunk,
   ListMachinesResponse,
@@ -103,6 +104,8 @@ export class FakeCluster implements ClusterApi {
   private readonly journals = new Map<string, string[]>();
   private readonly journalListeners = new Set<(unit: string, line: string) => void>();
   private epoch = 1;
+  /** Machines held by the mass-loss guard, comma-separated (undefined: not held). */
+  held: string | undefined;
 
   constructor(opts: FakeClusterOptions = {}) {
     this.machines = (opts.machines ?? DEFAULT_MACHINES).map((m) => ({
@@ -317,9 +320,16 @@ export class FakeCluster implements ClusterApi {
     return { index: this.index };
   }
 
-  async getClusterStatus(): Promise<ClusterStatus> {
+  async getClusterStatus(req: Partial<GetClusterStatusRequest> = {}): Promise<ClusterStatus> {
     this.enter('getClusterStatus');
+    let resumed: boolean | undefined;
+    if (req.resumeRescheduling) {
+      resumed = this.held !== undefined;
+      this.held = undefined;
+    }
     return {
+      ...(this.held !== undefined ? { reschedulingHeld: this.held } : {}),
+      ...(resumed !== undefined ? { resumed } : {}),
       leaderMachineId: this.machines[0]?.id ?? '',
       leaderAddress: '10.0.0.1:7070',
       epoch: this.epoch,
