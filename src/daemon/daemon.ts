@@ -24,6 +24,7 @@ import { cliVersion } from '../cli/version';
 import type { ActivatedSocket } from './sd';
 import { natsSecurity } from './stores';
 import { checkAdvertise, checkApiExposure } from './exposure';
+import { lockDirectory } from './dir-lock';
 import { subjects } from '../protocol/subjects';
 import { clientTls, serverTls } from '../api/tls';
 import { VizServer } from '../viz/server';
@@ -92,6 +93,12 @@ export async function startDaemon(
   log: Logger,
   opts: DaemonOptions = {},
 ): Promise<DaemonHandle> {
+  // One daemon per state: dev mode's data directory, the process driver's units.
+  const unlock = cfg.dev
+    ? lockDirectory(cfg.data_dir, 'data directory')
+    : cfg.driver === 'process'
+      ? lockDirectory(cfg.units_directory, 'units directory')
+      : () => undefined;
   const machineId = resolveMachineId(cfg);
   const ip = cfg.public_ip || firstPublicIp();
   const dlog = log.child({ machine: machineId.slice(0, 8) });
@@ -342,6 +349,7 @@ export async function startDaemon(
       await stopAll();
       viz?.close();
       await http?.close();
+      unlock();
     },
   };
 

@@ -36,6 +36,7 @@ async function main(): Promise<void> {
   const cfg = loaded.config;
   const log = createLogger({ level: cfg.log_level, format: cfg.log_format });
   for (const warning of secretWarnings(cfg, argv, loaded.file)) log.warn(warning);
+  for (const notice of loaded.notices) log.info(notice);
   const notifier = new SystemdNotifier(log);
   const daemon = await startDaemon(cfg, log, { listenFds: listenFds() }).catch((err: unknown) => {
     process.stderr.write(`flotillad: ${(err as Error).message}\n`);
