@@ -9,6 +9,7 @@ import type {
   DestroyUnitsRequest,
   DestroyUnitsResponse,
   Event,
+  GetClusterStatusRequest,
   GetUnitRequest,
   JournalChunk,
   ListMachinesResponse,
@@ -274,9 +275,13 @@ export class EngineApi implements ClusterApi {
     return { index };
   }
 
-  async getClusterStatus(): Promise<ClusterStatus> {
+  async getClusterStatus(req: Partial<GetClusterStatusRequest> = {}): Promise<ClusterStatus> {
+    const resumed = req.resumeRescheduling ? this.engine.resumeRescheduling() : undefined;
     const { state } = this.engine;
+    const hold = this.engine.reschedulingHold;
     return {
+      ...(hold ? { reschedulingHeld: hold.machines.join(',') } : {}),
+      ...(resumed !== undefined ? { resumed } : {}),
       leaderMachineId: this.leader.machineId,
       leaderAddress: this.leader.address,
       epoch: this.engine.epoch,
