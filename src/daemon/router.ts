@@ -1,6 +1,7 @@
 import type { ApiClient } from '../api/client';
 import type { ChannelCredentials } from '@grpc/grpc-js';
 import { connectApi } from '../api/client';
+import { currentCall, FORWARDED_BY_HEADER } from '../api/access';
 import type { ClusterApi } from '../api/types';
 import { ErrorCode, FlotillaError, isFlotillaError } from '../errors';
 import type { LeaderInfo } from '../store/types';
@@ -48,6 +49,15 @@ export function bindAll(api: ClusterApi): ClusterApi {
     unitStatus: (r) => api.unitStatus(r),
     unitJournal: (r, s) => api.unitJournal(r, s),
   };
+}
+
+/** A call forwarded more often than this is refused (a loop between several daemons). */
+const MAX_FORWARDING_HOPS = 3;
+
+/** The daemons the current call was forwarded through, oldest first. */
+function forwardingHops(): string[] {
+  const by = currentCall()?.forwardedBy;
+  return by ? by.split(',').filter(Boolean) : [];
 }
 
 /** Failures of a read that a failover explains: the caller's read is tried again. */
@@ -116,11 +126,27 @@ export class ApiRouter implements ClusterApi {
         { retryable: true },
       );
     }
+    // A call forwarded "to the leader" that comes back to a daemon it already passed (an
+    // advertise address that reaches the wrong daemon, e.g. 127.0.0.1 on another host) would go
+    // round forever: refuse it, saying what to fix. One more hop is fine (a leader that just
+    // lost its term forwards to the new one).
+    const hops = forwardingHops();
+    if (hops.includes(this.self.machine) || hops.length >= MAX_FORWARDING_HOPS)
+      throw new FlotillaError(
+        ErrorCode.ForwardingLoop,
+        `forwarding loop: this call was forwarded by ${hops.map((h) => h.slice(0, 12)).join(' → ')} to reach the leader ${l.machine.slice(0, 12)} at ${l.address}, and came back to ${this.self.machine.slice(0, 12)}; set grpc_advertise on the leader to an address the other machines reach`,
+        { details: { hops: hops.join(','), leader: l.machine, address: l.address } },
+      );
     if (!this.remote || this.remote.address !== l.address) {
       this.remote?.client.close();
       this.remote = {
         address: l.address,
-        client: connectApi(l.address, { credentials: this.credentials }),
+        client: connectApi(l.address, {
+          credentials: this.credentials,
+          metadata: () => ({
+            [FORWARDED_BY_HEADER]: [...forwardingHops(), this.self.machine].join(','),
+          }),
+        }),
       };
     }
     return this.remote.client;
