@@ -974,6 +974,10 @@ export class Engine {
    * would stop units only to start them again a moment later.
    */
   private afterPlacement(fn: () => void): void {
+    // Committed events are folded at once but their effects (the scheduler's machines, the
+    // global units, placement) come in later turns: a MachineJoined folded a moment ago would
+    // otherwise give a rejoining machine an empty schedule.
+    this.flushEffects();
     const placing = this.placing;
     if (!placing) {
       this.publishSchedules();
