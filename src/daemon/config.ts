@@ -135,7 +135,7 @@ export const CONFIG_KEYS: Record<keyof DaemonConfig, KeySpec> = {
   },
   http_listen: {
     kind: 'string',
-    help: 'HTTP address for /healthz, /readyz and /metrics ("" = off)',
+    help: 'HTTP address for /healthz, /readyz, /metrics and the visualizer (/ui/) ("" = off)',
   },
   etcd_cafile: { kind: 'string', help: 'PEM CA bundle to verify etcd with (TLS)' },
   etcd_certfile: { kind: 'string', help: 'PEM client certificate for etcd (mTLS)' },

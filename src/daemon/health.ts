@@ -78,13 +78,20 @@ export interface HttpEndpoint {
   close(): Promise<void>;
 }
 
-/** Serves /healthz, /readyz and /metrics on `listen` (host:port). */
+/** More paths on the same listener (the visualizer): `handle` answers true when it served. */
+export interface HttpExtension {
+  handle(req: http.IncomingMessage, res: http.ServerResponse): boolean;
+}
+
+/** Serves /healthz, /readyz and /metrics on `listen` (host:port), and `extra`'s paths. */
 export async function startHealthServer(
   listen: string,
   src: HealthSources,
   metrics: DaemonMetrics,
+  extra?: HttpExtension,
 ): Promise<HttpEndpoint> {
   const server = http.createServer((req, res) => {
+    if (extra?.handle(req, res)) return;
     void answer(req, res, src, metrics);
   });
   const [host, port] = splitHostPort(listen);

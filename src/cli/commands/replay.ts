@@ -75,7 +75,7 @@ const FLAGS: readonly FlagSpec[] = [
 ];
 
 /** Durable events and the latest snapshot, read without campaigning or writing anything. */
-async function readStore(ctx: Context): Promise<Restored> {
+export async function readStore(ctx: Context): Promise<Restored> {
   const dataDir = flagString(ctx.parsed, 'data-dir');
   const silent = {
     debug: () => undefined,
@@ -206,3 +206,8 @@ the durable log; see 'flotilla events' for them.`,
     return 0;
   },
 };
+
+/** The flags that choose the store to read (`flotilla viz` reads the same way). */
+export const STORE_FLAGS: readonly FlagSpec[] = FLAGS.filter(
+  (f) => f.name === 'data-dir' || f.name === 'cluster' || f.name.startsWith('etcd-'),
+);
