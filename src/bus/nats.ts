@@ -21,6 +21,11 @@ export interface NatsBusOptions {
    * permissions can let a machine receive replies on its own inboxes only.
    */
   inboxPrefix?: string;
+  /**
+   * Told of asynchronous errors the server reports, such as a permissions violation (this
+   * identity may not publish or subscribe there: the bus authorization and the daemon disagree).
+   */
+  onError?: (message: string) => void;
 }
 
 /**
@@ -36,7 +41,10 @@ export class NatsBus implements Bus {
   /** Between a 'disconnect' and the next 'reconnect' (a listener added then hears so at once). */
   private down = false;
 
-  private constructor(private readonly nc: NatsConnection) {
+  private constructor(
+    private readonly nc: NatsConnection,
+    onError?: (message: string) => void,
+  ) {
     void (async () => {
       for await (const s of nc.status()) {
         if (s.type === 'disconnect') {
@@ -45,7 +53,7 @@ export class NatsBus implements Bus {
         } else if (s.type === 'reconnect') {
           this.down = false;
           this.emit('connected');
-        }
+        } else if (s.type === 'error') onError?.(String(s.data));
       }
     })();
   }
@@ -78,7 +86,7 @@ export class NatsBus implements Bus {
             : {}),
         ...(opts.inboxPrefix ? { inboxPrefix: opts.inboxPrefix } : {}),
       });
-      return new NatsBus(nc);
+      return new NatsBus(nc, opts.onError);
     } catch (err) {
       throw new FlotillaError(
         ErrorCode.Unavailable,

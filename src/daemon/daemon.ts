@@ -132,6 +132,13 @@ export async function startDaemon(
           ...natsSecurity(cfg),
           // Replies come to this machine's own inboxes: the only ones its NATS user may read.
           inboxPrefix: subjects(cfg.cluster).inbox(machineId),
+          onError: (message) =>
+            dlog.warn(
+              message.includes('PERMISSIONS_VIOLATION')
+                ? 'the NATS server refused a publish or subscribe of this identity: is its authorization (flotilla bus-auth) made for this cluster and machine ID? (the server logs the subject)'
+                : 'NATS error',
+              { connection: name, error: message },
+            ),
         });
     buses.set(role, true);
     metrics.setBus(role, true);
