@@ -44,6 +44,8 @@ export interface DaemonConfig {
   grpc_listen: string[];
   /** The gRPC address other daemons forward writes to (default: the first TCP listen address). */
   grpc_advertise: string;
+  /** Serve the APIs on non-loopback TCP without client authentication (warned about; docs/security.md). */
+  grpc_insecure: boolean;
   /** TLS for the gRPC API's TCP listeners (PEM files); with a CA, clients must present a certificate (mTLS). */
   grpc_tls_cert: string;
   grpc_tls_key: string;
@@ -85,6 +87,8 @@ export interface DaemonConfig {
   /** fleet unloaded every unit on shutdown; Flotilla leaves them running unless this is set. */
   unload_on_shutdown: boolean;
   log_level: 'debug' | 'info' | 'warn' | 'error';
+  /** `text` (time LEVEL msg key=value; no time under journald) or `json` (one object a line). */
+  log_format: 'text' | 'json';
 }
 
 type Kind =
@@ -134,6 +138,10 @@ export const CONFIG_KEYS: Record<keyof DaemonConfig, KeySpec> = {
   driver: { kind: 'enum', values: ['systemd', 'process', 'simulated'], help: 'how units are run' },
   grpc_listen: { kind: 'list', help: 'gRPC listen addresses (host:port, unix:///path)' },
   grpc_advertise: { kind: 'string', help: 'gRPC address other daemons use to reach this one' },
+  grpc_insecure: {
+    kind: 'bool',
+    help: 'allow the APIs on non-loopback TCP without mTLS (insecure; warned about)',
+  },
   grpc_tls_cert: {
     kind: 'string',
     help: 'PEM certificate for the gRPC API over TCP (TLS; also presented when forwarding)',
@@ -186,11 +194,17 @@ export const CONFIG_KEYS: Record<keyof DaemonConfig, KeySpec> = {
     help: "unload every local unit on SIGTERM (fleet's old behaviour)",
   },
   log_level: { kind: 'enum', values: ['debug', 'info', 'warn', 'error'], help: 'log verbosity' },
+  log_format: {
+    kind: 'enum',
+    values: ['text', 'json'],
+    help: 'log lines on stderr: text (no timestamp of its own under journald) or json',
+  },
 };
 
 export const DEFAULT_CONFIG_FILE = '/etc/flotilla/flotilla.conf';
 
-function defaults(): DaemonConfig {
+/** The defaults of every key (outside dev mode). */
+export function defaultConfig(): DaemonConfig {
   return {
     dev: false,
     data_dir: '.flotilla-dev',
@@ -212,6 +226,7 @@ function defaults(): DaemonConfig {
     driver: 'systemd',
     grpc_listen: ['unix:///run/flotilla/flotilla.sock', '127.0.0.1:7070'],
     grpc_advertise: '',
+    grpc_insecure: false,
     grpc_tls_cert: '',
     grpc_tls_key: '',
     grpc_tls_ca: '',
@@ -239,6 +254,7 @@ function defaults(): DaemonConfig {
     log_retention: 100_000,
     unload_on_shutdown: false,
     log_level: 'info',
+    log_format: 'text',
   };
 }
 
@@ -415,7 +431,7 @@ export interface LoadedConfig {
  * CONFIG_INVALID naming the key and its source for any bad value.
  */
 export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): LoadedConfig {
-  const first = loadWith(defaults(), argv, env);
+  const first = loadWith(defaultConfig(), argv, env);
   // Dev mode changes the defaults (not what the user set): run again on top of them.
   return first.config.dev ? loadWith(devDefaults(first.config.data_dir), argv, env) : first;
 }
@@ -423,7 +439,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
 /** Dev mode: one machine, embedded store and bus, state under data_dir, TCP endpoint on loopback. */
 export function devDefaults(dataDir: string): DaemonConfig {
   return {
-    ...defaults(),
+    ...defaultConfig(),
     dev: true,
     data_dir: dataDir,
     units_directory: path.join(dataDir, 'units'),
