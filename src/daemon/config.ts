@@ -108,6 +108,8 @@ interface KeySpec {
   values?: readonly string[];
   /** For `int`: the largest value accepted. */
   max?: number;
+  /** For `duration`: 0 is a value of its own (e.g. "the default"), not an error. */
+  zero?: boolean;
   help: string;
 }
 
@@ -122,6 +124,7 @@ export const CONFIG_KEYS: Record<keyof DaemonConfig, KeySpec> = {
   agent_ttl: { kind: 'duration', help: 'agent liveness TTL, e.g. 30s' },
   agent_ttl_grace: {
     kind: 'duration',
+    zero: true,
     help: 'extra time every machine gets after the leader hears again (default: one agent_ttl)',
   },
   mass_loss_threshold: {
@@ -341,7 +344,7 @@ function setValue(cfg: DaemonConfig, key: keyof DaemonConfig, raw: string, sourc
     }
     case 'duration': {
       const ms = parseDuration(unq);
-      if (ms === undefined || ms <= 0)
+      if (ms === undefined || ms < 0 || (ms === 0 && !spec.zero))
         throw invalid(key, raw, 'a duration such as 30s, 500ms or 2m', source);
       rec[key] = ms;
       return;

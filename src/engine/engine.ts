@@ -254,6 +254,8 @@ export class Engine {
     const state = r.snapshot ? decodeState(r.snapshot.data) : emptyState();
     foldAll(r.tail, state);
     this.stats.restoredEvents = r.tail.length;
+    // The snapshot on the store is the last one until this term writes another.
+    if (r.snapshot) this.stats.lastSnapshotIndex = r.snapshot.index;
     this.inheritedState = state.index > 0;
     this.install(state, false);
     this.lastSnapshotAt = this.clock();
@@ -448,6 +450,7 @@ export class Engine {
     }
     const fresh = restored.snapshot ? decodeState(restored.snapshot.data) : emptyState();
     foldAll(restored.tail, fresh);
+    if (restored.snapshot) this.stats.lastSnapshotIndex = restored.snapshot.index;
     const old = this.state;
     for (const [id, m] of old.machines) {
       const f = fresh.machines.get(id);

@@ -235,6 +235,16 @@ export const agentUnitMachine = setup({
       event.type === 'OP_SUCCEEDED' &&
       event.op.kind === 'start' &&
       isDead(context.exitedDuringStart),
+    unscheduled: ({ event }) =>
+      event.type === 'DESIRED_CHANGED' && event.desired.target === 'not-scheduled',
+    unscheduledReturningNoFile: ({ context, event }) =>
+      event.type === 'DESIRED_CHANGED' &&
+      event.desired.target === 'not-scheduled' &&
+      context.retryReturn === 'absent',
+    unscheduledReturningRunning: ({ context, event }) =>
+      event.type === 'DESIRED_CHANGED' &&
+      event.desired.target === 'not-scheduled' &&
+      context.retryReturn === 'active',
     isLoadResult: ({ event }) =>
       (event.type === 'OP_SUCCEEDED' || event.type === 'OP_FAILED') && event.op.kind === 'load',
     isStartResult: ({ event }) =>
@@ -459,6 +469,22 @@ export const agentUnitMachine = setup({
           { guard: 'retryDueNoFile', target: 'absent', actions: 'clearRetry' },
           { guard: 'retryDueRunning', target: 'active', actions: 'clearRetry' },
           { guard: 'retryDue', target: 'loaded', actions: 'clearRetry' },
+        ],
+        // Unscheduled or destroyed while waiting to retry: no reason to wait out the backoff
+        // (up to a minute) to remove it; decide again now, from where the failed op left it.
+        DESIRED_CHANGED: [
+          {
+            guard: 'unscheduledReturningNoFile',
+            target: 'absent',
+            actions: ['recordDesired', 'clearRetry'],
+          },
+          {
+            guard: 'unscheduledReturningRunning',
+            target: 'active',
+            actions: ['recordDesired', 'clearRetry'],
+          },
+          { guard: 'unscheduled', target: 'loaded', actions: ['recordDesired', 'clearRetry'] },
+          { actions: 'recordDesired' },
         ],
       },
     },

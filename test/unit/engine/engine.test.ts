@@ -256,6 +256,8 @@ describe('Engine', () => {
     await first.api.createUnits({ units: names.map((n) => svc(n)), replace: false });
     await first.api.setTargetStates({ names: names.slice(0, 5), targetState: 'launched' });
     await first.engine.snapshot();
+    const snapshotAt = first.engine.stats.lastSnapshotIndex;
+    expect(snapshotAt).toBeGreaterThan(0);
     await first.api.setTargetStates({ names: names.slice(5), targetState: 'loaded' });
     await until(
       () => names.every((n) => first.engine.state.units.get(n)!.machine !== undefined),
@@ -269,6 +271,8 @@ describe('Engine', () => {
     const second = await leader(backend, hub, 'leader2');
     cleanups.push(() => second.engine.stop());
     expect(second.engine.epoch).toBeGreaterThan(first.engine.epoch);
+    // `flotilla cluster` shows the snapshot the new term restored from, not 0.
+    expect((await second.api.getClusterStatus({})).snapshotIndex).toBe(snapshotAt);
     expect(
       [...second.engine.state.units.values()].map((u) => [u.name, u.target, u.machine, u.hash]),
     ).toEqual(liveDurable);

@@ -236,6 +236,37 @@ describe('agent unit: failures of the unit itself', () => {
 });
 
 describe('agent unit: driver op failures retry with backoff', () => {
+  it('unscheduled while waiting to retry, it is removed at once, not after the backoff', () => {
+    // A unit loaded, then its start fails: retrying from `loaded`.
+    const r0 = init({
+      unit: U,
+      desired: want('launched'),
+      retry: { baseMs: 60_000, maxMs: 60_000 },
+    });
+    const r1 = step(r0.s, ok(r0.ops[0]));
+    expect(kinds(r1.ops)).toEqual(['start']);
+    const r2 = step(r1.s, fail(r1.ops[0], 10_000));
+    expect(r2.s.value).toBe('retrying');
+    // Still scheduled, another desire: keeps waiting.
+    const same = step(r2.s, desired(want('loaded')));
+    expect(same.s.value).toBe('retrying');
+    expect(same.ops).toEqual([]);
+    // Destroyed (not scheduled here any more): unloads now.
+    const r3 = step(r2.s, desired({ target: 'not-scheduled' }));
+    expect(r3.s.value).toBe('unloading');
+    expect(kinds(r3.ops)).toEqual(['unload']);
+    expect(r3.s.context.retryAt).toBeNull();
+  });
+
+  it('unscheduled while a failed first load waits to retry, it has nothing to remove', () => {
+    const r0 = init({ unit: U, desired: want('launched') });
+    const r1 = step(r0.s, fail(r0.ops[0], 10_000));
+    expect(r1.s.value).toBe('retrying');
+    const r2 = step(r1.s, desired({ target: 'not-scheduled' }));
+    expect(r2.s.value).toBe('absent');
+    expect(r2.ops).toEqual([]);
+  });
+
   it('a failed load waits in retrying with a deadline, then tries again', () => {
     const r0 = init({ unit: U, desired: want('launched'), retry: { baseMs: 1000, maxMs: 8000 } });
     const r1 = step(r0.s, fail(r0.ops[0], 10_000));
@@ -317,14 +348,14 @@ describe('agent unit: driver op failures retry with backoff', () => {
     expect(step(r.s, { type: 'TICK', now: Number.MAX_SAFE_INTEGER }).s.value).toBe('failed');
   });
 
-  it('a desired change during the backoff is honoured when it ends', () => {
+  it('a desired change during the backoff is honoured when it ends (unscheduling: at once)', () => {
     let r = init({ unit: U, desired: want('launched') });
     r = step(r.s, fail(r.ops[0], 0));
-    r = step(r.s, desired({ target: 'not-scheduled' }));
+    r = step(r.s, desired(want('loaded', 'h2')));
     expect(r.s.value).toBe('retrying');
     r = step(r.s, { type: 'TICK', now: r.s.context.retryAt! });
-    expect(r.s.value).toBe('absent');
-    expect(r.ops).toEqual([]);
+    expect(r.s.value).toBe('loading');
+    expect(r.ops).toEqual([expect.objectContaining({ kind: 'load', hash: 'h2' })]);
   });
 });
 
