@@ -39,6 +39,8 @@ export interface DaemonConfig {
   grpc_listen: string[];
   /** The gRPC address other daemons forward writes to (default: the first TCP listen address). */
   grpc_advertise: string;
+  /** Serve the APIs on non-loopback TCP without client authentication (warned about; docs/security.md). */
+  grpc_insecure: boolean;
   /** TLS for the gRPC API's TCP listeners (PEM files); with a CA, clients must present a certificate (mTLS). */
   grpc_tls_cert: string;
   grpc_tls_key: string;
@@ -118,6 +120,10 @@ export const CONFIG_KEYS: Record<keyof DaemonConfig, KeySpec> = {
   driver: { kind: 'enum', values: ['systemd', 'process', 'simulated'], help: 'how units are run' },
   grpc_listen: { kind: 'list', help: 'gRPC listen addresses (host:port, unix:///path)' },
   grpc_advertise: { kind: 'string', help: 'gRPC address other daemons use to reach this one' },
+  grpc_insecure: {
+    kind: 'bool',
+    help: 'allow the APIs on non-loopback TCP without mTLS (insecure; warned about)',
+  },
   grpc_tls_cert: {
     kind: 'string',
     help: 'PEM certificate for the gRPC API over TCP (TLS; also presented when forwarding)',
@@ -129,7 +135,7 @@ export const CONFIG_KEYS: Record<keyof DaemonConfig, KeySpec> = {
   },
   http_listen: {
     kind: 'string',
-    help: 'HTTP address for /healthz, /readyz and /metrics ("" = off)',
+    help: 'HTTP address for /healthz, /readyz, /metrics and the visualizer (/ui/) ("" = off)',
   },
   etcd_cafile: { kind: 'string', help: 'PEM CA bundle to verify etcd with (TLS)' },
   etcd_certfile: { kind: 'string', help: 'PEM client certificate for etcd (mTLS)' },
@@ -195,6 +201,7 @@ function defaults(): DaemonConfig {
     driver: 'systemd',
     grpc_listen: ['unix:///run/flotilla/flotilla.sock', '127.0.0.1:7070'],
     grpc_advertise: '',
+    grpc_insecure: false,
     grpc_tls_cert: '',
     grpc_tls_key: '',
     grpc_tls_ca: '',

@@ -22,8 +22,11 @@ import { DaemonMetrics } from './metrics';
 import { startHealthServer, storeProbe, type HttpEndpoint } from './health';
 import { cliVersion } from '../cli/version';
 import { natsSecurity } from './stores';
+import { checkAdvertise, checkApiExposure } from './exposure';
 import { subjects } from '../protocol/subjects';
 import { clientTls, serverTls } from '../api/tls';
+import { VizServer } from '../viz/server';
+import { liveBackend } from '../viz/backend';
 
 export interface DaemonHandle {
   readonly machineId: string;
@@ -84,6 +87,8 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger): Promise<Daemo
   const dlog = log.child({ machine: machineId.slice(0, 8) });
 
   let hub: LocalHub | undefined;
+  const insecure = checkApiExposure(cfg);
+  for (const w of insecure) dlog.warn(w);
   const store: LogStore = openStore(cfg);
   let engine: Engine | undefined;
   let agent: LocalAgent | undefined;
@@ -93,7 +98,8 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger): Promise<Daemo
   if (!cfg.disable_engine) buses.set('engine', false);
   const storeUp = storeProbe(store);
   const metrics = new DaemonMetrics({
-    engine: () => engine,
+    // A leader past its lease is not reported as one (flotilla_is_leader and the engine series).
+    engine: () => (engine?.holdsLease() ? engine : undefined),
     agent: () => agent,
     leader: () => router.leaderInfo,
     storeUp,
@@ -148,6 +154,13 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger): Promise<Daemo
     cfg.grpc_advertise ||
     api.addresses.find((a) => !a.startsWith('unix:'))?.replace(/^(0\.0\.0\.0|\[::\])/, ip) ||
     api.addresses[0];
+  try {
+    checkAdvertise(cfg, advertise);
+  } catch (err) {
+    await api.close();
+    await store.close();
+    throw err;
+  }
   dlog.info('API listening', { addresses: api.addresses.join(','), advertise });
   // fleet's HTTP API over the same router: any daemon answers, a follower forwards to the leader.
   let fleetApi: FleetApiServerHandle | undefined;
@@ -167,8 +180,9 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger): Promise<Daemo
     dlog.info('fleet API v1 listening', { addresses: fleetApi.addresses.join(',') });
   }
 
-  // ---- HTTP: /healthz, /readyz and /metrics
+  // ---- HTTP: /healthz, /readyz, /metrics and the visualizer (/ui/)
   let http: HttpEndpoint | undefined;
+  const viz = cfg.http_listen ? new VizServer(liveBackend(() => engine, store)) : undefined;
   if (cfg.http_listen) {
     try {
       http = await startHealthServer(
@@ -176,11 +190,13 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger): Promise<Daemo
         {
           machineId,
           leader: () => router.leaderInfo,
-          isLeader: () => engine !== undefined,
+          isLeader: () => engine?.holdsLease() === true,
           buses: () => buses,
           storeUp,
+          insecure,
         },
         metrics,
+        viz,
       );
     } catch (err) {
       await fleetApi?.close();
@@ -188,7 +204,7 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger): Promise<Daemo
       await store.close();
       throw err;
     }
-    dlog.info('HTTP listening (/healthz, /readyz, /metrics)', { address: http.address });
+    dlog.info('HTTP listening (/healthz, /readyz, /metrics, /ui/)', { address: http.address });
   }
 
   const unwatchLeader = store.watchLeader((l) => {
@@ -248,7 +264,12 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger): Promise<Daemo
           let endReason = '';
           e.onStopped((reason) => (endReason = reason));
           router.setStale(undefined);
-          router.setLocal(engineApi);
+          // Deposed the moment its lease may have expired or the election key names a newer
+          // term, even before the engine notices and stops.
+          router.setLocal(engineApi, () => {
+            const l = router.leaderInfo;
+            return e.holdsLease() && !(l && l.machine !== machineId && l.epoch > e.epoch);
+          });
           await new Promise<void>((resolve) => {
             if (e.isStopped) return resolve();
             e.onStopped(() => resolve());
@@ -306,6 +327,7 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger): Promise<Daemo
       if (stopped) return;
       stopped = true;
       await stopAll();
+      viz?.close();
       await http?.close();
     },
   };

@@ -51,15 +51,20 @@ const FLAGS: readonly FlagSpec[] = [
     valueName: 'NAME',
     help: 'Cluster name (etcd key prefix)',
   },
-  ...['etcd-cafile', 'etcd-certfile', 'etcd-keyfile', 'etcd-username', 'etcd-password'].map(
-    (name): FlagSpec => ({
-      name,
-      type: 'string',
-      default: '',
-      valueName: name.endsWith('file') ? 'FILE' : 'VALUE',
-      help: `etcd ${name.slice(5)} (TLS and auth, as flotillad's etcd_${name.slice(5)})`,
-    }),
-  ),
+  ...[
+    'etcd-cafile',
+    'etcd-certfile',
+    'etcd-keyfile',
+    'etcd-username',
+    'etcd-password',
+    'etcd-password-file',
+  ].map((name): FlagSpec => ({
+    name,
+    type: 'string',
+    default: '',
+    valueName: name.endsWith('file') ? 'FILE' : 'VALUE',
+    help: `etcd ${name.slice(5)} (TLS and auth, as flotillad's etcd_${name.slice(5).replace(/-/g, '_')})`,
+  })),
   {
     name: 'data-dir',
     type: 'string',
@@ -70,7 +75,7 @@ const FLAGS: readonly FlagSpec[] = [
 ];
 
 /** Durable events and the latest snapshot, read without campaigning or writing anything. */
-async function readStore(ctx: Context): Promise<Restored> {
+export async function readStore(ctx: Context): Promise<Restored> {
   const dataDir = flagString(ctx.parsed, 'data-dir');
   const silent = {
     debug: () => undefined,
@@ -90,6 +95,7 @@ async function readStore(ctx: Context): Promise<Restored> {
             etcd_keyfile: flagString(ctx.parsed, 'etcd-keyfile'),
             etcd_username: flagString(ctx.parsed, 'etcd-username'),
             etcd_password: flagString(ctx.parsed, 'etcd-password'),
+            etcd_password_file: flagString(ctx.parsed, 'etcd-password-file'),
           },
           (key) => `--${key.replace(/_/g, '-')}`,
         ),
@@ -200,3 +206,8 @@ the durable log; see 'flotilla events' for them.`,
     return 0;
   },
 };
+
+/** The flags that choose the store to read (`flotilla viz` reads the same way). */
+export const STORE_FLAGS: readonly FlagSpec[] = FLAGS.filter(
+  (f) => f.name === 'data-dir' || f.name === 'cluster' || f.name.startsWith('etcd-'),
+);
