@@ -9,6 +9,7 @@ import { failoverBenchmark } from './failover';
 import { storeBenchmark } from './store';
 import { engineBenchmark } from './engine';
 import { soakBenchmark } from './soak';
+import { vizBenchmark } from './viz';
 
 export interface BenchOptions {
   /** Small sizes, a few seconds, nothing written to docs/benchmarks.md. */
@@ -34,3 +35,4 @@ benchmarks.push(burst100kBenchmark);
 benchmarks.push(herdBenchmark);
 benchmarks.push(failoverBenchmark);
 benchmarks.push(soakBenchmark);
+benchmarks.push(vizBenchmark);

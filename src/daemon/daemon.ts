@@ -21,8 +21,10 @@ import { openStore } from './stores';
 import { DaemonMetrics } from './metrics';
 import { startHealthServer, storeProbe, type HttpEndpoint } from './health';
 import { cliVersion } from '../cli/version';
+import type { ActivatedSocket } from './sd';
 import { natsSecurity } from './stores';
 import { checkAdvertise, checkApiExposure } from './exposure';
+import { lockDirectory } from './dir-lock';
 import { subjects } from '../protocol/subjects';
 import { clientTls, serverTls } from '../api/tls';
 import { VizServer } from '../viz/server';
@@ -81,7 +83,22 @@ function firstPublicIp(): string {
  * (unless disable_engine). Each part fails on its own terms: losing the store or the bus never
  * stops the agent's units.
  */
-export async function startDaemon(cfg: DaemonConfig, log: Logger): Promise<DaemonHandle> {
+export interface DaemonOptions {
+  /** Sockets passed by systemd (socket activation) for the fleet API. */
+  listenFds?: ActivatedSocket[];
+}
+
+export async function startDaemon(
+  cfg: DaemonConfig,
+  log: Logger,
+  opts: DaemonOptions = {},
+): Promise<DaemonHandle> {
+  // One daemon per state: dev mode's data directory, the process driver's units.
+  const unlock = cfg.dev
+    ? lockDirectory(cfg.data_dir, 'data directory')
+    : cfg.driver === 'process'
+      ? lockDirectory(cfg.units_directory, 'units directory')
+      : () => undefined;
   const machineId = resolveMachineId(cfg);
   const ip = cfg.public_ip || firstPublicIp();
   const dlog = log.child({ machine: machineId.slice(0, 8) });
@@ -164,11 +181,14 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger): Promise<Daemo
   dlog.info('API listening', { addresses: api.addresses.join(','), advertise });
   // fleet's HTTP API over the same router: any daemon answers, a follower forwards to the leader.
   let fleetApi: FleetApiServerHandle | undefined;
-  if (cfg.fleet_api_listen.length > 0) {
+  // Sockets systemd passed (flotillad.socket) serve the fleet API, as they did in fleet.
+  const activated = opts.listenFds ?? [];
+  if (cfg.fleet_api_listen.length > 0 || activated.length > 0) {
     try {
       fleetApi = await startFleetApiServer({
         api: served,
         listen: cfg.fleet_api_listen,
+        fds: activated.map((s) => s.fd),
         tokenLimit: cfg.token_limit,
         log: dlog.child({ component: 'fleet-api' }),
         onInternalError: internal('fleet'),
@@ -329,6 +349,7 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger): Promise<Daemo
       await stopAll();
       viz?.close();
       await http?.close();
+      unlock();
     },
   };
 

@@ -6,9 +6,9 @@ import { ErrorCode, FlotillaError } from '../errors';
 import type { FlotillaEvent } from '../events/types';
 import type { Restored } from '../store/types';
 
-/** At most this many checkpoints are kept, so memory stays bounded on long histories. */
-const MAX_CHECKPOINTS = 24;
-const MIN_SPACING = 20_000;
+/** Checkpoints take at most this much memory in all (encoded states), whatever the history's length. */
+const MAX_CHECKPOINT_BYTES = 192 * 2 ** 20;
+const MIN_SPACING = 10_000;
 
 /**
  * A retained history (snapshot + events) folded on demand at any index, for the scrubber:
@@ -22,6 +22,7 @@ export class History {
   readonly base: number;
   private readonly baseData?: Uint8Array;
   private checkpoints: { index: number; pos: number; data: Uint8Array }[] = [];
+  private checkpointBytes = 0;
   private spacing = MIN_SPACING;
   private head: ClusterState;
   private sinceCheckpoint = 0;
@@ -41,15 +42,14 @@ export class History {
     this.events.push(e);
     foldAll([e], this.head);
     if (++this.sinceCheckpoint >= this.spacing) {
-      this.checkpoints.push({
-        index: e.index,
-        pos: this.events.length,
-        data: encodeState(this.head),
-      });
+      const data = encodeState(this.head);
+      this.checkpoints.push({ index: e.index, pos: this.events.length, data });
+      this.checkpointBytes += data.length;
       this.sinceCheckpoint = 0;
-      if (this.checkpoints.length > MAX_CHECKPOINTS) {
+      if (this.checkpointBytes > MAX_CHECKPOINT_BYTES) {
         // Keep every other one: spacing doubles, memory stays bounded.
         this.checkpoints = this.checkpoints.filter((_, i) => i % 2 === 1);
+        this.checkpointBytes = this.checkpoints.reduce((n, c) => n + c.data.length, 0);
         this.spacing *= 2;
       }
     }

@@ -1,4 +1,5 @@
 import type { VizGraph } from '../../src/viz/graph';
+import type { Layout } from '../../src/viz/layout';
 import type { MachineRow, TimelineEntry, UnitRow } from '../../src/viz/views';
 
 export type { MachineRow, TimelineEntry, UnitRow };
@@ -24,8 +25,9 @@ export interface Range {
   lastTime: number;
 }
 
+/** assets/machines.json, written by npm run build: each machine's graph and its layout. */
 export interface GraphsReply {
-  machines: { name: string; title: string; graph: VizGraph }[];
+  machines: { name: string; title: string; graph: VizGraph; layout: Layout }[];
 }
 
 export interface UnitReply extends Point {
@@ -73,7 +75,7 @@ export function queryString(q: Partial<Query>, extra: Record<string, string> = {
 }
 
 export async function getJson<T>(path: string): Promise<T> {
-  const res = await fetch('/ui/api/' + path);
+  const res = await fetch(path.startsWith('/') ? path : '/ui/api/' + path);
   const body = (await res.json()) as T & { error?: { message: string } };
   if (!res.ok) throw new Error(body.error?.message ?? `HTTP ${res.status}`);
   return body;

@@ -1,10 +1,12 @@
-import { useEffect, useState } from 'preact/hooks';
 import type { VizGraph } from '../../src/viz/graph';
-import type { Layout } from './layout';
-import { ANY, layoutGraph } from './layout';
+import type { Layout } from '../../src/viz/layout';
+
+const ANY = '(any state)';
 
 export interface ChartProps {
   graph: VizGraph;
+  /** Positions computed by ELK when the front-end was built (src/viz/layout.ts). */
+  layout: Layout;
   /** Leaf state id → count (undefined: the machine has no cluster-wide counts). */
   counts?: Record<string, number>;
   compare?: Record<string, number>;
@@ -18,21 +20,7 @@ function sumUnder(counts: Record<string, number>, id: string): number {
 }
 
 /** A machine drawn from its definition, laid out by ELK, with a count on each state. */
-export function Chart({ graph, counts, compare, onPick }: ChartProps) {
-  const [layout, setLayout] = useState<Layout | undefined>();
-  const [error, setError] = useState('');
-  useEffect(() => {
-    let live = true;
-    layoutGraph(graph).then(
-      (l) => live && setLayout(l),
-      (e: Error) => live && setError(e.message),
-    );
-    return () => {
-      live = false;
-    };
-  }, [graph]);
-  if (error) return <p class="error">layout failed: {error}</p>;
-  if (!layout) return <p class="muted">laying out {graph.machine}…</p>;
+export function Chart({ graph, layout, counts, compare, onPick }: ChartProps) {
   const pad = 12;
   return (
     <svg

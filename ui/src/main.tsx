@@ -134,6 +134,7 @@ function ChartPage({
       <div class="chart-wrap">
         <Chart
           graph={m.graph}
+          layout={m.layout}
           counts={counted ? (counts?.counts[m.name] ?? {}) : undefined}
           compare={counted ? counts?.compare?.counts[m.name] : undefined}
           onPick={counted ? (s) => go(`states/${m.name}/${encodeURIComponent(s)}`, q) : undefined}
@@ -472,7 +473,9 @@ function App() {
   useEffect(() => {
     const pop = () => setRoute(currentRoute());
     addEventListener('popstate', pop);
-    getJson<GraphsReply>('graphs').then(setGraphs, (e: Error) => setError(e.message));
+    getJson<GraphsReply>('/ui/assets/machines.json').then(setGraphs, (e: Error) =>
+      setError(e.message),
+    );
     return () => removeEventListener('popstate', pop);
   }, []);
   const q = route.query;

@@ -1,6 +1,12 @@
 import ELK from 'elkjs/lib/elk.bundled.js';
 import type { ElkExtendedEdge, ElkNode } from 'elkjs/lib/elk-api';
-import type { VizGraph } from '../../src/viz/graph';
+import type { VizGraph } from './graph';
+
+/**
+ * Automatic layout of a machine's graph with ELK's layered algorithm. Run by `npm run build`
+ * (scripts/build-ui.js) for every machine: the page gets positions ready to draw, and neither
+ * the browser nor the leader runs ELK (1.5 MB of script, about a second per machine).
+ */
 
 export const ANY = '(any state)';
 
@@ -33,25 +39,14 @@ export interface Layout {
   lines: Line[];
 }
 
-const elk = new ELK();
-const cache = new Map<string, Promise<Layout>>();
 const CHAR_W = 7;
 
 function edgeLabel(e: VizGraph['edges'][number]): string {
   return [e.event, e.guard ? `[${e.guard}]` : ''].filter(Boolean).join(' ');
 }
 
-/** Lays a machine's graph out with ELK's layered algorithm (cached per machine). */
-export function layoutGraph(g: VizGraph): Promise<Layout> {
-  let p = cache.get(g.machine);
-  if (!p) {
-    p = compute(g);
-    cache.set(g.machine, p);
-  }
-  return p;
-}
-
-async function compute(g: VizGraph): Promise<Layout> {
+/** Lays a machine's graph out (positions of states, edge routes and labels). */
+export async function layoutGraph(g: VizGraph): Promise<Layout> {
   const elkId = (id: string): string => (id === '' ? ANY : 's:' + id);
   const nodes = new Map<string, ElkNode>();
   const root: ElkNode = {
@@ -102,7 +97,7 @@ async function compute(g: VizGraph): Promise<Layout> {
     };
     root.edges!.push(edge);
   });
-  const out = await elk.layout(root);
+  const out = await new ELK().layout(root);
   const boxes: Box[] = [];
   const offsets = new Map<string, { x: number; y: number }>([['root', { x: 0, y: 0 }]]);
   const byElk = new Map(g.nodes.filter((n) => n.id !== '').map((n) => [elkId(n.id), n]));
