@@ -64,6 +64,8 @@ export interface Partition {
   readonly prefix: string[];
   /** Address the isolated side uses for the host's loopback servers (same port numbers). */
   readonly hostIp: string;
+  /** The isolated namespace's own address (on its end of the veth pair). */
+  readonly isolatedIp: string;
   /** Takes the link down: the isolated namespace can reach nothing. */
   down(): Promise<void>;
   /** Brings the link back up. */
@@ -178,6 +180,7 @@ export async function startPartition(ports: number[]): Promise<Partition> {
   return {
     prefix: ['ip', 'netns', 'exec', iso],
     hostIp: GATEWAY_IP,
+    isolatedIp: ISOLATED_IP,
     down: async () => void (await ip(['-n', gw, 'link', 'set', gwIf, 'down'])),
     up: async () => void (await ip(['-n', gw, 'link', 'set', gwIf, 'up'])),
     dispose,

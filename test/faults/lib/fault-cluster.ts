@@ -139,6 +139,12 @@ export class FaultCluster {
     };
     const index = role === 'leader' ? i : 100 + i;
     if (!isolated) return new DaemonNode(index, id, port, args, env, dir);
+    // Its servers are reached through the gateway's address, not loopback, so flotillad refuses
+    // a loopback advertise address: it listens and advertises on its namespace's own address.
+    const own = `${this.partition!.isolatedIp}:${port}`;
+    args[args.indexOf(`127.0.0.1:${port}`)] = own;
+    // Plaintext on that address is reachable only from our own gateway namespace.
+    args.push('--grpc-advertise', own, '--grpc-insecure');
     // Inside the namespace its gRPC port is out of reach: it is ready once the leader sees it.
     return new DaemonNode(index, id, port, args, env, dir, undefined, {
       prefix: this.partition!.prefix,
