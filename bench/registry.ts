@@ -8,6 +8,7 @@ import { herdBenchmark } from './herd';
 import { failoverBenchmark } from './failover';
 import { storeBenchmark } from './store';
 import { engineBenchmark } from './engine';
+import { soakBenchmark } from './soak';
 
 export interface BenchOptions {
   /** Small sizes, a few seconds, nothing written to docs/benchmarks.md. */
@@ -32,3 +33,4 @@ benchmarks.push(burstBenchmark);
 benchmarks.push(burst100kBenchmark);
 benchmarks.push(herdBenchmark);
 benchmarks.push(failoverBenchmark);
+benchmarks.push(soakBenchmark);

@@ -25,6 +25,10 @@ export const ErrorCode = {
   DriverFailed: 'DRIVER_FAILED',
   /** A message above the bus's largest payload (NATS `max_payload`). */
   PayloadTooLarge: 'PAYLOAD_TOO_LARGE',
+  /** The caller's role (from its client certificate) does not allow the call. */
+  PermissionDenied: 'PERMISSION_DENIED',
+  /** A call forwarded to the leader came back to a daemon that is not the leader. */
+  ForwardingLoop: 'FORWARDING_LOOP',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -83,4 +87,13 @@ export function clip(s: string, max = ECHO_MAX): string {
   );
   const rest = str.length - head.length;
   return rest > 0 ? `${safe}…(${rest} more characters)` : safe;
+}
+
+/** The message of anything thrown, never throwing itself (a thrown object's toString may). */
+export function errorText(err: unknown): string {
+  try {
+    return err instanceof Error ? String(err.message) : String(err);
+  } catch {
+    return 'an error that cannot be printed';
+  }
 }

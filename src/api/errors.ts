@@ -1,6 +1,6 @@
 import { Metadata, status as GrpcStatus } from '@grpc/grpc-js';
 import type { ServiceError, StatusObject } from '@grpc/grpc-js';
-import { clip, ErrorCode, FlotillaError, isFlotillaError } from '../errors';
+import { clip, ErrorCode, errorText, FlotillaError, isFlotillaError } from '../errors';
 
 /**
  * How FlotillaError crosses gRPC. The status code says the class of failure (so plain gRPC
@@ -27,7 +27,10 @@ export function grpcStatusFor(code: ErrorCode): GrpcStatus {
     case ErrorCode.ConfigInvalid:
       return GrpcStatus.INVALID_ARGUMENT;
     case ErrorCode.InvalidState:
+    case ErrorCode.ForwardingLoop:
       return GrpcStatus.FAILED_PRECONDITION;
+    case ErrorCode.PermissionDenied:
+      return GrpcStatus.PERMISSION_DENIED;
     case ErrorCode.NotLeader:
     case ErrorCode.NoLeader:
     case ErrorCode.StoreUnavailable:
@@ -58,6 +61,9 @@ function codeForBareStatus(status: number): ErrorCode {
       return ErrorCode.Timeout;
     case GrpcStatus.ALREADY_EXISTS:
       return ErrorCode.UnitExists;
+    case GrpcStatus.PERMISSION_DENIED:
+    case GrpcStatus.UNAUTHENTICATED:
+      return ErrorCode.PermissionDenied;
     default:
       return ErrorCode.Internal;
   }
@@ -96,10 +102,7 @@ function wellFormed(s: string): string {
 export function toGrpcStatus(err: unknown): Partial<StatusObject> & { code: GrpcStatus } {
   const fe = isFlotillaError(err)
     ? err
-    : new FlotillaError(
-        ErrorCode.Internal,
-        `internal error: ${clip(err instanceof Error ? err.message : String(err), 500)}`,
-      );
+    : new FlotillaError(ErrorCode.Internal, `internal error: ${clip(errorText(err), 500)}`);
   const metadata = new Metadata();
   metadata.set(ERROR_CODE_TRAILER, KNOWN_CODES.has(fe.code) ? fe.code : ErrorCode.Internal);
   if (Object.keys(fe.details).length > 0) {

@@ -20,6 +20,14 @@ export interface DaemonConfig {
   metadata: Record<string, string>;
   /** How long a silent agent stays alive in the leader's eyes (ms). */
   agent_ttl: number;
+  /**
+   * After the leader hears again (its NATS connection back, a new term, its store recovered) every
+   * machine gets this long plus a full agent_ttl before it may be declared lost (ms; 0: one
+   * agent_ttl). Nomad's HeartbeatGrace / FailoverHeartbeatTTL. See docs/reliability.md.
+   */
+  agent_ttl_grace: number;
+  /** Share of machines (0–1) that may be declared lost within one agent_ttl before the leader holds rescheduling. */
+  mass_loss_threshold: number;
   /** The leader's election lease (ms); failover happens within about this long. */
   lease_ttl: number;
   public_ip: string;
@@ -31,6 +39,8 @@ export interface DaemonConfig {
   grpc_listen: string[];
   /** The gRPC address other daemons forward writes to (default: the first TCP listen address). */
   grpc_advertise: string;
+  /** Serve the APIs on non-loopback TCP without client authentication (warned about; docs/security.md). */
+  grpc_insecure: boolean;
   /** TLS for the gRPC API's TCP listeners (PEM files); with a CA, clients must present a certificate (mTLS). */
   grpc_tls_cert: string;
   grpc_tls_key: string;
@@ -76,7 +86,7 @@ export interface DaemonConfig {
   log_format: 'text' | 'json';
 }
 
-type Kind = 'bool' | 'string' | 'list' | 'metadata' | 'duration' | 'int' | 'enum';
+type Kind = 'bool' | 'string' | 'list' | 'metadata' | 'duration' | 'int' | 'enum' | 'fraction';
 
 interface KeySpec {
   kind: Kind;
@@ -95,6 +105,14 @@ export const CONFIG_KEYS: Record<keyof DaemonConfig, KeySpec> = {
   machine_id: { kind: 'string', help: "this machine's ID (default: /etc/machine-id)" },
   metadata: { kind: 'metadata', help: 'k=v,k2=v2' },
   agent_ttl: { kind: 'duration', help: 'agent liveness TTL, e.g. 30s' },
+  agent_ttl_grace: {
+    kind: 'duration',
+    help: 'extra time every machine gets after the leader hears again (default: one agent_ttl)',
+  },
+  mass_loss_threshold: {
+    kind: 'fraction',
+    help: 'share of machines lost within one agent_ttl that holds rescheduling, e.g. 1/3, 0.5, 50%',
+  },
   lease_ttl: { kind: 'duration', help: 'leader election lease, e.g. 5s' },
   public_ip: { kind: 'string', help: 'address shown for this machine' },
   disable_engine: { kind: 'bool', help: 'never campaign for leadership' },
@@ -104,6 +122,10 @@ export const CONFIG_KEYS: Record<keyof DaemonConfig, KeySpec> = {
   driver: { kind: 'enum', values: ['systemd', 'process', 'simulated'], help: 'how units are run' },
   grpc_listen: { kind: 'list', help: 'gRPC listen addresses (host:port, unix:///path)' },
   grpc_advertise: { kind: 'string', help: 'gRPC address other daemons use to reach this one' },
+  grpc_insecure: {
+    kind: 'bool',
+    help: 'allow the APIs on non-loopback TCP without mTLS (insecure; warned about)',
+  },
   grpc_tls_cert: {
     kind: 'string',
     help: 'PEM certificate for the gRPC API over TCP (TLS; also presented when forwarding)',
@@ -115,7 +137,7 @@ export const CONFIG_KEYS: Record<keyof DaemonConfig, KeySpec> = {
   },
   http_listen: {
     kind: 'string',
-    help: 'HTTP address for /healthz, /readyz and /metrics ("" = off)',
+    help: 'HTTP address for /healthz, /readyz, /metrics and the visualizer (/ui/) ("" = off)',
   },
   etcd_cafile: { kind: 'string', help: 'PEM CA bundle to verify etcd with (TLS)' },
   etcd_certfile: { kind: 'string', help: 'PEM client certificate for etcd (mTLS)' },
@@ -176,6 +198,8 @@ export function defaultConfig(): DaemonConfig {
     machine_id: '',
     metadata: {},
     agent_ttl: 30_000,
+    agent_ttl_grace: 0,
+    mass_loss_threshold: 1 / 3,
     lease_ttl: 5_000,
     public_ip: '',
     disable_engine: false,
@@ -185,6 +209,7 @@ export function defaultConfig(): DaemonConfig {
     driver: 'systemd',
     grpc_listen: ['unix:///run/flotilla/flotilla.sock', '127.0.0.1:7070'],
     grpc_advertise: '',
+    grpc_insecure: false,
     grpc_tls_cert: '',
     grpc_tls_key: '',
     grpc_tls_ca: '',
@@ -233,6 +258,17 @@ export function parseDuration(raw: string): number | undefined {
   const n = Number(m[1]);
   const unit = m[2] ?? 's';
   return Math.round(n * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[unit]!);
+}
+
+/** Parses "0.5", "1/3" or "50%". */
+export function parseFraction(raw: string): number | undefined {
+  const t = raw.trim();
+  let m = /^(\d+(?:\.\d+)?)%$/.exec(t);
+  if (m) return Number(m[1]) / 100;
+  m = /^(\d+)\/(\d+)$/.exec(t);
+  if (m) return Number(m[2]) === 0 ? undefined : Number(m[1]) / Number(m[2]);
+  m = /^\d+(?:\.\d+)?$/.exec(t);
+  return m ? Number(t) : undefined;
 }
 
 /** Parses `k=v,k2=v2` (fleet's metadata syntax). */
@@ -299,6 +335,13 @@ function setValue(cfg: DaemonConfig, key: keyof DaemonConfig, raw: string, sourc
       if (spec.max !== undefined && Number(unq) > spec.max)
         throw invalid(key, raw, `a whole number from 1 to ${spec.max}`, source);
       rec[key] = Number(unq);
+      return;
+    }
+    case 'fraction': {
+      const v = parseFraction(unq);
+      if (v === undefined || v <= 0 || v > 1)
+        throw invalid(key, raw, 'a share above 0 and at most 1, e.g. 1/3, 0.5 or 50%', source);
+      rec[key] = v;
       return;
     }
     case 'enum':

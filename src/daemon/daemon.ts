@@ -11,7 +11,7 @@ import { EngineApi } from '../engine/api';
 import type { FleetApiServerHandle } from '../fleetapi/server';
 import { startFleetApiServer } from '../fleetapi/server';
 import { Engine } from '../engine/engine';
-import { clip, ErrorCode, FlotillaError } from '../errors';
+import { clip, ErrorCode, errorText, FlotillaError } from '../errors';
 import type { Logger } from '../log';
 import type { LogStore } from '../store/types';
 import type { DaemonConfig } from './config';
@@ -23,8 +23,11 @@ import { startHealthServer, storeProbe, type HttpEndpoint } from './health';
 import { cliVersion } from '../cli/version';
 import type { ActivatedSocket } from './sd';
 import { natsSecurity } from './stores';
+import { checkAdvertise, checkApiExposure } from './exposure';
 import { subjects } from '../protocol/subjects';
 import { clientTls, serverTls } from '../api/tls';
+import { VizServer } from '../viz/server';
+import { liveBackend } from '../viz/backend';
 
 export interface DaemonHandle {
   readonly machineId: string;
@@ -94,6 +97,8 @@ export async function startDaemon(
   const dlog = log.child({ machine: machineId.slice(0, 8) });
 
   let hub: LocalHub | undefined;
+  const insecure = checkApiExposure(cfg);
+  for (const w of insecure) dlog.warn(w);
   const store: LogStore = openStore(cfg);
   let engine: Engine | undefined;
   let agent: LocalAgent | undefined;
@@ -103,7 +108,8 @@ export async function startDaemon(
   if (!cfg.disable_engine) buses.set('engine', false);
   const storeUp = storeProbe(store);
   const metrics = new DaemonMetrics({
-    engine: () => engine,
+    // A leader past its lease is not reported as one (flotilla_is_leader and the engine series).
+    engine: () => (engine?.holdsLease() ? engine : undefined),
     agent: () => agent,
     leader: () => router.leaderInfo,
     storeUp,
@@ -144,7 +150,7 @@ export async function startDaemon(
       dlog.error('API handler failed; answered INTERNAL', {
         api: kind,
         call: what,
-        error: clip(err instanceof Error ? (err.stack ?? err.message) : String(err), 2000),
+        error: clip(err instanceof Error ? (err.stack ?? err.message) : errorText(err), 2000),
       });
     };
   const served = metrics.instrumentApi(router);
@@ -158,6 +164,13 @@ export async function startDaemon(
     cfg.grpc_advertise ||
     api.addresses.find((a) => !a.startsWith('unix:'))?.replace(/^(0\.0\.0\.0|\[::\])/, ip) ||
     api.addresses[0];
+  try {
+    checkAdvertise(cfg, advertise);
+  } catch (err) {
+    await api.close();
+    await store.close();
+    throw err;
+  }
   dlog.info('API listening', { addresses: api.addresses.join(','), advertise });
   // fleet's HTTP API over the same router: any daemon answers, a follower forwards to the leader.
   let fleetApi: FleetApiServerHandle | undefined;
@@ -180,8 +193,9 @@ export async function startDaemon(
     dlog.info('fleet API v1 listening', { addresses: fleetApi.addresses.join(',') });
   }
 
-  // ---- HTTP: /healthz, /readyz and /metrics
+  // ---- HTTP: /healthz, /readyz, /metrics and the visualizer (/ui/)
   let http: HttpEndpoint | undefined;
+  const viz = cfg.http_listen ? new VizServer(liveBackend(() => engine, store)) : undefined;
   if (cfg.http_listen) {
     try {
       http = await startHealthServer(
@@ -189,11 +203,13 @@ export async function startDaemon(
         {
           machineId,
           leader: () => router.leaderInfo,
-          isLeader: () => engine !== undefined,
+          isLeader: () => engine?.holdsLease() === true,
           buses: () => buses,
           storeUp,
+          insecure,
         },
         metrics,
+        viz,
       );
     } catch (err) {
       await fleetApi?.close();
@@ -201,7 +217,7 @@ export async function startDaemon(
       await store.close();
       throw err;
     }
-    dlog.info('HTTP listening (/healthz, /readyz, /metrics)', { address: http.address });
+    dlog.info('HTTP listening (/healthz, /readyz, /metrics, /ui/)', { address: http.address });
   }
 
   const unwatchLeader = store.watchLeader((l) => {
@@ -242,6 +258,8 @@ export async function startDaemon(
             machineId,
             address: advertise,
             agentTtlMs: cfg.agent_ttl,
+            livenessGraceMs: cfg.agent_ttl_grace || cfg.agent_ttl,
+            massLossThreshold: cfg.mass_loss_threshold,
             snapshotEvery: cfg.snapshot_every,
             snapshotIntervalMs: cfg.snapshot_interval,
             retention: cfg.log_retention,
@@ -259,7 +277,12 @@ export async function startDaemon(
           let endReason = '';
           e.onStopped((reason) => (endReason = reason));
           router.setStale(undefined);
-          router.setLocal(engineApi);
+          // Deposed the moment its lease may have expired or the election key names a newer
+          // term, even before the engine notices and stops.
+          router.setLocal(engineApi, () => {
+            const l = router.leaderInfo;
+            return e.holdsLease() && !(l && l.machine !== machineId && l.epoch > e.epoch);
+          });
           await new Promise<void>((resolve) => {
             if (e.isStopped) return resolve();
             e.onStopped(() => resolve());
@@ -317,6 +340,7 @@ export async function startDaemon(
       if (stopped) return;
       stopped = true;
       await stopAll();
+      viz?.close();
       await http?.close();
     },
   };

@@ -41,6 +41,8 @@ export interface HealthSources {
   /** Each of this daemon's bus connections and whether it is up. */
   buses(): ReadonlyMap<string, boolean>;
   storeUp(): Promise<boolean>;
+  /** What this daemon serves without authentication because grpc_insecure allows it (docs/security.md). */
+  insecure?: string[];
 }
 
 export interface Readiness {
@@ -76,13 +78,20 @@ export interface HttpEndpoint {
   close(): Promise<void>;
 }
 
-/** Serves /healthz, /readyz and /metrics on `listen` (host:port). */
+/** More paths on the same listener (the visualizer): `handle` answers true when it served. */
+export interface HttpExtension {
+  handle(req: http.IncomingMessage, res: http.ServerResponse): boolean;
+}
+
+/** Serves /healthz, /readyz and /metrics on `listen` (host:port), and `extra`'s paths. */
 export async function startHealthServer(
   listen: string,
   src: HealthSources,
   metrics: DaemonMetrics,
+  extra?: HttpExtension,
 ): Promise<HttpEndpoint> {
   const server = http.createServer((req, res) => {
+    if (extra?.handle(req, res)) return;
     void answer(req, res, src, metrics);
   });
   const [host, port] = splitHostPort(listen);
@@ -132,7 +141,12 @@ async function answer(
       return;
     }
     if (path === '/healthz') {
-      json(200, { alive: true, machine: src.machineId });
+      const insecure = src.insecure ?? [];
+      json(200, {
+        alive: true,
+        machine: src.machineId,
+        ...(insecure.length > 0 ? { insecure } : {}),
+      });
     } else if (path === '/readyz') {
       const r = await readiness(src);
       json(r.ready ? 200 : 503, r);

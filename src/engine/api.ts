@@ -9,6 +9,7 @@ import type {
   DestroyUnitsRequest,
   DestroyUnitsResponse,
   Event,
+  GetClusterStatusRequest,
   GetUnitRequest,
   JournalChunk,
   ListMachinesResponse,
@@ -274,9 +275,13 @@ export class EngineApi implements ClusterApi {
     return { index };
   }
 
-  async getClusterStatus(): Promise<ClusterStatus> {
+  async getClusterStatus(req: Partial<GetClusterStatusRequest> = {}): Promise<ClusterStatus> {
+    const resumed = req.resumeRescheduling ? this.engine.resumeRescheduling() : undefined;
     const { state } = this.engine;
+    const hold = this.engine.reschedulingHold;
     return {
+      ...(hold ? { reschedulingHeld: hold.machines.join(',') } : {}),
+      ...(resumed !== undefined ? { resumed } : {}),
       leaderMachineId: this.leader.machineId,
       leaderAddress: this.leader.address,
       epoch: this.engine.epoch,
@@ -413,7 +418,17 @@ export class EngineApi implements ClusterApi {
       throw new FlotillaError(ErrorCode.UnitNotFound, `unit ${clip(name)} not found`, {
         details: { unit: name },
       });
-    if (requested) return requested;
+    if (requested) {
+      // The ID becomes part of a NATS subject: only a machine the cluster knows.
+      if (!this.engine.state.machines.has(requested)) {
+        throw new FlotillaError(
+          ErrorCode.MachineNotFound,
+          `machine ${clip(requested, 64)} is not known to the cluster`,
+          { details: { machine: requested } },
+        );
+      }
+      return requested;
+    }
     if (u.machine) return u.machine;
     const reportedOn = [...(this.engine.state.reported.get(name)?.keys() ?? [])].sort();
     if (reportedOn.length > 0) return reportedOn[0];

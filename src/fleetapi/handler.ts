@@ -4,6 +4,7 @@ import { clip, ErrorCode } from '../errors';
 import type { LogSink } from '../log';
 import { DISCOVERY_JSON } from './discovery';
 import { ERROR_CODE_HEADER, errorBody, fleetError, toHttpError } from './errors';
+import { LaunchRequests } from './launched';
 import { listMachines, patchMachines } from './machines';
 import { DEFAULT_TOKEN_LIMIT, pageTokenParam } from './pagination';
 import { decodeMetadataOps, decodeUnitBody, readBody, requireJson } from './request';
@@ -40,6 +41,7 @@ const bare = (status: number): Error => fleetError(status, ErrorCode.InvalidArgu
  */
 async function route(
   api: ClusterApi,
+  launches: LaunchRequests,
   limit: number,
   req: http.IncomingMessage,
   url: URL,
@@ -57,14 +59,14 @@ async function route(
 
   if (resource === 'units' && item === undefined) {
     if (method !== 'GET') throw methodNotAllowed('GET');
-    return listUnits(api, limit, pageTokenParam(query));
+    return listUnits(api, launches, limit, pageTokenParam(query));
   }
   if (resource === 'units' && isItem) {
-    if (method === 'GET') return getUnit(api, item);
-    if (method === 'DELETE') return destroyUnit(api, item);
+    if (method === 'GET') return getUnit(api, launches, item);
+    if (method === 'DELETE') return destroyUnit(api, launches, item);
     if (method === 'PUT') {
       requireJson(req);
-      return setUnit(api, item, decodeUnitBody(await readBody(req)));
+      return setUnit(api, launches, item, decodeUnitBody(await readBody(req)));
     }
     throw methodNotAllowed('GET, PUT and DELETE');
   }
@@ -98,6 +100,18 @@ async function route(
   throw bare(404);
 }
 
+/**
+ * The request's URL. A path is read as a path even when it starts with `//` (which the URL
+ * parser would take for a host); anything unparsable is a 400 naming it.
+ */
+function requestUrl(raw: string): URL {
+  try {
+    return raw.startsWith('/') ? new URL(`http://fleet${raw}`) : new URL(raw, 'http://fleet');
+  } catch {
+    throw fleetError(400, ErrorCode.InvalidArgument, `invalid request URL ${clip(raw)}`);
+  }
+}
+
 function send(res: http.ServerResponse, status: number, body: string | undefined): void {
   res.setHeader('Server', 'flotillad');
   if (body === undefined || status === 204) {
@@ -118,6 +132,7 @@ function send(res: http.ServerResponse, status: number, body: string | undefined
  */
 export function fleetApiHandler(api: ClusterApi, opts: FleetApiOptions = {}): RequestListener {
   const limit = opts.tokenLimit ?? DEFAULT_TOKEN_LIMIT;
+  const launches = new LaunchRequests();
   const report = (err: unknown, req: http.IncomingMessage): void => {
     try {
       opts.onInternalError?.(`${req.method ?? '?'} ${clip(req.url ?? '', 200)}`, err);
@@ -128,7 +143,7 @@ export function fleetApiHandler(api: ClusterApi, opts: FleetApiOptions = {}): Re
   const answer = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
     let reply: Reply;
     try {
-      const url = new URL(req.url ?? '/', 'http://fleet');
+      const url = requestUrl(req.url ?? '/');
       let path: string;
       try {
         path = decodeURIComponent(url.pathname);
@@ -139,7 +154,7 @@ export function fleetApiHandler(api: ClusterApi, opts: FleetApiOptions = {}): Re
           `invalid escape in path ${clip(url.pathname)}`,
         );
       }
-      reply = await route(api, limit, req, url, path);
+      reply = await route(api, launches, limit, req, url, path);
     } catch (err) {
       const e = toHttpError(err);
       if (e.status >= 500 && e.code === ErrorCode.Internal) report(err, req);

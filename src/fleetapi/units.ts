@@ -6,6 +6,7 @@ import { UnitView } from '../gen/flotilla/v1/flotilla';
 import { splitUnitName, validateUnitName } from '../unit';
 import { fleetError } from './errors';
 import { fleetPageOf } from './pagination';
+import type { LaunchRequests } from './launched';
 import type { UnitBody } from './request';
 import { fleetPage, fleetUnit } from './schema';
 
@@ -34,13 +35,22 @@ async function findUnit(api: ClusterApi, name: string): Promise<Unit | undefined
   }
 }
 
-export async function getUnit(api: ClusterApi, name: string): Promise<Reply> {
+export async function getUnit(
+  api: ClusterApi,
+  launches: LaunchRequests,
+  name: string,
+): Promise<Reply> {
   const u = await findUnit(api, name);
   if (!u) throw notFound(name);
-  return { status: 200, body: fleetUnit(u) };
+  return { status: 200, body: fleetUnit(await launches.view(api, u)) };
 }
 
-export async function listUnits(api: ClusterApi, limit: number, token: string): Promise<Reply> {
+export async function listUnits(
+  api: ClusterApi,
+  launches: LaunchRequests,
+  limit: number,
+  token: string,
+): Promise<Reply> {
   const { items, next } = await fleetPageOf<Unit>(
     async (pageSize, after) => {
       const r = await api.listUnits({
@@ -53,10 +63,16 @@ export async function listUnits(api: ClusterApi, limit: number, token: string): 
     limit,
     token,
   );
-  return { status: 200, body: fleetPage('units', items.map(fleetUnit), next, true) };
+  const units = await Promise.all(items.map((u) => launches.view(api, u)));
+  return { status: 200, body: fleetPage('units', units.map(fleetUnit), next, true) };
 }
 
-export async function destroyUnit(api: ClusterApi, name: string): Promise<Reply> {
+export async function destroyUnit(
+  api: ClusterApi,
+  launches: LaunchRequests,
+  name: string,
+): Promise<Reply> {
+  launches.forget(name);
   const r = await api.destroyUnits({ names: [name] });
   if (!r.destroyed.includes(name)) throw notFound(name);
   return { status: 204 };
@@ -78,7 +94,12 @@ function refuseTemplate(name: string, desiredState: string): void {
  * `--replace`); sets the desired state (204) of an existing unit whose options are absent or
  * the same.
  */
-export async function setUnit(api: ClusterApi, urlName: string, body: UnitBody): Promise<Reply> {
+export async function setUnit(
+  api: ClusterApi,
+  launches: LaunchRequests,
+  urlName: string,
+  body: UnitBody,
+): Promise<Reply> {
   const name = body.name || urlName;
   if (name !== urlName) {
     throw fleetError(
@@ -101,6 +122,7 @@ export async function setUnit(api: ClusterApi, urlName: string, body: UnitBody):
     }
     const target = body.desiredState || 'inactive';
     refuseTemplate(name, target);
+    await noteTarget(api, launches, name, '', target);
     const r = await api.createUnits({
       units: [{ name, options: body.options, targetState: target }],
       replace: false,
@@ -110,7 +132,9 @@ export async function setUnit(api: ClusterApi, urlName: string, body: UnitBody):
   } else if (body.options.length > 0 && (await replaceFile(api, existing, body.options))) {
     // fleet re-created the unit with the sent desired state, empty meaning inactive: fleetctl's
     // --replace then waits for `inactive` before it loads or starts the new file.
-    await setTarget(api, name, body.desiredState || 'inactive');
+    const target = body.desiredState || 'inactive';
+    await noteTarget(api, launches, name, existing.targetMachine, target);
+    await setTarget(api, name, target);
     return { status: 201 };
   }
   if (!body.desiredState) {
@@ -121,8 +145,21 @@ export async function setUnit(api: ClusterApi, urlName: string, body: UnitBody):
       { field: 'desiredState', unit: name },
     );
   }
+  await noteTarget(api, launches, name, existing?.targetMachine ?? '', body.desiredState);
   await setTarget(api, name, body.desiredState);
   return { status: 204 };
+}
+
+/** Remembers a launch request (what the unit's machine reports before it), forgets others. */
+async function noteTarget(
+  api: ClusterApi,
+  launches: LaunchRequests,
+  name: string,
+  machine: string,
+  target: string,
+): Promise<void> {
+  if (target === 'launched') await launches.noteLaunch(api, name, machine);
+  else launches.forget(name);
 }
 
 async function setTarget(api: ClusterApi, name: string, desiredState: string): Promise<void> {

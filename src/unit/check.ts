@@ -20,8 +20,9 @@
  * - In a value, each line but the last ends in an odd run of backslashes (both parsers then
  *   continue the line; systemd reads an even run as escaped backslashes and ends the line),
  *   and the last ends in none (go-systemd would continue onto the next option). A continued
- *   line is not blank (go-systemd ends the value there, systemd skips it) and does not start
- *   with `#` or `;` (systemd skips it as a comment, go-systemd keeps it).
+ *   line does not start with `#` or `;` (systemd skips it as a comment, go-systemd keeps it);
+ *   it is never blank, since it ends in a backslash or ends the (trimmed) value. The value
+ *   does not start with a continuation (systemd would strip the space it becomes).
  * - Every line written is shorter than 2048 bytes (go-systemd refuses longer lines).
  * - No lone UTF-16 surrogate (it would be written as U+FFFD).
  * - The whole file is at most `maxUnitBytes` bytes, and has at least one option.
@@ -29,6 +30,7 @@
 import { clip, ErrorCode, FlotillaError } from '../errors';
 import { UNIT_LINE_MAX, trimSpace } from './parse';
 import { serializeUnitFile } from './serialize';
+import { systemdValue } from './values';
 import type { UnitOption } from './types';
 
 /** The default of `max_unit_bytes`: the largest unit file (serialized, in bytes) accepted. */
@@ -89,12 +91,17 @@ function valueProblem(name: string, value: string): string | undefined {
     }
     if (last && run > 0) return 'the value ends in "\\", which would continue onto the next line';
     if (k > 0) {
-      if (trimSpace(line) === '') return `continued line ${k + 1} of the value is blank`;
       const first = line.replace(/^[ \t]+/, '')[0];
       if (first === '#' || first === ';') {
         return `continued line ${k + 1} of the value starts with "${first}" (systemd reads it as a comment)`;
       }
     }
+  }
+  // systemd strips the value after joining its lines: a first line that is only "\" would
+  // start it with the space the continuation becomes.
+  const joined = systemdValue(value);
+  if (joined !== trimSpace(joined)) {
+    return 'the value starts with a line continuation';
   }
   return undefined;
 }

@@ -61,17 +61,22 @@ export async function startNatsCluster(size: number): Promise<NatsCluster> {
         `listen: 127.0.0.1:${s.client}`,
         `http: 127.0.0.1:${s.monitor}`,
         'max_payload: 8MB',
-        'cluster {',
-        `  name: ${path.basename(root).replace(/[^A-Za-z0-9]/g, '')}`,
-        `  listen: 127.0.0.1:${s.route}`,
-        `  routes: [${routes.filter((_, j) => j !== i).join(', ')}]`,
-        '}',
+        ...(size > 1
+          ? [
+              'cluster {',
+              `  name: ${path.basename(root).replace(/[^A-Za-z0-9]/g, '')}`,
+              `  listen: 127.0.0.1:${s.route}`,
+              `  routes: [${routes.filter((_, j) => j !== i).join(', ')}]`,
+              '}',
+            ]
+          : []),
         '',
       ].join('\n'),
     );
     const monitor = `http://127.0.0.1:${s.monitor}`;
     const routed = async (): Promise<boolean> => {
       if ((await httpGet(`${monitor}/healthz`)).status !== 200) return false;
+      if (size === 1) return true;
       const r = await json<{ num_routes: number; routes?: { remote_id?: string }[] }>(
         `${monitor}/routez`,
       );

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startCluster, type TestCluster } from '../helpers/cluster';
-import { fleetctl as run, fleetctlPath, rows } from '../helpers/fleetctl';
+import { fleetctl as run, fleetctlPath, rows, type FleetctlResult } from '../helpers/fleetctl';
 
 /**
  * The original fleetctl v1.0.0, unchanged, against a real cluster: etcd, NATS and three
@@ -19,6 +19,11 @@ let endpoint: string;
 const ids: string[] = [];
 
 const fleetctl = (...args: string[]) => run(endpoint, args, { cwd: dir });
+
+/** Exit 0; otherwise fails with fleetctl's output. */
+function expectOk(r: FleetctlResult): void {
+  if (r.code !== 0) throw new Error(`fleetctl exited ${r.code}\n${r.stdout}${r.stderr}`);
+}
 
 /** A unit file in the test's directory. */
 function unitFile(name: string, body: string): string {
@@ -48,7 +53,7 @@ async function eventually<T>(fn: () => Promise<T | undefined>, ms = 20_000): Pro
 /** `list-units` rows of one unit: [unit, machine, active, sub]. */
 async function unitRows(name: string): Promise<string[][]> {
   const r = await fleetctl('list-units', '--no-legend', '--full');
-  expect(r.code).toBe(0);
+  expectOk(r);
   return rows(r.stdout).filter((x) => x[0] === name);
 }
 
@@ -93,7 +98,7 @@ afterAll(async () => {
 describe('listing machines', () => {
   test('list-machines: legend, IP and sorted metadata; --full and --fields', async () => {
     const r = await fleetctl('list-machines');
-    expect(r.code).toBe(0);
+    expectOk(r);
     const lines = r.stdout.trimEnd().split('\n');
     expect(lines[0].split(/\t+/)).toEqual(['MACHINE', 'IP', 'METADATA']);
     const got = rows(lines.slice(1).join('\n'));
@@ -118,9 +123,9 @@ describe('a unit through every verb', () => {
     );
 
     let r = await fleetctl('submit', file);
-    expect(r.code).toBe(0);
+    expectOk(r);
     r = await fleetctl('list-unit-files', '--no-legend', '--fields', 'unit,dstate,state,desc');
-    expect(r.code).toBe(0);
+    expectOk(r);
     expect(rows(r.stdout)).toContainEqual([
       'hello.service',
       'inactive',
@@ -129,17 +134,17 @@ describe('a unit through every verb', () => {
     ]);
 
     r = await fleetctl('cat', 'hello.service');
-    expect(r.code).toBe(0);
+    expectOk(r);
     expect(r.stdout).toBe(
       '[Unit]\nDescription=Hello from fleetctl\n\n[Service]\nExecStart=/bin/sleep 1000\n',
     );
 
     r = await fleetctl('load', '--block-attempts=20', 'hello.service');
-    expect(r.code).toBe(0);
+    expectOk(r);
     expect(r.stdout).toMatch(/^Unit hello\.service loaded on [0-9a-f]{8}\.\.\.\/127\.0\.0\.1\n$/);
 
     r = await fleetctl('start', '--block-attempts=20', 'hello.service');
-    expect(r.code).toBe(0);
+    expectOk(r);
     expect(r.stdout).toMatch(/^Unit hello\.service launched on [0-9a-f]{8}\.\.\.\/127\.0\.0\.1\n$/);
     const machine = await activeOn('hello.service');
     expect(ids).toContain(machine);
@@ -160,21 +165,21 @@ describe('a unit through every verb', () => {
     ]);
 
     r = await fleetctl('stop', '--block-attempts=20', 'hello.service');
-    expect(r.code).toBe(0);
+    expectOk(r);
     expect(r.stdout).toMatch(/Unit hello\.service loaded on [0-9a-f]{8}\.\.\.\/127\.0\.0\.1/);
     expect(r.stderr).toContain('Successfully stopped units [hello.service].');
     expect((await unitRows('hello.service'))[0].slice(2)).toEqual(['inactive', 'dead']);
 
     r = await fleetctl('stop', '--block-attempts=5', 'hello.service');
-    expect(r.code).toBe(0); // already loaded: nothing to stop
+    expectOk(r); // already loaded: nothing to stop
 
     r = await fleetctl('unload', '--block-attempts=20', 'hello.service');
-    expect(r.code).toBe(0);
+    expectOk(r);
     expect(r.stdout).toMatch(/Unit hello\.service inactive/);
     expect(r.stderr).toContain('Successfully unloaded units [hello.service].');
 
     r = await fleetctl('destroy', 'hello.service');
-    expect(r.code).toBe(0);
+    expectOk(r);
     expect(r.stdout).toContain('Destroyed hello.service');
     await eventually(async () =>
       (await unitRows('hello.service')).length === 0 ? true : undefined,
@@ -215,7 +220,7 @@ describe('scheduling', () => {
     const names = ['conf-a.service', 'conf-b.service', 'conf-c.service'];
     for (const n of names) unitFile(n, `${SLEEP}\n[X-Fleet]\nConflicts=conf-*.service\n`);
     const r = await fleetctl('start', '--block-attempts=20', ...names);
-    expect(r.code).toBe(0);
+    expectOk(r);
     const machines = await Promise.all(names.map(activeOn));
     expect(new Set(machines).size).toBe(3);
   });
@@ -226,13 +231,13 @@ describe('scheduling', () => {
       `${SLEEP}\n[X-Fleet]\nMachineMetadata=role=db\nMachineMetadata=region=%i\n`,
     );
     let r = await fleetctl('start', '--block-attempts=20', 'meta@west.service');
-    expect(r.code).toBe(0);
+    expectOk(r);
     expect(await activeOn('meta@west.service')).toBe(ids[1]);
 
     unitFile('follower.service', `${SLEEP}\n[X-Fleet]\nMachineOf=meta@west.service\n`);
     unitFile('pinned.service', `${SLEEP}\n[X-Fleet]\nMachineID=${ids[2]}\n`);
     r = await fleetctl('start', '--block-attempts=20', 'follower.service', 'pinned.service');
-    expect(r.code).toBe(0);
+    expectOk(r);
     expect(await activeOn('follower.service')).toBe(ids[1]);
     expect(await activeOn('pinned.service')).toBe(ids[2]);
 
@@ -250,7 +255,7 @@ describe('scheduling', () => {
     unitFile('everywhere.service', `${SLEEP}\n[X-Fleet]\nGlobal=true\n`);
     unitFile('webs.service', `${SLEEP}\n[X-Fleet]\nGlobal=true\nMachineMetadata=role=web\n`);
     const r = await fleetctl('start', '--block-attempts=20', 'everywhere.service', 'webs.service');
-    expect(r.code).toBe(0);
+    expectOk(r);
     expect(r.stdout).toContain('Triggered global unit everywhere.service start');
     expect(r.stdout).toContain('Triggered global unit webs.service start');
     const on = async (name: string, n: number) =>
@@ -274,7 +279,7 @@ describe('scheduling', () => {
   test('Replaces= takes the machine of the unit it replaces, which moves', async () => {
     unitFile('old.service', `${SLEEP}\n[X-Fleet]\nMachineMetadata=region=west\n`);
     let r = await fleetctl('start', '--block-attempts=20', 'old.service');
-    expect(r.code).toBe(0);
+    expectOk(r);
     const first = await activeOn('old.service');
     const role = first === ids[1] ? 'db' : 'web';
     // Only the machine old.service runs on has this role in region west.
@@ -283,7 +288,7 @@ describe('scheduling', () => {
       `${SLEEP}\n[X-Fleet]\nReplaces=old.service\nMachineMetadata=region=west\nMachineMetadata=role=${role}\n`,
     );
     r = await fleetctl('start', '--block-attempts=20', 'new.service');
-    expect(r.code).toBe(0);
+    expectOk(r);
     expect(await activeOn('new.service')).toBe(first);
     // The other machine of region west.
     expect(await activeOn('old.service')).toBe(first === ids[1] ? ids[2] : ids[1]);
@@ -293,11 +298,11 @@ describe('scheduling', () => {
     const names = Array.from({ length: 7 }, (_, i) => `page-${i}.service`);
     for (const n of names) unitFile(n, SLEEP);
     let r = await fleetctl('submit', ...names);
-    expect(r.code).toBe(0);
+    expectOk(r);
     r = await fleetctl('list-unit-files', '--no-legend', '--fields', 'unit');
     expect(rows(r.stdout).map((x) => x[0])).toEqual(names);
     r = await fleetctl('start', '--block-attempts=20', ...names);
-    expect(r.code).toBe(0);
+    expectOk(r);
     await eventually(async () => {
       const l = await fleetctl('list-units', '--no-legend', '--fields', 'unit,active');
       const got = rows(l.stdout);
@@ -328,39 +333,39 @@ describe('--replace', () => {
   test('submit, load and start --replace replace the unit in the cluster; without it the cluster copy stays', async () => {
     const file = unitFile('rep.service', version(1));
     let r = await fleetctl('submit', file);
-    expect(r.code).toBe(0);
+    expectOk(r);
 
     unitFile('rep.service', version(2));
     r = await fleetctl('submit', file);
-    expect(r.code).toBe(0);
+    expectOk(r);
     expect(r.stderr).toContain(
       `WARNING: Unit rep.service in registry differs from local unit file ${file}. Add --replace to override.`,
     );
     expect((await fleetctl('cat', 'rep.service')).stdout).toBe(version(1));
 
     r = await fleetctl('submit', '--replace', file);
-    expect(r.code).toBe(0);
+    expectOk(r);
     expect((await fleetctl('cat', 'rep.service')).stdout).toBe(version(2));
     r = await fleetctl('list-unit-files', '--no-legend', '--fields', 'unit,dstate');
     expect(rows(r.stdout)).toContainEqual(['rep.service', 'inactive']);
 
     unitFile('rep.service', version(3));
     r = await fleetctl('load', '--replace', '--block-attempts=20', file);
-    expect(r.code).toBe(0);
+    expectOk(r);
     expect((await fleetctl('cat', 'rep.service')).stdout).toBe(version(3));
     r = await fleetctl('list-unit-files', '--no-legend', '--fields', 'unit,dstate,state');
     expect(rows(r.stdout)).toContainEqual(['rep.service', 'loaded', 'loaded']);
 
     unitFile('rep.service', version(4));
     r = await fleetctl('start', '--replace', '--block-attempts=20', file);
-    expect(r.code).toBe(0);
+    expectOk(r);
     expect((await fleetctl('cat', 'rep.service')).stdout).toBe(version(4));
     expect(await runningCommand('rep.service', '/bin/sleep 1004')).toBe('/bin/sleep 1004');
 
     // A running unit replaced: its agent restarts it with the new file.
     unitFile('rep.service', version(5));
     r = await fleetctl('start', '--replace', '--block-attempts=20', file);
-    expect(r.code).toBe(0);
+    expectOk(r);
     expect((await fleetctl('cat', 'rep.service')).stdout).toBe(version(5));
     expect(await runningCommand('rep.service', '/bin/sleep 1005')).toBe('/bin/sleep 1005');
     const hash = await eventually(async () => {
@@ -387,17 +392,63 @@ describe('--replace', () => {
   });
 });
 
+describe('templates', () => {
+  test("an instance started from a local template runs with systemd's specifiers expanded", async () => {
+    unitFile('tick@.service', '[Service]\nExecStart=/bin/sleep 10%i\n');
+    const r = await fleetctl('start', '--block-attempts=20', path.join(dir, 'tick@7.service'));
+    expectOk(r);
+    const machine = await activeOn('tick@7.service');
+    const node = cluster.nodes[ids.indexOf(machine)];
+    const pid = parseInt(
+      fs.readFileSync(path.join(node.dir, 'units', 'tick@7.service.pid'), 'utf8'),
+      10,
+    );
+    expect(fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim()).toBe(
+      '/bin/sleep 107',
+    );
+    await fleetctl('destroy', 'tick@7.service', 'tick@.service');
+  });
+});
+
+describe('a unit that fails', () => {
+  test.each([
+    ['fails.service', '[Service]\nExecStart=/bin/false\n'],
+    ['oneshot-fails.service', '[Service]\nType=oneshot\nExecStart=/bin/false\n'],
+  ])('a blocking start of %s ends non-zero: Failed to find an active unit', async (name, body) => {
+    unitFile(name, body);
+    const r = await fleetctl('start', '--block-attempts=20', name);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(new RegExp(`Unit ${name.replace('.', '\\.')} launched on`));
+    expect(r.stdout + r.stderr).toContain(`Failed to find an active unit ${name}`);
+    const l = await unitRows(name);
+    expect(l.map((x) => x.slice(2))).toEqual([['failed', 'failed']]);
+    await fleetctl('destroy', name);
+  });
+
+  test('a unit stopped and started again is waited for until it runs', async () => {
+    unitFile('again.service', SLEEP);
+    let r = await fleetctl('start', '--block-attempts=20', 'again.service');
+    expectOk(r);
+    r = await fleetctl('stop', '--block-attempts=20', 'again.service');
+    expectOk(r);
+    r = await fleetctl('start', '--block-attempts=20', 'again.service');
+    expectOk(r);
+    expect((await unitRows('again.service'))[0][2]).toBe('active');
+    await fleetctl('destroy', 'again.service');
+  });
+});
+
 // Last: it kills a machine.
 describe('a dead machine', () => {
   test('its rows expire with its TTL: a moved unit is listed once, a pinned one no longer runs', async () => {
     unitFile('moving.service', `${SLEEP}\n[X-Fleet]\nMachineMetadata=region=west\n`);
     let r = await fleetctl('start', '--block-attempts=20', 'moving.service');
-    expect(r.code).toBe(0);
+    expectOk(r);
     const dead = await activeOn('moving.service');
     const survivor = dead === ids[1] ? ids[2] : ids[1];
     unitFile('pinned-dead.service', `${SLEEP}\n[X-Fleet]\nMachineID=${dead}\n`);
     r = await fleetctl('start', '--block-attempts=20', 'pinned-dead.service');
-    expect(r.code).toBe(0);
+    expectOk(r);
     expect(await activeOn('pinned-dead.service')).toBe(dead);
 
     await cluster.nodes[ids.indexOf(dead)].kill();

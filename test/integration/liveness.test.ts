@@ -255,7 +255,10 @@ it('mass loss: two of three machines silent at once hold rescheduling until an o
     expect(events).toContain('ReschedulingHeld');
     expect(events).not.toContain('MachineLost');
 
-    expect(c.engine.resumeRescheduling()).toBe(true);
+    const status = await c.api.getClusterStatus({});
+    expect(status.reschedulingHeld?.split(',').every((m) => ['m1', 'm2'].includes(m))).toBe(true);
+    // The operator's word, through the API (`flotilla cluster --resume`).
+    expect((await c.api.getClusterStatus({ resumeRescheduling: true })).resumed).toBe(true);
     await until(
       () => c.names.every((u) => c.engine.state.units.get(u)?.machine === 'm0'),
       'every unit on m0',
@@ -263,6 +266,7 @@ it('mass loss: two of three machines silent at once hold rescheduling until an o
     expect(c.engine.stats.machinesLost).toBe(2);
     expect(c.engine.stats.reschedulingHeld).toBe(0);
     expect(events).toContain('ReschedulingResumed');
+    expect((await c.api.getClusterStatus({})).reschedulingHeld).toBeUndefined();
     w.close();
   } finally {
     await c.stop();

@@ -1,12 +1,13 @@
 /**
  * What the process driver needs of systemd's unit syntax beyond the file's grammar: command
- * lines with systemd's prefixes and quoting, `Environment=` assignments and `${VAR}`/`$VAR`
- * expansion. The file itself is read by Flotilla's one parser (src/unit), values as systemd
+ * lines with systemd's prefixes and quoting, `Environment=` assignments, specifiers (`%i`,
+ * `%n`…, specifiers.ts) and `${VAR}`/`$VAR` expansion. The file itself is read by Flotilla's one parser (src/unit), values as systemd
  * applies them (continuations joined, empty assignments resetting a list).
  * Reference: systemd.syntax(7), systemd.service(5) "COMMAND LINES", systemd.exec(5).
  */
 import { ErrorCode, FlotillaError } from '../../errors';
 import { optionValues, parseUnitFile } from '../../unit';
+import { expandSystemdSpecifiers, thisHost, type SpecifierHost } from './specifiers';
 
 const ESCAPES: Record<string, string> = {
   n: '\n',
@@ -149,7 +150,11 @@ export interface ServiceSpec {
 }
 
 /** What the process driver needs from a service unit. Throws UNIT_FILE_INVALID without ExecStart=. */
-export function serviceSpec(unit: string, text: string): ServiceSpec {
+export function serviceSpec(
+  unit: string,
+  text: string,
+  host: SpecifierHost = thisHost(),
+): ServiceSpec {
   let entries;
   try {
     entries = parseUnitFile(text);
@@ -159,7 +164,9 @@ export function serviceSpec(unit: string, text: string): ServiceSpec {
       details: { unit },
     });
   }
-  const values = (section: string, name: string): string[] => optionValues(entries, section, name);
+  // systemd expands specifiers (%i, %n, %H…) in these settings before anything else.
+  const values = (section: string, name: string): string[] =>
+    optionValues(entries, section, name).map((v) => expandSystemdSpecifiers(v, unit, host));
   const env = parseEnvironment(values('Service', 'Environment'));
   const exec = values('Service', 'ExecStart');
   if (exec.length === 0)

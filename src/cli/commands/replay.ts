@@ -40,7 +40,7 @@ const FLAGS: readonly FlagSpec[] = [
   },
 ];
 
-/** Where to read (or, for restore, write) a cluster's durable store: etcd or a dev data directory. */
+/** The store to read (replay, viz, backup) or write (restore): etcd or a dev data directory. */
 export const STORE_FLAGS: readonly FlagSpec[] = [
   {
     name: 'etcd-servers',
@@ -56,15 +56,20 @@ export const STORE_FLAGS: readonly FlagSpec[] = [
     valueName: 'NAME',
     help: 'Cluster name (etcd key prefix)',
   },
-  ...['etcd-cafile', 'etcd-certfile', 'etcd-keyfile', 'etcd-username', 'etcd-password'].map(
-    (name): FlagSpec => ({
-      name,
-      type: 'string',
-      default: '',
-      valueName: name.endsWith('file') ? 'FILE' : 'VALUE',
-      help: `etcd ${name.slice(5)} (TLS and auth, as flotillad's etcd_${name.slice(5)})`,
-    }),
-  ),
+  ...[
+    'etcd-cafile',
+    'etcd-certfile',
+    'etcd-keyfile',
+    'etcd-username',
+    'etcd-password',
+    'etcd-password-file',
+  ].map((name): FlagSpec => ({
+    name,
+    type: 'string',
+    default: '',
+    valueName: name.endsWith('file') ? 'FILE' : 'VALUE',
+    help: `etcd ${name.slice(5)} (TLS and auth, as flotillad's etcd_${name.slice(5).replace(/-/g, '_')})`,
+  })),
   {
     name: 'data-dir',
     type: 'string',
@@ -90,6 +95,7 @@ export function etcdOptionsFromFlags(ctx: Context): EtcdLogStoreOptions {
         etcd_keyfile: flagString(ctx.parsed, 'etcd-keyfile'),
         etcd_username: flagString(ctx.parsed, 'etcd-username'),
         etcd_password: flagString(ctx.parsed, 'etcd-password'),
+        etcd_password_file: flagString(ctx.parsed, 'etcd-password-file'),
       },
       (key) => `--${key.replace(/_/g, '-')}`,
     ),

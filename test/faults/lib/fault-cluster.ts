@@ -19,7 +19,8 @@ import { freePort, startEtcdCluster } from '../../harness';
 import type { EtcdCluster } from '../../harness';
 import { startNatsCluster, type NatsCluster } from '../../harness/nats-cluster';
 import { startPartition, type Partition } from '../../harness/netns';
-import { isAlive, killGroup } from '../../harness/registry';
+import { killGroup } from '../../harness/registry';
+import { pidAlive } from '../../../src/agent/drivers/process';
 import { DaemonNode, FLOTILLAD } from '../../helpers/cluster';
 import { sleep, waitFor } from './wait';
 
@@ -120,6 +121,8 @@ export class FaultCluster {
       '127.0.0.1',
       '--grpc-listen',
       `127.0.0.1:${port}`,
+      '--http-listen',
+      '127.0.0.1:0',
       '--agent-ttl',
       this.opts.agentTtl ?? '2s',
       '--lease-ttl',
@@ -287,7 +290,7 @@ export class FaultCluster {
   /** PIDs of processes of `units` still running (a unit's main PID is its record's). */
   runningPids(units: string[]): number[] {
     const starts = this.starts();
-    return units.flatMap((u) => (starts.get(u) ?? []).map((s) => s.pid)).filter(isAlive);
+    return units.flatMap((u) => (starts.get(u) ?? []).map((s) => s.pid)).filter(pidAlive);
   }
 
   /** Every durable event in etcd, in log order (the log a replay folds). */
