@@ -19,7 +19,8 @@ export function formatDefault(
         .map(([k, x]) => `${k}=${x}`)
         .join(',');
     case 'duration':
-      return formatDuration(v as number);
+      // 0: unset, the daemon derives it (its help says from what); no file value means that.
+      return (v as number) === 0 ? '' : formatDuration(v as number);
     default:
       return String(v);
   }
@@ -47,6 +48,11 @@ export function exampleConfig(): string {
     const spec = CONFIG_KEYS[key];
     const values = spec.values ? ` (${spec.values.join(', ')})` : '';
     const def = formatDefault(key);
+    if (def === '' && spec.kind === 'duration') {
+      // Unset by default; a value given must be a duration.
+      out.push('', `# ${spec.help}; unset by default`, `#  ${key}=DURATION`);
+      continue;
+    }
     out.push(
       '',
       `# ${spec.help}${values}`,
@@ -62,7 +68,8 @@ export function usage(): string {
     const spec = CONFIG_KEYS[key];
     const def = formatDefault(key);
     const values = spec.values ? ` (${spec.values.join('|')})` : '';
-    return `  --${key.replace(/_/g, '-').padEnd(20)} ${spec.help}${values}\n${' '.repeat(25)}default: ${def === '' ? '""' : def}`;
+    const shown = def !== '' ? def : spec.kind === 'duration' ? 'unset' : '""';
+    return `  --${key.replace(/_/g, '-').padEnd(20)} ${spec.help}${values}\n${' '.repeat(25)}default: ${shown}`;
   });
   return `usage: flotillad [--config FILE] [--dev] [--<key> VALUE]…
        flotillad --version | --help | --example-config

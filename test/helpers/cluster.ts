@@ -31,6 +31,8 @@ export interface NodeSpec {
   metadata?: Record<string, string>;
   disableEngine?: boolean;
   disableAgent?: boolean;
+  /** Another build's flotillad (the rolling-upgrade test); default this build's. */
+  script?: string;
 }
 
 export interface ClusterOptions {
@@ -56,6 +58,8 @@ export interface LaunchOptions {
   prefix?: string[];
   /** Readiness probe (default: its gRPC port accepts connections on the host's loopback). */
   ready?: () => Promise<boolean>;
+  /** The flotillad script to run (default: this build's; another build's for upgrade tests). */
+  script?: string;
 }
 
 /** One flotillad process of a test cluster. */
@@ -91,7 +95,7 @@ export class DaemonNode {
   async start(): Promise<void> {
     this.output = '';
     const [cmd, ...pre] = [...(this.launch.prefix ?? []), process.execPath];
-    const proc = spawn(cmd, [...pre, FLOTILLAD, ...this.args], {
+    const proc = spawn(cmd, [...pre, this.launch.script ?? FLOTILLAD, ...this.args], {
       env: this.env,
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -255,7 +259,9 @@ export async function startCluster(opts: ClusterOptions): Promise<TestCluster> {
         ...(opts.flags ?? []),
         ...(spec.flags ?? []),
       ];
-      nodes.push(new DaemonNode(i, machineId, grpcPort, args, env, dir, systemd));
+      nodes.push(
+        new DaemonNode(i, machineId, grpcPort, args, env, dir, systemd, { script: spec.script }),
+      );
     }
     await Promise.all(nodes.map((n) => n.start()));
   } catch (err) {

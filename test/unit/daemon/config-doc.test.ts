@@ -15,7 +15,7 @@ describe('packaging/flotilla.conf', () => {
     const text = exampleConfig();
     for (const key of Object.keys(CONFIG_KEYS)) {
       if (key === 'dev' || key === 'data_dir') continue;
-      expect(text).toMatch(new RegExp(`^#${key}=`, 'm'));
+      expect(text).toMatch(new RegExp(`^#\\s*${key}=`, 'm'));
     }
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'flotilla-conf-'));
     try {
