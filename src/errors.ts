@@ -25,6 +25,10 @@ export const ErrorCode = {
   DriverFailed: 'DRIVER_FAILED',
   /** A message above the bus's largest payload (NATS `max_payload`). */
   PayloadTooLarge: 'PAYLOAD_TOO_LARGE',
+  /** The caller's role (from its client certificate) does not allow the call. */
+  PermissionDenied: 'PERMISSION_DENIED',
+  /** A call forwarded to the leader came back to a daemon that is not the leader. */
+  ForwardingLoop: 'FORWARDING_LOOP',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

@@ -27,7 +27,10 @@ export function grpcStatusFor(code: ErrorCode): GrpcStatus {
     case ErrorCode.ConfigInvalid:
       return GrpcStatus.INVALID_ARGUMENT;
     case ErrorCode.InvalidState:
+    case ErrorCode.ForwardingLoop:
       return GrpcStatus.FAILED_PRECONDITION;
+    case ErrorCode.PermissionDenied:
+      return GrpcStatus.PERMISSION_DENIED;
     case ErrorCode.NotLeader:
     case ErrorCode.NoLeader:
     case ErrorCode.StoreUnavailable:
@@ -58,6 +61,9 @@ function codeForBareStatus(status: number): ErrorCode {
       return ErrorCode.Timeout;
     case GrpcStatus.ALREADY_EXISTS:
       return ErrorCode.UnitExists;
+    case GrpcStatus.PERMISSION_DENIED:
+    case GrpcStatus.UNAUTHENTICATED:
+      return ErrorCode.PermissionDenied;
     default:
       return ErrorCode.Internal;
   }

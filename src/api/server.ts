@@ -1,7 +1,9 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { Server, ServerCredentials } from '@grpc/grpc-js';
+import type { PeerCertificate } from 'node:tls';
+import { Server, ServerCredentials, type Metadata } from '@grpc/grpc-js';
+import type { AuthContext } from '@grpc/grpc-js/build/src/auth-context';
 import type {
   handleServerStreamingCall,
   handleUnaryCall,
@@ -15,6 +17,14 @@ import { toGrpcStatus } from './errors';
 import { nextTurn } from '../turn';
 import { servingPreEncoded } from './pre-encoded';
 import type { ClusterApi } from './types';
+import {
+  type CallContext,
+  authorize,
+  describeCertificate,
+  FORWARDED_BY_HEADER,
+  roleOfCertificate,
+  withCall,
+} from './access';
 
 /** Large enough for CreateUnits with thousands of units and a 1000-unit ListUnits page. */
 export const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
@@ -111,6 +121,26 @@ function bind(server: Server, target: string, creds: ServerCredentials): Promise
   });
 }
 
+/** The caller's role (its client certificate) and the daemon that forwarded the call, if any. */
+/** The ClusterApi method a gRPC method name stands for (`CreateUnits` → `createUnits`). */
+const apiMethod = (method: string): keyof ClusterApi =>
+  (method.charAt(0).toLowerCase() + method.slice(1)) as keyof ClusterApi;
+
+function contextOf(call: { getAuthContext(): AuthContext; metadata: Metadata }): CallContext {
+  let cert: PeerCertificate | undefined;
+  try {
+    cert = call.getAuthContext()?.sslPeerCertificate;
+  } catch {
+    cert = undefined;
+  }
+  const fwd = call.metadata.get(FORWARDED_BY_HEADER)[0];
+  return {
+    role: roleOfCertificate(cert),
+    who: describeCertificate(cert),
+    ...(typeof fwd === 'string' && fwd !== '' ? { forwardedBy: fwd.slice(0, 1024) } : {}),
+  };
+}
+
 /**
  * Called for every failure of a handler that is not a FlotillaError (a bug, not a refusal): the
  * daemon logs and counts it. The call itself ends INTERNAL; the daemon goes on.
@@ -144,7 +174,9 @@ function unary<Req, Res>(
     };
     let p: Promise<Res>;
     try {
-      p = fn(call.request);
+      const ctx = contextOf(call);
+      authorize(apiMethod(method), ctx, call.request);
+      p = withCall(ctx, () => fn(call.request));
     } catch (err) {
       fail(err);
       return;
@@ -165,12 +197,20 @@ function streaming<Req, Res>(
   fn: (req: Req, signal: AbortSignal) => AsyncIterable<Res>,
 ): handleServerStreamingCall<Req, Res> {
   return (call: ServerWritableStream<Req, Res>) => {
+    let ctx: CallContext;
+    try {
+      ctx = contextOf(call);
+      authorize(apiMethod(method), ctx);
+    } catch (err) {
+      call.emit('error', statusOf(method, err, report));
+      return;
+    }
     const ac = new AbortController();
     live.add(ac);
     const abort = (): void => ac.abort();
     call.on('cancelled', abort);
     call.on('close', abort);
-    void (async () => {
+    void withCall(ctx, async () => {
       try {
         let written = 0;
         for await (const msg of fn(call.request, ac.signal)) {
@@ -196,7 +236,7 @@ function streaming<Req, Res>(
         live.delete(ac);
         ac.abort();
       }
-    })().catch((err: unknown) => report?.(method, err));
+    }).catch((err: unknown) => report?.(method, err));
   };
 }
 

@@ -1,12 +1,15 @@
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { ErrorCode, FlotillaError } from '../errors';
 import { DEFAULT_MAX_UNIT_BYTES, MAX_UNIT_BYTES_LIMIT } from '../unit/check';
+import { applyFleetConfig } from './fleet-compat';
 
 /**
- * flotillad's configuration. Sources in increasing priority: the file (`/etc/flotilla/flotilla.conf`
- * or `--config`), the environment (`FLOTILLA_<KEY>`), flags (`--<key-with-dashes>`). fleet's key
- * names are kept where they exist.
+ * flotillad's configuration. Sources in increasing priority: fleetd's own (`/etc/fleet/fleet.conf`
+ * and `FLEET_<KEY>`, fleet-compat.ts), the file (`/etc/flotilla/flotilla.conf` or `--config`),
+ * the environment (`FLOTILLA_<KEY>`), flags (`--<key-with-dashes>`). fleet's key names are kept
+ * where they exist.
  */
 export interface DaemonConfig {
   /** Run a one-machine cluster with no external services (embedded store and bus). */
@@ -20,6 +23,8 @@ export interface DaemonConfig {
   metadata: Record<string, string>;
   /** How long a silent agent stays alive in the leader's eyes (ms). */
   agent_ttl: number;
+  /** How long one etcd request may take (ms; fleet's etcd_request_timeout). */
+  etcd_request_timeout: number;
   /**
    * After the leader hears again (its NATS connection back, a new term, its store recovered) every
    * machine gets this long plus a full agent_ttl before it may be declared lost (ms; 0: one
@@ -39,6 +44,8 @@ export interface DaemonConfig {
   grpc_listen: string[];
   /** The gRPC address other daemons forward writes to (default: the first TCP listen address). */
   grpc_advertise: string;
+  /** Serve the APIs on non-loopback TCP without client authentication (warned about; docs/security.md). */
+  grpc_insecure: boolean;
   /** TLS for the gRPC API's TCP listeners (PEM files); with a CA, clients must present a certificate (mTLS). */
   grpc_tls_cert: string;
   grpc_tls_key: string;
@@ -80,9 +87,21 @@ export interface DaemonConfig {
   /** fleet unloaded every unit on shutdown; Flotilla leaves them running unless this is set. */
   unload_on_shutdown: boolean;
   log_level: 'debug' | 'info' | 'warn' | 'error';
+  /** `text` (time LEVEL msg key=value; no time under journald) or `json` (one object a line). */
+  log_format: 'text' | 'json';
 }
 
-type Kind = 'bool' | 'string' | 'list' | 'metadata' | 'duration' | 'int' | 'enum' | 'fraction';
+type Kind =
+  | 'bool'
+  | 'string'
+  | 'list'
+  | 'metadata'
+  | 'duration'
+  | 'int'
+  | 'enum'
+  | 'fraction'
+  | 'ip'
+  | 'hostport';
 
 interface KeySpec {
   kind: Kind;
@@ -110,7 +129,8 @@ export const CONFIG_KEYS: Record<keyof DaemonConfig, KeySpec> = {
     help: 'share of machines lost within one agent_ttl that holds rescheduling, e.g. 1/3, 0.5, 50%',
   },
   lease_ttl: { kind: 'duration', help: 'leader election lease, e.g. 5s' },
-  public_ip: { kind: 'string', help: 'address shown for this machine' },
+  etcd_request_timeout: { kind: 'duration', help: 'longest etcd request, e.g. 2s (fleet: 1.0)' },
+  public_ip: { kind: 'ip', help: 'IP address shown for this machine' },
   disable_engine: { kind: 'bool', help: 'never campaign for leadership' },
   disable_agent: { kind: 'bool', help: 'run no agent on this machine' },
   units_directory: { kind: 'string', help: 'where unit files are written' },
@@ -118,6 +138,10 @@ export const CONFIG_KEYS: Record<keyof DaemonConfig, KeySpec> = {
   driver: { kind: 'enum', values: ['systemd', 'process', 'simulated'], help: 'how units are run' },
   grpc_listen: { kind: 'list', help: 'gRPC listen addresses (host:port, unix:///path)' },
   grpc_advertise: { kind: 'string', help: 'gRPC address other daemons use to reach this one' },
+  grpc_insecure: {
+    kind: 'bool',
+    help: 'allow the APIs on non-loopback TCP without mTLS (insecure; warned about)',
+  },
   grpc_tls_cert: {
     kind: 'string',
     help: 'PEM certificate for the gRPC API over TCP (TLS; also presented when forwarding)',
@@ -128,8 +152,8 @@ export const CONFIG_KEYS: Record<keyof DaemonConfig, KeySpec> = {
     help: 'PEM CA bundle: clients must present a certificate it signed (mTLS)',
   },
   http_listen: {
-    kind: 'string',
-    help: 'HTTP address for /healthz, /readyz, /metrics and the visualizer (/ui/) ("" = off)',
+    kind: 'hostport',
+    help: 'HTTP host:port for /healthz, /readyz, /metrics and the visualizer (/ui/) ("" = off)',
   },
   etcd_cafile: { kind: 'string', help: 'PEM CA bundle to verify etcd with (TLS)' },
   etcd_certfile: { kind: 'string', help: 'PEM client certificate for etcd (mTLS)' },
@@ -170,11 +194,17 @@ export const CONFIG_KEYS: Record<keyof DaemonConfig, KeySpec> = {
     help: "unload every local unit on SIGTERM (fleet's old behaviour)",
   },
   log_level: { kind: 'enum', values: ['debug', 'info', 'warn', 'error'], help: 'log verbosity' },
+  log_format: {
+    kind: 'enum',
+    values: ['text', 'json'],
+    help: 'log lines on stderr: text (no timestamp of its own under journald) or json',
+  },
 };
 
 export const DEFAULT_CONFIG_FILE = '/etc/flotilla/flotilla.conf';
 
-function defaults(): DaemonConfig {
+/** The defaults of every key (outside dev mode). */
+export function defaultConfig(): DaemonConfig {
   return {
     dev: false,
     data_dir: '.flotilla-dev',
@@ -184,6 +214,7 @@ function defaults(): DaemonConfig {
     machine_id: '',
     metadata: {},
     agent_ttl: 30_000,
+    etcd_request_timeout: 2000,
     agent_ttl_grace: 0,
     mass_loss_threshold: 1 / 3,
     lease_ttl: 5_000,
@@ -195,6 +226,7 @@ function defaults(): DaemonConfig {
     driver: 'systemd',
     grpc_listen: ['unix:///run/flotilla/flotilla.sock', '127.0.0.1:7070'],
     grpc_advertise: '',
+    grpc_insecure: false,
     grpc_tls_cert: '',
     grpc_tls_key: '',
     grpc_tls_ca: '',
@@ -222,6 +254,7 @@ function defaults(): DaemonConfig {
     log_retention: 100_000,
     unload_on_shutdown: false,
     log_level: 'info',
+    log_format: 'text',
   };
 }
 
@@ -321,6 +354,23 @@ function setValue(cfg: DaemonConfig, key: keyof DaemonConfig, raw: string, sourc
       rec[key] = Number(unq);
       return;
     }
+    case 'ip':
+      if (unq !== '' && net.isIP(unq) === 0)
+        throw invalid(key, raw, 'an IPv4 or IPv6 address, e.g. 10.0.0.2', source);
+      rec[key] = unq;
+      return;
+    case 'hostport': {
+      const m = /^(\[[0-9a-fA-F:.]+\]|[^:[\]/\s]+):(\d{1,5})$/.exec(unq);
+      if (unq !== '' && (!m || Number(m[2]) > 65535))
+        throw invalid(
+          key,
+          raw,
+          'host:port with a port from 0 to 65535, e.g. 127.0.0.1:9090',
+          source,
+        );
+      rec[key] = unq;
+      return;
+    }
     case 'fraction': {
       const v = parseFraction(unq);
       if (v === undefined || v <= 0 || v > 1)
@@ -372,6 +422,8 @@ export interface LoadedConfig {
   config: DaemonConfig;
   /** The config file read, if any (SIGHUP re-reads it). */
   file?: string;
+  /** One line per fleet setting that means nothing in Flotilla (fleet-compat.ts). */
+  notices: string[];
 }
 
 /**
@@ -379,7 +431,7 @@ export interface LoadedConfig {
  * CONFIG_INVALID naming the key and its source for any bad value.
  */
 export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): LoadedConfig {
-  const first = loadWith(defaults(), argv, env);
+  const first = loadWith(defaultConfig(), argv, env);
   // Dev mode changes the defaults (not what the user set): run again on top of them.
   return first.config.dev ? loadWith(devDefaults(first.config.data_dir), argv, env) : first;
 }
@@ -387,7 +439,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
 /** Dev mode: one machine, embedded store and bus, state under data_dir, TCP endpoint on loopback. */
 export function devDefaults(dataDir: string): DaemonConfig {
   return {
-    ...defaults(),
+    ...defaultConfig(),
     dev: true,
     data_dir: dataDir,
     units_directory: path.join(dataDir, 'units'),
@@ -437,6 +489,10 @@ function loadWith(base: DaemonConfig, argv: string[], env: NodeJS.ProcessEnv): L
     flags.push([key, value]);
   }
   const config: DaemonConfig = { ...base };
+  // fleetd's fleet.conf and FLEET_* first: Flotilla's own settings below win over them.
+  const notices = applyFleetConfig(env, (k, raw, source) =>
+    setValue(config, keyOf(k, source), raw, source),
+  );
   file ??= env.FLOTILLA_CONFIG ?? DEFAULT_CONFIG_FILE;
   let used: string | undefined;
   if (fs.existsSync(file)) {
@@ -453,5 +509,5 @@ function loadWith(base: DaemonConfig, argv: string[], env: NodeJS.ProcessEnv): L
     if (v !== undefined) setValue(config, key, v, `environment FLOTILLA_${key.toUpperCase()}`);
   }
   for (const [k, v] of flags) setValue(config, k, v, `flag --${k.replace(/_/g, '-')}`);
-  return { config, file: used };
+  return { config, file: used, notices };
 }

@@ -21,7 +21,10 @@ import { openStore } from './stores';
 import { DaemonMetrics } from './metrics';
 import { startHealthServer, storeProbe, type HttpEndpoint } from './health';
 import { cliVersion } from '../cli/version';
+import type { ActivatedSocket } from './sd';
 import { natsSecurity } from './stores';
+import { checkAdvertise, checkApiExposure } from './exposure';
+import { lockDirectory } from './dir-lock';
 import { subjects } from '../protocol/subjects';
 import { clientTls, serverTls } from '../api/tls';
 import { VizServer } from '../viz/server';
@@ -80,12 +83,29 @@ function firstPublicIp(): string {
  * (unless disable_engine). Each part fails on its own terms: losing the store or the bus never
  * stops the agent's units.
  */
-export async function startDaemon(cfg: DaemonConfig, log: Logger): Promise<DaemonHandle> {
+export interface DaemonOptions {
+  /** Sockets passed by systemd (socket activation) for the fleet API. */
+  listenFds?: ActivatedSocket[];
+}
+
+export async function startDaemon(
+  cfg: DaemonConfig,
+  log: Logger,
+  opts: DaemonOptions = {},
+): Promise<DaemonHandle> {
+  // One daemon per state: dev mode's data directory, the process driver's units.
+  const unlock = cfg.dev
+    ? lockDirectory(cfg.data_dir, 'data directory')
+    : cfg.driver === 'process'
+      ? lockDirectory(cfg.units_directory, 'units directory')
+      : () => undefined;
   const machineId = resolveMachineId(cfg);
   const ip = cfg.public_ip || firstPublicIp();
   const dlog = log.child({ machine: machineId.slice(0, 8) });
 
   let hub: LocalHub | undefined;
+  const insecure = checkApiExposure(cfg);
+  for (const w of insecure) dlog.warn(w);
   const store: LogStore = openStore(cfg);
   let engine: Engine | undefined;
   let agent: LocalAgent | undefined;
@@ -95,7 +115,8 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger): Promise<Daemo
   if (!cfg.disable_engine) buses.set('engine', false);
   const storeUp = storeProbe(store);
   const metrics = new DaemonMetrics({
-    engine: () => engine,
+    // A leader past its lease is not reported as one (flotilla_is_leader and the engine series).
+    engine: () => (engine?.holdsLease() ? engine : undefined),
     agent: () => agent,
     leader: () => router.leaderInfo,
     storeUp,
@@ -150,14 +171,24 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger): Promise<Daemo
     cfg.grpc_advertise ||
     api.addresses.find((a) => !a.startsWith('unix:'))?.replace(/^(0\.0\.0\.0|\[::\])/, ip) ||
     api.addresses[0];
+  try {
+    checkAdvertise(cfg, advertise);
+  } catch (err) {
+    await api.close();
+    await store.close();
+    throw err;
+  }
   dlog.info('API listening', { addresses: api.addresses.join(','), advertise });
   // fleet's HTTP API over the same router: any daemon answers, a follower forwards to the leader.
   let fleetApi: FleetApiServerHandle | undefined;
-  if (cfg.fleet_api_listen.length > 0) {
+  // Sockets systemd passed (flotillad.socket) serve the fleet API, as they did in fleet.
+  const activated = opts.listenFds ?? [];
+  if (cfg.fleet_api_listen.length > 0 || activated.length > 0) {
     try {
       fleetApi = await startFleetApiServer({
         api: served,
         listen: cfg.fleet_api_listen,
+        fds: activated.map((s) => s.fd),
         tokenLimit: cfg.token_limit,
         log: dlog.child({ component: 'fleet-api' }),
         onInternalError: internal('fleet'),
@@ -179,9 +210,10 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger): Promise<Daemo
         {
           machineId,
           leader: () => router.leaderInfo,
-          isLeader: () => engine !== undefined,
+          isLeader: () => engine?.holdsLease() === true,
           buses: () => buses,
           storeUp,
+          insecure,
         },
         metrics,
         viz,
@@ -252,7 +284,12 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger): Promise<Daemo
           let endReason = '';
           e.onStopped((reason) => (endReason = reason));
           router.setStale(undefined);
-          router.setLocal(engineApi);
+          // Deposed the moment its lease may have expired or the election key names a newer
+          // term, even before the engine notices and stops.
+          router.setLocal(engineApi, () => {
+            const l = router.leaderInfo;
+            return e.holdsLease() && !(l && l.machine !== machineId && l.epoch > e.epoch);
+          });
           await new Promise<void>((resolve) => {
             if (e.isStopped) return resolve();
             e.onStopped(() => resolve());
@@ -312,6 +349,7 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger): Promise<Daemo
       await stopAll();
       viz?.close();
       await http?.close();
+      unlock();
     },
   };
 

@@ -41,6 +41,8 @@ export interface HealthSources {
   /** Each of this daemon's bus connections and whether it is up. */
   buses(): ReadonlyMap<string, boolean>;
   storeUp(): Promise<boolean>;
+  /** What this daemon serves without authentication because grpc_insecure allows it (docs/security.md). */
+  insecure?: string[];
 }
 
 export interface Readiness {
@@ -139,7 +141,12 @@ async function answer(
       return;
     }
     if (path === '/healthz') {
-      json(200, { alive: true, machine: src.machineId });
+      const insecure = src.insecure ?? [];
+      json(200, {
+        alive: true,
+        machine: src.machineId,
+        ...(insecure.length > 0 ? { insecure } : {}),
+      });
     } else if (path === '/readyz') {
       const r = await readiness(src);
       json(r.ready ? 200 : 503, r);

@@ -287,8 +287,8 @@ export class DaemonMetrics {
       labelNames: ['api'],
       registers: [r],
     });
-    // Both series exist from the start: an alert on their rate needs a 0 to compare with.
-    for (const api of ['grpc', 'fleet']) this.internalErrors.inc({ api }, 0);
+    // Both series from the start, at 0: "no internal error" is a value, not a missing series.
+    for (const api of ['grpc', 'fleet'] as const) this.internalErrors.inc({ api }, 0);
     this.commitSeconds = new Histogram({
       name: 'flotilla_commit_duration_seconds',
       help: "Time the leader's group commits take to be durable in the store.",

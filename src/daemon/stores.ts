@@ -14,6 +14,7 @@ export function openStore(cfg: DaemonConfig): LogStore {
     endpoints: cfg.etcd_servers,
     cluster: cfg.cluster,
     leaseTtlSeconds: Math.max(1, Math.round(cfg.lease_ttl / 1000)),
+    callTimeoutMs: Math.max(100, cfg.etcd_request_timeout),
     ...etcdSecurity(cfg),
   });
 }

@@ -569,7 +569,8 @@ export class Engine {
         touched.add(e.unit);
         return;
       case 'UnitUnscheduled':
-        this.scheduler.unplace(e.unit);
+        // Like the fold: only a placement on that machine is forgotten.
+        this.scheduler.unplace(e.unit, e.machine);
         this.sendUnit(e.unit, { type: 'UNSCHEDULED', machine: e.machine, reason: e.reason });
         touched.add(e.unit);
         return;
@@ -928,6 +929,8 @@ export class Engine {
   }
 
   private onScheduleGet(req: ScheduleRequest, respond: (d: Uint8Array) => void): void {
+    // A leader past its lease stays silent: the agent asks again (and the new leader answers).
+    if (!this.holdsLease()) return;
     const { machine } = req;
     this.heardFrom.add(machine);
     const m = this.state.machines.get(machine);
@@ -1168,6 +1171,16 @@ export class Engine {
 
   get isStopped(): boolean {
     return this.stopped;
+  }
+
+  /**
+   * This engine still leads: not stopped, its term not lost, its lease certainly valid now. A
+   * leader stopped (SIGSTOP, a long pause) past its lease notices only at its next keepalive;
+   * until then it must not name itself leader nor answer agents.
+   */
+  holdsLease(): boolean {
+    const t = this.opts.term;
+    return !this.stopped && !t.lost && (t.remainingMs?.() ?? 1) > 0;
   }
 
   /** When (this engine's clock, ms) the last snapshot was written, or the term began. */

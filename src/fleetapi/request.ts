@@ -1,5 +1,5 @@
 import type http from 'node:http';
-import { ErrorCode } from '../errors';
+import { clip, ErrorCode } from '../errors';
 import type { UnitOption } from '../gen/flotilla/v1/flotilla';
 import { fleetError } from './errors';
 
@@ -44,7 +44,7 @@ export function requireJson(req: http.IncomingMessage): void {
 }
 
 function undecodable(why: string): Error {
-  return fleetError(400, ErrorCode.InvalidArgument, `unable to decode body: ${why}`);
+  return fleetError(400, ErrorCode.InvalidArgument, `unable to decode body: ${clip(why, 300)}`);
 }
 
 function parseJson(text: string): unknown {

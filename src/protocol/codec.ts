@@ -1,4 +1,4 @@
-import { ErrorCode, FlotillaError } from '../errors';
+import { clip, ErrorCode, FlotillaError } from '../errors';
 import type {
   AgentRpcReply,
   AgentRpcRequest,
@@ -62,11 +62,11 @@ function decodeWith<T>(data: Uint8Array, what: string, check: Check<T>): T {
   try {
     x = JSON.parse(dec.decode(data));
   } catch (err) {
-    throw new ProtocolError(`${what}: not JSON (${(err as Error).message})`);
+    throw new ProtocolError(`${what}: not JSON (${clip((err as Error).message, 200)})`);
   }
   if (!isObj(x)) throw new ProtocolError(`${what}: not an object`);
   if (x.v !== PROTOCOL_VERSION)
-    throw new ProtocolError(`${what}: unsupported version ${String(x.v)}`);
+    throw new ProtocolError(`${what}: unsupported version ${clip(JSON.stringify(x.v) ?? '', 40)}`);
   if (!check(x)) throw new ProtocolError(`${what}: malformed fields`);
   return x as T;
 }

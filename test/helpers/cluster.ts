@@ -24,6 +24,8 @@ export const FLOTILLAD = path.join(repoRoot(), 'dist', 'src', 'daemon', 'main.js
 export interface NodeSpec {
   /** Default: a random 32-hex-digit ID. */
   machineId?: string;
+  /** Default: a free port. */
+  grpcPort?: number;
   /** Extra flags for this daemon only. */
   flags?: string[];
   metadata?: Record<string, string>;
@@ -208,7 +210,7 @@ export async function startCluster(opts: ClusterOptions): Promise<TestCluster> {
       const spec = opts.nodes[i];
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), `flotilla-node${i}-`));
       const machineId = spec.machineId ?? randomBytes(16).toString('hex');
-      const grpcPort = await freePort();
+      const grpcPort = spec.grpcPort ?? (await freePort());
       const env: NodeJS.ProcessEnv = {
         PATH: process.env.PATH,
         FLOTILLA_CONFIG: path.join(dir, 'none.conf'),

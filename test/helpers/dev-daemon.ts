@@ -25,6 +25,8 @@ export async function startDevDaemon(o: {
   args?: string[];
   readyPort?: number;
   kind?: string;
+  /** Extra environment (FLEET_*, FLOTILLA_FLEET_CONFIG…). */
+  env?: Record<string, string>;
 }): Promise<DevDaemon> {
   let output = '';
   const proc = spawn(
@@ -42,7 +44,12 @@ export async function startDevDaemon(o: {
     ],
     {
       cwd: o.dir,
-      env: { PATH: process.env.PATH, FLOTILLA_CONFIG: path.join(o.dir, 'none.conf') },
+      env: {
+        PATH: process.env.PATH,
+        FLOTILLA_CONFIG: path.join(o.dir, 'none.conf'),
+        FLOTILLA_FLEET_CONFIG: path.join(o.dir, 'none-fleet.conf'),
+        ...o.env,
+      },
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
     },

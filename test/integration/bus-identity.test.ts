@@ -51,6 +51,8 @@ async function clientAs(machine: string): Promise<{ nc: NatsConnection; violatio
     servers: cluster.nats.url,
     authenticator: nkeyAuthenticator(new TextEncoder().encode(seed)),
     inboxPrefix: S.inbox(machine),
+    // The shared CI machine can be slow to schedule the handshake.
+    timeout: 30_000,
   });
   clients.push(nc);
   const violations: string[] = [];

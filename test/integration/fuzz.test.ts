@@ -360,8 +360,8 @@ describe('random input never crashes or hangs a daemon', () => {
       s.legacy.report,
       s.legacy.heartbeat,
       s.resync,
-      ...machines.flatMap((m) => [s.report(m), s.heartbeat(m), s.schedule(m)]),
       ...requests,
+      ...machines.flatMap((m) => [s.report(m), s.heartbeat(m), s.schedule(m)]),
     ];
     // Valid JSON envelopes of the protocol's version with fields of the wrong kinds, or of
     // another version; and plain random bytes.
@@ -395,7 +395,42 @@ describe('random input never crashes or hangs a daemon', () => {
     }
     await assertHealthy();
     const metrics = await get(httpPort, '/metrics');
-    expect(Number(/flotilla_engine_malformed (\d+)/.exec(metrics.text)?.[1])).toBeGreaterThan(0);
+    expect(Number(/flotilla_engine_malformed_total (\d+)/.exec(metrics.text)?.[1])).toBeGreaterThan(
+      0,
+    );
+  });
+
+  it('a 120 KB or non-ASCII name through the forwarding follower is refused, not stalled', async () => {
+    const quick = connectApi(cluster.nodes[1].endpoint, { requestTimeoutMs: 5000 });
+    try {
+      for (const name of [`${'x'.repeat(120_000)}.service`, 'é.service']) {
+        for (const call of [
+          () => quick.getUnit({ name }),
+          () =>
+            quick.createUnits({
+              units: [
+                {
+                  name,
+                  options: [{ section: 'Service', name: 'ExecStart', value: '/bin/true' }],
+                  targetState: '',
+                },
+              ],
+              replace: false,
+            }),
+        ]) {
+          const e = await call().then(
+            () => undefined,
+            (err: unknown) => err as FlotillaError,
+          );
+          expect(e).toBeInstanceOf(FlotillaError);
+          expect([ErrorCode.UnitNotFound, ErrorCode.UnitNameInvalid]).toContain(e!.code);
+          expect(e!.message.length).toBeLessThan(300);
+        }
+      }
+    } finally {
+      quick.close();
+    }
+    await assertHealthy();
   });
 
   it('afterwards the cluster still places and launches a unit', async () => {

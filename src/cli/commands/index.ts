@@ -1,4 +1,5 @@
 import type { Command } from '../command';
+import { backup, restore } from './backup';
 import { busAuth } from './bus-auth';
 import { cat } from './cat';
 import { cluster } from './cluster';
@@ -21,6 +22,7 @@ import { viz } from './viz';
 
 /** Every command, in the order help lists them (alphabetical, as fleetctl). */
 export const COMMANDS: readonly Command[] = [
+  backup,
   busAuth,
   cat,
   cluster,
@@ -34,6 +36,7 @@ export const COMMANDS: readonly Command[] = [
   load,
   replay,
   restart,
+  restore,
   start,
   status,
   stop,

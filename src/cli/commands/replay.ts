@@ -12,6 +12,7 @@ import type { ClusterState } from '../../engine/state';
 import { emptyState } from '../../engine/state';
 import type { FlotillaEvent } from '../../events/types';
 import { EtcdLogStore } from '../../store/etcd';
+import type { EtcdLogStoreOptions } from '../../store/etcd/options';
 import { etcdSecurityOf } from '../../daemon/stores';
 import { FileLogStore } from '../../store/file';
 import type { LogStore, Restored } from '../../store/types';
@@ -37,6 +38,13 @@ const FLAGS: readonly FlagSpec[] = [
     default: false,
     help: 'Print the replayed events instead of the resulting state',
   },
+];
+
+/**
+ * Where to read (or, for restore, write) a cluster's durable store: etcd or a dev data
+ * directory (`flotilla viz` and `flotilla backup`/`restore` choose it the same way).
+ */
+export const STORE_FLAGS: readonly FlagSpec[] = [
   {
     name: 'etcd-servers',
     type: 'string',
@@ -51,15 +59,20 @@ const FLAGS: readonly FlagSpec[] = [
     valueName: 'NAME',
     help: 'Cluster name (etcd key prefix)',
   },
-  ...['etcd-cafile', 'etcd-certfile', 'etcd-keyfile', 'etcd-username', 'etcd-password'].map(
-    (name): FlagSpec => ({
-      name,
-      type: 'string',
-      default: '',
-      valueName: name.endsWith('file') ? 'FILE' : 'VALUE',
-      help: `etcd ${name.slice(5)} (TLS and auth, as flotillad's etcd_${name.slice(5)})`,
-    }),
-  ),
+  ...[
+    'etcd-cafile',
+    'etcd-certfile',
+    'etcd-keyfile',
+    'etcd-username',
+    'etcd-password',
+    'etcd-password-file',
+  ].map((name): FlagSpec => ({
+    name,
+    type: 'string',
+    default: '',
+    valueName: name.endsWith('file') ? 'FILE' : 'VALUE',
+    help: `etcd ${name.slice(5)} (TLS and auth, as flotillad's etcd_${name.slice(5).replace(/-/g, '_')})`,
+  })),
   {
     name: 'data-dir',
     type: 'string',
@@ -69,32 +82,36 @@ const FLAGS: readonly FlagSpec[] = [
   },
 ];
 
+const ALL_FLAGS = [...FLAGS, ...STORE_FLAGS];
+
+const silent = { warn: () => undefined };
+
+/** The etcd store named by --etcd-servers, --cluster and the --etcd-* security flags. */
+export function etcdOptionsFromFlags(ctx: Context): EtcdLogStoreOptions {
+  return {
+    endpoints: flagString(ctx.parsed, 'etcd-servers').split(',').filter(Boolean),
+    cluster: flagString(ctx.parsed, 'cluster'),
+    ...etcdSecurityOf(
+      {
+        etcd_cafile: flagString(ctx.parsed, 'etcd-cafile'),
+        etcd_certfile: flagString(ctx.parsed, 'etcd-certfile'),
+        etcd_keyfile: flagString(ctx.parsed, 'etcd-keyfile'),
+        etcd_username: flagString(ctx.parsed, 'etcd-username'),
+        etcd_password: flagString(ctx.parsed, 'etcd-password'),
+        etcd_password_file: flagString(ctx.parsed, 'etcd-password-file'),
+      },
+      (key) => `--${key.replace(/_/g, '-')}`,
+    ),
+    logger: silent,
+  };
+}
+
 /** Durable events and the latest snapshot, read without campaigning or writing anything. */
 export async function readStore(ctx: Context): Promise<Restored> {
   const dataDir = flagString(ctx.parsed, 'data-dir');
-  const silent = {
-    debug: () => undefined,
-    info: () => undefined,
-    warn: () => undefined,
-    error: () => undefined,
-  };
   const store: LogStore = dataDir
     ? new FileLogStore({ dir: path.join(dataDir, 'store'), logger: silent })
-    : new EtcdLogStore({
-        endpoints: flagString(ctx.parsed, 'etcd-servers').split(',').filter(Boolean),
-        cluster: flagString(ctx.parsed, 'cluster'),
-        ...etcdSecurityOf(
-          {
-            etcd_cafile: flagString(ctx.parsed, 'etcd-cafile'),
-            etcd_certfile: flagString(ctx.parsed, 'etcd-certfile'),
-            etcd_keyfile: flagString(ctx.parsed, 'etcd-keyfile'),
-            etcd_username: flagString(ctx.parsed, 'etcd-username'),
-            etcd_password: flagString(ctx.parsed, 'etcd-password'),
-          },
-          (key) => `--${key.replace(/_/g, '-')}`,
-        ),
-        logger: silent,
-      });
+    : new EtcdLogStore(etcdOptionsFromFlags(ctx));
   try {
     return await store.readAll();
   } finally {
@@ -152,7 +169,7 @@ fold, up to --until. Prints the units as they were then (target state and placem
 history of one unit with --unit (every event that touched it, with the scheduler's reasons), or
 the events themselves with --events. Transient facts (unit states, machine presence) are not in
 the durable log; see 'flotilla events' for them.`,
-  flags: FLAGS,
+  flags: ALL_FLAGS,
   needsApi: false,
   async run(ctx: Context): Promise<number> {
     let r: Restored;
@@ -200,8 +217,3 @@ the durable log; see 'flotilla events' for them.`,
     return 0;
   },
 };
-
-/** The flags that choose the store to read (`flotilla viz` reads the same way). */
-export const STORE_FLAGS: readonly FlagSpec[] = FLAGS.filter(
-  (f) => f.name === 'data-dir' || f.name === 'cluster' || f.name.startsWith('etcd-'),
-);

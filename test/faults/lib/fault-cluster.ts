@@ -121,6 +121,8 @@ export class FaultCluster {
       '127.0.0.1',
       '--grpc-listen',
       `127.0.0.1:${port}`,
+      '--http-listen',
+      '127.0.0.1:0',
       '--agent-ttl',
       this.opts.agentTtl ?? '2s',
       '--lease-ttl',

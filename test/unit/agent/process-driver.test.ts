@@ -174,7 +174,10 @@ describe('process driver', () => {
       const zpid = await new Promise<number>((resolve) =>
         child.stdout!.once('data', (b: Buffer) => resolve(parseInt(b.toString(), 10))),
       );
-      await waitFor(() => fs.readFileSync(`/proc/${zpid}/stat`, 'utf8').includes(') Z '), 'a zombie');
+      await waitFor(
+        () => fs.readFileSync(`/proc/${zpid}/stat`, 'utf8').includes(') Z '),
+        'a zombie',
+      );
       expect(pidAlive(zpid)).toBe(false);
       expect(pidAlive(child.pid!)).toBe(true);
     } finally {

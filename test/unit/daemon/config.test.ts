@@ -86,6 +86,14 @@ describe('loadConfig', () => {
     );
   });
 
+  it('max_unit_bytes defaults to 64 KiB and is bounded by what one event can hold', () => {
+    expect(loadConfig([], NOFILE).config.max_unit_bytes).toBe(65536);
+    expect(loadConfig(['--max-unit-bytes', '102400'], NOFILE).config.max_unit_bytes).toBe(102400);
+    expect(refusal(() => loadConfig(['--max-unit-bytes', '102401'], NOFILE)).message).toBe(
+      'invalid value for max_unit_bytes (flag --max-unit-bytes): "102401" (want a whole number from 1 to 102400)',
+    );
+  });
+
   it('switches to dev defaults without overriding what the user set', () => {
     const { config } = loadConfig(['--dev', '--data-dir', '/tmp/d', '--agent-ttl', '3s'], NOFILE);
     expect(config.dev).toBe(true);

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../../../src/daemon/config';
 import { readSecretFile, secretWarnings } from '../../../src/daemon/secrets';
-import { natsSecurity } from '../../../src/daemon/stores';
+import { etcdSecurity, natsSecurity } from '../../../src/daemon/stores';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'flotilla-secrets-'));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -25,12 +25,17 @@ describe('secrets from files', () => {
     );
   });
 
-  it('takes the NATS password and NKey seed from files, and refuses a file that is no seed', () => {
+  it('takes the NATS and etcd passwords and the NKey seed from files, and refuses a file that is no seed', () => {
     const base = loadConfig([], { FLOTILLA_CONFIG: path.join(dir, 'none.conf') }).config;
     const pw = file('nats-pw', 'hunter2\n', 0o600);
     expect(natsSecurity({ ...base, nats_user: 'u', nats_password_file: pw })).toEqual({
       user: 'u',
       pass: 'hunter2',
+    });
+    const etcdPw = file('etcd-pw', 'hunter3\n', 0o600);
+    expect(etcdSecurity({ ...base, etcd_username: 'e', etcd_password_file: etcdPw }).auth).toEqual({
+      username: 'e',
+      password: 'hunter3',
     });
     const seed = 'SUALF74L43Z5K2AIP3KBOGOQXELXK2NX3MX24VOFKBTXR7RKZKHFFGMMPQ';
     const nk = file('m.nk', `${seed}\n`, 0o600);
