@@ -38,9 +38,26 @@ export function offlineBackend(restored: Restored): VizBackend {
  * (snapshot and durable log) joined with the events the leader holds in memory (which include
  * the transient ones), then followed as events are folded.
  */
-export function liveBackend(getEngine: () => Engine | undefined, store: LogStore): VizBackend {
+export function liveBackend(
+  getEngine: () => Engine | undefined,
+  store: LogStore,
+  idleMs = HISTORY_IDLE_MS,
+): VizBackend {
   let states: LiveStates | undefined;
-  let history: { engine: Engine; loading: Promise<History>; close: () => void } | undefined;
+  let history:
+    { engine: Engine; loading: Promise<History>; close: () => void; used: number } | undefined;
+  // The history costs the leader a second fold of every event while it is kept: dropped when no
+  // page has scrubbed or opened a timeline for a while.
+  const sweeper = setInterval(
+    () => {
+      if (history && Date.now() - history.used > idleMs) {
+        history.close();
+        history = undefined;
+      }
+    },
+    Math.min(idleMs, 60_000),
+  );
+  sweeper.unref();
   const current = (): LiveStates | undefined => {
     const engine = getEngine();
     if (states?.engine !== engine || engine?.isStopped) {
@@ -71,13 +88,18 @@ export function liveBackend(getEngine: () => Engine | undefined, store: LogStore
           for (const e of memory) h.append(e);
           return h;
         });
-        history = { engine, loading, close: w.close };
+        history = { engine, loading, close: w.close, used: Date.now() };
       }
+      history.used = Date.now();
       return history.loading;
     },
     close() {
+      clearInterval(sweeper);
       states?.close();
       history?.close();
     },
   };
 }
+
+/** A live history no page has used for this long is dropped (read again when needed). */
+export const HISTORY_IDLE_MS = 5 * 60_000;
