@@ -1,4 +1,4 @@
-import { createActor, type Actor, type SnapshotFrom } from 'xstate';
+import { createActor, type Actor } from 'xstate';
 import type { Bus, Subscription } from '../bus/types';
 import { ErrorCode, FlotillaError, isFlotillaError } from '../errors';
 import type { EventBody, FlotillaEvent } from '../events/types';
@@ -6,8 +6,6 @@ import { isDurable, SCHEMA_VERSION } from '../events/types';
 import type { Logger } from '../log';
 import { silentLogger } from '../log';
 import { engineMachineMachine } from '../machines/engine-machine';
-import { engineUnitMachine, type EngineUnitEvent } from '../machines/engine-unit';
-import { pureStepper } from '../machines/pure';
 import {
   decodeHeartbeat,
   decodeScheduleRequest,
@@ -26,8 +24,9 @@ import { takeBatch, type Queued } from './batching';
 import { DesiredSchedule } from './desired';
 import { SortedNames } from './sorted-names';
 import { applyEvent, foldAll } from './fold';
+import { lifecycleOf, phaseName, type UnitLifecycle } from './lifecycle';
 import { decodeState, encodeStateInSlices } from './snapshot';
-import type { ClusterState, UnitRecord } from './state';
+import type { ClusterState } from './state';
 import { emptyState, machineMetadata } from './state';
 import { nextTurn } from '../turn';
 
@@ -87,8 +86,6 @@ export interface EngineStats {
   oversizeMessages: number;
 }
 
-type UnitSnapshot = SnapshotFrom<typeof engineUnitMachine>;
-
 /**
  * Effects of committed events are applied for about this long per event-loop turn; then the
  * loop is handed back. Bounds what a burst costs other callers (and the lease keepalive).
@@ -97,12 +94,6 @@ const EFFECTS_TURN_MS = 5;
 /** How many events are applied between two looks at the clock. */
 const EFFECTS_CHECK_EVERY = 32;
 
-/** Steps the unit actors' snapshots (one shared inert scope; see machines/pure.ts). */
-const unitStepper = pureStepper(engineUnitMachine, {
-  name: '',
-  target: 'inactive',
-  global: false,
-});
 type MachineActor = Actor<typeof engineMachineMachine>;
 
 /**
@@ -143,11 +134,6 @@ export class Engine {
   private readonly termStart: number;
   /** The term took over a cluster with history (a failover or restart, not a new cluster). */
   private inheritedState = false;
-  /**
-   * One virtual actor per unit: its XState snapshot, stepped by a pure transition function as
-   * committed events arrive (see docs/architecture.md, "Engine actors").
-   */
-  private readonly unitActors = new Map<string, UnitSnapshot>();
   private readonly machineActors = new Map<string, MachineActor>();
   private readonly ring: FlotillaEvent[] = [];
   private readonly watchers = new Set<(e: FlotillaEvent) => void>();
@@ -259,8 +245,6 @@ export class Engine {
       this.scheduler.upsertUnit({ name, target: u.target, requirements: u.requirements });
       if (u.machine) this.scheduler.place(name, u.machine);
     }
-    this.unitActors.clear();
-    this.materializeUnitActors();
     for (const a of this.machineActors.values()) a.stop();
     this.machineActors.clear();
     for (const id of [...known].sort()) this.spawnMachineActor(id, now, false);
@@ -502,6 +486,9 @@ export class Engine {
 
   /** Feeds one folded event to the scheduler's indexes and the actors. */
   private route(e: FlotillaEvent, touched: Set<string>): void {
+    // Steps the unit's lifecycle through the events the fold queued for it (lifecycle.ts).
+    const unit = 'unit' in e ? this.state.units.get(e.unit) : undefined;
+    if (unit) lifecycleOf(this.state, unit);
     switch (e.type) {
       case 'UnitSubmitted':
       case 'UnitReplaced':
@@ -509,10 +496,6 @@ export class Engine {
         const u = this.state.units.get(e.unit);
         if (!u) return;
         this.scheduler.upsertUnit({ name: u.name, target: u.target, requirements: u.requirements });
-        if (e.type === 'UnitSubmitted') this.spawnUnitActor(u);
-        else if (e.type === 'UnitTargetSet') {
-          this.sendUnit(e.unit, { type: 'TARGET_SET', target: e.target });
-        }
         if (u.requirements.global) this.globals.add(u.name);
         else this.globals.delete(u.name);
         touched.add(e.unit);
@@ -521,18 +504,14 @@ export class Engine {
       case 'UnitDestroyed':
         this.scheduler.removeUnit(e.unit);
         this.globals.delete(e.unit);
-        this.sendUnit(e.unit, { type: 'DESTROYED' });
-        this.unitActors.delete(e.unit);
         touched.add(e.unit);
         return;
       case 'UnitScheduled':
         this.scheduler.place(e.unit, e.machine);
-        this.sendUnit(e.unit, { type: 'SCHEDULED', machine: e.machine });
         touched.add(e.unit);
         return;
       case 'UnitUnscheduled':
         this.scheduler.unplace(e.unit);
-        this.sendUnit(e.unit, { type: 'UNSCHEDULED', machine: e.machine, reason: e.reason });
         touched.add(e.unit);
         return;
       case 'MachineJoined':
@@ -555,10 +534,14 @@ export class Engine {
         this.machineActors.get(e.machine)?.send({ type: 'LOST' });
         this.touchGlobals(touched);
         return;
+      // The durable records of what happened (UnitObserved…): their transient counterparts,
+      // committed with them, carry the effects (src/history/observations.ts).
       case 'UnitStateReported':
-        this.sendUnit(e.unit, { type: 'REPORTED', machine: e.machine, state: e.state });
-        return;
       case 'LeaderElected':
+      case 'UnitObserved':
+      case 'UnitUnplaceable':
+      case 'MachineUp':
+      case 'MachineDown':
         return;
     }
   }
@@ -633,64 +616,13 @@ export class Engine {
 
   // ---------------------------------------------------------------- actors
 
-  private materializing = false;
-
   /**
-   * Builds the unit actors of a restored state in the background, 1,000 at a time, yielding to
-   * the event loop in between, so a new leader never starves its lease keepalive (or its API)
-   * while it builds 100,000 of them. An actor is made from the unit's current folded state, so
-   * one created late is the same as one created early; one asked for before its turn is created
-   * on demand (see actorOf).
+   * A unit's lifecycle (the engine-unit machine's snapshot: state and context), stepped by the
+   * fold with every committed event (src/engine/lifecycle.ts), for status and the visualizer.
    */
-  private materializeUnitActors(): void {
-    if (this.materializing) return;
-    this.materializing = true;
-    const names = [...this.state.units.keys()];
-    let i = 0;
-    const step = (): void => {
-      if (this.stopped) return;
-      const end = Math.min(i + 1000, names.length);
-      for (; i < end; i++) this.actorOf(names[i]);
-      if (i < names.length) setImmediate(step);
-      else this.materializing = false;
-    };
-    step();
-  }
-
-  /** The unit's actor, created from its current state if it does not exist yet. */
-  private actorOf(name: string): UnitSnapshot | undefined {
-    const existing = this.unitActors.get(name);
-    if (existing) return existing;
+  unitSnapshot(name: string): UnitLifecycle | undefined {
     const u = this.state.units.get(name);
-    if (!u || this.stopped) return undefined;
-    this.spawnUnitActor(u);
-    return this.unitActors.get(name);
-  }
-
-  private spawnUnitActor(u: UnitRecord): void {
-    const snapshot = unitStepper.initial({
-      name: u.name,
-      target: u.target,
-      global: u.requirements.global,
-      machine: u.machine,
-      reported: u.machine ? this.state.reported.get(u.name)?.get(u.machine) : undefined,
-    });
-    this.unitActors.set(u.name, snapshot);
-  }
-
-  /** Delivers a committed event to a unit's actor (one not built yet is built from the state later). */
-  private sendUnit(name: string, event: EngineUnitEvent): void {
-    const snapshot = this.unitActors.get(name);
-    if (!snapshot) return;
-    const next = unitStepper.step(snapshot, event);
-    if (next.status === 'done') this.unitActors.delete(name);
-    else this.unitActors.set(name, next);
-  }
-
-  /** A unit's actor snapshot (state value and context), for status output and the visualizer. */
-  unitSnapshot(name: string): UnitSnapshot | undefined {
-    this.flushEffects();
-    return this.actorOf(name);
+    return u ? lifecycleOf(this.state, u) : undefined;
   }
 
   private spawnMachineActor(id: string, now: number, lost: boolean): void {
@@ -715,11 +647,10 @@ export class Engine {
     this.machineActors.set(id, actor);
   }
 
-  /** The XState snapshot value of a unit's actor ('launched', 'waiting', …), for status and the visualizer. */
+  /** The state of a unit's lifecycle ('launched', 'waiting', …), for status and the visualizer. */
   unitPhase(name: string): string | undefined {
-    this.flushEffects();
-    const a = this.actorOf(name);
-    return a ? String(a.value) : undefined;
+    const l = this.unitSnapshot(name);
+    return l ? phaseName(l) : undefined;
   }
 
   machinePhase(id: string): string | undefined {

@@ -1,7 +1,11 @@
 import type { TargetState, UnitOption } from '../unit/types';
 
-/** Schema version written into every event; bump when an event's shape changes. */
-export const SCHEMA_VERSION = 1;
+/**
+ * Schema version written into every event; bump when an event's shape changes or types are
+ * added. 1: the first log. 2: durable lifecycle history (UnitObserved, UnitUnplaceable,
+ * MachineUp, MachineDown; `exitStatus` in reported states).
+ */
+export const SCHEMA_VERSION = 2;
 
 /** Reported state of one unit on one machine, as systemd sees it. */
 export interface UnitRuntimeState {
@@ -13,6 +17,8 @@ export interface UnitRuntimeState {
   mainPid?: number;
   /** systemd's Result (e.g. "exit-code") when the unit failed. */
   result?: string;
+  /** The main process's exit status (ExecMainStatus) when the unit failed (schema 2). */
+  exitStatus?: number;
 }
 
 /**
@@ -40,7 +46,15 @@ export type EventBody =
   // transient: rebuilt from agents after a failover
   | { type: 'MachineJoined'; machine: string; ip: string; metadata: Record<string, string> }
   | { type: 'MachineLost'; machine: string; reason: string }
-  | { type: 'UnitStateReported'; unit: string; machine: string; state: UnitRuntimeState | null };
+  | { type: 'UnitStateReported'; unit: string; machine: string; state: UnitRuntimeState | null }
+  // durable (schema 2): the history of what happened on the machines, coalesced (see
+  // src/history/observations.ts): a change of what an agent observes (loaded, active, failed,
+  // inactive, gone, a new main PID), the scheduler's reason for a unit it cannot place, and
+  // machines joining and being lost. Folded as their transient counterparts.
+  | { type: 'UnitObserved'; unit: string; machine: string; state: UnitRuntimeState | null }
+  | { type: 'UnitUnplaceable'; unit: string; reason: string }
+  | { type: 'MachineUp'; machine: string; ip: string; metadata: Record<string, string> }
+  | { type: 'MachineDown'; machine: string; reason: string };
 
 export type EventType = EventBody['type'];
 
@@ -66,6 +80,10 @@ export const DURABLE_TYPES: ReadonlySet<EventType> = new Set<EventType>([
   'UnitUnscheduled',
   'MachineMetadataSet',
   'LeaderElected',
+  'UnitObserved',
+  'UnitUnplaceable',
+  'MachineUp',
+  'MachineDown',
 ]);
 
 /** Every event type this version knows (the record makes the compiler check the list). */
@@ -81,6 +99,10 @@ const KNOWN: Record<EventType, true> = {
   MachineJoined: true,
   MachineLost: true,
   UnitStateReported: true,
+  UnitObserved: true,
+  UnitUnplaceable: true,
+  MachineUp: true,
+  MachineDown: true,
 };
 export const EVENT_TYPES: readonly EventType[] = Object.keys(KNOWN) as EventType[];
 
