@@ -29,6 +29,12 @@ import { decodeState, encodeStateInSlices } from './snapshot';
 import type { ClusterState } from './state';
 import { emptyState, machineMetadata } from './state';
 import { nextTurn } from '../turn';
+import {
+  machineJoined,
+  machineLost,
+  unplaceableEvents,
+  withObservations,
+} from '../history/observations';
 
 export interface EngineOptions {
   term: Term;
@@ -565,12 +571,14 @@ export class Engine {
   private planAndPublish(): void {
     if (this.settled && !this.stopped && !this.needsRecovery) {
       const decisions = this.scheduler.plan();
-      if (decisions.length > 0) {
+      const waits = unplaceableEvents(this.state, this.scheduler.takeWaits());
+      if (decisions.length > 0 || waits.length > 0) {
         const bodies: EventBody[] = decisions.map((d) =>
           d.kind === 'schedule'
             ? { type: 'UnitScheduled', unit: d.unit, machine: d.machine, reason: d.reason }
             : { type: 'UnitUnscheduled', unit: d.unit, machine: d.machine, reason: d.reason },
         );
+        bodies.push(...waits);
         this.append(bodies).catch((err: unknown) => {
           // The scheduler applied its decisions optimistically; rebuild it from the state.
           this.log.warn('placement not committed; will retry', { error: (err as Error).message });
@@ -629,16 +637,11 @@ export class Engine {
     const machine = engineMachineMachine.provide({
       actions: {
         declareLost: () => {
-          this.append([
-            { type: 'MachineLost', machine: id, reason: `no heartbeat for ${this.ttl} ms` },
-          ]).catch(() => undefined);
+          this.append(machineLost(id, `no heartbeat for ${this.ttl} ms`)).catch(() => undefined);
         },
         declareJoined: () => {
           const m = this.state.machines.get(id);
-          if (m)
-            this.append([
-              { type: 'MachineJoined', machine: id, ip: m.ip, metadata: m.reported },
-            ]).catch(() => undefined);
+          if (m) this.append(machineJoined(id, m.ip, m.reported)).catch(() => undefined);
         },
       },
     });
@@ -730,9 +733,7 @@ export class Engine {
         m.ip = h.ip;
         m.reported = { ...h.metadata };
       }
-      void this.append([
-        { type: 'MachineJoined', machine: h.machine, ip: h.ip, metadata: h.metadata },
-      ])
+      void this.append(machineJoined(h.machine, h.ip, h.metadata))
         .catch(() => undefined)
         .finally(() => this.joining.delete(h.machine));
     }
@@ -768,6 +769,7 @@ export class Engine {
         hash: s.hash,
         ...(s.mainPid ? { mainPid: s.mainPid } : {}),
         ...(s.result ? { result: s.result } : {}),
+        ...(s.exitStatus !== undefined ? { exitStatus: s.exitStatus } : {}),
       };
       if (!prev || !sameRecord(prev as unknown as Record<string, unknown>, state)) {
         bodies.push({ type: 'UnitStateReported', unit: s.unit, machine: r.machine, state });
@@ -782,7 +784,10 @@ export class Engine {
       if (this.state.reported.get(unit)?.has(r.machine))
         bodies.push({ type: 'UnitStateReported', unit, machine: r.machine, state: null });
     }
-    if (bodies.length > 0) void this.append(bodies).catch(() => undefined);
+    if (bodies.length > 0)
+      void this.append(
+        withObservations(bodies, (u, m) => this.state.reported.get(u)?.get(m)),
+      ).catch(() => undefined);
     this.heardFrom.add(r.machine);
     this.machineActors.get(r.machine)?.send({ type: 'HEARTBEAT', now: this.clock() });
   }
