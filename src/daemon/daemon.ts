@@ -167,6 +167,7 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger): Promise<Daemo
             snapshotEvery: cfg.snapshot_every,
             snapshotIntervalMs: cfg.snapshot_interval,
             retention: cfg.log_retention,
+            retentionAgeMs: cfg.log_retention_age,
             log: dlog,
           });
           engine = e;

@@ -29,6 +29,7 @@ import { decodeState, encodeStateInSlices } from './snapshot';
 import type { ClusterState } from './state';
 import { emptyState, machineMetadata } from './state';
 import { nextTurn } from '../turn';
+import { Retention } from '../history/retention';
 import {
   machineJoined,
   machineLost,
@@ -51,6 +52,8 @@ export interface EngineOptions {
   snapshotIntervalMs?: number;
   /** Events kept in the store behind the latest snapshot, for replay. */
   retention?: number;
+  /** …and none older than this (ms; 0: no age limit). */
+  retentionAgeMs?: number;
   /** Events kept in memory for watchers resuming from an index (default 20,000; older ones: `flotilla replay`). */
   watchBuffer?: number;
   /** Most events committed in one store transaction (group commit; default 1,000: one
@@ -167,6 +170,7 @@ export class Engine {
   private lastSnapshotAt = 0;
   private snapshotting = false;
   private readonly stoppedListeners = new Set<(reason: string) => void>();
+  private readonly retention: Retention;
 
   private constructor(private readonly opts: EngineOptions) {
     this.epoch = opts.term.epoch;
@@ -176,6 +180,7 @@ export class Engine {
     this.ttl = opts.agentTtlMs ?? 30_000;
     this.termStart = this.clock();
     this.desired = new DesiredSchedule(this.epoch, (n) => this.state.units.get(n));
+    this.retention = new Retention(opts.retention ?? 100_000, opts.retentionAgeMs ?? 0);
   }
 
   /**
@@ -211,6 +216,7 @@ export class Engine {
     const r = await this.opts.term.restore();
     const state = r.snapshot ? decodeState(r.snapshot.data) : emptyState();
     foldAll(r.tail, state);
+    for (const e of r.tail) this.retention.mark(e.index, e.time);
     this.stats.restoredEvents = r.tail.length;
     this.inheritedState = state.index > 0;
     this.install(state, false);
@@ -357,6 +363,7 @@ export class Engine {
     }
     this.stats.commits++;
     this.stats.eventsCommitted += events.length;
+    this.retention.mark(events[events.length - 1].index, time);
     this.applyCommitted(events);
     batch.forEach((p, i) => p.resolve(lastOf[i]));
   }
@@ -918,8 +925,8 @@ export class Engine {
       this.stats.snapshots++;
       this.stats.lastSnapshotIndex = index;
       this.stats.lastSnapshotBytes = stats.bytes;
-      const keep = this.opts.retention ?? 100_000;
-      if (index - keep > 0) await this.opts.term.compact(index - keep);
+      const cut = this.retention.cut(index, this.clock());
+      if (cut > 0) await this.opts.term.compact(cut);
       return { index, bytes: stats.bytes };
     } finally {
       this.snapshotting = false;
