@@ -25,6 +25,12 @@ export const ErrorCode = {
   DriverFailed: 'DRIVER_FAILED',
   /** A message above the bus's largest payload (NATS `max_payload`). */
   PayloadTooLarge: 'PAYLOAD_TOO_LARGE',
+  /** A history source (file, data directory, etcd cluster) that does not exist or holds nothing. */
+  HistoryNotFound: 'HISTORY_NOT_FOUND',
+  /** An event of a type or schema version this version does not know (src/history/schema.ts). */
+  UnknownEventSchema: 'UNKNOWN_EVENT_SCHEMA',
+  /** Folding the same history twice, or against a stored snapshot, gave different states. */
+  HistoryDiverged: 'HISTORY_DIVERGED',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
