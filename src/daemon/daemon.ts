@@ -171,10 +171,13 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger): Promise<Daemo
             log: dlog,
           });
           engine = e;
-          const engineApi = new EngineApi(e, engineBus, cfg.cluster, {
-            machineId,
-            address: advertise,
-          });
+          const engineApi = new EngineApi(
+            e,
+            engineBus,
+            cfg.cluster,
+            { machineId, address: advertise },
+            () => store.readAll(),
+          );
           let endReason = '';
           e.onStopped((reason) => (endReason = reason));
           router.setStale(undefined);

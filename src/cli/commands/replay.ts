@@ -9,11 +9,11 @@ import { lifecycleOf, phaseName } from '../../engine/lifecycle';
 import { toSnapshotDoc } from '../../engine/snapshot';
 import type { UnitRecord } from '../../engine/state';
 import type { FlotillaEvent } from '../../events/types';
-import { etcdSecurityOf } from '../../daemon/stores';
 import { checkSchema } from '../../history/schema';
 import { describeEvent, describeFailure } from '../../history/describe';
 import { diff, lastIndex, resolvePoint, stateAt, unitTimeline, verify } from '../../history/replay';
-import { readHistory, type HistorySource } from '../../history/source';
+import { readHistory } from '../../history/source';
+import { HISTORY_SOURCE_FLAGS, historySourceOf } from '../history-source';
 import type { Restored } from '../../store/types';
 
 const FLAGS: readonly FlagSpec[] = [
@@ -65,61 +65,8 @@ const FLAGS: readonly FlagSpec[] = [
     default: false,
     help: 'Skip events of types or schema versions this version does not know instead of refusing',
   },
-  {
-    name: 'etcd-servers',
-    type: 'string',
-    default: 'http://127.0.0.1:2379',
-    valueName: 'URLS',
-    help: 'etcd client URLs, comma-separated (read-only access)',
-  },
-  {
-    name: 'cluster',
-    type: 'string',
-    default: 'default',
-    valueName: 'NAME',
-    help: 'Cluster name (etcd key prefix)',
-  },
-  ...['etcd-cafile', 'etcd-certfile', 'etcd-keyfile', 'etcd-username', 'etcd-password'].map(
-    (name): FlagSpec => ({
-      name,
-      type: 'string',
-      default: '',
-      valueName: name.endsWith('file') ? 'FILE' : 'VALUE',
-      help: `etcd ${name.slice(5)} (TLS and auth, as flotillad's etcd_${name.slice(5)})`,
-    }),
-  ),
-  {
-    name: 'data-dir',
-    type: 'string',
-    default: '',
-    valueName: 'DIR',
-    help: "Read a dev-mode cluster's store (flotillad --dev --data-dir)",
-  },
+  ...HISTORY_SOURCE_FLAGS,
 ];
-
-function sourceOf(ctx: Context): HistorySource {
-  const dataDir = flagString(ctx.parsed, 'data-dir');
-  if (ctx.args.length > 1) throw new CliError('Give at most one history file.');
-  if (ctx.args.length === 1 && dataDir)
-    throw new CliError('Give a history file or --data-dir, not both.');
-  if (ctx.args.length === 1) return { kind: 'file', file: ctx.args[0] };
-  if (dataDir) return { kind: 'data-dir', dir: dataDir };
-  return {
-    kind: 'etcd',
-    endpoints: flagString(ctx.parsed, 'etcd-servers').split(',').filter(Boolean),
-    cluster: flagString(ctx.parsed, 'cluster'),
-    ...etcdSecurityOf(
-      {
-        etcd_cafile: flagString(ctx.parsed, 'etcd-cafile'),
-        etcd_certfile: flagString(ctx.parsed, 'etcd-certfile'),
-        etcd_keyfile: flagString(ctx.parsed, 'etcd-keyfile'),
-        etcd_username: flagString(ctx.parsed, 'etcd-username'),
-        etcd_password: flagString(ctx.parsed, 'etcd-password'),
-      },
-      (key) => `--${key.replace(/_/g, '-')}`,
-    ),
-  };
-}
 
 function untilOf(ctx: Context, r: Restored): number {
   const at = flagString(ctx.parsed, 'at');
@@ -164,7 +111,7 @@ source that does not exist or holds no cluster is an error.`,
   flags: FLAGS,
   needsApi: false,
   async run(ctx: Context): Promise<number> {
-    const source = sourceOf(ctx);
+    const source = historySourceOf(ctx);
     let r: Restored;
     try {
       r = (await readHistory(source)).restored;
@@ -201,6 +148,8 @@ function run(ctx: Context, r: Restored): number {
     if (!m) throw new CliError(`--diff "${d}": give FROM..TO (indexes or RFC 3339 times)`);
     const from = resolvePoint(r, m[1], '--diff FROM');
     const to = resolvePoint(r, m[2], '--diff TO');
+    if (to > lastIndex(r))
+      throw new CliError(`--diff TO ${to}: the history ends at index ${lastIndex(r)}`);
     const lines = diff(r, from, to);
     if (isJson(ctx)) {
       out(ctx, JSON.stringify({ from, to, changes: lines }));
