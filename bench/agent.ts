@@ -68,7 +68,7 @@ class BenchLeader {
   reportedActive = 0;
 
   constructor(private readonly bus: Bus) {
-    bus.subscribe(S.scheduleGet, (m) => {
+    bus.subscribe(S.scheduleGetAll, (m) => {
       const { machine } = decodeScheduleRequest(m.data);
       m.respond?.(
         encode({
@@ -80,7 +80,7 @@ class BenchLeader {
         }),
       );
     });
-    bus.subscribe(S.report, (m) => {
+    bus.subscribe(S.reportAll, (m) => {
       this.reports++;
       for (const u of decodeStateReport(m.data).units)
         if (u.active === 'active') this.reportedActive++;

@@ -27,6 +27,8 @@ export interface BurstParams {
   footprint: boolean;
   restMs: number;
   leaderEnv?: NodeJS.ProcessEnv;
+  /** Started just before the burst with the leader's HTTP address, stopped once all run (bench/viz.ts). */
+  observer?: (httpAt: string) => Promise<{ stop(): Promise<void> }>;
 }
 
 export interface BurstResult extends BurstParams {
@@ -108,11 +110,13 @@ export async function runBurst(p: BurstParams): Promise<BurstResult> {
     // The probes run in processes of their own: this one is busy with the watch stream.
     const probe = p.footprint ? await probeProcess('list', leader.endpoint) : undefined;
     const mprobe = p.footprint ? await probeProcess('mutate', leader.endpoint) : undefined;
+    const observer = await p.observer?.(metricsAt);
     await loopDelay(metricsAt); // starts the window
     const t0 = performance.now();
     const sub = await submitLaunched(api, names);
     const acceptedMs = performance.now() - t0;
     const active = await watcher.waitActive(names, 600_000);
+    await observer?.stop();
     let last = t0;
     for (const n of names) last = Math.max(last, watcher.activeAt.get(n) ?? t0);
     const allRunningMs = last - t0;

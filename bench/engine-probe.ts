@@ -57,7 +57,7 @@ async function main(): Promise<void> {
       if (d.put.length === 0) return;
       const report = (activeState: string): void =>
         agentBus.publish(
-          subj.report,
+          subj.report(m),
           encode({
             v: PROTOCOL_VERSION,
             machine: m,
@@ -80,7 +80,7 @@ async function main(): Promise<void> {
       }, 5);
     });
     agentBus.publish(
-      subj.heartbeat,
+      subj.heartbeat(m),
       encode({ v: PROTOCOL_VERSION, machine: m, ip: '10.0.0.1', metadata: {}, epoch: 0 }),
     );
   }

@@ -8,6 +8,8 @@ import { herdBenchmark } from './herd';
 import { failoverBenchmark } from './failover';
 import { storeBenchmark } from './store';
 import { engineBenchmark } from './engine';
+import { soakBenchmark } from './soak';
+import { vizBenchmark } from './viz';
 
 export interface BenchOptions {
   /** Small sizes, a few seconds, nothing written to docs/benchmarks.md. */
@@ -32,3 +34,5 @@ benchmarks.push(burstBenchmark);
 benchmarks.push(burst100kBenchmark);
 benchmarks.push(herdBenchmark);
 benchmarks.push(failoverBenchmark);
+benchmarks.push(soakBenchmark);
+benchmarks.push(vizBenchmark);

@@ -25,6 +25,10 @@ export const ErrorCode = {
   DriverFailed: 'DRIVER_FAILED',
   /** A message above the bus's largest payload (NATS `max_payload`). */
   PayloadTooLarge: 'PAYLOAD_TOO_LARGE',
+  /** The caller's role (from its client certificate) does not allow the call. */
+  PermissionDenied: 'PERMISSION_DENIED',
+  /** A call forwarded to the leader came back to a daemon that is not the leader. */
+  ForwardingLoop: 'FORWARDING_LOOP',
   /** A history source (file, data directory, etcd cluster) that does not exist or holds nothing. */
   HistoryNotFound: 'HISTORY_NOT_FOUND',
   /** An event of a type or schema version this version does not know (src/history/schema.ts). */
@@ -66,4 +70,36 @@ export function isFlotillaError(err: unknown, code?: ErrorCode): err is Flotilla
 /** Exhaustiveness guard for discriminated unions. */
 export function assertNever(x: never, what = 'value'): never {
   throw new FlotillaError(ErrorCode.Internal, `unexpected ${what}: ${JSON.stringify(x)}`);
+}
+
+/** How many characters of a client's input an error message quotes at most. */
+export const ECHO_MAX = 120;
+
+/**
+ * `s` made safe to quote in an error message or a log line: at most `max` characters (the rest
+ * is counted, never echoed), control characters and lone surrogates escaped as `\uXXXX`. Every
+ * message that repeats what a client sent goes through this: a 120 KB unit name must not come
+ * back in a gRPC trailer, and a newline must not start a new log line.
+ */
+export function clip(s: string, max = ECHO_MAX): string {
+  const str = String(s);
+  let head = str.length > max ? str.slice(0, max) : str;
+  // Do not cut a surrogate pair in two.
+  if (head.length < str.length && /[\ud800-\udbff]$/.test(head)) head = head.slice(0, -1);
+  const safe = head.replace(
+    // eslint-disable-next-line no-control-regex
+    /[\u0000-\u001f\u007f-\u009f\u2028\u2029]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
+  const rest = str.length - head.length;
+  return rest > 0 ? `${safe}…(${rest} more characters)` : safe;
+}
+
+/** The message of anything thrown, never throwing itself (a thrown object's toString may). */
+export function errorText(err: unknown): string {
+  try {
+    return err instanceof Error ? String(err.message) : String(err);
+  } catch {
+    return 'an error that cannot be printed';
+  }
 }

@@ -1,4 +1,12 @@
-/** A small structured logger: one line per record, `level msg key=value…` (or JSON with FLOTILLA_LOG_JSON=1). */
+/**
+ * A small structured logger: one line per record on stderr, `time LEVEL msg key=value…`
+ * (log_format=text) or one JSON object (log_format=json). Under systemd, when stderr is the
+ * journal (JOURNAL_STREAM names it), text lines carry no timestamp of their own, since journald
+ * stamps each line, and start with a syslog priority prefix (`<3>` for errors) so that
+ * `journalctl -p err` finds them.
+ */
+import fs from 'node:fs';
+
 /** Where a component writes its log lines; `fields` are structured context. */
 export interface LogSink {
   debug(msg: string, fields?: Record<string, unknown>): void;
@@ -14,17 +22,43 @@ export interface Logger extends LogSink {
 
 type Level = 'debug' | 'info' | 'warn' | 'error';
 const ORDER: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40 };
+/** syslog priorities journald reads from a `<N>` line prefix. */
+const PRIORITY: Record<Level, number> = { debug: 7, info: 6, warn: 4, error: 3 };
+
+/**
+ * Whether file descriptor `fd` is the journal stream systemd connected (JOURNAL_STREAM is
+ * "device:inode" of that stream; a redirected stderr no longer matches).
+ */
+export function isJournalStream(env: NodeJS.ProcessEnv = process.env, fd = 2): boolean {
+  const m = /^(\d+):(\d+)$/.exec(env.JOURNAL_STREAM ?? '');
+  if (!m) return false;
+  try {
+    const st = fs.fstatSync(fd);
+    return String(st.dev) === m[1] && String(st.ino) === m[2];
+  } catch {
+    return false;
+  }
+}
 
 export function createLogger(
   opts: {
     level?: Level;
+    /** `text` (default) or `json`. */
+    format?: 'text' | 'json';
+    /** @deprecated use `format`. */
     json?: boolean;
+    /** Text lines for journald: no timestamp, a `<priority>` prefix (default: detected). */
+    journal?: boolean;
     write?: (line: string) => void;
     fields?: Record<string, unknown>;
   } = {},
 ): Logger {
   const level = opts.level ?? (process.env.FLOTILLA_LOG_LEVEL as Level | undefined) ?? 'info';
-  const json = opts.json ?? process.env.FLOTILLA_LOG_JSON === '1';
+  const json =
+    opts.format !== undefined
+      ? opts.format === 'json'
+      : (opts.json ?? process.env.FLOTILLA_LOG_JSON === '1');
+  const journal = opts.journal ?? (!json && isJournalStream());
   const write = opts.write ?? ((line: string) => process.stderr.write(line + '\n'));
   const base = opts.fields ?? {};
   const emit = (lvl: Level, msg: string, fields?: Record<string, unknown>): void => {
@@ -37,14 +71,22 @@ export function createLogger(
     const kv = Object.entries(all)
       .map(([k, v]) => `${k}=${typeof v === 'string' && !/\s/.test(v) ? v : JSON.stringify(v)}`)
       .join(' ');
-    write(`${new Date().toISOString()} ${lvl.toUpperCase()} ${msg}${kv ? ' ' + kv : ''}`);
+    const head = journal ? `<${PRIORITY[lvl]}>` : `${new Date().toISOString()} `;
+    write(`${head}${lvl.toUpperCase()} ${msg}${kv ? ' ' + kv : ''}`);
   };
   return {
     debug: (m, f) => emit('debug', m, f),
     info: (m, f) => emit('info', m, f),
     warn: (m, f) => emit('warn', m, f),
     error: (m, f) => emit('error', m, f),
-    child: (fields) => createLogger({ level, json, write, fields: { ...base, ...fields } }),
+    child: (fields) =>
+      createLogger({
+        level,
+        format: json ? 'json' : 'text',
+        journal,
+        write,
+        fields: { ...base, ...fields },
+      }),
   };
 }
 

@@ -4,7 +4,8 @@
  * this file only does what their named actions say and turns the outside world into events.
  *
  * Contract:
- * - subscribes only to `agent.<machine>.schedule`, `agent.<machine>.rpc` and `agents.resync`;
+ * - subscribes only to `agent.<machine>.schedule`, `agent.<machine>.rpc` and `agents.resync`,
+ *   and publishes only on subjects that carry its machine ID (a secured bus allows no other);
  * - never stops or starts a unit because the control plane is unhealthy: NATS down or no leader
  *   means "degraded", and units stay as they are; drain() leaves them running too;
  * - malformed messages are logged, counted (`stats.malformed`) and dropped, never thrown.
@@ -85,6 +86,12 @@ export interface AgentOptions {
   random?: () => number;
   /** XState inspection feed of the agent actor and every unit actor (for the visualizer). */
   inspect?: (event: InspectionEvent) => void;
+  /**
+   * Speak on protocol v1's shared subjects (`engine.report`, `engine.heartbeat`,
+   * `engine.schedule.get`) so a leader not yet upgraded hears this agent (rolling upgrade;
+   * docs/protocol.md). Default: the per-machine subjects a secured bus requires.
+   */
+  legacySubjects?: boolean;
 }
 
 /** Counters for tests, benchmarks and /metrics. Monotonic over the agent's life. */
@@ -99,6 +106,8 @@ export interface AgentStats {
   fullSchedules: number;
   scheduleRequests: number;
   scheduleRequestFailures: number;
+  /** Full schedules refused: from a leader older than one already heard from. */
+  staleSchedules: number;
   /** Messages that failed validation (any subject), dropped. */
   malformed: number;
   /** `agents.resync` messages received. */
@@ -158,6 +167,7 @@ class Agent implements AgentHandle {
     fullSchedules: 0,
     scheduleRequests: 0,
     scheduleRequestFailures: 0,
+    staleSchedules: 0,
     malformed: 0,
     resyncs: 0,
     reports: 0,
@@ -390,6 +400,7 @@ class Agent implements AgentHandle {
 
   private onSchedule(data: Uint8Array): void {
     const delta = decodeScheduleDelta(data);
+    this.noteEpoch(delta.epoch);
     this.stats.scheduleMessages++;
     this.stats.scheduleChanges += delta.put.length + delta.remove.length;
     this.actor.send({ type: 'SCHEDULE_RECEIVED', delta });
@@ -397,6 +408,7 @@ class Agent implements AgentHandle {
 
   private onResync(data: Uint8Array): void {
     const r = decodeResyncRequest(data);
+    this.noteEpoch(r.epoch);
     this.stats.resyncs++;
     this.actor.send({ type: 'RESYNC_REQUESTED', epoch: r.epoch });
   }
@@ -571,7 +583,19 @@ class Agent implements AgentHandle {
       });
     };
     this.fetchFullSchedule().then(
-      (schedule) => this.actor.send({ type: 'FULL_SCHEDULE_RECEIVED', fetchId, schedule }),
+      (schedule) => {
+        // No stop without a decision of the current epoch (docs/protocol.md): the schedule of a
+        // leader older than one already heard from (a deposed leader that has not noticed yet)
+        // may lack units placed since; it is refused like a failed request, and asked again.
+        const heard = Math.max(this.highestEpoch, this.actor.getSnapshot().context.epoch);
+        if (schedule.epoch < heard) {
+          this.stats.staleSchedules++;
+          failed(`full schedule of epoch ${schedule.epoch} is older than epoch ${heard}`);
+          return;
+        }
+        this.noteEpoch(schedule.epoch);
+        this.actor.send({ type: 'FULL_SCHEDULE_RECEIVED', fetchId, schedule });
+      },
       (err: unknown) => {
         if (err instanceof ProtocolError) this.stats.malformed++;
         failed(isFlotillaError(err) ? `${err.code}: ${err.message}` : errMsg(err));
@@ -593,7 +617,9 @@ class Agent implements AgentHandle {
       const req: ScheduleRequest = { v: PROTOCOL_VERSION, machine: this.machineId, paged: true };
       if (after !== undefined) req.after = after;
       const data = await this.opts.bus.request(
-        this.subj.scheduleGet,
+        this.opts.legacySubjects
+          ? this.subj.legacy.scheduleGet
+          : this.subj.scheduleGet(this.machineId),
         encode(req),
         this.requestTimeout,
       );
@@ -619,6 +645,13 @@ class Agent implements AgentHandle {
     }
     const { next: _last, ...schedule } = first;
     return { ...schedule, units };
+  }
+
+  /** The highest leadership epoch heard of (deltas, resync requests, full schedules). */
+  private highestEpoch = 0;
+
+  private noteEpoch(epoch: number): void {
+    if (epoch > this.highestEpoch) this.highestEpoch = epoch;
   }
 
   private armAgentRetry(at: number): void {
@@ -652,7 +685,10 @@ class Agent implements AgentHandle {
       seq: this.actor.getSnapshot().context.seq,
     };
     this.stats.heartbeats++;
-    this.opts.bus.publish(this.subj.heartbeat, encode(hb));
+    this.opts.bus.publish(
+      this.opts.legacySubjects ? this.subj.legacy.heartbeat : this.subj.heartbeat(this.machineId),
+      encode(hb),
+    );
   }
 
   /**
@@ -673,7 +709,10 @@ class Agent implements AgentHandle {
     if (r.full) this.stats.fullReports++;
     else this.stats.reports++;
     try {
-      this.opts.bus.publish(this.subj.report, data);
+      this.opts.bus.publish(
+        this.opts.legacySubjects ? this.subj.legacy.report : this.subj.report(this.machineId),
+        data,
+      );
     } catch (err) {
       if (!isFlotillaError(err, ErrorCode.PayloadTooLarge)) throw err;
       this.stats.oversizeMessages++;

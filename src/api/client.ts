@@ -20,6 +20,8 @@ export interface ConnectOptions {
   /** Defaults to insecure; pass credentials.createSsl(...) for TLS/mTLS. */
   credentials?: ChannelCredentials;
   channelOptions?: ChannelOptions;
+  /** Metadata for each call, read when it starts (a forwarding daemon names the hops so far). */
+  metadata?: () => Record<string, string>;
 }
 
 /** A ClusterApi over gRPC. The same client serves the CLI and a follower forwarding to its leader. */
@@ -81,6 +83,12 @@ export function connectApi(endpoint: string, opts: ConnectOptions = {}): ApiClie
     );
   }
 
+  const md = (): Metadata => {
+    const m = new Metadata();
+    for (const [k, v] of Object.entries(opts.metadata?.() ?? {})) m.set(k, v);
+    return m;
+  };
+
   const toError = (err: unknown): FlotillaError =>
     isServiceError(err)
       ? fromServiceError(err, endpoint)
@@ -94,7 +102,7 @@ export function connectApi(endpoint: string, opts: ConnectOptions = {}): ApiClie
     return new Promise<Res>((resolve, reject) => {
       const options: Partial<CallOptions> =
         timeoutMs > 0 ? { deadline: Date.now() + timeoutMs } : {};
-      method.call(client, req, new Metadata(), options, (err, res) => {
+      method.call(client, req, md(), options, (err, res) => {
         if (err) reject(toError(err));
         else resolve(res);
       });
@@ -136,7 +144,7 @@ export function connectApi(endpoint: string, opts: ConnectOptions = {}): ApiClie
     setMachineMetadata: (req) => unary(client.setMachineMetadata, req),
     getClusterStatus: (req) => unary(client.getClusterStatus, req),
     unitStatus: (req) => unary(client.unitStatus, req),
-    watch: (req, signal) => stream<Event>(() => client.watch(req), signal),
-    unitJournal: (req, signal) => stream<JournalChunk>(() => client.unitJournal(req), signal),
+    watch: (req, signal) => stream<Event>(() => client.watch(req, md()), signal),
+    unitJournal: (req, signal) => stream<JournalChunk>(() => client.unitJournal(req, md()), signal),
   };
 }

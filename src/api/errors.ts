@@ -1,6 +1,6 @@
 import { Metadata, status as GrpcStatus } from '@grpc/grpc-js';
 import type { ServiceError, StatusObject } from '@grpc/grpc-js';
-import { ErrorCode, FlotillaError, isFlotillaError } from '../errors';
+import { clip, ErrorCode, errorText, FlotillaError, isFlotillaError } from '../errors';
 
 /**
  * How FlotillaError crosses gRPC. The status code says the class of failure (so plain gRPC
@@ -27,7 +27,10 @@ export function grpcStatusFor(code: ErrorCode): GrpcStatus {
     case ErrorCode.ConfigInvalid:
       return GrpcStatus.INVALID_ARGUMENT;
     case ErrorCode.InvalidState:
+    case ErrorCode.ForwardingLoop:
       return GrpcStatus.FAILED_PRECONDITION;
+    case ErrorCode.PermissionDenied:
+      return GrpcStatus.PERMISSION_DENIED;
     case ErrorCode.NotLeader:
     case ErrorCode.NoLeader:
     case ErrorCode.StoreUnavailable:
@@ -58,29 +61,64 @@ function codeForBareStatus(status: number): ErrorCode {
       return ErrorCode.Timeout;
     case GrpcStatus.ALREADY_EXISTS:
       return ErrorCode.UnitExists;
+    case GrpcStatus.PERMISSION_DENIED:
+    case GrpcStatus.UNAUTHENTICATED:
+      return ErrorCode.PermissionDenied;
     default:
       return ErrorCode.Internal;
   }
 }
 
+/** The longest status message sent; longer ones are cut (gRPC sends it as an HTTP/2 header). */
+export const STATUS_MESSAGE_MAX = 4096;
+/** The longest string value of the details trailer. */
+const DETAIL_VALUE_MAX = 256;
+
+/**
+ * JSON with every character outside printable ASCII written as `\uXXXX`: a valid gRPC ASCII
+ * metadata value whatever a client sent, and `JSON.parse` gives the original text back.
+ */
+export function asciiJson(value: unknown): string {
+  return JSON.stringify(value).replace(
+    /[^\x20-\x7e]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
+}
+
+/** `s` with every lone surrogate replaced by U+FFFD (String.prototype.toWellFormed). */
+function wellFormed(s: string): string {
+  return s.replace(
+    /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g,
+    '\ufffd',
+  );
+}
+
 /**
  * Turns anything a ClusterApi implementation threw into a gRPC status with the Flotilla
  * trailers. Errors that are not FlotillaError become INTERNAL without leaking their stack.
+ * Nothing a client sent reaches the trailers unescaped: the details go as ASCII-only JSON with
+ * bounded values, the message is bounded (grpc-js percent-encodes it). Never throws.
  */
 export function toGrpcStatus(err: unknown): Partial<StatusObject> & { code: GrpcStatus } {
   const fe = isFlotillaError(err)
     ? err
-    : new FlotillaError(
-        ErrorCode.Internal,
-        `internal error: ${err instanceof Error ? err.message : String(err)}`,
-      );
+    : new FlotillaError(ErrorCode.Internal, `internal error: ${clip(errorText(err), 500)}`);
   const metadata = new Metadata();
-  metadata.set(ERROR_CODE_TRAILER, fe.code);
+  metadata.set(ERROR_CODE_TRAILER, KNOWN_CODES.has(fe.code) ? fe.code : ErrorCode.Internal);
   if (Object.keys(fe.details).length > 0) {
-    metadata.set(ERROR_DETAILS_TRAILER, JSON.stringify(fe.details));
+    const details: Record<string, string | number | boolean> = {};
+    for (const [k, v] of Object.entries(fe.details)) {
+      details[clip(k, 64)] = typeof v === 'string' ? clip(v, DETAIL_VALUE_MAX) : v;
+    }
+    metadata.set(ERROR_DETAILS_TRAILER, asciiJson(details));
   }
   if (fe.retryable) metadata.set(ERROR_RETRYABLE_TRAILER, 'true');
-  return { code: grpcStatusFor(fe.code), details: fe.message, metadata };
+  const message =
+    fe.message.length > STATUS_MESSAGE_MAX
+      ? `${fe.message.slice(0, STATUS_MESSAGE_MAX)}…`
+      : fe.message;
+  // encodeURI (grpc-js, on the message) throws on a lone surrogate.
+  return { code: grpcStatusFor(fe.code), details: wellFormed(message), metadata };
 }
 
 function firstString(md: Metadata | undefined, key: string): string | undefined {

@@ -1,20 +1,30 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { Server, ServerCredentials } from '@grpc/grpc-js';
+import type { PeerCertificate } from 'node:tls';
+import { Server, ServerCredentials, type Metadata } from '@grpc/grpc-js';
+import type { AuthContext } from '@grpc/grpc-js/build/src/auth-context';
 import type {
   handleServerStreamingCall,
   handleUnaryCall,
   ServerWritableStream,
   ChannelOptions,
 } from '@grpc/grpc-js';
-import { ErrorCode, FlotillaError } from '../errors';
+import { ErrorCode, FlotillaError, isFlotillaError } from '../errors';
 import { FlotillaService } from '../gen/flotilla/v1/flotilla';
 import type { FlotillaServer } from '../gen/flotilla/v1/flotilla';
 import { toGrpcStatus } from './errors';
 import { nextTurn } from '../turn';
 import { servingPreEncoded } from './pre-encoded';
 import type { ClusterApi } from './types';
+import {
+  type CallContext,
+  authorize,
+  describeCertificate,
+  FORWARDED_BY_HEADER,
+  roleOfCertificate,
+  withCall,
+} from './access';
 
 /** Large enough for CreateUnits with thousands of units and a 1000-unit ListUnits page. */
 export const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
@@ -31,6 +41,8 @@ export interface ApiServerOptions {
   credentials?: ServerCredentials;
   /** Mode of unix sockets (default 0o660). */
   socketMode?: number;
+  /** Told about every handler failure that is a bug rather than a refusal (log and count it). */
+  onInternalError?: InternalErrorReport;
 }
 
 export interface ApiServerHandle {
@@ -109,19 +121,67 @@ function bind(server: Server, target: string, creds: ServerCredentials): Promise
   });
 }
 
-function unary<Req, Res>(fn: (req: Req) => Promise<Res>): handleUnaryCall<Req, Res> {
+/** The caller's role (its client certificate) and the daemon that forwarded the call, if any. */
+/** The ClusterApi method a gRPC method name stands for (`CreateUnits` → `createUnits`). */
+const apiMethod = (method: string): keyof ClusterApi =>
+  (method.charAt(0).toLowerCase() + method.slice(1)) as keyof ClusterApi;
+
+function contextOf(call: { getAuthContext(): AuthContext; metadata: Metadata }): CallContext {
+  let cert: PeerCertificate | undefined;
+  try {
+    cert = call.getAuthContext()?.sslPeerCertificate;
+  } catch {
+    cert = undefined;
+  }
+  const fwd = call.metadata.get(FORWARDED_BY_HEADER)[0];
+  return {
+    role: roleOfCertificate(cert),
+    who: describeCertificate(cert),
+    ...(typeof fwd === 'string' && fwd !== '' ? { forwardedBy: fwd.slice(0, 1024) } : {}),
+  };
+}
+
+/**
+ * Called for every failure of a handler that is not a FlotillaError (a bug, not a refusal): the
+ * daemon logs and counts it. The call itself ends INTERNAL; the daemon goes on.
+ */
+export type InternalErrorReport = (method: string, err: unknown) => void;
+
+/** The status for `err`, reporting it when it is not one of Flotilla's own errors. */
+function statusOf(method: string, err: unknown, report: InternalErrorReport | undefined) {
+  if (!isFlotillaError(err) || err.code === ErrorCode.Internal) {
+    try {
+      report?.(method, err);
+    } catch {
+      // A failing reporter must not turn a refusal into a crash.
+    }
+  }
+  return toGrpcStatus(err);
+}
+
+function unary<Req, Res>(
+  method: string,
+  report: InternalErrorReport | undefined,
+  fn: (req: Req) => Promise<Res>,
+): handleUnaryCall<Req, Res> {
   return (call, callback) => {
+    const fail = (err: unknown): void => {
+      try {
+        callback(statusOf(method, err, report));
+      } catch (e) {
+        report?.(method, e);
+      }
+    };
     let p: Promise<Res>;
     try {
-      p = fn(call.request);
+      const ctx = contextOf(call);
+      authorize(apiMethod(method), ctx, call.request);
+      p = withCall(ctx, () => fn(call.request));
     } catch (err) {
-      callback(toGrpcStatus(err));
+      fail(err);
       return;
     }
-    p.then(
-      (res) => callback(null, res),
-      (err: unknown) => callback(toGrpcStatus(err)),
-    );
+    p.then((res) => callback(null, res), fail).catch(fail);
   };
 }
 
@@ -131,16 +191,26 @@ function unary<Req, Res>(fn: (req: Req) => Promise<Res>): handleUnaryCall<Req, R
  * status when the source throws.
  */
 function streaming<Req, Res>(
+  method: string,
+  report: InternalErrorReport | undefined,
   live: Set<AbortController>,
   fn: (req: Req, signal: AbortSignal) => AsyncIterable<Res>,
 ): handleServerStreamingCall<Req, Res> {
   return (call: ServerWritableStream<Req, Res>) => {
+    let ctx: CallContext;
+    try {
+      ctx = contextOf(call);
+      authorize(apiMethod(method), ctx);
+    } catch (err) {
+      call.emit('error', statusOf(method, err, report));
+      return;
+    }
     const ac = new AbortController();
     live.add(ac);
     const abort = (): void => ac.abort();
     call.on('cancelled', abort);
     call.on('close', abort);
-    void (async () => {
+    void withCall(ctx, async () => {
       try {
         let written = 0;
         for await (const msg of fn(call.request, ac.signal)) {
@@ -161,12 +231,12 @@ function streaming<Req, Res>(
         }
         if (!call.cancelled) call.end();
       } catch (err) {
-        if (!call.cancelled) call.emit('error', toGrpcStatus(err));
+        if (!call.cancelled) call.emit('error', statusOf(method, err, report));
       } finally {
         live.delete(ac);
         ac.abort();
       }
-    })();
+    }).catch((err: unknown) => report?.(method, err));
   };
 }
 
@@ -174,20 +244,26 @@ function streaming<Req, Res>(
 const STREAM_TURN_MESSAGES = 256;
 
 /** The generated service's handlers over a ClusterApi. */
-export function makeHandlers(api: ClusterApi, live: Set<AbortController>): FlotillaServer {
+export function makeHandlers(
+  api: ClusterApi,
+  live: Set<AbortController>,
+  report?: InternalErrorReport,
+): FlotillaServer {
   return {
-    createUnits: unary((req) => api.createUnits(req)),
-    setTargetStates: unary((req) => api.setTargetStates(req)),
-    destroyUnits: unary((req) => api.destroyUnits(req)),
-    getUnit: unary((req) => api.getUnit(req)),
-    listUnits: unary((req) => api.listUnits(req)),
-    listUnitStates: unary((req) => api.listUnitStates(req)),
-    listMachines: unary((req) => api.listMachines(req)),
-    setMachineMetadata: unary((req) => api.setMachineMetadata(req)),
-    getClusterStatus: unary((req) => api.getClusterStatus(req)),
-    watch: streaming(live, (req, signal) => api.watch(req, signal)),
-    unitStatus: unary((req) => api.unitStatus(req)),
-    unitJournal: streaming(live, (req, signal) => api.unitJournal(req, signal)),
+    createUnits: unary('CreateUnits', report, (req) => api.createUnits(req)),
+    setTargetStates: unary('SetTargetStates', report, (req) => api.setTargetStates(req)),
+    destroyUnits: unary('DestroyUnits', report, (req) => api.destroyUnits(req)),
+    getUnit: unary('GetUnit', report, (req) => api.getUnit(req)),
+    listUnits: unary('ListUnits', report, (req) => api.listUnits(req)),
+    listUnitStates: unary('ListUnitStates', report, (req) => api.listUnitStates(req)),
+    listMachines: unary('ListMachines', report, (req) => api.listMachines(req)),
+    setMachineMetadata: unary('SetMachineMetadata', report, (req) => api.setMachineMetadata(req)),
+    getClusterStatus: unary('GetClusterStatus', report, (req) => api.getClusterStatus(req)),
+    watch: streaming('Watch', report, live, (req, signal) => api.watch(req, signal)),
+    unitStatus: unary('UnitStatus', report, (req) => api.unitStatus(req)),
+    unitJournal: streaming('UnitJournal', report, live, (req, signal) =>
+      api.unitJournal(req, signal),
+    ),
   };
 }
 
@@ -206,7 +282,10 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServerH
   };
   const server = new Server(channelOptions);
   const live = new Set<AbortController>();
-  server.addService(servingPreEncoded(FlotillaService), makeHandlers(opts.api, live));
+  server.addService(
+    servingPreEncoded(FlotillaService),
+    makeHandlers(opts.api, live, opts.onInternalError),
+  );
   const creds = opts.credentials ?? ServerCredentials.createInsecure();
   const sockets: string[] = [];
   const addresses: string[] = [];

@@ -1,4 +1,4 @@
-import { connect, type NatsConnection } from 'nats';
+import { connect, credsAuthenticator, nkeyAuthenticator, type NatsConnection } from 'nats';
 import { ErrorCode, FlotillaError } from '../errors';
 import type { Bus, BusMessage, Subscription } from './types';
 import { checkPayload } from './types';
@@ -12,6 +12,15 @@ export interface NatsBusOptions {
   /** Username and password, when the server requires them. */
   user?: string;
   pass?: string;
+  /** This daemon's NKey seed (`flotilla bus-auth`): the server knows it by its public key. */
+  nkeySeed?: string;
+  /** A NATS credentials file's contents (JWT + seed; decentralized auth). */
+  creds?: string;
+  /**
+   * Prefix of this connection's reply inboxes (`_INBOX.<cluster>.<machine>`), so the server's
+   * permissions can let a machine receive replies on its own inboxes only.
+   */
+  inboxPrefix?: string;
 }
 
 /**
@@ -24,12 +33,19 @@ const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
 
 export class NatsBus implements Bus {
   private listeners = new Set<(s: 'connected' | 'disconnected') => void>();
+  /** Between a 'disconnect' and the next 'reconnect' (a listener added then hears so at once). */
+  private down = false;
 
   private constructor(private readonly nc: NatsConnection) {
     void (async () => {
       for await (const s of nc.status()) {
-        if (s.type === 'disconnect') this.emit('disconnected');
-        else if (s.type === 'reconnect') this.emit('connected');
+        if (s.type === 'disconnect') {
+          this.down = true;
+          this.emit('disconnected');
+        } else if (s.type === 'reconnect') {
+          this.down = false;
+          this.emit('connected');
+        }
       }
     })();
   }
@@ -55,6 +71,12 @@ export class NatsBus implements Bus {
             }
           : {}),
         ...(opts.user ? { user: opts.user, pass: opts.pass } : {}),
+        ...(opts.nkeySeed
+          ? { authenticator: nkeyAuthenticator(new TextEncoder().encode(opts.nkeySeed)) }
+          : opts.creds
+            ? { authenticator: credsAuthenticator(new TextEncoder().encode(opts.creds)) }
+            : {}),
+        ...(opts.inboxPrefix ? { inboxPrefix: opts.inboxPrefix } : {}),
       });
       return new NatsBus(nc);
     } catch (err) {
@@ -124,7 +146,7 @@ export class NatsBus implements Bus {
 
   onStatus(listener: (status: 'connected' | 'disconnected') => void): () => void {
     this.listeners.add(listener);
-    queueMicrotask(() => listener(this.nc.isClosed() ? 'disconnected' : 'connected'));
+    queueMicrotask(() => listener(this.down || this.nc.isClosed() ? 'disconnected' : 'connected'));
     return () => this.listeners.delete(listener);
   }
 

@@ -1,12 +1,18 @@
+import path from 'node:path';
 import type { FlagSpec } from './args';
 import { flagString } from './args';
 import type { Context } from './command';
 import { CliError } from './errors';
 import { etcdSecurityOf } from '../daemon/stores';
-import type { HistorySource } from '../history/source';
+import { readHistory, type HistorySource } from '../history/source';
+import type { EtcdLogStoreOptions } from '../store/etcd/options';
+import type { Restored } from '../store/types';
 
-/** Flags naming where a retained history is read from (replay, events export). */
-export const HISTORY_SOURCE_FLAGS: readonly FlagSpec[] = [
+/**
+ * Where to read (or, for restore, write) a cluster's durable store: etcd or a dev data
+ * directory (`flotilla replay`, `events export`, `viz`, `backup`/`restore` choose it the same way).
+ */
+export const STORE_FLAGS: readonly FlagSpec[] = [
   {
     name: 'etcd-servers',
     type: 'string',
@@ -21,15 +27,20 @@ export const HISTORY_SOURCE_FLAGS: readonly FlagSpec[] = [
     valueName: 'NAME',
     help: 'Cluster name (etcd key prefix)',
   },
-  ...['etcd-cafile', 'etcd-certfile', 'etcd-keyfile', 'etcd-username', 'etcd-password'].map(
-    (name): FlagSpec => ({
-      name,
-      type: 'string',
-      default: '',
-      valueName: name.endsWith('file') ? 'FILE' : 'VALUE',
-      help: `etcd ${name.slice(5)} (TLS and auth, as flotillad's etcd_${name.slice(5)})`,
-    }),
-  ),
+  ...[
+    'etcd-cafile',
+    'etcd-certfile',
+    'etcd-keyfile',
+    'etcd-username',
+    'etcd-password',
+    'etcd-password-file',
+  ].map((name): FlagSpec => ({
+    name,
+    type: 'string',
+    default: '',
+    valueName: name.endsWith('file') ? 'FILE' : 'VALUE',
+    help: `etcd ${name.slice(5)} (TLS and auth, as flotillad's etcd_${name.slice(5).replace(/-/g, '_')})`,
+  })),
   {
     name: 'data-dir',
     type: 'string',
@@ -39,16 +50,11 @@ export const HISTORY_SOURCE_FLAGS: readonly FlagSpec[] = [
   },
 ];
 
-/** The history source a command's arguments name: FILE, --data-dir DIR, or etcd (the default). */
-export function historySourceOf(ctx: Context, files: readonly string[] = ctx.args): HistorySource {
-  const dataDir = flagString(ctx.parsed, 'data-dir');
-  if (files.length > 1) throw new CliError('Give at most one history file.');
-  if (files.length === 1 && dataDir)
-    throw new CliError('Give a history file or --data-dir, not both.');
-  if (files.length === 1) return { kind: 'file', file: files[0] };
-  if (dataDir) return { kind: 'data-dir', dir: dataDir };
+const silent = { warn: () => undefined };
+
+/** The etcd store named by --etcd-servers, --cluster and the --etcd-* security flags. */
+export function etcdOptionsFromFlags(ctx: Context): EtcdLogStoreOptions {
   return {
-    kind: 'etcd',
     endpoints: flagString(ctx.parsed, 'etcd-servers').split(',').filter(Boolean),
     cluster: flagString(ctx.parsed, 'cluster'),
     ...etcdSecurityOf(
@@ -58,8 +64,30 @@ export function historySourceOf(ctx: Context, files: readonly string[] = ctx.arg
         etcd_keyfile: flagString(ctx.parsed, 'etcd-keyfile'),
         etcd_username: flagString(ctx.parsed, 'etcd-username'),
         etcd_password: flagString(ctx.parsed, 'etcd-password'),
+        etcd_password_file: flagString(ctx.parsed, 'etcd-password-file'),
       },
       (key) => `--${key.replace(/_/g, '-')}`,
     ),
+    logger: silent,
   };
+}
+
+/** The history source a command's arguments name: FILE, --data-dir DIR, or etcd (the default). */
+export function historySourceOf(ctx: Context, files: readonly string[] = ctx.args): HistorySource {
+  const dataDir = flagString(ctx.parsed, 'data-dir');
+  if (files.length > 1) throw new CliError('Give at most one history file.');
+  if (files.length === 1 && dataDir)
+    throw new CliError('Give a history file or --data-dir, not both.');
+  if (files.length === 1) return { kind: 'file', file: files[0] };
+  if (dataDir) return { kind: 'data-dir', dir: path.resolve(dataDir) };
+  return { kind: 'etcd', options: etcdOptionsFromFlags(ctx) };
+}
+
+/**
+ * Durable events and the latest snapshot from the store the flags name, read without
+ * campaigning, writing or creating anything; a store that does not exist or holds no cluster
+ * is a HISTORY_NOT_FOUND error.
+ */
+export async function readStore(ctx: Context): Promise<Restored> {
+  return (await readHistory(historySourceOf(ctx, []))).restored;
 }

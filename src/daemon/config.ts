@@ -1,11 +1,15 @@
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { ErrorCode, FlotillaError } from '../errors';
+import { DEFAULT_MAX_UNIT_BYTES, MAX_UNIT_BYTES_LIMIT } from '../unit/check';
+import { applyFleetConfig } from './fleet-compat';
 
 /**
- * flotillad's configuration. Sources in increasing priority: the file (`/etc/flotilla/flotilla.conf`
- * or `--config`), the environment (`FLOTILLA_<KEY>`), flags (`--<key-with-dashes>`). fleet's key
- * names are kept where they exist.
+ * flotillad's configuration. Sources in increasing priority: fleetd's own (`/etc/fleet/fleet.conf`
+ * and `FLEET_<KEY>`, fleet-compat.ts), the file (`/etc/flotilla/flotilla.conf` or `--config`),
+ * the environment (`FLOTILLA_<KEY>`), flags (`--<key-with-dashes>`). fleet's key names are kept
+ * where they exist.
  */
 export interface DaemonConfig {
   /** Run a one-machine cluster with no external services (embedded store and bus). */
@@ -19,6 +23,16 @@ export interface DaemonConfig {
   metadata: Record<string, string>;
   /** How long a silent agent stays alive in the leader's eyes (ms). */
   agent_ttl: number;
+  /** How long one etcd request may take (ms; fleet's etcd_request_timeout). */
+  etcd_request_timeout: number;
+  /**
+   * After the leader hears again (its NATS connection back, a new term, its store recovered) every
+   * machine gets this long plus a full agent_ttl before it may be declared lost (ms; 0: one
+   * agent_ttl). Nomad's HeartbeatGrace / FailoverHeartbeatTTL. See docs/reliability.md.
+   */
+  agent_ttl_grace: number;
+  /** Share of machines (0–1) that may be declared lost within one agent_ttl before the leader holds rescheduling. */
+  mass_loss_threshold: number;
   /** The leader's election lease (ms); failover happens within about this long. */
   lease_ttl: number;
   public_ip: string;
@@ -30,6 +44,8 @@ export interface DaemonConfig {
   grpc_listen: string[];
   /** The gRPC address other daemons forward writes to (default: the first TCP listen address). */
   grpc_advertise: string;
+  /** Serve the APIs on non-loopback TCP without client authentication (warned about; docs/security.md). */
+  grpc_insecure: boolean;
   /** TLS for the gRPC API's TCP listeners (PEM files); with a CA, clients must present a certificate (mTLS). */
   grpc_tls_cert: string;
   grpc_tls_key: string;
@@ -47,6 +63,14 @@ export interface DaemonConfig {
   nats_keyfile: string;
   nats_user: string;
   nats_password: string;
+  /** Secrets from files rather than argv or the config file (docs/security.md). */
+  etcd_password_file: string;
+  nats_password_file: string;
+  /** This daemon's NKey seed (written by `flotilla bus-auth`), or a NATS credentials file. */
+  nats_nkey_seed_file: string;
+  nats_creds_file: string;
+  /** Speak protocol v1's shared subjects (rolling upgrade from before per-machine subjects). */
+  nats_legacy_subjects: boolean;
   /**
    * Where to serve fleet's HTTP API v1 for the original fleetctl: `unix:///path` and/or
    * `host:port` (empty: off). fleetctl's default endpoint is unix:///var/run/fleet.sock.
@@ -54,6 +78,8 @@ export interface DaemonConfig {
   fleet_api_listen: string[];
   /** Items per page of the fleet API's collections (fleet's `token_limit`). */
   token_limit: number;
+  /** The largest unit file (bytes, as written out) the API accepts, whatever the store. */
+  max_unit_bytes: number;
   snapshot_every: number;
   snapshot_interval: number;
   /** Events kept in the store behind the latest snapshot, for `replay` (older ones are compacted). */
@@ -62,13 +88,27 @@ export interface DaemonConfig {
   /** fleet unloaded every unit on shutdown; Flotilla leaves them running unless this is set. */
   unload_on_shutdown: boolean;
   log_level: 'debug' | 'info' | 'warn' | 'error';
+  /** `text` (time LEVEL msg key=value; no time under journald) or `json` (one object a line). */
+  log_format: 'text' | 'json';
 }
 
-type Kind = 'bool' | 'string' | 'list' | 'metadata' | 'duration' | 'int' | 'enum';
+type Kind =
+  | 'bool'
+  | 'string'
+  | 'list'
+  | 'metadata'
+  | 'duration'
+  | 'int'
+  | 'enum'
+  | 'fraction'
+  | 'ip'
+  | 'hostport';
 
 interface KeySpec {
   kind: Kind;
   values?: readonly string[];
+  /** For `int`: the largest value accepted. */
+  max?: number;
   help: string;
 }
 
@@ -81,8 +121,17 @@ export const CONFIG_KEYS: Record<keyof DaemonConfig, KeySpec> = {
   machine_id: { kind: 'string', help: "this machine's ID (default: /etc/machine-id)" },
   metadata: { kind: 'metadata', help: 'k=v,k2=v2' },
   agent_ttl: { kind: 'duration', help: 'agent liveness TTL, e.g. 30s' },
+  agent_ttl_grace: {
+    kind: 'duration',
+    help: 'extra time every machine gets after the leader hears again (default: one agent_ttl)',
+  },
+  mass_loss_threshold: {
+    kind: 'fraction',
+    help: 'share of machines lost within one agent_ttl that holds rescheduling, e.g. 1/3, 0.5, 50%',
+  },
   lease_ttl: { kind: 'duration', help: 'leader election lease, e.g. 5s' },
-  public_ip: { kind: 'string', help: 'address shown for this machine' },
+  etcd_request_timeout: { kind: 'duration', help: 'longest etcd request, e.g. 2s (fleet: 1.0)' },
+  public_ip: { kind: 'ip', help: 'IP address shown for this machine' },
   disable_engine: { kind: 'bool', help: 'never campaign for leadership' },
   disable_agent: { kind: 'bool', help: 'run no agent on this machine' },
   units_directory: { kind: 'string', help: 'where unit files are written' },
@@ -90,6 +139,10 @@ export const CONFIG_KEYS: Record<keyof DaemonConfig, KeySpec> = {
   driver: { kind: 'enum', values: ['systemd', 'process', 'simulated'], help: 'how units are run' },
   grpc_listen: { kind: 'list', help: 'gRPC listen addresses (host:port, unix:///path)' },
   grpc_advertise: { kind: 'string', help: 'gRPC address other daemons use to reach this one' },
+  grpc_insecure: {
+    kind: 'bool',
+    help: 'allow the APIs on non-loopback TCP without mTLS (insecure; warned about)',
+  },
   grpc_tls_cert: {
     kind: 'string',
     help: 'PEM certificate for the gRPC API over TCP (TLS; also presented when forwarding)',
@@ -99,7 +152,10 @@ export const CONFIG_KEYS: Record<keyof DaemonConfig, KeySpec> = {
     kind: 'string',
     help: 'PEM CA bundle: clients must present a certificate it signed (mTLS)',
   },
-  http_listen: { kind: 'string', help: 'HTTP address for /healthz and /metrics ("" = off)' },
+  http_listen: {
+    kind: 'hostport',
+    help: 'HTTP host:port for /healthz, /readyz, /metrics and the visualizer (/ui/) ("" = off)',
+  },
   etcd_cafile: { kind: 'string', help: 'PEM CA bundle to verify etcd with (TLS)' },
   etcd_certfile: { kind: 'string', help: 'PEM client certificate for etcd (mTLS)' },
   etcd_keyfile: { kind: 'string', help: 'PEM private key of etcd_certfile' },
@@ -110,28 +166,50 @@ export const CONFIG_KEYS: Record<keyof DaemonConfig, KeySpec> = {
   nats_keyfile: { kind: 'string', help: 'PEM private key of nats_certfile' },
   nats_user: { kind: 'string', help: 'NATS user' },
   nats_password: { kind: 'string', help: 'password of nats_user' },
+  etcd_password_file: { kind: 'string', help: 'file holding the password of etcd_username' },
+  nats_password_file: { kind: 'string', help: 'file holding the password of nats_user' },
+  nats_nkey_seed_file: {
+    kind: 'string',
+    help: "this machine's NKey seed file for NATS (from `flotilla bus-auth`)",
+  },
+  nats_creds_file: { kind: 'string', help: 'NATS credentials file (JWT and seed)' },
+  nats_legacy_subjects: {
+    kind: 'bool',
+    help: "publish on protocol v1's shared subjects (rolling upgrade; see docs/protocol.md)",
+  },
   fleet_api_listen: {
     kind: 'list',
     help: "fleet API v1 listen addresses for fleetctl (unix:///var/run/fleet.sock is fleetctl's default, host:port; empty = off)",
   },
   token_limit: { kind: 'int', help: "fleet API v1 page size (fleet's token_limit)" },
+  max_unit_bytes: {
+    kind: 'int',
+    max: MAX_UNIT_BYTES_LIMIT,
+    help: `largest unit file accepted, in bytes (default ${DEFAULT_MAX_UNIT_BYTES}, at most ${MAX_UNIT_BYTES_LIMIT})`,
+  },
   snapshot_every: { kind: 'int', help: 'snapshot after this many events' },
   snapshot_interval: { kind: 'duration', help: 'snapshot at least this often when changed' },
   log_retention: { kind: 'int', help: 'events kept behind the latest snapshot for replay' },
   log_retention_age: {
     kind: 'duration',
-    help: 'and none older than this (e.g. 168h; 0: no age limit)',
+    help: 'and none older than this (e.g. 168h; default a year)',
   },
   unload_on_shutdown: {
     kind: 'bool',
     help: "unload every local unit on SIGTERM (fleet's old behaviour)",
   },
   log_level: { kind: 'enum', values: ['debug', 'info', 'warn', 'error'], help: 'log verbosity' },
+  log_format: {
+    kind: 'enum',
+    values: ['text', 'json'],
+    help: 'log lines on stderr: text (no timestamp of its own under journald) or json',
+  },
 };
 
 export const DEFAULT_CONFIG_FILE = '/etc/flotilla/flotilla.conf';
 
-function defaults(): DaemonConfig {
+/** The defaults of every key (outside dev mode). */
+export function defaultConfig(): DaemonConfig {
   return {
     dev: false,
     data_dir: '.flotilla-dev',
@@ -141,6 +219,9 @@ function defaults(): DaemonConfig {
     machine_id: '',
     metadata: {},
     agent_ttl: 30_000,
+    etcd_request_timeout: 2000,
+    agent_ttl_grace: 0,
+    mass_loss_threshold: 1 / 3,
     lease_ttl: 5_000,
     public_ip: '',
     disable_engine: false,
@@ -150,10 +231,11 @@ function defaults(): DaemonConfig {
     driver: 'systemd',
     grpc_listen: ['unix:///run/flotilla/flotilla.sock', '127.0.0.1:7070'],
     grpc_advertise: '',
+    grpc_insecure: false,
     grpc_tls_cert: '',
     grpc_tls_key: '',
     grpc_tls_ca: '',
-    http_listen: '',
+    http_listen: '127.0.0.1:7071',
     etcd_cafile: '',
     etcd_certfile: '',
     etcd_keyfile: '',
@@ -164,14 +246,21 @@ function defaults(): DaemonConfig {
     nats_keyfile: '',
     nats_user: '',
     nats_password: '',
+    etcd_password_file: '',
+    nats_password_file: '',
+    nats_nkey_seed_file: '',
+    nats_creds_file: '',
+    nats_legacy_subjects: false,
     fleet_api_listen: [],
     token_limit: 100,
+    max_unit_bytes: DEFAULT_MAX_UNIT_BYTES,
     snapshot_every: 10_000,
     snapshot_interval: 60_000,
     log_retention: 100_000,
-    log_retention_age: 0,
+    log_retention_age: 365 * 24 * 3_600_000,
     unload_on_shutdown: false,
     log_level: 'info',
+    log_format: 'text',
   };
 }
 
@@ -192,6 +281,17 @@ export function parseDuration(raw: string): number | undefined {
   const n = Number(m[1]);
   const unit = m[2] ?? 's';
   return Math.round(n * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[unit]!);
+}
+
+/** Parses "0.5", "1/3" or "50%". */
+export function parseFraction(raw: string): number | undefined {
+  const t = raw.trim();
+  let m = /^(\d+(?:\.\d+)?)%$/.exec(t);
+  if (m) return Number(m[1]) / 100;
+  m = /^(\d+)\/(\d+)$/.exec(t);
+  if (m) return Number(m[2]) === 0 ? undefined : Number(m[1]) / Number(m[2]);
+  m = /^\d+(?:\.\d+)?$/.exec(t);
+  return m ? Number(t) : undefined;
 }
 
 /** Parses `k=v,k2=v2` (fleet's metadata syntax). */
@@ -255,7 +355,33 @@ function setValue(cfg: DaemonConfig, key: keyof DaemonConfig, raw: string, sourc
     case 'int': {
       if (!/^\d+$/.test(unq) || Number(unq) <= 0)
         throw invalid(key, raw, 'a positive whole number', source);
+      if (spec.max !== undefined && Number(unq) > spec.max)
+        throw invalid(key, raw, `a whole number from 1 to ${spec.max}`, source);
       rec[key] = Number(unq);
+      return;
+    }
+    case 'ip':
+      if (unq !== '' && net.isIP(unq) === 0)
+        throw invalid(key, raw, 'an IPv4 or IPv6 address, e.g. 10.0.0.2', source);
+      rec[key] = unq;
+      return;
+    case 'hostport': {
+      const m = /^(\[[0-9a-fA-F:.]+\]|[^:[\]/\s]+):(\d{1,5})$/.exec(unq);
+      if (unq !== '' && (!m || Number(m[2]) > 65535))
+        throw invalid(
+          key,
+          raw,
+          'host:port with a port from 0 to 65535, e.g. 127.0.0.1:9090',
+          source,
+        );
+      rec[key] = unq;
+      return;
+    }
+    case 'fraction': {
+      const v = parseFraction(unq);
+      if (v === undefined || v <= 0 || v > 1)
+        throw invalid(key, raw, 'a share above 0 and at most 1, e.g. 1/3, 0.5 or 50%', source);
+      rec[key] = v;
       return;
     }
     case 'enum':
@@ -302,6 +428,8 @@ export interface LoadedConfig {
   config: DaemonConfig;
   /** The config file read, if any (SIGHUP re-reads it). */
   file?: string;
+  /** One line per fleet setting that means nothing in Flotilla (fleet-compat.ts). */
+  notices: string[];
 }
 
 /**
@@ -309,7 +437,7 @@ export interface LoadedConfig {
  * CONFIG_INVALID naming the key and its source for any bad value.
  */
 export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): LoadedConfig {
-  const first = loadWith(defaults(), argv, env);
+  const first = loadWith(defaultConfig(), argv, env);
   // Dev mode changes the defaults (not what the user set): run again on top of them.
   return first.config.dev ? loadWith(devDefaults(first.config.data_dir), argv, env) : first;
 }
@@ -317,7 +445,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
 /** Dev mode: one machine, embedded store and bus, state under data_dir, TCP endpoint on loopback. */
 export function devDefaults(dataDir: string): DaemonConfig {
   return {
-    ...defaults(),
+    ...defaultConfig(),
     dev: true,
     data_dir: dataDir,
     units_directory: path.join(dataDir, 'units'),
@@ -367,6 +495,10 @@ function loadWith(base: DaemonConfig, argv: string[], env: NodeJS.ProcessEnv): L
     flags.push([key, value]);
   }
   const config: DaemonConfig = { ...base };
+  // fleetd's fleet.conf and FLEET_* first: Flotilla's own settings below win over them.
+  const notices = applyFleetConfig(env, (k, raw, source) =>
+    setValue(config, keyOf(k, source), raw, source),
+  );
   file ??= env.FLOTILLA_CONFIG ?? DEFAULT_CONFIG_FILE;
   let used: string | undefined;
   if (fs.existsSync(file)) {
@@ -383,5 +515,5 @@ function loadWith(base: DaemonConfig, argv: string[], env: NodeJS.ProcessEnv): L
     if (v !== undefined) setValue(config, key, v, `environment FLOTILLA_${key.toUpperCase()}`);
   }
   for (const [k, v] of flags) setValue(config, k, v, `flag --${k.replace(/_/g, '-')}`);
-  return { config, file: used };
+  return { config, file: used, notices };
 }

@@ -1,5 +1,4 @@
 import fs from 'node:fs';
-import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -12,16 +11,24 @@ import { EngineApi } from '../engine/api';
 import type { FleetApiServerHandle } from '../fleetapi/server';
 import { startFleetApiServer } from '../fleetapi/server';
 import { Engine } from '../engine/engine';
-import { ErrorCode, FlotillaError } from '../errors';
+import { clip, ErrorCode, errorText, FlotillaError } from '../errors';
 import type { Logger } from '../log';
 import type { LogStore } from '../store/types';
 import type { DaemonConfig } from './config';
 import { ApiRouter, readOnlyView } from './router';
 import { makeDriver, startLocalAgent, type LocalAgent } from './wiring';
 import { openStore } from './stores';
-import { renderMetrics } from './metrics';
+import { DaemonMetrics } from './metrics';
+import { startHealthServer, storeProbe, type HttpEndpoint } from './health';
+import { cliVersion } from '../cli/version';
+import type { ActivatedSocket } from './sd';
 import { natsSecurity } from './stores';
+import { checkAdvertise, checkApiExposure } from './exposure';
+import { lockDirectory } from './dir-lock';
+import { subjects } from '../protocol/subjects';
 import { clientTls, serverTls } from '../api/tls';
+import { VizServer } from '../viz/server';
+import { liveBackend } from '../viz/backend';
 
 export interface DaemonHandle {
   readonly machineId: string;
@@ -76,18 +83,65 @@ function firstPublicIp(): string {
  * (unless disable_engine). Each part fails on its own terms: losing the store or the bus never
  * stops the agent's units.
  */
-export async function startDaemon(cfg: DaemonConfig, log: Logger): Promise<DaemonHandle> {
+export interface DaemonOptions {
+  /** Sockets passed by systemd (socket activation) for the fleet API. */
+  listenFds?: ActivatedSocket[];
+}
+
+export async function startDaemon(
+  cfg: DaemonConfig,
+  log: Logger,
+  opts: DaemonOptions = {},
+): Promise<DaemonHandle> {
+  // One daemon per state: dev mode's data directory, the process driver's units.
+  const unlock = cfg.dev
+    ? lockDirectory(cfg.data_dir, 'data directory')
+    : cfg.driver === 'process'
+      ? lockDirectory(cfg.units_directory, 'units directory')
+      : () => undefined;
   const machineId = resolveMachineId(cfg);
   const ip = cfg.public_ip || firstPublicIp();
   const dlog = log.child({ machine: machineId.slice(0, 8) });
 
   let hub: LocalHub | undefined;
-  const connectBus = async (name: string): Promise<Bus> => {
-    if (cfg.dev) return (hub ??= new LocalHub()).connect();
-    return NatsBus.connect({ servers: cfg.nats_servers, name, ...natsSecurity(cfg) });
+  const insecure = checkApiExposure(cfg);
+  for (const w of insecure) dlog.warn(w);
+  const store: LogStore = openStore(cfg);
+  let engine: Engine | undefined;
+  let agent: LocalAgent | undefined;
+  // Each bus connection's state, for /readyz and flotilla_bus_up.
+  const buses = new Map<string, boolean>();
+  if (!cfg.disable_agent) buses.set('agent', false);
+  if (!cfg.disable_engine) buses.set('engine', false);
+  const storeUp = storeProbe(store);
+  const metrics = new DaemonMetrics({
+    // A leader past its lease is not reported as one (flotilla_is_leader and the engine series).
+    engine: () => (engine?.holdsLease() ? engine : undefined),
+    agent: () => agent,
+    leader: () => router.leaderInfo,
+    storeUp,
+    version: cliVersion(),
+  });
+  const connectBus = async (role: 'agent' | 'engine'): Promise<Bus> => {
+    const name = `flotillad ${role} ${machineId}`;
+    const bus = cfg.dev
+      ? (hub ??= new LocalHub()).connect()
+      : await NatsBus.connect({
+          servers: cfg.nats_servers,
+          name,
+          ...natsSecurity(cfg),
+          // Replies come to this machine's own inboxes: the only ones its NATS user may read.
+          inboxPrefix: subjects(cfg.cluster).inbox(machineId),
+        });
+    buses.set(role, true);
+    metrics.setBus(role, true);
+    bus.onStatus((st) => {
+      buses.set(role, st === 'connected');
+      metrics.setBus(role, st === 'connected');
+    });
+    return bus;
   };
 
-  const store: LogStore = openStore(cfg);
   // TLS on the gRPC API's TCP listeners; the same certificate (and CA) when this daemon forwards
   // calls to the leader, which checks it like any client's.
   const tlsFiles = { cert: cfg.grpc_tls_cert, key: cfg.grpc_tls_key, ca: cfg.grpc_tls_ca };
@@ -96,31 +150,81 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger): Promise<Daemo
     ? clientTls(tlsFiles, { cert: 'grpc_tls_cert', key: 'grpc_tls_key', ca: 'grpc_tls_ca' })
     : undefined;
   const router = new ApiRouter({ machine: machineId }, forwardCredentials);
+  const internal =
+    (kind: 'grpc' | 'fleet') =>
+    (what: string, err: unknown): void => {
+      metrics.internalError(kind);
+      dlog.error('API handler failed; answered INTERNAL', {
+        api: kind,
+        call: what,
+        error: clip(err instanceof Error ? (err.stack ?? err.message) : errorText(err), 2000),
+      });
+    };
+  const served = metrics.instrumentApi(router);
   const api: ApiServerHandle = await startApiServer({
-    api: router,
+    api: served,
     listen: cfg.grpc_listen,
     credentials: serverCredentials,
+    onInternalError: internal('grpc'),
   });
   const advertise =
     cfg.grpc_advertise ||
     api.addresses.find((a) => !a.startsWith('unix:'))?.replace(/^(0\.0\.0\.0|\[::\])/, ip) ||
     api.addresses[0];
+  try {
+    checkAdvertise(cfg, advertise);
+  } catch (err) {
+    await api.close();
+    await store.close();
+    throw err;
+  }
   dlog.info('API listening', { addresses: api.addresses.join(','), advertise });
   // fleet's HTTP API over the same router: any daemon answers, a follower forwards to the leader.
   let fleetApi: FleetApiServerHandle | undefined;
-  if (cfg.fleet_api_listen.length > 0) {
+  // Sockets systemd passed (flotillad.socket) serve the fleet API, as they did in fleet.
+  const activated = opts.listenFds ?? [];
+  if (cfg.fleet_api_listen.length > 0 || activated.length > 0) {
     try {
       fleetApi = await startFleetApiServer({
-        api: router,
+        api: served,
         listen: cfg.fleet_api_listen,
+        fds: activated.map((s) => s.fd),
         tokenLimit: cfg.token_limit,
         log: dlog.child({ component: 'fleet-api' }),
+        onInternalError: internal('fleet'),
       });
     } catch (err) {
       await api.close();
       throw err;
     }
     dlog.info('fleet API v1 listening', { addresses: fleetApi.addresses.join(',') });
+  }
+
+  // ---- HTTP: /healthz, /readyz, /metrics and the visualizer (/ui/)
+  let http: HttpEndpoint | undefined;
+  const viz = cfg.http_listen ? new VizServer(liveBackend(() => engine, store)) : undefined;
+  if (cfg.http_listen) {
+    try {
+      http = await startHealthServer(
+        cfg.http_listen,
+        {
+          machineId,
+          leader: () => router.leaderInfo,
+          isLeader: () => engine?.holdsLease() === true,
+          buses: () => buses,
+          storeUp,
+          insecure,
+        },
+        metrics,
+        viz,
+      );
+    } catch (err) {
+      await fleetApi?.close();
+      await api.close();
+      await store.close();
+      throw err;
+    }
+    dlog.info('HTTP listening (/healthz, /readyz, /metrics, /ui/)', { address: http.address });
   }
 
   const unwatchLeader = store.watchLeader((l) => {
@@ -130,31 +234,28 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger): Promise<Daemo
     });
   });
 
-  let agent: LocalAgent | undefined;
   if (!cfg.disable_agent) {
     const driver = await makeDriver(cfg, dlog);
     agent = await startLocalAgent({
       cfg,
       machineId,
       ip,
-      bus: await connectBus(`flotillad agent ${machineId}`),
+      bus: await connectBus('agent'),
       driver,
       log: dlog,
     });
   }
 
   // ---- leader campaign: campaign, lead until the term ends, campaign again.
-  let engine: Engine | undefined;
   const campaignAbort = new AbortController();
   let campaignDone: Promise<void> = Promise.resolve();
   if (!cfg.disable_engine) {
-    const engineBus = await connectBus(`flotillad engine ${machineId}`);
+    const engineBus = await connectBus('engine');
     campaignDone = (async () => {
       while (!campaignAbort.signal.aborted) {
         try {
-          const term = await store.campaign(
-            { machine: machineId, address: advertise },
-            campaignAbort.signal,
+          const term = metrics.instrumentTerm(
+            await store.campaign({ machine: machineId, address: advertise }, campaignAbort.signal),
           );
           dlog.info('elected leader', { epoch: term.epoch });
           const e = await Engine.start({
@@ -164,6 +265,8 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger): Promise<Daemo
             machineId,
             address: advertise,
             agentTtlMs: cfg.agent_ttl,
+            livenessGraceMs: cfg.agent_ttl_grace || cfg.agent_ttl,
+            massLossThreshold: cfg.mass_loss_threshold,
             snapshotEvery: cfg.snapshot_every,
             snapshotIntervalMs: cfg.snapshot_interval,
             retention: cfg.log_retention,
@@ -171,23 +274,31 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger): Promise<Daemo
             log: dlog,
           });
           engine = e;
+          const unfollow = metrics.followEngine(e);
           const engineApi = new EngineApi(
             e,
             engineBus,
             cfg.cluster,
             { machineId, address: advertise },
+            { maxUnitBytes: cfg.max_unit_bytes },
             () => store.readAll(),
           );
           let endReason = '';
           e.onStopped((reason) => (endReason = reason));
           router.setStale(undefined);
-          router.setLocal(engineApi);
+          // Deposed the moment its lease may have expired or the election key names a newer
+          // term, even before the engine notices and stops.
+          router.setLocal(engineApi, () => {
+            const l = router.leaderInfo;
+            return e.holdsLease() && !(l && l.machine !== machineId && l.epoch > e.epoch);
+          });
           await new Promise<void>((resolve) => {
             if (e.isStopped) return resolve();
             e.onStopped(() => resolve());
             campaignAbort.signal.addEventListener('abort', () => resolve(), { once: true });
           });
           router.setLocal(undefined);
+          unfollow();
           // Until a leader is known again (most often: the store is unreachable and no one can
           // win), keep answering reads from this term's state and refuse writes clearly.
           if (!campaignAbort.signal.aborted) {
@@ -215,42 +326,11 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger): Promise<Daemo
     })();
   }
 
-  // ---- HTTP: /healthz and /metrics
-  let httpServer: http.Server | undefined;
-  let httpAddress: string | undefined;
-  if (cfg.http_listen) {
-    httpServer = http.createServer((req, res) => {
-      if (req.url === '/healthz') {
-        res.writeHead(200, { 'content-type': 'application/json' });
-        res.end(
-          JSON.stringify({
-            ok: true,
-            machine: machineId,
-            leader: router.leaderInfo ?? null,
-            engine: engine !== undefined,
-          }),
-        );
-      } else if (req.url === '/metrics') {
-        res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
-        res.end(renderMetrics({ machineId, engine, agent }));
-      } else {
-        res.writeHead(404).end('not found\n');
-      }
-    });
-    const [host, port] = splitHostPort(cfg.http_listen);
-    await new Promise<void>((resolve, reject) => {
-      httpServer!.once('error', reject);
-      httpServer!.listen(port, host, () => resolve());
-    });
-    const a = httpServer.address();
-    httpAddress = a && typeof a === 'object' ? `${host}:${a.port}` : cfg.http_listen;
-  }
-
   let stopped = false;
   return {
     machineId,
     grpcAddresses: api.addresses,
-    httpAddress,
+    httpAddress: http?.address,
     fleetApiAddresses: fleetApi?.addresses ?? [],
     router,
     engine: () => engine,
@@ -268,21 +348,21 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger): Promise<Daemo
     async stop() {
       if (stopped) return;
       stopped = true;
-      campaignAbort.abort();
-      await campaignDone;
-      unwatchLeader();
-      await agent?.stop(cfg.unload_on_shutdown);
-      await fleetApi?.close();
-      await api.close();
-      router.close();
-      httpServer?.close();
-      await store.close();
+      await stopAll();
+      viz?.close();
+      await http?.close();
+      unlock();
     },
   };
-}
 
-function splitHostPort(addr: string): [string, number] {
-  const i = addr.lastIndexOf(':');
-  if (i < 0) return ['127.0.0.1', Number(addr)];
-  return [addr.slice(0, i) || '0.0.0.0', Number(addr.slice(i + 1))];
+  async function stopAll(): Promise<void> {
+    campaignAbort.abort();
+    await campaignDone;
+    unwatchLeader();
+    await agent?.stop(cfg.unload_on_shutdown);
+    await fleetApi?.close();
+    await api.close();
+    router.close();
+    await store.close();
+  }
 }

@@ -5,21 +5,25 @@
  */
 import { isFlotillaError } from '../errors';
 import { createLogger } from '../log';
-import { CONFIG_KEYS, loadConfig, type LoadedConfig } from './config';
+import { loadConfig, type LoadedConfig } from './config';
+import { exampleConfig, usage } from './config-doc';
+import { cliVersion } from '../cli/version';
 import { startDaemon } from './daemon';
-
-const USAGE = `usage: flotillad [--config FILE] [--dev] [--<key> VALUE]…
-
-Configuration (file < environment FLOTILLA_<KEY> < flags --<key-with-dashes>):
-${Object.entries(CONFIG_KEYS)
-  .map(([k, s]) => `  --${k.replace(/_/g, '-').padEnd(20)} ${s.help}`)
-  .join('\n')}
-`;
+import { SystemdNotifier, listenFds } from './sd';
+import { secretWarnings } from './secrets';
 
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
   if (argv.includes('--help') || argv.includes('-h')) {
-    process.stdout.write(USAGE);
+    process.stdout.write(usage());
+    return;
+  }
+  if (argv.includes('--version')) {
+    process.stdout.write(`flotillad ${cliVersion()}\n`);
+    return;
+  }
+  if (argv.includes('--example-config')) {
+    process.stdout.write(exampleConfig());
     return;
   }
   let loaded: LoadedConfig;
@@ -30,8 +34,11 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const cfg = loaded.config;
-  const log = createLogger({ level: cfg.log_level });
-  const daemon = await startDaemon(cfg, log).catch((err: unknown) => {
+  const log = createLogger({ level: cfg.log_level, format: cfg.log_format });
+  for (const warning of secretWarnings(cfg, argv, loaded.file)) log.warn(warning);
+  for (const notice of loaded.notices) log.info(notice);
+  const notifier = new SystemdNotifier(log);
+  const daemon = await startDaemon(cfg, log, { listenFds: listenFds() }).catch((err: unknown) => {
     process.stderr.write(`flotillad: ${(err as Error).message}\n`);
     process.exit(isFlotillaError(err) && err.code === 'CONFIG_INVALID' ? 2 : 1);
   });
@@ -44,11 +51,17 @@ async function main(): Promise<void> {
         `      flotilla start examples/hello.service && flotilla list-units\n`,
     );
   }
+  // The API serves and the local agent is registered on the bus: tell systemd (Type=notify).
+  await notifier.ready(
+    `serving ${daemon.grpcAddresses.join(' ')}${cfg.disable_agent ? '' : '; agent registered'}`,
+  );
+  notifier.startWatchdog();
   let stopping = false;
   const shutdown = (sig: string): void => {
     if (stopping) return;
     stopping = true;
     log.info('shutting down; units keep running', { signal: sig });
+    void notifier.stopping();
     daemon
       .stop()
       .then(() => process.exit(0))
@@ -64,6 +77,7 @@ async function main(): Promise<void> {
       const next = loadConfig(argv).config;
       daemon.reload(next);
       log.info('configuration reloaded');
+      void notifier.notify('STATUS=configuration reloaded');
     } catch (err) {
       log.error('configuration reload refused; keeping the old one', {
         error: (err as Error).message,

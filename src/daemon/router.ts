@@ -1,8 +1,9 @@
 import type { ApiClient } from '../api/client';
 import type { ChannelCredentials } from '@grpc/grpc-js';
 import { connectApi } from '../api/client';
+import { currentCall, FORWARDED_BY_HEADER } from '../api/access';
 import type { ClusterApi } from '../api/types';
-import { ErrorCode, FlotillaError } from '../errors';
+import { ErrorCode, FlotillaError, isFlotillaError } from '../errors';
 import type { LeaderInfo } from '../store/types';
 
 /**
@@ -28,10 +29,12 @@ export function readOnlyView(api: ClusterApi, why: string): ClusterApi {
     setTargetStates: async () => refuse(),
     destroyUnits: async () => refuse(),
     setMachineMetadata: async () => refuse(),
+    getClusterStatus: async (r) => (r.resumeRescheduling ? refuse() : api.getClusterStatus(r)),
   };
 }
 
-function bindAll(api: ClusterApi): ClusterApi {
+/** `api` with every method bound to it, as a plain object. */
+export function bindAll(api: ClusterApi): ClusterApi {
   return {
     createUnits: (r) => api.createUnits(r),
     setTargetStates: (r) => api.setTargetStates(r),
@@ -48,8 +51,34 @@ function bindAll(api: ClusterApi): ClusterApi {
   };
 }
 
+/** A call forwarded more often than this is refused (a loop between several daemons). */
+const MAX_FORWARDING_HOPS = 3;
+
+/** The daemons the current call was forwarded through, oldest first. */
+function forwardingHops(): string[] {
+  const by = currentCall()?.forwardedBy;
+  return by ? by.split(',').filter(Boolean) : [];
+}
+
+/** Failures of a read that a failover explains: the caller's read is tried again. */
+const FAILOVER_CODES: ReadonlySet<string> = new Set([
+  ErrorCode.NoLeader,
+  ErrorCode.NotLeader,
+  ErrorCode.Unavailable,
+]);
+
+export interface RouterOptions {
+  /**
+   * How long a read keeps being retried for its caller through a failover (the dead leader's
+   * key expires, a new leader is elected and restores; default 15 s). 0: no retries.
+   */
+  readRetryMs?: number;
+}
+
 export class ApiRouter implements ClusterApi {
   private local: ClusterApi | undefined;
+  /** Whether the local engine still leads right now (its lease certainly valid). */
+  private localLeads: (() => boolean) | undefined;
   private leader: LeaderInfo | undefined;
   private remote: { address: string; client: ApiClient } | undefined;
   private stale: ClusterApi | undefined;
@@ -58,10 +87,17 @@ export class ApiRouter implements ClusterApi {
   constructor(
     private readonly self: { machine: string },
     private readonly credentials?: ChannelCredentials,
+    private readonly opts: RouterOptions = {},
   ) {}
 
-  setLocal(api: ClusterApi | undefined): void {
+  /**
+   * The local engine's API while this daemon leads. `leads` says whether it still does at the
+   * moment of a call: a leader paused past its lease learns it only at its next keepalive, and
+   * must not answer (nor name itself leader) until then.
+   */
+  setLocal(api: ClusterApi | undefined, leads?: () => boolean): void {
     this.local = api;
+    this.localLeads = api ? leads : undefined;
   }
 
   /** Serves `api` read-only until a leader is known (the store is unreachable). */
@@ -79,8 +115,8 @@ export class ApiRouter implements ClusterApi {
   }
 
   private target(): ClusterApi {
-    if (this.local) return this.local;
     const l = this.leader;
+    if (this.local && (this.localLeads?.() ?? true)) return this.local;
     if (this.stale && (!l || l.machine === this.self.machine)) return this.stale;
     if (!l || l.machine === this.self.machine) {
       throw new FlotillaError(
@@ -89,31 +125,73 @@ export class ApiRouter implements ClusterApi {
         { retryable: true },
       );
     }
+    // A call forwarded "to the leader" that comes back to a daemon it already passed (an
+    // advertise address that reaches the wrong daemon, e.g. 127.0.0.1 on another host) would go
+    // round forever: refuse it, saying what to fix. One more hop is fine (a leader that just
+    // lost its term forwards to the new one).
+    const hops = forwardingHops();
+    if (hops.includes(this.self.machine) || hops.length >= MAX_FORWARDING_HOPS)
+      throw new FlotillaError(
+        ErrorCode.ForwardingLoop,
+        `forwarding loop: this call was forwarded by ${hops.map((h) => h.slice(0, 12)).join(' → ')} to reach the leader ${l.machine.slice(0, 12)} at ${l.address}, and came back to ${this.self.machine.slice(0, 12)}; set grpc_advertise on the leader to an address the other machines reach`,
+        { details: { hops: hops.join(','), leader: l.machine, address: l.address } },
+      );
     if (!this.remote || this.remote.address !== l.address) {
       this.remote?.client.close();
       this.remote = {
         address: l.address,
-        client: connectApi(l.address, { credentials: this.credentials }),
+        client: connectApi(l.address, {
+          credentials: this.credentials,
+          metadata: () => ({
+            [FORWARDED_BY_HEADER]: [...forwardingHops(), this.self.machine].join(','),
+          }),
+        }),
       };
     }
     return this.remote.client;
   }
 
   close(): void {
+    this.closed = true;
     this.remote?.client.close();
     this.remote = undefined;
+  }
+
+  private closed = false;
+
+  /**
+   * A read, retried for its caller while a failover explains the failure (no leader yet, the old
+   * leader unreachable or deposed), with backoff, for at most `readRetryMs`. Each try looks up
+   * the leader again. Writes are not retried here: one that failed in flight may have landed.
+   */
+  private async read<T>(call: (api: ClusterApi) => Promise<T>): Promise<T> {
+    const deadline = Date.now() + (this.opts.readRetryMs ?? 15_000);
+    let delay = 50;
+    for (;;) {
+      try {
+        return await call(this.target());
+      } catch (err) {
+        const failover = isFlotillaError(err) && FAILOVER_CODES.has(err.code);
+        if (!failover || this.closed || Date.now() + delay > deadline) throw err;
+        await new Promise((r) => setTimeout(r, delay));
+        delay = Math.min(delay * 2, 500);
+      }
+    }
   }
 
   createUnits: ClusterApi['createUnits'] = (r) => this.target().createUnits(r);
   setTargetStates: ClusterApi['setTargetStates'] = (r) => this.target().setTargetStates(r);
   destroyUnits: ClusterApi['destroyUnits'] = (r) => this.target().destroyUnits(r);
-  getUnit: ClusterApi['getUnit'] = (r) => this.target().getUnit(r);
-  listUnits: ClusterApi['listUnits'] = (r) => this.target().listUnits(r);
-  listUnitStates: ClusterApi['listUnitStates'] = (r) => this.target().listUnitStates(r);
-  listMachines: ClusterApi['listMachines'] = (r) => this.target().listMachines(r);
+  getUnit: ClusterApi['getUnit'] = (r) => this.read((a) => a.getUnit(r));
+  listUnits: ClusterApi['listUnits'] = (r) => this.read((a) => a.listUnits(r));
+  listUnitStates: ClusterApi['listUnitStates'] = (r) => this.read((a) => a.listUnitStates(r));
+  listMachines: ClusterApi['listMachines'] = (r) => this.read((a) => a.listMachines(r));
   setMachineMetadata: ClusterApi['setMachineMetadata'] = (r) => this.target().setMachineMetadata(r);
-  getClusterStatus: ClusterApi['getClusterStatus'] = (r) => this.target().getClusterStatus(r);
-  unitStatus: ClusterApi['unitStatus'] = (r) => this.target().unitStatus(r);
+  getClusterStatus: ClusterApi['getClusterStatus'] = (r) =>
+    r.resumeRescheduling
+      ? this.target().getClusterStatus(r)
+      : this.read((a) => a.getClusterStatus(r));
+  unitStatus: ClusterApi['unitStatus'] = (r) => this.read((a) => a.unitStatus(r));
   watch: ClusterApi['watch'] = (r, s) => this.target().watch(r, s);
   unitJournal: ClusterApi['unitJournal'] = (r, s) => this.target().unitJournal(r, s);
 }

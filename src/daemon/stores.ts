@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { readPem } from '../api/tls';
+import { readSecretFile } from './secrets';
 import { ErrorCode, FlotillaError } from '../errors';
 import { openLogStore } from '../store';
 import type { LogStore } from '../store/types';
@@ -13,6 +14,7 @@ export function openStore(cfg: DaemonConfig): LogStore {
     endpoints: cfg.etcd_servers,
     cluster: cfg.cluster,
     leaseTtlSeconds: Math.max(1, Math.round(cfg.lease_ttl / 1000)),
+    callTimeoutMs: Math.max(100, cfg.etcd_request_timeout),
     ...etcdSecurity(cfg),
   });
 }
@@ -39,7 +41,8 @@ export function etcdSecurityOf(
   s: Pick<
     DaemonConfig,
     'etcd_cafile' | 'etcd_certfile' | 'etcd_keyfile' | 'etcd_username' | 'etcd_password'
-  >,
+  > &
+    Partial<Pick<DaemonConfig, 'etcd_password_file'>>,
   name: (key: string) => string,
 ): EtcdSecurity {
   requirePair(s.etcd_certfile, s.etcd_keyfile, [name('etcd_certfile'), name('etcd_keyfile')]);
@@ -57,7 +60,13 @@ export function etcdSecurityOf(
       { details: { field: name('etcd_cafile') } },
     );
   }
-  if (s.etcd_username) out.auth = { username: s.etcd_username, password: s.etcd_password };
+  if (s.etcd_username)
+    out.auth = {
+      username: s.etcd_username,
+      password: s.etcd_password_file
+        ? readSecretFile(s.etcd_password_file, name('etcd_password_file'))
+        : s.etcd_password,
+    };
   return out;
 }
 
@@ -71,6 +80,8 @@ export function natsSecurity(cfg: DaemonConfig): {
   tls?: { ca?: string; cert?: string; key?: string };
   user?: string;
   pass?: string;
+  nkeySeed?: string;
+  creds?: string;
 } {
   requirePair(cfg.nats_certfile, cfg.nats_keyfile, ['nats_certfile', 'nats_keyfile']);
   const out: ReturnType<typeof natsSecurity> = {};
@@ -89,7 +100,21 @@ export function natsSecurity(cfg: DaemonConfig): {
   }
   if (cfg.nats_user) {
     out.user = cfg.nats_user;
-    out.pass = cfg.nats_password;
+    out.pass = cfg.nats_password_file
+      ? readSecretFile(cfg.nats_password_file, 'nats_password_file')
+      : cfg.nats_password;
+  }
+  if (cfg.nats_nkey_seed_file) {
+    const seed = readSecretFile(cfg.nats_nkey_seed_file, 'nats_nkey_seed_file').trim();
+    if (!/^SU[A-Z2-7]{56}$/.test(seed))
+      throw new FlotillaError(
+        ErrorCode.ConfigInvalid,
+        `nats_nkey_seed_file: ${cfg.nats_nkey_seed_file} does not hold a NATS user seed (SU…, as \`flotilla bus-auth\` writes)`,
+        { details: { field: 'nats_nkey_seed_file', file: cfg.nats_nkey_seed_file } },
+      );
+    out.nkeySeed = seed;
+  } else if (cfg.nats_creds_file) {
+    out.creds = readSecretFile(cfg.nats_creds_file, 'nats_creds_file');
   }
   return out;
 }

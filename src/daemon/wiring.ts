@@ -58,6 +58,7 @@ export async function startLocalAgent(o: {
     bus: o.bus,
     driver: o.driver,
     agentTtlMs: o.cfg.agent_ttl,
+    legacySubjects: o.cfg.nats_legacy_subjects,
     log: o.log.child({ component: 'agent' }),
   });
   return {

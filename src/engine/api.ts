@@ -1,5 +1,5 @@
 import type { ClusterApi } from '../api/types';
-import { ErrorCode, FlotillaError } from '../errors';
+import { clip, ErrorCode, FlotillaError } from '../errors';
 import type { EventBody, FlotillaEvent } from '../events/types';
 import type {
   ClusterStatus,
@@ -9,6 +9,7 @@ import type {
   DestroyUnitsRequest,
   DestroyUnitsResponse,
   Event,
+  GetClusterStatusRequest,
   GetUnitRequest,
   JournalChunk,
   ListMachinesResponse,
@@ -45,13 +46,28 @@ import {
   PROTOCOL_VERSION,
   subjects,
 } from '../protocol';
-import { parseUnitName, unitHash, unitRequirements, validateUnitName } from '../unit';
+import {
+  checkNewRequirements,
+  checkUnitOptions,
+  DEFAULT_MAX_UNIT_BYTES,
+  parseUnitName,
+  unitHash,
+  unitRequirements,
+  validateUnitName,
+} from '../unit';
 import type { TargetState } from '../unit/types';
 import { TARGET_STATES } from '../unit/types';
 import type { Engine } from './engine';
 import { encodePageInSlices, writeItem } from './listing';
-import { EncodedUnitViews, unitView } from './unit-views';
+import { EncodedUnitViews, liveReports, unitView } from './unit-views';
 import { machineMetadata } from './state';
+import {
+  checkEventTypes,
+  checkMetadata,
+  checkView,
+  decodePageToken,
+  encodePageToken,
+} from './requests';
 
 const DEFAULT_PAGE = 1000;
 const MAX_PAGE = 10_000;
@@ -72,12 +88,16 @@ export class EngineApi implements ClusterApi {
     private readonly bus: Bus,
     cluster: string,
     private readonly leader: { machineId: string; address: string },
+    /** `max_unit_bytes`: the largest unit file accepted, the same whatever the store. */
+    private readonly limits: { maxUnitBytes: number } = { maxUnitBytes: DEFAULT_MAX_UNIT_BYTES },
     /** The retained durable history in the store, for watchers asking for older events. */
     private readonly history?: () => Promise<Restored>,
   ) {
     this.subj = subjects(cluster);
     // Every folded event about a unit makes its encoded view stale.
     engine.watch(0, (e) => {
+      // A lost machine's reports stop counting, a returning one's count again (liveReports).
+      if (e.type === 'MachineLost' || e.type === 'MachineJoined') this.views.forgetStatuses();
       if (!('unit' in e)) return;
       if (e.type === 'UnitSubmitted' || e.type === 'UnitReplaced' || e.type === 'UnitDestroyed')
         this.views.forgetFile(e.unit);
@@ -99,7 +119,7 @@ export class EngineApi implements ClusterApi {
       if (seen.has(spec.name)) {
         throw new FlotillaError(
           ErrorCode.InvalidArgument,
-          `unit ${spec.name} appears twice in one request`,
+          `unit ${clip(spec.name)} appears twice in one request`,
           { details: { unit: spec.name } },
         );
       }
@@ -109,8 +129,10 @@ export class EngineApi implements ClusterApi {
         name: o.name,
         value: o.value,
       }));
+      // What systemd will read is exactly these options, and not too many bytes of them.
+      checkUnitOptions(spec.name, options, this.limits.maxUnitBytes);
       try {
-        unitRequirements(spec.name, options);
+        checkNewRequirements(spec.name, unitRequirements(spec.name, options).requirements);
       } catch (err) {
         // Name the unit: a request may carry thousands.
         if (err instanceof FlotillaError) {
@@ -145,7 +167,7 @@ export class EngineApi implements ClusterApi {
     const target = parseTarget(req.targetState);
     const missing = req.names.filter((n) => !this.engine.state.units.has(n));
     if (missing.length > 0) {
-      throw new FlotillaError(ErrorCode.UnitNotFound, `units not found: ${missing.join(', ')}`, {
+      throw new FlotillaError(ErrorCode.UnitNotFound, `units not found: ${listed(missing)}`, {
         details: { unit: missing[0] },
       });
     }
@@ -167,7 +189,7 @@ export class EngineApi implements ClusterApi {
   async getUnit(req: GetUnitRequest): Promise<Unit> {
     const u = this.engine.state.units.get(req.name);
     if (!u)
-      throw new FlotillaError(ErrorCode.UnitNotFound, `unit ${req.name} not found`, {
+      throw new FlotillaError(ErrorCode.UnitNotFound, `unit ${clip(req.name)} not found`, {
         details: { unit: req.name },
       });
     return unitView(this.engine.state, u);
@@ -175,8 +197,9 @@ export class EngineApi implements ClusterApi {
 
   /** One page, written a slice at a time (see listing.ts). */
   async listUnits(req: ListUnitsRequest): Promise<ListUnitsResponse> {
+    checkView(req.view);
     const names = this.engine.sortedUnitNames();
-    const { page, next } = paginate(names, req.pageSize, req.pageToken, (n) => n);
+    const { page, next } = paginate('units', names, req.pageSize, req.pageToken, (n) => n);
     const basic = req.view === UnitView.UNIT_VIEW_BASIC;
     return encodePageInSlices(
       page.length,
@@ -194,9 +217,8 @@ export class EngineApi implements ClusterApi {
     const rows: UnitState[] = [];
     const { state } = this.engine;
     for (const unit of [...state.reported.keys()].sort()) {
-      const byMachine = state.reported.get(unit)!;
-      for (const machine of [...byMachine.keys()].sort()) {
-        const s = byMachine.get(machine)!;
+      const live = [...liveReports(state, unit)].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+      for (const [machine, s] of live) {
         rows.push({
           name: unit,
           machineId: machine,
@@ -209,6 +231,7 @@ export class EngineApi implements ClusterApi {
       }
     }
     const { page, next } = paginate(
+      'states',
       rows,
       req.pageSize,
       req.pageToken,
@@ -240,29 +263,28 @@ export class EngineApi implements ClusterApi {
   async setMachineMetadata(req: SetMachineMetadataRequest): Promise<SetMachineMetadataResponse> {
     if (!req.machineId)
       throw new FlotillaError(ErrorCode.InvalidArgument, 'machine_id is required');
-    for (const [k, v] of Object.entries(req.metadata)) {
-      if (!/^[A-Za-z0-9_.-]+$/.test(k)) {
-        throw new FlotillaError(
-          ErrorCode.InvalidArgument,
-          `invalid metadata key "${k}": use letters, digits, '_', '.', '-'`,
-          { details: { field: k } },
-        );
-      }
-      if (/[,=]/.test(v))
-        throw new FlotillaError(
-          ErrorCode.InvalidArgument,
-          `invalid metadata value for "${k}": "${v}" contains ',' or '='`,
-        );
+    // Only for a machine the cluster knows: metadata is stored durably, per machine.
+    if (!this.engine.state.machines.has(req.machineId)) {
+      throw new FlotillaError(
+        ErrorCode.MachineNotFound,
+        `machine ${clip(req.machineId, 64)} is not known to the cluster`,
+        { details: { machine: req.machineId } },
+      );
     }
+    checkMetadata(req.metadata);
     const index = await this.engine.append([
       { type: 'MachineMetadataSet', machine: req.machineId, metadata: req.metadata },
     ]);
     return { index };
   }
 
-  async getClusterStatus(): Promise<ClusterStatus> {
+  async getClusterStatus(req: Partial<GetClusterStatusRequest> = {}): Promise<ClusterStatus> {
+    const resumed = req.resumeRescheduling ? this.engine.resumeRescheduling() : undefined;
     const { state } = this.engine;
+    const hold = this.engine.reschedulingHold;
     return {
+      ...(hold ? { reschedulingHeld: hold.machines.join(',') } : {}),
+      ...(resumed !== undefined ? { resumed } : {}),
       leaderMachineId: this.leader.machineId,
       leaderAddress: this.leader.address,
       epoch: this.engine.epoch,
@@ -274,6 +296,7 @@ export class EngineApi implements ClusterApi {
   }
 
   async *watch(req: WatchRequest, signal: AbortSignal): AsyncIterable<Event> {
+    checkEventTypes(req.types);
     const queue: FlotillaEvent[] = [];
     let wake: (() => void) | undefined;
     const types = new Set(req.types);
@@ -364,7 +387,7 @@ export class EngineApi implements ClusterApi {
       return;
     }
     // Follow: the agent streams lines to a private inbox while we keep it alive.
-    const inbox = `${this.subj.journalInbox}.${randomUUID().replace(/-/g, '')}`;
+    const inbox = `${this.subj.journalInbox(machine)}.${randomUUID().replace(/-/g, '')}`;
     const queue: string[] = [];
     let wake: (() => void) | undefined;
     const sub = this.bus.subscribe(inbox, (m) => {
@@ -408,16 +431,30 @@ export class EngineApi implements ClusterApi {
   private machineFor(name: string, requested: string): string {
     const u = this.engine.state.units.get(name);
     if (!u)
-      throw new FlotillaError(ErrorCode.UnitNotFound, `unit ${name} not found`, {
+      throw new FlotillaError(ErrorCode.UnitNotFound, `unit ${clip(name)} not found`, {
         details: { unit: name },
       });
-    if (requested) return requested;
+    if (requested) {
+      // The ID becomes part of a NATS subject: only a machine the cluster knows.
+      if (!this.engine.state.machines.has(requested)) {
+        throw new FlotillaError(
+          ErrorCode.MachineNotFound,
+          `machine ${clip(requested, 64)} is not known to the cluster`,
+          { details: { machine: requested } },
+        );
+      }
+      return requested;
+    }
     if (u.machine) return u.machine;
     const reportedOn = [...(this.engine.state.reported.get(name)?.keys() ?? [])].sort();
     if (reportedOn.length > 0) return reportedOn[0];
-    throw new FlotillaError(ErrorCode.InvalidState, `unit ${name} does not run on any machine`, {
-      details: { unit: name },
-    });
+    throw new FlotillaError(
+      ErrorCode.InvalidState,
+      `unit ${clip(name)} does not run on any machine`,
+      {
+        details: { unit: name },
+      },
+    );
   }
 
   private async agentRpc(machine: string, req: object): Promise<string> {
@@ -448,7 +485,7 @@ function parseTarget(t: string): TargetState {
   if ((TARGET_STATES as readonly string[]).includes(t)) return t as TargetState;
   throw new FlotillaError(
     ErrorCode.InvalidArgument,
-    `invalid target state "${t}": use inactive, loaded or launched`,
+    `invalid target state "${clip(t)}": use inactive, loaded or launched`,
     { details: { field: 'target_state' } },
   );
 }
@@ -461,14 +498,25 @@ function refuseTemplate(name: string): void {
   }
 }
 
-/** Pages through a sorted list; the token is the key of the last item of the previous page. */
+/** Names for a message: the first few, each clipped, and how many more. */
+function listed(names: string[]): string {
+  const shown = names.slice(0, 10).map((n) => clip(n, 60));
+  return names.length > 10 ? `${shown.join(', ')} and ${names.length - 10} more` : shown.join(', ');
+}
+
+/**
+ * Pages through a sorted list; the token encodes the key of the last item of the previous page
+ * (requests.ts), and a token this server did not issue is refused.
+ */
 function paginate<T>(
+  kind: 'units' | 'states',
   items: T[],
   pageSize: number,
-  token: string,
+  rawToken: string,
   key: (x: T) => string,
 ): { page: T[]; next: string } {
   const size = Math.min(pageSize > 0 ? pageSize : DEFAULT_PAGE, MAX_PAGE);
+  const token = decodePageToken(kind, rawToken);
   let lo = 0;
   if (token) {
     let hi = items.length;
@@ -479,7 +527,10 @@ function paginate<T>(
     }
   }
   const page = items.slice(lo, lo + size);
-  const next = lo + size < items.length && page.length > 0 ? key(page[page.length - 1]) : '';
+  const next =
+    lo + size < items.length && page.length > 0
+      ? encodePageToken(kind, key(page[page.length - 1]))
+      : '';
   return { page, next };
 }
 

@@ -13,6 +13,7 @@ import {
   encode,
   PROTOCOL_VERSION,
   subjects,
+  checkSender,
   type Heartbeat,
   type ScheduleRequest,
   type StateReport,
@@ -22,6 +23,7 @@ import { Scheduler } from '../scheduler';
 import type { Term } from '../store/types';
 import { takeBatch, type Queued } from './batching';
 import { DesiredSchedule } from './desired';
+import { DEFAULT_MASS_LOSS_THRESHOLD, LivenessJudge } from './liveness';
 import { SortedNames } from './sorted-names';
 import { applyEvent, foldAll } from './fold';
 import { lifecycleOf, phaseName, type UnitLifecycle } from './lifecycle';
@@ -46,6 +48,13 @@ export interface EngineOptions {
   address: string;
   /** An agent silent for this long is lost and its units are rescheduled. */
   agentTtlMs?: number;
+  /**
+   * After the leader hears again (its bus reconnected, a new term, its store recovered) every
+   * machine gets this long plus a full TTL before it may be declared lost (default: one TTL).
+   */
+  livenessGraceMs?: number;
+  /** Share of machines that may be lost within one TTL before rescheduling is held (default 1/3). */
+  massLossThreshold?: number;
   /** Snapshot after this many events… */
   snapshotEvery?: number;
   /** …or this long after the last snapshot if anything changed. */
@@ -93,6 +102,14 @@ export interface EngineStats {
   busReconnects: number;
   /** Messages to agents not sent: larger than the bus's max_payload (logged as errors). */
   oversizeMessages: number;
+  /** Machines declared lost by this leader. */
+  machinesLost: number;
+  /** Times the mass-loss guard held rescheduling (see liveness.ts). */
+  reschedulingHolds: number;
+  /** 1 while rescheduling is held. */
+  reschedulingHeld: number;
+  /** 1 while the leader's own bus connection is down (it judges no machine then). */
+  busDown: number;
 }
 
 /**
@@ -129,6 +146,10 @@ export class Engine {
     nudges: 0,
     busReconnects: 0,
     oversizeMessages: 0,
+    machinesLost: 0,
+    reschedulingHolds: 0,
+    reschedulingHeld: 0,
+    busDown: 0,
   };
   state: ClusterState = emptyState();
 
@@ -166,6 +187,14 @@ export class Engine {
   private readonly log: Logger;
   private readonly clock: () => number;
   private readonly ttl: number;
+  private readonly grace: number;
+  private readonly liveness: LivenessJudge;
+  /** The leader's own bus connection is up: only then is an agent's silence evidence. */
+  private hearing = true;
+  /** Machines whose MachineLost is being committed. */
+  private readonly declaring = new Set<string>();
+  /** The placement decisions being committed (full schedules wait for them: afterPlacement). */
+  private placing: Promise<void> | undefined;
   private eventsSinceSnapshot = 0;
   private lastSnapshotAt = 0;
   private snapshotting = false;
@@ -178,6 +207,11 @@ export class Engine {
     this.log = (opts.log ?? silentLogger).child({ component: 'engine', epoch: opts.term.epoch });
     this.clock = opts.clock ?? Date.now;
     this.ttl = opts.agentTtlMs ?? 30_000;
+    this.grace = opts.livenessGraceMs ?? this.ttl;
+    this.liveness = new LivenessJudge({
+      ttlMs: this.ttl,
+      threshold: opts.massLossThreshold ?? DEFAULT_MASS_LOSS_THRESHOLD,
+    });
     this.termStart = this.clock();
     this.desired = new DesiredSchedule(this.epoch, (n) => this.state.units.get(n));
     this.retention = new Retention(opts.retention ?? 100_000, opts.retentionAgeMs ?? 0);
@@ -259,7 +293,11 @@ export class Engine {
     }
     for (const a of this.machineActors.values()) a.stop();
     this.machineActors.clear();
-    for (const id of [...known].sort()) this.spawnMachineActor(id, now, false);
+    // A new term or a recovered store: every machine gets a full TTL plus the grace from now.
+    for (const id of [...known].sort()) {
+      this.spawnMachineActor(id, now, false);
+      this.machineActors.get(id)!.send({ type: 'GRACE', until: now + this.grace });
+    }
     this.globals.clear();
     for (const u of state.units.values()) if (u.requirements.global) this.globals.add(u.name);
     // The desired schedule is kept across recoveries, so only real differences are published.
@@ -524,7 +562,8 @@ export class Engine {
         touched.add(e.unit);
         return;
       case 'UnitUnscheduled':
-        this.scheduler.unplace(e.unit);
+        // Like the fold: only a placement on that machine is forgotten.
+        this.scheduler.unplace(e.unit, e.machine);
         touched.add(e.unit);
         return;
       case 'MachineJoined':
@@ -551,6 +590,8 @@ export class Engine {
       // committed with them, carry the effects (src/history/observations.ts).
       case 'UnitStateReported':
       case 'LeaderElected':
+      case 'ReschedulingHeld':
+      case 'ReschedulingResumed':
       case 'UnitObserved':
       case 'UnitUnplaceable':
       case 'MachineUp':
@@ -586,9 +627,18 @@ export class Engine {
             : { type: 'UnitUnscheduled', unit: d.unit, machine: d.machine, reason: d.reason },
         );
         bodies.push(...waits);
-        this.append(bodies).catch((err: unknown) => {
-          // The scheduler applied its decisions optimistically; rebuild it from the state.
-          this.log.warn('placement not committed; will retry', { error: (err as Error).message });
+        const placing = this.append(bodies).then(
+          () => undefined,
+          (err: unknown) => {
+            // The scheduler applied its decisions optimistically; rebuild it from the state.
+            this.log.warn('placement not committed; will retry', {
+              error: (err as Error).message,
+            });
+          },
+        );
+        this.placing = placing;
+        void placing.then(() => {
+          if (this.placing === placing) this.placing = undefined;
         });
       }
     }
@@ -641,11 +691,9 @@ export class Engine {
   }
 
   private spawnMachineActor(id: string, now: number, lost: boolean): void {
+    // Expiry (declareLost) is judged by the engine after every tick: see judgeLiveness.
     const machine = engineMachineMachine.provide({
       actions: {
-        declareLost: () => {
-          this.append(machineLost(id, `no heartbeat for ${this.ttl} ms`)).catch(() => undefined);
-        },
         declareJoined: () => {
           const m = this.state.machines.get(id);
           if (m) this.append(machineJoined(id, m.ip, m.reported)).catch(() => undefined);
@@ -687,33 +735,59 @@ export class Engine {
     const { bus } = this.opts;
     // When the leader's own connection comes back, agents may have missed deltas and reports:
     // one resync brings everyone up to date (no periodic fleet-wide wake-ups otherwise).
+    // While it is down the leader hears no one: no machine is judged (see judgeLiveness), and
+    // once it is back every machine gets a full TTL plus the grace from then.
     let wasDown = false;
     this.unsubStatus = bus.onStatus((status) => {
-      if (status === 'disconnected') wasDown = true;
-      else if (wasDown && !this.stopped) {
+      if (this.stopped) return;
+      if (status === 'disconnected') {
+        if (this.hearing)
+          this.log.warn('bus connection lost; no machine is judged until it is back');
+        wasDown = true;
+        this.hearing = false;
+        this.stats.busDown = 1;
+      } else {
+        this.hearing = true;
+        this.stats.busDown = 0;
+        if (!wasDown) return;
         wasDown = false;
         this.stats.busReconnects++;
+        const until = this.clock() + this.grace;
+        for (const a of this.machineActors.values()) a.send({ type: 'GRACE', until });
+        this.log.info('bus connection back; every machine gets a full TTL plus grace', {
+          graceMs: this.grace,
+        });
         bus.publish(this.subj.resync, encode({ v: PROTOCOL_VERSION, epoch: this.epoch }));
       }
     });
-    this.subs.push(
-      bus.subscribe(this.subj.heartbeat, (m) =>
-        this.guard('heartbeat', () => this.onHeartbeat(decodeHeartbeat(m.data))),
-      ),
-    );
-    this.subs.push(
-      bus.subscribe(this.subj.report, (m) =>
-        this.guard('report', () => this.onReport(decodeStateReport(m.data))),
-      ),
-    );
-    this.subs.push(
-      bus.subscribe(this.subj.scheduleGet, (m) =>
-        this.guard('schedule request', () => {
-          const req = decodeScheduleRequest(m.data);
-          if (m.respond) this.onScheduleGet(req, m.respond);
-        }),
-      ),
-    );
+    // Per-machine subjects (the bus's permissions say who may speak for a machine; the machine
+    // a message names must be its subject's), and protocol v1's shared ones for one release.
+    const s = this.subj;
+    for (const subject of [s.heartbeatAll, s.legacy.heartbeat])
+      this.subs.push(
+        bus.subscribe(subject, (m) =>
+          this.guard('heartbeat', () =>
+            this.onHeartbeat(checkSender(m.subject, decodeHeartbeat(m.data))),
+          ),
+        ),
+      );
+    for (const subject of [s.reportAll, s.legacy.report])
+      this.subs.push(
+        bus.subscribe(subject, (m) =>
+          this.guard('report', () =>
+            this.onReport(checkSender(m.subject, decodeStateReport(m.data))),
+          ),
+        ),
+      );
+    for (const subject of [s.scheduleGetAll, s.legacy.scheduleGet])
+      this.subs.push(
+        bus.subscribe(subject, (m) =>
+          this.guard('schedule request', () => {
+            const req = checkSender(m.subject, decodeScheduleRequest(m.data));
+            if (m.respond) this.onScheduleGet(req, m.respond);
+          }),
+        ),
+      );
   }
 
   /** Malformed messages are logged, counted and dropped; they never disturb the engine. */
@@ -800,12 +874,13 @@ export class Engine {
   }
 
   private onScheduleGet(req: ScheduleRequest, respond: (d: Uint8Array) => void): void {
+    // A leader past its lease stays silent: the agent asks again (and the new leader answers).
+    if (!this.holdsLease()) return;
     const { machine } = req;
     this.heardFrom.add(machine);
     const m = this.state.machines.get(machine);
     if (m && m.presence === 'alive' && this.machineActors.has(machine)) {
-      this.publishSchedules();
-      this.answerScheduleGet(req, respond);
+      this.afterPlacement(() => this.answerScheduleGet(req, respond));
       return;
     }
     // Unknown machine: answer once its heartbeat has been folded (its metadata decides which
@@ -827,10 +902,36 @@ export class Engine {
     const waiting = this.pendingScheduleGets.get(machine);
     if (!waiting) return;
     this.pendingScheduleGets.delete(machine);
-    // Answer after this commit's effects (desired schedule) are computed.
-    queueMicrotask(() => {
+    // Answer after this commit's effects (desired schedule) are computed, and after the
+    // placement they lead to is committed (see afterPlacement).
+    queueMicrotask(() =>
+      this.afterPlacement(() => {
+        for (const w of waiting) this.answerScheduleGet(w.req, w.respond);
+      }),
+    );
+  }
+
+  /**
+   * Runs `fn` (a full schedule's answer) once no placement is being committed, with every
+   * committed effect applied and published. A machine that comes back after it was lost gets its
+   * units placed on it again (those that fit nowhere else: pinned, global, constrained); a full
+   * schedule built between its MachineJoined and that placement would omit them, and its agent
+   * would stop units only to start them again a moment later.
+   */
+  private afterPlacement(fn: () => void): void {
+    const placing = this.placing;
+    if (!placing) {
       this.publishSchedules();
-      for (const w of waiting) this.answerScheduleGet(w.req, w.respond);
+      fn();
+      return;
+    }
+    // Waits for the placement in flight only (not for every one after it: during a burst that
+    // would hold the answer until the burst ends).
+    void placing.then(() => {
+      if (this.stopped) return;
+      this.flushEffects();
+      this.publishSchedules();
+      fn();
     });
   }
 
@@ -868,8 +969,7 @@ export class Engine {
   // ---------------------------------------------------------------- timers, snapshots
 
   private startTimers(): void {
-    // Machines restored from the store must heartbeat again within one TTL of the new term.
-    for (const a of this.machineActors.values()) a.send({ type: 'HEARTBEAT', now: this.termStart });
+    // Machines restored from the store got a full TTL plus the grace when they were installed.
     this.maybeSettle();
     const settleTimer = setTimeout(() => this.settle('agent TTL passed'), this.ttl);
     settleTimer.unref();
@@ -882,14 +982,73 @@ export class Engine {
     const tick = setInterval(
       () => {
         const now = this.clock();
-        for (const id of [...this.machineActors.keys()].sort())
-          this.machineActors.get(id)!.send({ type: 'TICK', now });
+        // Time counts against machines only while the leader can hear them and can write.
+        if (this.hearing && !this.needsRecovery) {
+          for (const id of [...this.machineActors.keys()].sort())
+            this.machineActors.get(id)!.send({ type: 'TICK', now });
+          this.judgeLiveness(now);
+        }
         this.maybeSnapshot();
       },
       Math.max(50, Math.min(1000, this.ttl / 6)),
     );
     tick.unref();
     this.timers.push(tick);
+  }
+
+  /**
+   * Declares lost the machines whose TTL passed, unless the mass-loss guard holds (see
+   * liveness.ts). Called after every tick while the leader hears, and on the operator's resume.
+   */
+  private judgeLiveness(now: number): void {
+    if (this.stopped || !this.hearing || this.needsRecovery) return;
+    const phases = new Map<string, string>();
+    for (const [id, a] of this.machineActors) phases.set(id, String(a.getSnapshot().value));
+    const v = this.liveness.judge(now, phases, this.declaring);
+    if (v.held) {
+      this.stats.reschedulingHolds++;
+      this.stats.reschedulingHeld = 1;
+      const reason =
+        `${v.held.atRisk} of ${v.held.population} machines silent or lost within one agent TTL ` +
+        `(more than the mass-loss threshold): the leader suspects itself or the network; ` +
+        `rescheduling is held until machines are heard again or an operator resumes it`;
+      this.log.error('rescheduling held', { machines: v.held.machines.join(','), reason });
+      this.append([{ type: 'ReschedulingHeld', machines: v.held.machines, reason }]).catch(
+        () => undefined,
+      );
+    }
+    if (v.resumed) {
+      this.stats.reschedulingHeld = 0;
+      const reason =
+        v.resumed === 'operator' ? 'resumed by an operator' : 'enough machines heard again';
+      this.log.warn('rescheduling resumed', { reason, declaring: v.declare.join(',') });
+      this.append([{ type: 'ReschedulingResumed', reason }]).catch(() => undefined);
+    }
+    if (v.declare.length === 0) return;
+    for (const id of v.declare) this.declaring.add(id);
+    this.append(
+      v.declare.flatMap((machine) => machineLost(machine, `no heartbeat for ${this.ttl} ms`)),
+    )
+      .then(() => (this.stats.machinesLost += v.declare.length))
+      .catch(() => undefined)
+      .finally(() => {
+        for (const id of v.declare) this.declaring.delete(id);
+      });
+  }
+
+  /** The mass-loss guard's hold: the machines held, or undefined when not holding. */
+  get reschedulingHold(): { machines: string[]; atRisk: number; population: number } | undefined {
+    return this.liveness.held;
+  }
+
+  /**
+   * The operator's word: the machines held by the mass-loss guard are declared lost now and
+   * their units rescheduled. Returns false when nothing was held.
+   */
+  resumeRescheduling(): boolean {
+    if (!this.liveness.resume()) return false;
+    this.judgeLiveness(this.clock());
+    return true;
   }
 
   private maybeSnapshot(): void {
@@ -953,6 +1112,21 @@ export class Engine {
 
   get isStopped(): boolean {
     return this.stopped;
+  }
+
+  /**
+   * This engine still leads: not stopped, its term not lost, its lease certainly valid now. A
+   * leader stopped (SIGSTOP, a long pause) past its lease notices only at its next keepalive;
+   * until then it must not name itself leader nor answer agents.
+   */
+  holdsLease(): boolean {
+    const t = this.opts.term;
+    return !this.stopped && !t.lost && (t.remainingMs?.() ?? 1) > 0;
+  }
+
+  /** When (this engine's clock, ms) the last snapshot was written, or the term began. */
+  get lastSnapshotTime(): number {
+    return this.lastSnapshotAt;
   }
 
   onStopped(listener: (reason: string) => void): () => void {

@@ -1,6 +1,20 @@
 import { assertNever } from '../errors';
 import type { FlotillaEvent, UnitRuntimeState } from '../events/types';
-import { beforeUnitEvent, stepLifecycle, type UnitBefore } from './lifecycle';
+import {
+  afterPresenceChange,
+  beforePresenceChange,
+  beforeUnitEvent,
+  stepLifecycle,
+  type UnitBefore,
+} from './lifecycle';
+
+/** Events that set a machine's presence, and to what. */
+const PRESENCE: Partial<Record<string, 'alive' | 'lost'>> = {
+  MachineJoined: 'alive',
+  MachineUp: 'alive',
+  MachineLost: 'lost',
+  MachineDown: 'lost',
+};
 
 const NEW_UNIT: UnitBefore = { machine: undefined, global: false, observed: 'none' };
 import { unitDescription, unitRequirements } from '../unit';
@@ -18,8 +32,16 @@ export function applyEvent(state: ClusterState, e: FlotillaEvent): void {
   if (e.index <= state.index) return;
   const u = 'unit' in e ? state.units.get(e.unit) : undefined;
   const before = u && beforeUnitEvent(state, u);
+  // A machine lost or back: the units its agent reported are observed differently.
+  const presence = PRESENCE[e.type] && 'machine' in e ? state.machines.get(e.machine) : undefined;
+  const was = presence?.presence;
+  const reportedThere =
+    presence && presence.presence !== PRESENCE[e.type]
+      ? beforePresenceChange(state, presence.id)
+      : undefined;
   applyRecords(state, e);
   stepLifecycle(state, e, before ?? NEW_UNIT);
+  if (reportedThere && presence!.presence !== was) afterPresenceChange(state, reportedThere);
 }
 
 function applyRecords(state: ClusterState, e: FlotillaEvent): void {
@@ -85,6 +107,9 @@ function applyRecords(state: ClusterState, e: FlotillaEvent): void {
     }
     case 'LeaderElected':
       state.leader = { machine: e.machine, address: e.address };
+      return;
+    case 'ReschedulingHeld':
+    case 'ReschedulingResumed':
       return;
     case 'MachineJoined':
     case 'MachineUp': {

@@ -54,13 +54,59 @@ export function observe(reports: Iterable<UnitRuntimeState>): Observed {
   return allLoaded ? 'loaded' : 'unloaded';
 }
 
-/** The reports that count: the placed machine's, or every machine's when unplaced or global. */
+/**
+ * What the machines that are not lost report of a unit, by machine. A lost machine's reports
+ * stay in the state (the machine may come back still running them) but count nowhere: in fleet
+ * a machine's unit states expired with its TTL, and a unit that moved away from a dead machine
+ * must not be listed on it as well.
+ */
+export function* liveReports(
+  state: ClusterState,
+  unit: string,
+): Iterable<[machine: string, state: UnitRuntimeState]> {
+  const byMachine = state.reported.get(unit);
+  if (!byMachine) return;
+  for (const entry of byMachine) {
+    if (state.machines.get(entry[0])?.presence !== 'lost') yield entry;
+  }
+}
+
+/**
+ * What the reports that count observe: the placed machine's, or every machine's when unplaced
+ * or global — machines that are not lost only.
+ */
 export function observedOf(state: ClusterState, u: UnitRecord): Observed {
   const byMachine = state.reported.get(u.name);
   if (!byMachine) return 'none';
-  if (u.machine === undefined || u.requirements.global) return observe(byMachine.values());
+  if (u.machine === undefined || u.requirements.global) {
+    const live: UnitRuntimeState[] = [];
+    for (const [, s] of liveReports(state, u.name)) live.push(s);
+    return observe(live);
+  }
   const s = byMachine.get(u.machine);
-  return s ? observe([s]) : 'none';
+  return s && state.machines.get(u.machine)?.presence !== 'lost' ? observe([s]) : 'none';
+}
+
+/**
+ * A machine's presence changes (lost, or back): the units its agent reported are observed
+ * differently. `before` runs before the fold applies the event (units whose lifecycle was never
+ * made get their input as of before it), `after` queues what is observed now.
+ */
+export function unitsReportedOn(state: ClusterState, machine: string): UnitRecord[] {
+  const out: UnitRecord[] = [];
+  for (const [unit, byMachine] of state.reported) {
+    if (!byMachine.has(machine)) continue;
+    const u = state.units.get(unit);
+    if (u) out.push(u);
+  }
+  return out;
+}
+
+export function afterPresenceChange(state: ClusterState, units: readonly UnitRecord[]): void {
+  for (const u of units) {
+    if (state.units.get(u.name) !== u) continue;
+    queue(u, { type: 'OBSERVED', observed: observedOf(state, u) });
+  }
 }
 
 /** A lifecycle made from what is known of a unit (the state the machine starts in for it). */
@@ -122,6 +168,13 @@ export function beforeUnitEvent(state: ClusterState, u: UnitRecord): UnitBefore 
   if (!u.lifecycle && !u.lifecycleQueue)
     u.lifecycleQueue = { init: inputFromRecord(state, u), events: [] };
   return { machine: u.machine, global: u.requirements.global, observed };
+}
+
+/** Before a machine's presence may change: see `unitsReportedOn`. */
+export function beforePresenceChange(state: ClusterState, machine: string): UnitRecord[] {
+  const units = unitsReportedOn(state, machine);
+  for (const u of units) beforeUnitEvent(state, u);
+  return units;
 }
 
 function queue(u: UnitRecord, e: EngineUnitEvent): void {

@@ -3,6 +3,8 @@ import { BinaryWriter } from '@bufbuild/protobuf/wire';
 import { UnitOption as UnitOptionCodec, Unit as UnitCodec } from '../gen/flotilla/v1/flotilla';
 import type { TargetState, UnitOption } from '../unit/types';
 import { lifecycleOf, statusOf } from './lifecycle';
+
+export { liveReports } from './lifecycle';
 import type { ClusterState, UnitFailure, UnitRecord } from './state';
 
 /** What the API shows of a unit, wherever the unit is kept. */
@@ -138,6 +140,11 @@ export class EncodedUnitViews {
   /** Something about the unit's status changed (placement, target, reports). */
   forget(name: string): void {
     this.statuses.delete(name);
+  }
+
+  /** A machine was lost or came back: every unit's status part may change. */
+  forgetStatuses(): void {
+    this.statuses.clear();
   }
 
   /** The unit's file changed, or the unit is gone. */

@@ -47,6 +47,14 @@ export type EventBody =
   | { type: 'MachineJoined'; machine: string; ip: string; metadata: Record<string, string> }
   | { type: 'MachineLost'; machine: string; reason: string }
   | { type: 'UnitStateReported'; unit: string; machine: string; state: UnitRuntimeState | null }
+  // durable: the leader's liveness judgement (src/engine/liveness.ts), for the record
+  | {
+      type: 'ReschedulingHeld';
+      /** Machines whose TTL passed and that were not declared lost. */
+      machines: string[];
+      reason: string;
+    }
+  | { type: 'ReschedulingResumed'; reason: string }
   // durable (schema 2): the history of what happened on the machines, coalesced (see
   // src/history/observations.ts): a change of what an agent observes (loaded, active, failed,
   // inactive, gone, a new main PID), the scheduler's reason for a unit it cannot place, and
@@ -80,6 +88,8 @@ export const DURABLE_TYPES: ReadonlySet<EventType> = new Set<EventType>([
   'UnitUnscheduled',
   'MachineMetadataSet',
   'LeaderElected',
+  'ReschedulingHeld',
+  'ReschedulingResumed',
   'UnitObserved',
   'UnitUnplaceable',
   'MachineUp',
@@ -99,6 +109,8 @@ const KNOWN: Record<EventType, true> = {
   MachineJoined: true,
   MachineLost: true,
   UnitStateReported: true,
+  ReschedulingHeld: true,
+  ReschedulingResumed: true,
   UnitObserved: true,
   UnitUnplaceable: true,
   MachineUp: true,

@@ -1,4 +1,4 @@
-import { ErrorCode, FlotillaError, isFlotillaError } from '../errors';
+import { clip, ErrorCode, errorText, FlotillaError, isFlotillaError } from '../errors';
 
 /**
  * How FlotillaError crosses fleet's HTTP API: the status says the class of failure (fleet's
@@ -66,7 +66,7 @@ export function toHttpError(err: unknown): HttpError {
     return {
       status: 500,
       code: ErrorCode.Internal,
-      message: `internal error: ${err instanceof Error ? err.message : String(err)}`,
+      message: `internal error: ${clip(errorText(err), 500)}`,
       retryable: false,
     };
   }

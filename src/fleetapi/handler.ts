@@ -1,9 +1,10 @@
 import type http from 'node:http';
 import type { ClusterApi } from '../api/types';
-import { ErrorCode } from '../errors';
+import { clip, ErrorCode } from '../errors';
 import type { LogSink } from '../log';
 import { DISCOVERY_JSON } from './discovery';
 import { ERROR_CODE_HEADER, errorBody, fleetError, toHttpError } from './errors';
+import { LaunchRequests } from './launched';
 import { listMachines, patchMachines } from './machines';
 import { DEFAULT_TOKEN_LIMIT, pageTokenParam } from './pagination';
 import { decodeMetadataOps, decodeUnitBody, readBody, requireJson } from './request';
@@ -17,6 +18,8 @@ export interface FleetApiOptions {
   /** Items per page of every collection (fleet's `token_limit`, default 100). */
   tokenLimit?: number;
   log?: LogSink;
+  /** Told about every failure that is a bug rather than a refusal (the daemon logs and counts it). */
+  onInternalError?: (what: string, err: unknown) => void;
 }
 
 export type RequestListener = (req: http.IncomingMessage, res: http.ServerResponse) => void;
@@ -38,6 +41,7 @@ const bare = (status: number): Error => fleetError(status, ErrorCode.InvalidArgu
  */
 async function route(
   api: ClusterApi,
+  launches: LaunchRequests,
   limit: number,
   req: http.IncomingMessage,
   url: URL,
@@ -55,14 +59,14 @@ async function route(
 
   if (resource === 'units' && item === undefined) {
     if (method !== 'GET') throw methodNotAllowed('GET');
-    return listUnits(api, limit, pageTokenParam(query));
+    return listUnits(api, launches, limit, pageTokenParam(query));
   }
   if (resource === 'units' && isItem) {
-    if (method === 'GET') return getUnit(api, item);
-    if (method === 'DELETE') return destroyUnit(api, item);
+    if (method === 'GET') return getUnit(api, launches, item);
+    if (method === 'DELETE') return destroyUnit(api, launches, item);
     if (method === 'PUT') {
       requireJson(req);
-      return setUnit(api, item, decodeUnitBody(await readBody(req)));
+      return setUnit(api, launches, item, decodeUnitBody(await readBody(req)));
     }
     throw methodNotAllowed('GET, PUT and DELETE');
   }
@@ -96,6 +100,18 @@ async function route(
   throw bare(404);
 }
 
+/**
+ * The request's URL. A path is read as a path even when it starts with `//` (which the URL
+ * parser would take for a host); anything unparsable is a 400 naming it.
+ */
+function requestUrl(raw: string): URL {
+  try {
+    return raw.startsWith('/') ? new URL(`http://fleet${raw}`) : new URL(raw, 'http://fleet');
+  } catch {
+    throw fleetError(400, ErrorCode.InvalidArgument, `invalid request URL ${clip(raw)}`);
+  }
+}
+
 function send(res: http.ServerResponse, status: number, body: string | undefined): void {
   res.setHeader('Server', 'flotillad');
   if (body === undefined || status === 204) {
@@ -116,48 +132,67 @@ function send(res: http.ServerResponse, status: number, body: string | undefined
  */
 export function fleetApiHandler(api: ClusterApi, opts: FleetApiOptions = {}): RequestListener {
   const limit = opts.tokenLimit ?? DEFAULT_TOKEN_LIMIT;
-  return (req, res) => {
-    void (async () => {
-      let reply: Reply;
+  const launches = new LaunchRequests();
+  const report = (err: unknown, req: http.IncomingMessage): void => {
+    try {
+      opts.onInternalError?.(`${req.method ?? '?'} ${clip(req.url ?? '', 200)}`, err);
+    } catch {
+      // The reporter must not turn an answer into a crash.
+    }
+  };
+  const answer = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
+    let reply: Reply;
+    try {
+      const url = requestUrl(req.url ?? '/');
+      let path: string;
       try {
-        const url = new URL(req.url ?? '/', 'http://fleet');
-        let path: string;
-        try {
-          path = decodeURIComponent(url.pathname);
-        } catch {
-          throw fleetError(
-            400,
-            ErrorCode.InvalidArgument,
-            `invalid escape in path ${url.pathname}`,
-          );
-        }
-        reply = await route(api, limit, req, url, path);
-      } catch (err) {
-        const e = toHttpError(err);
-        opts.log?.[e.status >= 500 ? 'warn' : 'debug']('fleet API request failed', {
-          method: req.method,
-          url: req.url,
-          status: e.status,
-          code: e.code,
-          error: e.message,
-        });
-        if (!res.headersSent) {
-          // An error the client may get past by retrying (a leader election, the store).
-          if (e.retryable || e.status === 503) res.setHeader('Retry-After', '1');
-          res.setHeader(ERROR_CODE_HEADER, e.code);
-          send(res, e.status, errorBody(e.status, e.message));
-        }
-        req.resume();
-        return;
+        path = decodeURIComponent(url.pathname);
+      } catch {
+        throw fleetError(
+          400,
+          ErrorCode.InvalidArgument,
+          `invalid escape in path ${clip(url.pathname)}`,
+        );
       }
-      const body =
-        reply.body === undefined
-          ? undefined
-          : typeof reply.body === 'string'
-            ? reply.body
-            : JSON.stringify(reply.body);
-      send(res, reply.status, body);
+      reply = await route(api, launches, limit, req, url, path);
+    } catch (err) {
+      const e = toHttpError(err);
+      if (e.status >= 500 && e.code === ErrorCode.Internal) report(err, req);
+      opts.log?.[e.status >= 500 ? 'warn' : 'debug']('fleet API request failed', {
+        method: req.method,
+        url: clip(req.url ?? '', 200),
+        status: e.status,
+        code: e.code,
+        error: clip(e.message, 500),
+      });
+      if (!res.headersSent) {
+        // An error the client may get past by retrying (a leader election, the store).
+        if (e.retryable || e.status === 503) res.setHeader('Retry-After', '1');
+        res.setHeader(ERROR_CODE_HEADER, e.code);
+        send(res, e.status, errorBody(e.status, e.message));
+      }
       req.resume();
-    })();
+      return;
+    }
+    const body =
+      reply.body === undefined
+        ? undefined
+        : typeof reply.body === 'string'
+          ? reply.body
+          : JSON.stringify(reply.body);
+    send(res, reply.status, body);
+    req.resume();
+  };
+  return (req, res) => {
+    // Whatever a handler does wrong ends this request with a 500, never the daemon.
+    answer(req, res).catch((err: unknown) => {
+      report(err, req);
+      try {
+        if (!res.headersSent) send(res, 500, errorBody(500, 'internal error'));
+        else res.destroy();
+      } catch {
+        res.destroy();
+      }
+    });
   };
 }

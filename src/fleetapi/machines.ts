@@ -1,5 +1,5 @@
 import type { ClusterApi } from '../api/types';
-import { ErrorCode } from '../errors';
+import { clip, ErrorCode } from '../errors';
 import type { Machine } from '../gen/flotilla/v1/flotilla';
 import { fleetError } from './errors';
 import { fleetPageOf, sliceSource } from './pagination';
@@ -38,17 +38,17 @@ function badOp(i: number, message: string): Error {
 export async function patchMachines(api: ClusterApi, ops: MetadataOp[]): Promise<Reply> {
   const parsed = ops.map((op, i) => {
     if (op.op !== 'add' && op.op !== 'remove' && op.op !== 'replace') {
-      throw badOp(i, `invalid op "${op.op}": expect add, remove, or replace`);
+      throw badOp(i, `invalid op "${clip(op.op)}": expect add, remove, or replace`);
     }
     const m = METADATA_PATH.exec(op.path);
     if (!m) {
       throw badOp(
         i,
-        `machine metadata path "${op.path}" invalid: expect /<machine id>/metadata/<key>`,
+        `machine metadata path "${clip(op.path)}" invalid: expect /<machine id>/metadata/<key>`,
       );
     }
     if (op.op !== 'remove' && op.value === '') {
-      throw badOp(i, `invalid value for "${op.path}": add and replace require a value`);
+      throw badOp(i, `invalid value for "${clip(op.path)}": add and replace require a value`);
     }
     return { op: op.op, machine: m[1], key: m[2], value: op.value };
   });
@@ -60,7 +60,7 @@ export async function patchMachines(api: ClusterApi, ops: MetadataOp[]): Promise
     if (!md) {
       const current = machines.find((m) => m.id === p.machine);
       if (!current) {
-        throw fleetError(404, ErrorCode.MachineNotFound, `machine ${p.machine} not found`, {
+        throw fleetError(404, ErrorCode.MachineNotFound, `machine ${clip(p.machine)} not found`, {
           machine: p.machine,
         });
       }

@@ -13,6 +13,8 @@ export interface FleetApiServerOptions extends FleetApiOptions {
   listen: string[];
   /** Mode of unix sockets (default 0o660, as the gRPC API's). */
   socketMode?: number;
+  /** Listening sockets passed by systemd (socket activation), served besides `listen`. */
+  fds?: number[];
 }
 
 export interface FleetApiServerHandle {
@@ -24,14 +26,14 @@ export interface FleetApiServerHandle {
 
 function listen(
   server: http.Server,
-  target: string | { host: string; port: number },
+  target: string | { host: string; port: number } | { fd: number },
 ): Promise<void> {
   return new Promise((resolve, reject) => {
     const onError = (err: Error): void =>
       reject(
         new FlotillaError(
           ErrorCode.Unavailable,
-          `fleet API: cannot listen on ${typeof target === 'string' ? target : `${target.host}:${target.port}`}: ${err.message}`,
+          `fleet API: cannot listen on ${describe(target)}: ${err.message}`,
           { cause: err },
         ),
       );
@@ -41,8 +43,14 @@ function listen(
       resolve();
     };
     if (typeof target === 'string') server.listen(target, done);
+    else if ('fd' in target) server.listen({ fd: target.fd }, done);
     else server.listen(target.port, target.host.replace(/^\[(.*)\]$/, '$1'), done);
   });
+}
+
+function describe(target: string | { host: string; port: number } | { fd: number }): string {
+  if (typeof target === 'string') return target;
+  return 'fd' in target ? `fd://${target.fd}` : `${target.host}:${target.port}`;
 }
 
 /**
@@ -86,6 +94,12 @@ export async function startFleetApiServer(
         const a = server.address();
         addresses.push(a && typeof a === 'object' ? `${l.host}:${a.port}` : `${l.host}:${l.port}`);
       }
+    }
+    for (const fd of opts.fds ?? []) {
+      const server = http.createServer(handler);
+      await listen(server, { fd });
+      servers.push(server);
+      addresses.push(`fd://${fd}`);
     }
   } catch (err) {
     await closeAll();

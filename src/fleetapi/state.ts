@@ -1,7 +1,8 @@
 import type { ClusterApi } from '../api/types';
-import { ErrorCode } from '../errors';
+import { clip, ErrorCode } from '../errors';
 import type { UnitState } from '../gen/flotilla/v1/flotilla';
 import { fleetError } from './errors';
+import { unitStateRows } from './launched';
 import type { PageSource } from './pagination';
 import { fleetPageOf } from './pagination';
 import { fleetPage, fleetUnitState } from './schema';
@@ -35,16 +36,9 @@ export async function listStates(
  * several machines (a global unit) the first by machine ID.
  */
 export async function getState(api: ClusterApi, name: string): Promise<Reply> {
-  const source = stateSource(api);
-  let after = '';
-  for (;;) {
-    const page = await source(1000, after);
-    const found = page.items.find((s) => s.name === name);
-    if (found) return { status: 200, body: fleetUnitState(found) };
-    if (!page.next) break;
-    after = page.next;
-  }
-  throw fleetError(404, ErrorCode.UnitNotFound, `unit state of ${name} does not exist`, {
+  const [found] = await unitStateRows(api, name);
+  if (found) return { status: 200, body: fleetUnitState(found) };
+  throw fleetError(404, ErrorCode.UnitNotFound, `unit state of ${clip(name)} does not exist`, {
     unit: name,
   });
 }

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { ErrorCode, FlotillaError } from '../errors';
 import { EtcdLogStore } from '../store/etcd';
-import type { EtcdSecurity } from '../daemon/stores';
+import type { EtcdLogStoreOptions } from '../store/etcd/options';
 import { FileLogStore } from '../store/file';
 import type { LogStore, Restored } from '../store/types';
 import { readHistoryFile } from './export';
@@ -11,7 +11,7 @@ import { readHistoryFile } from './export';
 export type HistorySource =
   | { kind: 'file'; file: string }
   | { kind: 'data-dir'; dir: string }
-  | ({ kind: 'etcd'; endpoints: string[]; cluster: string } & EtcdSecurity);
+  | { kind: 'etcd'; options: EtcdLogStoreOptions };
 
 const silent = {
   debug: () => undefined,
@@ -49,9 +49,8 @@ export async function readHistory(
       );
     store = new FileLogStore({ dir, logger: silent });
   } else {
-    where = `cluster "${src.cluster}" at ${src.endpoints.join(',')}`;
-    const { kind: _kind, ...opts } = src;
-    store = new EtcdLogStore({ ...opts, logger: silent });
+    where = `cluster "${src.options.cluster}" at ${src.options.endpoints.join(',')}`;
+    store = new EtcdLogStore({ ...src.options, logger: silent });
   }
   let restored: Restored;
   try {
@@ -64,5 +63,5 @@ export async function readHistory(
       ErrorCode.HistoryNotFound,
       `${where} holds no cluster (no events, no snapshot)`,
     );
-  return { restored, cluster: src.kind === 'etcd' ? src.cluster : 'default' };
+  return { restored, cluster: src.kind === 'etcd' ? src.options.cluster : 'dev' };
 }

@@ -18,8 +18,11 @@
  *   any ──DRAIN──► draining ──DRAINED──► stopped
  *
  * Degraded never stops anything: an unhealthy control plane is not a reason to touch units.
- * A full StateReport is owed after start, reconnect, resync and failed requests; it is sent when
- * the full-schedule reply arrives (the leader is then known to be up and subscribed).
+ * A full StateReport is owed after start, a lost connection, resync and failed requests; it is
+ * sent when the full-schedule reply arrives (the leader is then known to be up and subscribed).
+ * It is owed from the moment the connection drops, whatever the state: reports published while
+ * it was down are lost, and the reconnect may be noticed only after the first message of the
+ * new connection (a delta, a reply) has already moved the machine on.
  * Time and randomness come in events (`now`, `jitter`), so transitions are deterministic.
  */
 import { assign, enqueueActions, setup } from 'xstate';
@@ -195,6 +198,7 @@ export const agentMachine = setup({
     /** A resync from a leader older than the schedule we hold is a late message: ignore it. */
     resyncIsCurrent: ({ context, event }) =>
       event.type === 'RESYNC_REQUESTED' && event.epoch >= context.epoch,
+    busWasDown: ({ context }) => !context.busUp,
     retryDue: ({ context, event }) =>
       event.type === 'TICK' &&
       context.busUp &&
@@ -227,7 +231,7 @@ export const agentMachine = setup({
         UNITS_ADOPTED: { target: 'syncing', actions: ['sendHeartbeat', 'oweFullReport'] },
         SCHEDULE_RECEIVED: { actions: 'holdDelta' },
         BUS_CONNECTED: { actions: 'markBusUp' },
-        BUS_DISCONNECTED: { actions: 'markBusDown' },
+        BUS_DISCONNECTED: { actions: ['markBusDown', 'oweFullReport'] },
       },
     },
     syncing: {
@@ -293,8 +297,12 @@ export const agentMachine = setup({
           // A new leader learns of machines from heartbeats: announce at once.
           actions: ['sendHeartbeat', 'oweFullReport'],
         },
-        BUS_CONNECTED: { actions: 'markBusUp' },
-        BUS_DISCONNECTED: { target: 'degraded', actions: 'markBusDown' },
+        // Back after an outage noticed late (a reply or a delta came first): announce at once.
+        BUS_CONNECTED: [
+          { guard: 'busWasDown', actions: ['markBusUp', 'sendHeartbeat'] },
+          { actions: 'markBusUp' },
+        ],
+        BUS_DISCONNECTED: { target: 'degraded', actions: ['markBusDown', 'oweFullReport'] },
       },
     },
     ready: {
@@ -326,7 +334,13 @@ export const agentMachine = setup({
           target: 'syncing',
           actions: ['sendHeartbeat', 'oweFullReport'],
         },
-        BUS_DISCONNECTED: { target: 'degraded', actions: 'markBusDown' },
+        BUS_DISCONNECTED: { target: 'degraded', actions: ['markBusDown', 'oweFullReport'] },
+        // Synced again before the reconnect was noticed: the report owed since the drop was
+        // paid with that schedule; announce at once.
+        BUS_CONNECTED: [
+          { guard: 'busWasDown', actions: ['markBusUp', 'sendHeartbeat'] },
+          { actions: 'markBusUp' },
+        ],
       },
     },
     degraded: {
@@ -337,7 +351,7 @@ export const agentMachine = setup({
           target: 'syncing',
           actions: ['markBusUp', 'sendHeartbeat', 'oweFullReport'],
         },
-        BUS_DISCONNECTED: { actions: 'markBusDown' },
+        BUS_DISCONNECTED: { actions: ['markBusDown', 'oweFullReport'] },
         TICK: { guard: 'retryDue', target: 'syncing' },
         // The leader is reachable again.
         RESYNC_REQUESTED: {

@@ -3,9 +3,13 @@ import { assign, setup } from 'xstate';
 /**
  * The leader's view of one machine's presence: alive → suspect → lost after the agent TTL.
  * Time arrives in events (HEARTBEAT and TICK carry `now`); the machine never reads a clock.
- * When the TTL has passed it asks the engine to declare the machine lost (`declareLost`) and
- * waits in `expiring` until the engine commits MachineLost (LOST); a heartbeat in between
- * cancels it. Presence changes are themselves events (MachineJoined / MachineLost).
+ * When the TTL has passed it tells the engine (`declareLost`) and waits in `expiring` until the
+ * engine commits MachineLost (LOST); a heartbeat in between cancels it. Whether and when an
+ * expiring machine is declared lost is the engine's judgement (src/engine/liveness.ts: never
+ * while the leader cannot hear, held when too many go at once). GRACE gives the machine a full
+ * TTL from a later moment (the leader hears again after an outage, a new term, a recovered
+ * store) and cancels an expiry: silence the leader could not have heard is no evidence.
+ * Presence changes are themselves events (MachineJoined / MachineLost).
  */
 export interface EngineMachineContext {
   id: string;
@@ -16,6 +20,8 @@ export interface EngineMachineContext {
 export type EngineMachineEvent =
   | { type: 'HEARTBEAT'; now: number }
   | { type: 'TICK'; now: number }
+  /** The TTL counts from `until` at the earliest (an expiry not yet committed is cancelled). */
+  | { type: 'GRACE'; until: number }
   | { type: 'JOINED'; now: number }
   | { type: 'LOST' };
 
@@ -26,10 +32,14 @@ export const engineMachineMachine = setup({
     input: {} as { id: string; ttlMs: number; now: number; lost?: boolean },
   },
   actions: {
-    /** Provided by the engine: append MachineLost for this machine. */
+    /** Provided by the engine: the TTL passed; the engine judges whether to append MachineLost. */
     declareLost: () => undefined,
     /** Provided by the engine: append MachineJoined (a lost machine came back). */
     declareJoined: () => undefined,
+    extend: assign({
+      lastSeen: ({ context, event }) =>
+        event.type === 'GRACE' ? Math.max(context.lastSeen, event.until) : context.lastSeen,
+    }),
   },
   guards: {
     late: ({ context, event }) =>
@@ -53,6 +63,7 @@ export const engineMachineMachine = setup({
     init: { always: [{ guard: 'startsLost', target: 'lost' }, { target: 'alive' }] },
     alive: {
       on: {
+        GRACE: { actions: 'extend' },
         TICK: [
           { guard: 'expired', target: 'expiring' },
           { guard: 'late', target: 'suspect' },
@@ -62,6 +73,7 @@ export const engineMachineMachine = setup({
     },
     suspect: {
       on: {
+        GRACE: { target: 'alive', actions: 'extend' },
         HEARTBEAT: { target: 'alive', actions: assign({ lastSeen: ({ event }) => event.now }) },
         TICK: { guard: 'expired', target: 'expiring' },
         LOST: 'lost',
@@ -70,6 +82,7 @@ export const engineMachineMachine = setup({
     expiring: {
       entry: 'declareLost',
       on: {
+        GRACE: { target: 'alive', actions: 'extend' },
         HEARTBEAT: { target: 'alive', actions: assign({ lastSeen: ({ event }) => event.now }) },
         LOST: 'lost',
       },

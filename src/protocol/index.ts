@@ -2,3 +2,5 @@ export * from './messages';
 export * from './codec';
 export { subjects } from './subjects';
 export type { Subjects } from './subjects';
+export { machineOfSubject, isSubjectToken } from './subjects';
+export { checkSender, senderOfSubject } from './sender';

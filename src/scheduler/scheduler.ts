@@ -35,6 +35,13 @@ import type { Decision, SchedMachine, SchedUnit } from './types';
 /** How many times one unit may be decided in one plan() before it is left as it is. */
 const VISIT_LIMIT = 8;
 /**
+ * A unit left waiting only because of its plan's own cycle guards (evicted by a unit it would
+ * now evict; decided too often) is decided again in the next plan, when those guards start
+ * afresh, this many plans in a row at most: enough to settle a chain of Replaces=, few enough
+ * that a true cycle does not move units for ever.
+ */
+const PLAN_RETRIES = 3;
+/**
  * At most this many MachineMetadata requirements get their own load-ordered index of matching
  * machines; units with further distinct requirements walk the cluster-wide order instead.
  */
@@ -69,6 +76,8 @@ interface UnitRec {
   evalClock: number;
   visits: number;
   visitPlan: number;
+  /** Plans in a row that left it waiting for a reason of that plan only (see retryNextPlan). */
+  planRetries?: number;
 }
 
 interface MachineRec {
@@ -465,6 +474,7 @@ export class Scheduler {
     this.dirtyList = [];
     const queue = new PlanQueue(names.sort());
     this.queue = queue;
+    this.retryNext = [];
     try {
       for (;;) {
         for (let name = queue.pop(); name !== undefined; name = queue.pop()) this.process(name);
@@ -474,7 +484,25 @@ export class Scheduler {
     } finally {
       this.queue = undefined;
     }
+    for (const u of this.retryNext) if (u.machine === undefined) this.markDirty(u.name);
     return this.decisions;
+  }
+
+  /** Units to decide again in the next plan (see PLAN_RETRIES). */
+  private retryNext: UnitRec[] = [];
+  /** Set by evaluate() when a machine refused a unit only because of this plan's evictions. */
+  private blockedByPlan = false;
+
+  /**
+   * A unit waits because of this plan's cycle guards only. Nothing else may change afterwards
+   * (no machine touched, so no sweep looks at it again): without a retry it would wait for ever
+   * while a machine could take it (a unit displaced by Replaces= left active nowhere).
+   */
+  private retryNextPlan(u: UnitRec): void {
+    const n = u.planRetries ?? 0;
+    if (n >= PLAN_RETRIES) return;
+    u.planRetries = n + 1;
+    this.retryNext.push(u);
   }
 
   private process(name: string): void {
@@ -511,6 +539,7 @@ export class Scheduler {
         'its placement kept changing in one plan (a Replaces or MachineOf cycle?)',
         this.staticWaitKey(u),
       );
+      this.retryNextPlan(u);
     }
   }
 
@@ -520,6 +549,7 @@ export class Scheduler {
     const replacedBy = this.replacePatterns.matching(u.name);
     let chosen: { m: MachineRec; evict: readonly string[] } | undefined;
     let fits = 0;
+    this.blockedByPlan = false;
     let blocked: { machine: string; reason: string } | undefined;
     const attempt = (m: MachineRec): boolean => {
       if (!this.staticOk(u, m)) return false;
@@ -587,8 +617,10 @@ export class Scheduler {
 
     if (!chosen || placeReason === undefined) {
       this.wait(u, waitReason ?? 'no machine fits', waitKey);
+      if (this.blockedByPlan) this.retryNextPlan(u);
       return;
     }
+    u.planRetries = 0;
     const { m, evict } = chosen;
     for (const x of evict) this.evict(x, u.name);
     this.addResident(m, u);
@@ -774,6 +806,7 @@ export class Scheduler {
         return { ok: false, reason: `would replace global unit ${x}, which never moves` };
       }
       if (this.evictedBy.get(u.name)?.has(x)) {
+        this.blockedByPlan = true;
         return { ok: false, reason: `would replace ${x}, which replaced it in this plan` };
       }
     }

@@ -59,6 +59,11 @@ export interface Term {
   /** Called once when the term ends without `resign` (lease lost, key taken, fenced write). */
   onLost(listener: (reason: string) => void): () => void;
   readonly lost: boolean;
+  /**
+   * How long the term's lease is certainly still valid (ms; ≤ 0: it may have expired and a rival
+   * may lead). Optional: stores without a lease (memory, file) hold their term until it ends.
+   */
+  remainingMs?(): number;
   /** Gives up leadership (deletes the election key); further writes fail. */
   resign(): Promise<void>;
 }

@@ -1,39 +1,47 @@
 /**
- * Unit names, as fleet's API validated them (systemd's `unit_name_is_valid`): `prefix.type`,
+ * Unit names, with systemd's rules (`unit_name_is_valid`): `prefix.type`,
  * `prefix@.type` (a template) or `prefix@instance.type` (an instance of that template).
  */
-import { ErrorCode, FlotillaError } from '../errors';
+import { clip, ErrorCode, FlotillaError } from '../errors';
 
-/** Unit types fleet's API accepted, in fleet's order. */
+/**
+ * The unit types systemd accepts (`systemctl -t help` on systemd 252), in systemd's order. fleet
+ * also listed `busname` (kdbus, removed in systemd 230) and `snapshot` (removed in 228): a
+ * modern systemd refuses those names, so Flotilla does too rather than accept units no agent
+ * can ever load. The API, the engine and every driver use this one list.
+ */
 export const KNOWN_UNIT_TYPES: readonly string[] = [
   'service',
-  'socket',
-  'busname',
-  'target',
-  'snapshot',
-  'device',
   'mount',
-  'automount',
   'swap',
+  'socket',
+  'target',
+  'device',
+  'automount',
   'timer',
   'path',
   'slice',
   'scope',
 ];
 
-/** Types that may be templates or instances (`web@.service`, `web@1.service`). */
+/** Types that may be templates or instances (systemd's `unit_type_may_template`). */
 export const TEMPLATE_UNIT_TYPES: readonly string[] = [
   'service',
   'socket',
+  'target',
   'timer',
   'path',
-  'target',
 ];
 
-/** systemd's UNIT_NAME_MAX. */
+/**
+ * systemd's UNIT_NAME_MAX: a name is shorter than this many bytes (the limit counts C's
+ * terminating NUL, so the longest name is 255 bytes; names are ASCII, so bytes are characters).
+ */
 export const UNIT_NAME_MAX = 256;
 
+/** systemd's VALID_CHARS plus "@": the only characters of a unit name. */
 const VALID_CHAR = /^[A-Za-z0-9:_.\\@-]$/;
+const VALID_NAME = /^[A-Za-z0-9:_.\\@-]+$/;
 
 export interface UnitNameInfo {
   /** The full name (`web@1.service`); `%n`. */
@@ -56,16 +64,33 @@ function invalid(name: string, message: string): FlotillaError {
   return new FlotillaError(ErrorCode.UnitNameInvalid, message, { details: { unit: name } });
 }
 
-/** Throws FlotillaError(UNIT_NAME_INVALID) saying what is wrong with `name`, if anything. */
+/**
+ * Throws FlotillaError(UNIT_NAME_INVALID) saying what is wrong with `name`, if anything. The
+ * rules are systemd's `unit_name_is_valid`: `prefix.type`, `prefix@.type` (a template) or
+ * `prefix@instance.type`; ASCII letters, digits and `:_.\@-` only; fewer than 256 bytes; a type
+ * of {@link KNOWN_UNIT_TYPES}; and, as systemd loads them, templates and instances only of
+ * {@link TEMPLATE_UNIT_TYPES}. Quick whatever the input's size: a long name is refused on its
+ * length before anything else is read, and messages quote at most a short prefix of it.
+ */
 export function validateUnitName(name: string): void {
-  if (name.length === 0) throw invalid(name, 'unit name is empty');
-  if (name.length > UNIT_NAME_MAX) {
+  if (typeof name !== 'string' || name.length === 0) throw invalid('', 'unit name is empty');
+  if (name.length >= UNIT_NAME_MAX) {
     throw invalid(
       name,
-      `unit name is ${name.length} characters long; the limit is ${UNIT_NAME_MAX}`,
+      `unit name "${clip(name, 40)}" is ${name.length} characters long; the limit is ${UNIT_NAME_MAX - 1}`,
     );
   }
   const dot = name.lastIndexOf('.');
+  if (!VALID_NAME.test(name)) {
+    for (const ch of name) {
+      if (!VALID_CHAR.test(ch)) {
+        throw invalid(
+          name,
+          `unit name "${clip(name)}" contains ${JSON.stringify(ch)}; allowed are ASCII letters, digits and ":_.\\@-"`,
+        );
+      }
+    }
+  }
   if (dot === -1) {
     throw invalid(name, `unit name "${name}" has no type suffix (such as ".service")`);
   }
@@ -77,14 +102,6 @@ export function validateUnitName(name: string): void {
       `unit name "${name}" has unknown type "${type}"; known types: ${KNOWN_UNIT_TYPES.join(', ')}`,
     );
   }
-  for (const ch of name.slice(0, dot)) {
-    if (!VALID_CHAR.test(ch)) {
-      throw invalid(
-        name,
-        `unit name "${name}" contains ${JSON.stringify(ch)}; allowed are letters, digits and ":_.\\@-"`,
-      );
-    }
-  }
   if (dot === 0) throw invalid(name, `unit name "${name}" has nothing before ".${type}"`);
   if (name.startsWith('@')) throw invalid(name, `unit name "${name}" starts with "@"`);
   if (name.slice(0, dot).includes('@') && !TEMPLATE_UNIT_TYPES.includes(type)) {
@@ -93,6 +110,21 @@ export function validateUnitName(name: string): void {
       `unit name "${name}" is a template or instance, but only ${TEMPLATE_UNIT_TYPES.join(', ')} units can be`,
     );
   }
+}
+
+/** True when {@link validateUnitName} accepts `name`. */
+export function isValidUnitName(name: string): boolean {
+  try {
+    validateUnitName(name);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The type of a unit name without its dot: `web@1.service` → `service`. */
+export function unitType(name: string): string {
+  return name.slice(name.lastIndexOf('.') + 1);
 }
 
 /**

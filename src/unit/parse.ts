@@ -32,7 +32,12 @@ export const UNIT_LINE_MAX = 2048;
 
 /** Why a unit file was refused; stable, for callers that branch on it. */
 export type UnitFileProblem =
-  'section-unterminated' | 'section-trailing-text' | 'option-missing-equals' | 'line-too-long';
+  | 'section-unterminated'
+  | 'section-trailing-text'
+  | 'option-missing-equals'
+  | 'line-too-long'
+  | 'no-section'
+  | 'no-options';
 
 /** A unit file that cannot be read. `code` is always UNIT_FILE_INVALID. */
 export class UnitFileError extends FlotillaError {
@@ -108,7 +113,7 @@ function splitLines(text: string): Lines {
 
 /** Parses a unit file into its options, in file order. Throws {@link UnitFileError}. */
 export function parseUnitFile(text: string): UnitOption[] {
-  return parse(text, undefined);
+  return parse(text, undefined).options;
 }
 
 /**
@@ -116,10 +121,26 @@ export function parseUnitFile(text: string): UnitOption[] {
  * shows them as they are).
  */
 export function parseUnitFileNamed(fileName: string, text: string): UnitOption[] {
-  return parse(text, fileName);
+  const { options, hasSection } = parse(text, fileName);
+  if (options.length === 0) {
+    // Everything before the first [Section] is ignored: a file without one is (almost surely)
+    // not a unit file, and a unit without options would be stored empty.
+    throw new UnitFileError(
+      1,
+      hasSection ? 'no-options' : 'no-section',
+      hasSection
+        ? 'the file has no options: a unit needs at least one Name=Value line in a [Section]'
+        : 'the file has no [Section] header: a unit file starts with one, such as [Unit] or [Service]',
+      fileName,
+    );
+  }
+  return options;
 }
 
-function parse(text: string, file: string | undefined): UnitOption[] {
+function parse(
+  text: string,
+  file: string | undefined,
+): { options: UnitOption[]; hasSection: boolean } {
   const lines = splitLines(text);
   const options: UnitOption[] = [];
   const fail = (i: number, problem: UnitFileProblem, detail: string): never => {
@@ -215,5 +236,5 @@ function parse(text: string, file: string | undefined): UnitOption[] {
     options.push({ section: section as string, name, value });
     i++;
   }
-  return options;
+  return { options, hasSection: section !== undefined };
 }

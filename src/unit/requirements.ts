@@ -194,6 +194,17 @@ export function unitRequirements(
   return { requirements, warnings };
 }
 
+/**
+ * What fleet also refused and Flotilla once accepted: checked when a unit is submitted, never
+ * when the log is folded, so units stored before stay readable. `Global` with `Conflicts` would
+ * place a unit on every machine and push every matching unit off the cluster.
+ */
+export function checkNewRequirements(name: string, r: UnitRequirements): void {
+  if (r.global && r.conflicts.length > 0) {
+    throw refuse(name, 'Global cannot be used with Conflicts');
+  }
+}
+
 /** fleet's refused combinations, each with its own message; the first that applies is thrown. */
 function checkCombinations(name: string, r: UnitRequirements): void {
   for (const peer of r.machineOf) {

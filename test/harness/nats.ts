@@ -14,6 +14,8 @@ export interface NatsOptions {
   tls?: { cert: string; key: string; ca?: string };
   /** Require this user and password of every client. */
   auth?: { user: string; password: string };
+  /** Configuration appended as is (e.g. the `authorization` block `flotilla bus-auth` writes). */
+  config?: string;
 }
 
 export interface NatsServer extends AsyncDisposable {
@@ -48,7 +50,8 @@ export async function startNats(opts: NatsOptions = {}): Promise<NatsServer> {
         : '') +
       (opts.auth
         ? `authorization {\n  user: "${opts.auth.user}"\n  password: "${opts.auth.password}"\n}\n`
-        : ''),
+        : '') +
+      (opts.config ?? ''),
   );
   const server = new ManagedServer({
     name: 'nats-server',

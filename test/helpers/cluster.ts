@@ -9,6 +9,7 @@ import type { EtcdOptions } from '../harness/etcd';
 import type { NatsOptions } from '../harness/nats';
 import { tcpOpen } from '../harness/ports';
 import { isAlive, killGroup, track, untrack } from '../harness/registry';
+import { killUnitProcesses } from './unit-processes';
 
 /** The repository root (works from test/ under ts and from dist/test/ when compiled). */
 function repoRoot(): string {
@@ -21,6 +22,12 @@ function repoRoot(): string {
 export const FLOTILLAD = path.join(repoRoot(), 'dist', 'src', 'daemon', 'main.js');
 
 export interface NodeSpec {
+  /** Default: a random 32-hex-digit ID. */
+  machineId?: string;
+  /** Default: a free port. */
+  grpcPort?: number;
+  /** Extra flags for this daemon only. */
+  flags?: string[];
   metadata?: Record<string, string>;
   disableEngine?: boolean;
   disableAgent?: boolean;
@@ -30,6 +37,8 @@ export interface ClusterOptions {
   nodes: NodeSpec[];
   /** Real systemd user managers (one per node) with the systemd driver; otherwise the simulated driver. */
   systemd?: boolean;
+  /** With `process`, agents run units as child processes (the dev-mode driver) instead of simulating them. */
+  driver?: 'simulated' | 'process';
   agentTtl?: string;
   leaseTtl?: string;
   /** Extra flags for every daemon. */
@@ -37,6 +46,16 @@ export interface ClusterOptions {
   /** How to start etcd and NATS (TLS, auth, max_payload). */
   etcd?: EtcdOptions;
   nats?: NatsOptions;
+  /** Default: a random name. */
+  clusterName?: string;
+}
+
+/** How a daemon is launched, when not plainly on the host's loopback. */
+export interface LaunchOptions {
+  /** Command run before node (e.g. `ip netns exec NAME`), which must exec it in place. */
+  prefix?: string[];
+  /** Readiness probe (default: its gRPC port accepts connections on the host's loopback). */
+  ready?: () => Promise<boolean>;
 }
 
 /** One flotillad process of a test cluster. */
@@ -53,6 +72,7 @@ export class DaemonNode {
     readonly env: NodeJS.ProcessEnv,
     readonly dir: string,
     readonly systemd?: SystemdManager,
+    readonly launch: LaunchOptions = {},
   ) {}
 
   get endpoint(): string {
@@ -70,7 +90,8 @@ export class DaemonNode {
   /** Starts the daemon and waits until its gRPC port accepts connections. */
   async start(): Promise<void> {
     this.output = '';
-    const proc = spawn(process.execPath, [FLOTILLAD, ...this.args], {
+    const [cmd, ...pre] = [...(this.launch.prefix ?? []), process.execPath];
+    const proc = spawn(cmd, [...pre, FLOTILLAD, ...this.args], {
       env: this.env,
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -84,13 +105,19 @@ export class DaemonNode {
     this.exited = new Promise((r) => proc.once('exit', () => r()));
     track({ pid: proc.pid!, kind: 'flotillad' });
     const deadline = Date.now() + 20000;
-    while (!(await tcpOpen(this.grpcPort))) {
+    const ready = this.launch.ready ?? (() => tcpOpen(this.grpcPort));
+    while (!(await ready())) {
       if (!this.running)
         throw new Error(`flotillad ${this.index} exited during start:\n${this.output}`);
       if (Date.now() > deadline)
         throw new Error(`flotillad ${this.index} did not listen in time:\n${this.output}`);
       await new Promise((r) => setTimeout(r, 50));
     }
+  }
+
+  /** Sends `sig` to the daemon's process group (SIGSTOP/SIGCONT to freeze and thaw it). */
+  signal(sig: NodeJS.Signals): void {
+    if (this.proc?.pid && this.running) killGroup(this.proc.pid, sig);
   }
 
   /** SIGKILL: no clean-up, no resignation — a crash. */
@@ -136,6 +163,7 @@ export function daemonFlags(o: {
   grpcPort: number;
   agentTtl: string;
   leaseTtl: string;
+  httpListen?: string;
 }): string[] {
   return [
     '--etcd-servers',
@@ -154,6 +182,9 @@ export function daemonFlags(o: {
     o.agentTtl,
     '--lease-ttl',
     o.leaseTtl,
+    // Not the default 127.0.0.1:7071: many daemons share this host.
+    '--http-listen',
+    o.httpListen ?? '127.0.0.1:0',
   ];
 }
 
@@ -162,11 +193,13 @@ export async function startCluster(opts: ClusterOptions): Promise<TestCluster> {
     throw new Error(`${FLOTILLAD} is missing: run \`npm run build\` first`);
   const etcd = await startEtcd(opts.etcd);
   const nats = await startNats(opts.nats);
-  const clusterName = `t${randomBytes(4).toString('hex')}`;
+  const clusterName = opts.clusterName ?? `t${randomBytes(4).toString('hex')}`;
   const nodes: DaemonNode[] = [];
   const managers: SystemdManager[] = [];
   const dispose = async (): Promise<void> => {
     await Promise.all(nodes.map((n) => n.kill()));
+    // The process driver's units outlive their daemon (as units outlive fleetd under systemd).
+    for (const n of nodes) killUnitProcesses(path.join(n.dir, 'units'));
     await Promise.all(managers.map((m) => m.dispose()));
     for (const n of nodes) fs.rmSync(n.dir, { recursive: true, force: true });
     await nats.dispose();
@@ -176,8 +209,8 @@ export async function startCluster(opts: ClusterOptions): Promise<TestCluster> {
     for (let i = 0; i < opts.nodes.length; i++) {
       const spec = opts.nodes[i];
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), `flotilla-node${i}-`));
-      const machineId = randomBytes(16).toString('hex');
-      const grpcPort = await freePort();
+      const machineId = spec.machineId ?? randomBytes(16).toString('hex');
+      const grpcPort = spec.grpcPort ?? (await freePort());
       const env: NodeJS.ProcessEnv = {
         PATH: process.env.PATH,
         FLOTILLA_CONFIG: path.join(dir, 'none.conf'),
@@ -199,7 +232,8 @@ export async function startCluster(opts: ClusterOptions): Promise<TestCluster> {
           path.join(dir, 'units'),
         );
       } else {
-        driverFlags.push('--driver', 'simulated', '--units-directory', path.join(dir, 'units'));
+        const driver = opts.driver ?? 'simulated';
+        driverFlags.push('--driver', driver, '--units-directory', path.join(dir, 'units'));
       }
       const metadata = Object.entries(spec.metadata ?? {})
         .map(([k, v]) => `${k}=${v}`)
@@ -219,6 +253,7 @@ export async function startCluster(opts: ClusterOptions): Promise<TestCluster> {
         ...(spec.disableAgent ? ['--disable-agent'] : []),
         ...driverFlags,
         ...(opts.flags ?? []),
+        ...(spec.flags ?? []),
       ];
       nodes.push(new DaemonNode(i, machineId, grpcPort, args, env, dir, systemd));
     }

@@ -1,9 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import fs from 'node:fs';
 import path from 'node:path';
 import { tcpOpen } from '../harness/ports';
-import { killGroup, track, untrack } from '../harness/registry';
+import { track, untrack } from '../harness/registry';
 import { FLOTILLAD } from './cluster';
+import { killUnitProcesses } from './unit-processes';
 
 /** A `flotillad --dev` process of a test. */
 export interface DevDaemon {
@@ -25,6 +25,8 @@ export async function startDevDaemon(o: {
   args?: string[];
   readyPort?: number;
   kind?: string;
+  /** Extra environment (FLEET_*, FLOTILLA_FLEET_CONFIG…). */
+  env?: Record<string, string>;
 }): Promise<DevDaemon> {
   let output = '';
   const proc = spawn(
@@ -36,11 +38,18 @@ export async function startDevDaemon(o: {
       path.join(o.dir, 'state'),
       '--grpc-listen',
       `127.0.0.1:${o.port}`,
+      '--http-listen',
+      '127.0.0.1:0',
       ...(o.args ?? []),
     ],
     {
       cwd: o.dir,
-      env: { PATH: process.env.PATH, FLOTILLA_CONFIG: path.join(o.dir, 'none.conf') },
+      env: {
+        PATH: process.env.PATH,
+        FLOTILLA_CONFIG: path.join(o.dir, 'none.conf'),
+        FLOTILLA_FLEET_CONFIG: path.join(o.dir, 'none-fleet.conf'),
+        ...o.env,
+      },
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
     },
@@ -69,10 +78,5 @@ export async function startDevDaemon(o: {
 
 /** Units a dev daemon's process driver started outlive it: kills them by their pidfiles. */
 export function killDevUnits(dir: string): void {
-  const units = path.join(dir, 'state', 'units');
-  if (!fs.existsSync(units)) return;
-  for (const f of fs.readdirSync(units).filter((x) => x.endsWith('.pid'))) {
-    const pid = parseInt(fs.readFileSync(path.join(units, f), 'utf8'), 10);
-    if (pid > 0) killGroup(pid, 'SIGKILL');
-  }
+  killUnitProcesses(path.join(dir, 'state', 'units'));
 }

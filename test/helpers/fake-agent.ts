@@ -67,7 +67,7 @@ export class FakeAgent {
 
   heartbeat(): void {
     this.bus.publish(
-      this.s.heartbeat,
+      this.s.heartbeat(this.machine),
       encode({
         v: PROTOCOL_VERSION,
         machine: this.machine,
@@ -87,7 +87,7 @@ export class FakeAgent {
   async fetchFull(): Promise<void> {
     this.fullRequests++;
     const data = await this.bus.request(
-      this.s.scheduleGet,
+      this.s.scheduleGet(this.machine),
       encode({ v: PROTOCOL_VERSION, machine: this.machine }),
       2000,
     );
@@ -102,7 +102,7 @@ export class FakeAgent {
 
   private report(units: string[], gone: string[], full = false): void {
     this.bus.publish(
-      this.s.report,
+      this.s.report(this.machine),
       encode({
         v: PROTOCOL_VERSION,
         machine: this.machine,

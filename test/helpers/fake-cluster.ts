@@ -1,4 +1,5 @@
 import type { ClusterApi } from '../../src/api/types';
+import { decodePageToken, encodePageToken } from '../../src/engine/requests';
 import { ErrorCode, FlotillaError } from '../../src/errors';
 import type {
   ClusterStatus,
@@ -8,6 +9,7 @@ import type {
   DestroyUnitsRequest,
   DestroyUnitsResponse,
   Event,
+  GetClusterStatusRequest,
   GetUnitRequest,
   JournalChunk,
   ListMachinesResponse,
@@ -103,6 +105,8 @@ export class FakeCluster implements ClusterApi {
   private readonly journals = new Map<string, string[]>();
   private readonly journalListeners = new Set<(unit: string, line: string) => void>();
   private epoch = 1;
+  /** Machines held by the mass-loss guard, comma-separated (undefined: not held). */
+  held: string | undefined;
 
   constructor(opts: FakeClusterOptions = {}) {
     this.machines = (opts.machines ?? DEFAULT_MACHINES).map((m) => ({
@@ -258,7 +262,7 @@ export class FakeCluster implements ClusterApi {
   async listUnits(req: ListUnitsRequest): Promise<ListUnitsResponse> {
     this.enter('listUnits');
     const names = [...this.units.keys()].sort();
-    const { page, next } = paginate(names, req.pageSize, req.pageToken, (n) => n);
+    const { page, next } = paginate('units', names, req.pageSize, req.pageToken, (n) => n);
     const basic = req.view === UnitView.UNIT_VIEW_BASIC;
     const units = page.map((n) => this.view(this.units.get(n)!));
     return {
@@ -286,6 +290,7 @@ export class FakeCluster implements ClusterApi {
       }
     }
     const { page, next } = paginate(
+      'states',
       rows,
       req.pageSize,
       req.pageToken,
@@ -316,9 +321,16 @@ export class FakeCluster implements ClusterApi {
     return { index: this.index };
   }
 
-  async getClusterStatus(): Promise<ClusterStatus> {
+  async getClusterStatus(req: Partial<GetClusterStatusRequest> = {}): Promise<ClusterStatus> {
     this.enter('getClusterStatus');
+    let resumed: boolean | undefined;
+    if (req.resumeRescheduling) {
+      resumed = this.held !== undefined;
+      this.held = undefined;
+    }
     return {
+      ...(this.held !== undefined ? { reschedulingHeld: this.held } : {}),
+      ...(resumed !== undefined ? { resumed } : {}),
       leaderMachineId: this.machines[0]?.id ?? '',
       leaderAddress: '10.0.0.1:7070',
       epoch: this.epoch,
@@ -571,16 +583,19 @@ function refuseTemplate(name: string): void {
   }
 }
 
+/** The engine's paging: its token encoding (src/engine/requests.ts), items after the cursor. */
 function paginate<T>(
+  kind: 'units' | 'states',
   items: T[],
   pageSize: number,
   token: string,
   key: (x: T) => string,
 ): { page: T[]; next: string } {
   const size = pageSize > 0 ? pageSize : 1000;
-  const lo = token ? items.findIndex((x) => key(x) > token) : 0;
+  const after = decodePageToken(kind, token);
+  const lo = after ? items.findIndex((x) => key(x) > after) : 0;
   const start = lo === -1 ? items.length : lo;
   const page = items.slice(start, start + size);
-  const next = start + size < items.length ? key(page[page.length - 1]) : '';
+  const next = start + size < items.length ? encodePageToken(kind, key(page[page.length - 1])) : '';
   return { page, next };
 }

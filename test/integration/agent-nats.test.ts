@@ -189,7 +189,11 @@ describe('agents on real NATS', () => {
     // The leader got a full report after the restart.
     await waitFor(
       () => leader.reportsFor(n.id).some((r) => r.full && r.units.some((u) => u.unit === units[1])),
-      'full report',
+      // What the agent sent and what the leader got, should this ever time out again.
+      () =>
+        `full report: agent ${JSON.stringify(n.agent.stats)}; leader got ${JSON.stringify(
+          leader.reportsFor(n.id).map((r) => [r.full, r.units.length, r.gone.length]),
+        )}`,
     );
   });
 });

@@ -1019,6 +1019,22 @@ describe('flotilla cluster / events', () => {
     });
   });
 
+  test('cluster: a hold of the mass-loss guard is shown; --resume resumes it', async () => {
+    const e = await setup();
+    e.fake.held = `${M1},${M2}`;
+    const held = await e.cli(['cluster']);
+    expect(held.stdout).toContain(
+      `Rescheduling:\tHELD (mass-loss guard; silent: ${M1},${M2}; resume with --resume)\n`,
+    );
+    const r = await e.cli(['cluster', '--resume']);
+    expect(r.code).toBe(0);
+    expect(r.stdout.startsWith('Rescheduling resumed\n')).toBe(true);
+    expect(r.stdout).not.toContain('HELD');
+    expect((await e.cli(['cluster', '--resume'])).stdout).toContain(
+      'Rescheduling was not held; nothing to resume\n',
+    );
+  });
+
   test('events: from an index, up to the current one; --json; --follow', async () => {
     const e = await setup();
     e.fake.seed([{ name: 'a.service' }, { name: 'b.service', target: 'loaded' }]);

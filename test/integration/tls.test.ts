@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -12,6 +11,7 @@ import { startDevDaemon } from '../helpers/dev-daemon';
 import { loadConfig, type DaemonConfig } from '../../src/daemon/config';
 import { etcdSecurity, natsSecurity } from '../../src/daemon/stores';
 import { FakeCluster } from '../helpers/fake-cluster';
+import { TestPki } from '../helpers/certs';
 
 /**
  * The gRPC API over TLS and mutual TLS, with certificates made by openssl for this run, driven
@@ -21,52 +21,9 @@ import { FakeCluster } from '../helpers/fake-cluster';
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'flotilla-tls-'));
 const f = (name: string): string => path.join(dir, name);
 
-function openssl(...args: string[]): void {
-  execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
-}
+const pki = new TestPki(dir);
 
-/** `openssl req` with a new key and the subject `name`: a CA (`-x509`) or a signing request. */
-function request(name: string, ...rest: string[]): void {
-  const key = ['-newkey', 'rsa:2048', '-nodes', '-subj', `/CN=${name}`, '-keyout', `${name}.key`];
-  openssl('req', ...key, ...rest);
-}
-
-/** A CA, and certificates it signs (a daemon's, for 127.0.0.1, or a client's). */
-function makeCa(name: string): void {
-  request(name, '-x509', '-days', '2', '-out', `${name}.pem`);
-}
-function makeCert(name: string, ca: string, server: boolean): void {
-  request(name, '-out', `${name}.csr`);
-  fs.writeFileSync(
-    f(`${name}.ext`),
-    server
-      ? // A daemon's certificate: it serves, and presents it when forwarding to the leader.
-        'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n'
-      : 'extendedKeyUsage=clientAuth\n',
-  );
-  const sign = ['-CA', `${ca}.pem`, '-CAkey', `${ca}.key`, '-CAcreateserial', '-days', '2'];
-  openssl(
-    'x509',
-    '-req',
-    '-in',
-    `${name}.csr`,
-    ...sign,
-    '-extfile',
-    `${name}.ext`,
-    '-out',
-    `${name}.pem`,
-  );
-}
-
-/** flotillad's flags for mTLS with the daemon certificate. */
-const daemonTlsFlags = (): string[] => [
-  '--grpc-tls-cert',
-  f('server.pem'),
-  '--grpc-tls-key',
-  f('server.key'),
-  '--grpc-tls-ca',
-  f('ca.pem'),
-];
+const daemonTlsFlags = (): string[] => pki.daemonTlsFlags();
 
 /** flotillad's and `flotilla replay`'s flags for etcd with mTLS. */
 const etcdClientFlags = (): string[] => [
@@ -92,11 +49,7 @@ let fake: FakeCluster;
 const servers: ApiServerHandle[] = [];
 
 beforeAll(() => {
-  makeCa('ca');
-  makeCa('rogue');
-  makeCert('server', 'ca', true);
-  makeCert('client', 'ca', false);
-  makeCert('intruder', 'rogue', false);
+  pki.makeBasics();
   fake = new FakeCluster();
 });
 afterAll(async () => {

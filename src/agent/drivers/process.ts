@@ -14,6 +14,7 @@
  * so they alone are polled cheaply (`kill(pid, 0)` every `pollMs`), and since their exit status
  * is then unknowable they are reported failed with result "unknown" when they die.
  *
+ * systemd's specifiers (%i, %n, %H…) are expanded as systemd does (specifiers.ts).
  * Not modelled: Type= other than simple, Restart=, User=, dependencies, other unit types.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -78,13 +79,29 @@ export function procStartTime(pid: number): string | null {
   }
 }
 
-/** Whether `pid` runs (EPERM counts: it exists, it is just not ours to signal). */
+/**
+ * Whether `pid` runs (EPERM counts: it exists, it is just not ours to signal). A zombie does not:
+ * it has exited and only waits to be reaped — by init, which in some containers and microVMs
+ * never reaps orphans, so a unit killed while its agent was down would otherwise look alive for
+ * ever and be "adopted" instead of started again.
+ */
 export function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  return !zombie(pid);
+}
+
+/** Whether /proc says `pid` has exited but is not reaped yet (state Z or X). */
+function zombie(pid: number): boolean {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    return state === 'Z' || state === 'X';
+  } catch {
+    return false;
   }
 }
 

@@ -5,4 +5,4 @@
 export { SystemdDriver } from './systemd/driver';
 export type { SystemdDriverOptions, SystemdDriverStats } from './systemd/driver';
 export { orderOps } from './systemd/batch';
-export { isValidUnitName, unitObjectPath, sha1 } from './systemd/unitfile';
+export { unitObjectPath, sha1 } from './systemd/unitfile';

@@ -1,53 +1,13 @@
 /**
- * Just enough of systemd's unit file syntax for the process driver: sections and assignments
- * (comments, line continuations, empty assignments that reset a list), command lines with
- * systemd's prefixes and quoting, `Environment=` assignments and `${VAR}`/`$VAR` expansion.
+ * What the process driver needs of systemd's unit syntax beyond the file's grammar: command
+ * lines with systemd's prefixes and quoting, `Environment=` assignments, specifiers (`%i`,
+ * `%n`…, specifiers.ts) and `${VAR}`/`$VAR` expansion. The file itself is read by Flotilla's one parser (src/unit), values as systemd
+ * applies them (continuations joined, empty assignments resetting a list).
  * Reference: systemd.syntax(7), systemd.service(5) "COMMAND LINES", systemd.exec(5).
  */
 import { ErrorCode, FlotillaError } from '../../errors';
-
-export interface UnitFileEntry {
-  section: string;
-  key: string;
-  value: string;
-}
-
-/** Parses unit file text into entries, in file order. */
-export function parseUnitText(text: string): UnitFileEntry[] {
-  const out: UnitFileEntry[] = [];
-  let section = '';
-  const lines = text.split(/\r?\n/);
-  for (let i = 0; i < lines.length; i++) {
-    let line = lines[i].trim();
-    if (line === '' || line.startsWith('#') || line.startsWith(';')) continue;
-    // A trailing backslash continues the value on the next line (joined with a space).
-    while (line.endsWith('\\') && i + 1 < lines.length) {
-      const next = lines[++i].trim();
-      if (next.startsWith('#') || next.startsWith(';')) continue;
-      line = `${line.slice(0, -1)} ${next}`;
-    }
-    if (line.endsWith('\\')) line = line.slice(0, -1);
-    if (line.startsWith('[') && line.endsWith(']')) {
-      section = line.slice(1, -1).trim();
-      continue;
-    }
-    const eq = line.indexOf('=');
-    if (eq <= 0) continue;
-    out.push({ section, key: line.slice(0, eq).trim(), value: line.slice(eq + 1).trim() });
-  }
-  return out;
-}
-
-/** Values of `section.key` in order; an empty assignment resets the list (systemd semantics). */
-export function values(entries: UnitFileEntry[], section: string, key: string): string[] {
-  let vals: string[] = [];
-  for (const e of entries) {
-    if (e.section !== section || e.key !== key) continue;
-    if (e.value === '') vals = [];
-    else vals.push(e.value);
-  }
-  return vals;
-}
+import { optionValues, parseUnitFile } from '../../unit';
+import { expandSystemdSpecifiers, thisHost, type SpecifierHost } from './specifiers';
 
 const ESCAPES: Record<string, string> = {
   n: '\n',
@@ -190,24 +150,39 @@ export interface ServiceSpec {
 }
 
 /** What the process driver needs from a service unit. Throws UNIT_FILE_INVALID without ExecStart=. */
-export function serviceSpec(unit: string, text: string): ServiceSpec {
-  const entries = parseUnitText(text);
-  const env = parseEnvironment(values(entries, 'Service', 'Environment'));
-  const exec = values(entries, 'Service', 'ExecStart');
+export function serviceSpec(
+  unit: string,
+  text: string,
+  host: SpecifierHost = thisHost(),
+): ServiceSpec {
+  let entries;
+  try {
+    entries = parseUnitFile(text);
+  } catch (err) {
+    throw new FlotillaError(ErrorCode.UnitFileInvalid, `${unit}: ${(err as Error).message}`, {
+      cause: err,
+      details: { unit },
+    });
+  }
+  // systemd expands specifiers (%i, %n, %H…) in these settings before anything else.
+  const values = (section: string, name: string): string[] =>
+    optionValues(entries, section, name).map((v) => expandSystemdSpecifiers(v, unit, host));
+  const env = parseEnvironment(values('Service', 'Environment'));
+  const exec = values('Service', 'ExecStart');
   if (exec.length === 0)
     throw new FlotillaError(
       ErrorCode.UnitFileInvalid,
       `${unit}: Service has no ExecStart= setting. Refusing.`,
       { details: { unit } },
     );
-  let wd = values(entries, 'Service', 'WorkingDirectory').at(-1);
+  let wd = values('Service', 'WorkingDirectory').at(-1);
   let optional = false;
   if (wd?.startsWith('-')) {
     optional = true;
     wd = wd.slice(1);
   }
   return {
-    description: values(entries, 'Unit', 'Description').at(-1) ?? unit,
+    description: values('Unit', 'Description').at(-1) ?? unit,
     // Several ExecStart= lines are for Type=oneshot only (not supported): the last one runs.
     exec: parseCommandLine(exec[exec.length - 1], env),
     env,

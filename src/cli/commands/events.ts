@@ -8,7 +8,7 @@ import { CliError, errorMessage } from '../errors';
 import { eventDetails } from '../../history/describe';
 import { writeHistoryFile } from '../../history/export';
 import { readHistory } from '../../history/source';
-import { HISTORY_SOURCE_FLAGS, historySourceOf } from '../history-source';
+import { STORE_FLAGS, historySourceOf } from '../history-source';
 
 /** Without --since, the last this many events. */
 export const DEFAULT_EVENTS = 100;
@@ -81,7 +81,7 @@ const FLAGS: readonly FlagSpec[] = [
     valueName: 'IDS',
     help: 'Only events about these machines (full IDs or prefixes), comma-separated',
   },
-  ...HISTORY_SOURCE_FLAGS.map((f) => ({ ...f, help: `events export: ${f.help}` })),
+  ...STORE_FLAGS.map((f) => ({ ...f, help: `events export: ${f.help}` })),
 ];
 
 function parseList(v: string): string[] {

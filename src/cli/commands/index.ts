@@ -1,4 +1,6 @@
 import type { Command } from '../command';
+import { backup, restore } from './backup';
+import { busAuth } from './bus-auth';
 import { cat } from './cat';
 import { cluster } from './cluster';
 import { destroy } from './destroy';
@@ -16,9 +18,12 @@ import { status } from './status';
 import { stop } from './stop';
 import { submit } from './submit';
 import { unload } from './unload';
+import { viz } from './viz';
 
 /** Every command, in the order help lists them (alphabetical, as fleetctl). */
 export const COMMANDS: readonly Command[] = [
+  backup,
+  busAuth,
   cat,
   cluster,
   destroy,
@@ -31,12 +36,14 @@ export const COMMANDS: readonly Command[] = [
   load,
   replay,
   restart,
+  restore,
   start,
   status,
   stop,
   submit,
   unload,
   version,
+  viz,
 ];
 registry.commands = COMMANDS;
 

@@ -74,6 +74,15 @@ there answers; no SSH). --follow keeps printing until interrupted.`,
         // journalctl ends every line; an agent's last chunk may not.
         if (!endsWithNewline) ctx.io.stdout('\n');
       }
+      // Following never ends by itself: an end the user did not ask for (Ctrl-C) means the
+      // daemon, or the agent of the unit's machine, went away.
+      if (req.follow && !ctx.signal.aborted) {
+        err(
+          ctx,
+          `Error following journal of unit ${name}: the stream ended (the daemon or the unit's agent went away)`,
+        );
+        return 1;
+      }
     } catch (e) {
       err(ctx, `Error retrieving journal of unit ${name}: ${errorMessage(e)}`);
       return 1;

@@ -13,7 +13,7 @@ import { checkSchema } from '../../history/schema';
 import { describeEvent, describeFailure } from '../../history/describe';
 import { diff, lastIndex, resolvePoint, stateAt, unitTimeline, verify } from '../../history/replay';
 import { readHistory } from '../../history/source';
-import { HISTORY_SOURCE_FLAGS, historySourceOf } from '../history-source';
+import { STORE_FLAGS, etcdOptionsFromFlags, historySourceOf, readStore } from '../history-source';
 import type { Restored } from '../../store/types';
 
 const FLAGS: readonly FlagSpec[] = [
@@ -59,14 +59,21 @@ const FLAGS: readonly FlagSpec[] = [
     default: false,
     help: 'Print the replayed events instead of the resulting state',
   },
+];
+
+const ALL_FLAGS: readonly FlagSpec[] = [
+  ...FLAGS,
   {
     name: 'allow-unknown',
     type: 'bool',
     default: false,
     help: 'Skip events of types or schema versions this version does not know instead of refusing',
   },
-  ...HISTORY_SOURCE_FLAGS,
+  ...STORE_FLAGS,
 ];
+
+// viz and backup/restore read their store the way replay does.
+export { STORE_FLAGS, etcdOptionsFromFlags, readStore };
 
 function untilOf(ctx: Context, r: Restored): number {
   const at = flagString(ctx.parsed, 'at');
@@ -108,7 +115,7 @@ results and exit statuses, its machine joining or being lost), each event with t
 to; with --diff what changed between two points; with --verify it folds the history twice and
 against the stored snapshot and fails (HISTORY_DIVERGED) naming the first differing event. A
 source that does not exist or holds no cluster is an error.`,
-  flags: FLAGS,
+  flags: ALL_FLAGS,
   needsApi: false,
   async run(ctx: Context): Promise<number> {
     const source = historySourceOf(ctx);

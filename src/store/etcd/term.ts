@@ -69,6 +69,10 @@ export class EtcdTerm implements Term {
     return this.signal.lost;
   }
 
+  remainingMs(): number {
+    return this.signal.lost ? 0 : this.lease.remainingMs();
+  }
+
   get leaseId(): string {
     return this.lease.id;
   }

@@ -292,7 +292,7 @@ describe('schedule protocol', () => {
     // Answer schedule.get late, after publishing another delta.
     const bus = hub.connect();
     let held: BusMessage | undefined;
-    bus.subscribe(S.scheduleGet, (m) => (held = m));
+    bus.subscribe(S.scheduleGetAll, (m) => (held = m));
     leader.change('m1', [scheduled('a.service')], [], true);
     const { agent, driver } = await setup({ hub, leader });
     await waitFor(() => held !== undefined, 'request');

@@ -73,11 +73,13 @@ export class FakeLeader {
       first = false;
     });
     this.subs.push(
-      this.bus.subscribe(this.subj.report, (m) => {
+      this.bus.subscribe(this.subj.reportAll, (m) => {
         this.reportSizes.push(m.data.length);
         this.reports.push(decodeStateReport(m.data));
       }),
-      this.bus.subscribe(this.subj.heartbeat, (m) => this.heartbeats.push(decodeHeartbeat(m.data))),
+      this.bus.subscribe(this.subj.heartbeatAll, (m) =>
+        this.heartbeats.push(decodeHeartbeat(m.data)),
+      ),
     );
     this.answer(true);
     return this;
@@ -86,7 +88,7 @@ export class FakeLeader {
   /** Answer `engine.schedule.get` (true) or leave it without responders (false). */
   answer(on: boolean): void {
     if (on && !this.getSub) {
-      this.getSub = this.bus.subscribe(this.subj.scheduleGet, (m) => {
+      this.getSub = this.bus.subscribe(this.subj.scheduleGetAll, (m) => {
         const req = decodeScheduleRequest(m.data);
         this.requests.push(req);
         m.respond?.(encode(this.page(req)));

@@ -3,6 +3,7 @@
  * results, adoption by a new driver instance (same PID, no restart), status and journal.
  * Every process a test starts is killed in afterEach.
  */
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -162,6 +163,26 @@ describe('process driver', () => {
     await applyOk(second.d, [{ kind: 'stop', unit: 'a.service' }]);
     expect(pidAlive(pid)).toBe(false);
     expect(await stateOf(second.d, 'a.service')).toMatchObject({ active: 'inactive', sub: 'dead' });
+  });
+
+  it('a zombie (exited, not reaped yet) is not alive', async () => {
+    // sh starts `sleep 0` in the background and execs `sleep 5`, which never reaps it.
+    const child = spawn('/bin/sh', ['-c', 'sleep 0 & echo $!; exec sleep 5'], {
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    try {
+      const zpid = await new Promise<number>((resolve) =>
+        child.stdout!.once('data', (b: Buffer) => resolve(parseInt(b.toString(), 10))),
+      );
+      await waitFor(
+        () => fs.readFileSync(`/proc/${zpid}/stat`, 'utf8').includes(') Z '),
+        'a zombie',
+      );
+      expect(pidAlive(zpid)).toBe(false);
+      expect(pidAlive(child.pid!)).toBe(true);
+    } finally {
+      child.kill('SIGKILL');
+    }
   });
 
   it('an adopted process that dies is noticed by polling and reported failed (result unknown)', async () => {

@@ -2,20 +2,20 @@
 import {
   parseCommandLine,
   parseEnvironment,
-  parseUnitText,
   serviceSpec,
-  values,
 } from '../../../src/agent/drivers/unit-file';
+import { optionValues, parseUnitFile } from '../../../src/unit';
 import { isFlotillaError } from '../../../src/errors';
 
 describe('unit file parsing', () => {
   it('reads sections, skips comments, joins continuation lines, resets lists on empty assignments', () => {
-    const e = parseUnitText(
+    const e = parseUnitFile(
       '# c\n[Unit]\nDescription = Hello\n; c\n[Service]\nExecStart=/bin/echo a \\\n  b\nEnvironment=A=1\nEnvironment=\nEnvironment=B=2\n',
     );
-    expect(values(e, 'Unit', 'Description')).toEqual(['Hello']);
-    expect(values(e, 'Service', 'ExecStart')).toEqual(['/bin/echo a  b']);
-    expect(values(e, 'Service', 'Environment')).toEqual(['B=2']);
+    expect(optionValues(e, 'Unit', 'Description')).toEqual(['Hello']);
+    // As systemd: the backslash becomes a space, the next line is kept as it is.
+    expect(optionValues(e, 'Service', 'ExecStart')).toEqual(['/bin/echo a    b']);
+    expect(optionValues(e, 'Service', 'Environment')).toEqual(['B=2']);
   });
 
   it('strips ExecStart= prefixes; "@" sets argv[0]; "-" ignores failure', () => {

@@ -130,9 +130,13 @@ describe('replay', () => {
     try {
       const file = path.join(dir, 'h.jsonl');
       const snap = { index: 4, epoch: 1, data: encodeState(foldAll(log.slice(0, 4))) };
-      writeHistoryFile(file, { snapshot: snap, tail: log }, 'prod', 1);
+      writeHistoryFile(file, { snapshot: snap, tail: log }, 'prod');
       const back = readHistoryFile(file);
-      expect(back.header).toMatchObject({ format: 'flotilla-history', cluster: 'prod', events: 8 });
+      expect(back.header).toMatchObject({
+        format: 'flotilla-history',
+        cluster: 'prod',
+        events: 8,
+      });
       expect(back.restored.tail).toEqual(log);
       expect(Buffer.from(back.restored.snapshot!.data)).toEqual(Buffer.from(snap.data));
       const typo = path.join(dir, 'no-such-dir');

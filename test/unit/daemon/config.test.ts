@@ -86,6 +86,14 @@ describe('loadConfig', () => {
     );
   });
 
+  it('max_unit_bytes defaults to 64 KiB and is bounded by what one event can hold', () => {
+    expect(loadConfig([], NOFILE).config.max_unit_bytes).toBe(65536);
+    expect(loadConfig(['--max-unit-bytes', '102400'], NOFILE).config.max_unit_bytes).toBe(102400);
+    expect(refusal(() => loadConfig(['--max-unit-bytes', '102401'], NOFILE)).message).toBe(
+      'invalid value for max_unit_bytes (flag --max-unit-bytes): "102401" (want a whole number from 1 to 102400)',
+    );
+  });
+
   it('switches to dev defaults without overriding what the user set', () => {
     const { config } = loadConfig(['--dev', '--data-dir', '/tmp/d', '--agent-ttl', '3s'], NOFILE);
     expect(config.dev).toBe(true);
@@ -152,5 +160,26 @@ describe('parsers', () => {
     expect(parseMetadata('')).toEqual({});
     expect(parseMetadata('a=')).toBeUndefined();
     expect(parseMetadata('=1')).toBeUndefined();
+  });
+});
+
+describe('liveness settings', () => {
+  it('reads agent_ttl_grace and mass_loss_threshold (1/3, 0.5, 50%); defaults: one TTL, 1/3', () => {
+    const { config: d } = loadConfig([], NOFILE);
+    expect([d.agent_ttl_grace, d.mass_loss_threshold]).toEqual([0, 1 / 3]);
+    const file = tmpConf('agent_ttl_grace=1m\nmass_loss_threshold=50%\n');
+    const { config } = loadConfig([], { FLOTILLA_CONFIG: file });
+    expect([config.agent_ttl_grace, config.mass_loss_threshold]).toEqual([60_000, 0.5]);
+    expect(loadConfig(['--mass-loss-threshold', '1/4'], NOFILE).config.mass_loss_threshold).toBe(
+      0.25,
+    );
+    expect(loadConfig(['--mass-loss-threshold', '1'], NOFILE).config.mass_loss_threshold).toBe(1);
+  });
+
+  it('refuses a threshold outside (0, 1], naming the key and the source', () => {
+    for (const bad of ['0', '1.5', '3/2', '1/0', 'half', '-0.2']) {
+      const e = refusal(() => loadConfig(['--mass-loss-threshold', bad], NOFILE));
+      expect(e.message).toContain('mass_loss_threshold');
+    }
   });
 });

@@ -235,7 +235,7 @@ describe('Engine', () => {
     let pages = 0;
     do {
       const data = await bus.request(
-        `flotilla.${CLUSTER}.engine.schedule.get`,
+        `flotilla.${CLUSTER}.engine.schedule.get.m1`,
         encode({ v: PROTOCOL_VERSION, machine: 'm1', paged: true, ...(after ? { after } : {}) }),
         2000,
       );

@@ -1,7 +1,12 @@
 import { preEncoded, preEncodedBytes, servingPreEncoded } from '../../../src/api/pre-encoded';
 import { encodePageInSlices, writeItem } from '../../../src/engine/listing';
 import { foldAll } from '../../../src/engine/fold';
-import { EncodedUnitViews, unitView, type EncodedUnit } from '../../../src/engine/unit-views';
+import {
+  EncodedUnitViews,
+  liveReports,
+  unitView,
+  type EncodedUnit,
+} from '../../../src/engine/unit-views';
 import type { FlotillaEvent } from '../../../src/events/types';
 import { SCHEMA_VERSION } from '../../../src/events/types';
 import {
@@ -181,5 +186,29 @@ describe('EncodedUnitViews', () => {
     expect(unitView(report('inactive', 'not-found'), u).currentState).toBe('inactive');
     // Only the placed machine's report counts.
     expect(unitView(report('active', 'loaded', 'm2'), u).currentState).toBe('inactive');
+  });
+
+  it("leaves a lost machine's reports out until it comes back", () => {
+    const joined = (i: number, machine: string) =>
+      ev(i, { type: 'MachineJoined', machine, ip: '10.0.0.1', metadata: {} });
+    const state = foldAll([
+      joined(1, 'm1'),
+      ev(2, { type: 'UnitSubmitted', unit: 'a.service', options, hash: 'h', target: 'launched' }),
+      ev(3, {
+        type: 'UnitStateReported',
+        unit: 'a.service',
+        machine: 'm1',
+        state: { load: 'loaded', active: 'active', sub: 'running', hash: 'h' },
+      }),
+    ]);
+    const u = state.units.get('a.service')!;
+    // Unplaced: every live machine's report counts.
+    expect(unitView(state, u).currentState).toBe('launched');
+    expect([...liveReports(state, 'a.service')].map(([m]) => m)).toEqual(['m1']);
+    foldAll([ev(4, { type: 'MachineLost', machine: 'm1', reason: 'no heartbeat' })], state);
+    expect(unitView(state, u).currentState).toBe('inactive');
+    expect([...liveReports(state, 'a.service')]).toEqual([]);
+    foldAll([joined(5, 'm1')], state);
+    expect(unitView(state, u).currentState).toBe('launched');
   });
 });

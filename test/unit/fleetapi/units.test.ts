@@ -46,27 +46,55 @@ describe('PUT /fleet/v1/units/{name}', () => {
     expect(cluster.units.get('web.service')!.target).toBe('launched');
   });
 
-  it('sets the desired state of an existing unit from SetUnitTargetState: 204, options ignored as fleet did', async () => {
-    cluster.seed([{ name: 'hello.service' }]);
+  it('sets the desired state of an existing unit from SetUnitTargetState: 204, same options kept', async () => {
+    cluster.seed([{ name: 'hello.service', options: HELLO_OPTIONS }]);
     const before = cluster.units.get('hello.service')!.hash;
     const r = await api.req('PUT', '/fleet/v1/units/hello.service?alt=json', {
       desiredState: 'launched',
       name: 'hello.service',
-      options: [{ name: 'ExecStart', section: 'Service', value: '/bin/other' }],
+      options: HELLO_OPTIONS,
     });
     expect(r.status).toBe(204);
     expect(r.text).toBe('');
     const u = cluster.units.get('hello.service')!;
     expect(u.target).toBe('launched');
     expect(u.hash).toBe(before);
-    expect(cluster.count('createUnits')).toBe(0);
+  });
+
+  it('replaces the file of an existing unit sent with other options (fleetctl --replace): 201, inactive unless a desired state is sent', async () => {
+    cluster.seed([{ name: 'hello.service', target: 'launched' }]);
+    const before = cluster.units.get('hello.service')!.hash;
+    const other = [{ name: 'ExecStart', section: 'Service', value: '/bin/other' }];
+    let r = await api.req('PUT', '/fleet/v1/units/hello.service?alt=json', {
+      name: 'hello.service',
+      options: other,
+    });
+    expect(r.status).toBe(201);
+    let u = cluster.units.get('hello.service')!;
+    expect(u.hash).not.toBe(before);
+    expect(u.options).toEqual([{ section: 'Service', name: 'ExecStart', value: '/bin/other' }]);
+    expect(u.target).toBe('inactive');
+
+    // Replaced and given a desired state in one request.
+    r = await api.req('PUT', '/fleet/v1/units/hello.service?alt=json', {
+      desiredState: 'loaded',
+      name: 'hello.service',
+      options: HELLO_OPTIONS,
+    });
+    expect(r.status).toBe(201);
+    u = cluster.units.get('hello.service')!;
+    expect(u.options).toHaveLength(2);
+    expect(u.target).toBe('loaded');
   });
 
   it.each([
     [
-      'an existing unit without desiredState',
+      'an existing unit without desiredState (and the same options or none)',
       'hello.service',
-      { name: 'hello.service', options: HELLO_OPTIONS },
+      {
+        name: 'hello.service',
+        options: [{ name: 'ExecStart', section: 'Service', value: '/bin/true' }],
+      },
       409,
       'must provide desiredState to update existing unit hello.service',
     ],

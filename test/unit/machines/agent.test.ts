@@ -215,6 +215,40 @@ describe('agent machine: degraded', () => {
     expect(r2.s.context.reportOwed).toBe(true);
   });
 
+  it('a full report is owed from the moment the bus drops, however the reconnect is noticed', () => {
+    // The reconnect's status event may come after the first message of the new connection: a
+    // delta published while the bus was down moves the machine on before BUS_CONNECTED does.
+    const r1 = step(readyAt(1, 1), { type: 'BUS_DISCONNECTED' });
+    expect(r1.s.context.reportOwed).toBe(true);
+    const r2 = step(r1.s, { type: 'SCHEDULE_RECEIVED', delta: delta(1, 3) });
+    expect(r2.s.value).toBe('syncing');
+    const r3 = step(r2.s, {
+      type: 'FULL_SCHEDULE_RECEIVED',
+      fetchId: r2.s.context.fetchId,
+      schedule: full(1, 3),
+    });
+    expect(r3.s.value).toBe('ready');
+    expect(r3.acts).toEqual(['sendFullReport', 'applyFullSchedule', 'applyDeltas']);
+    expect(r3.s.context.reportOwed).toBe(false);
+    // The late BUS_CONNECTED changes nothing (the delta already showed the bus up).
+    const r4 = step(r3.s, { type: 'BUS_CONNECTED' });
+    expect(r4.s.value).toBe('ready');
+    expect(r4.acts).toEqual([]);
+    // Dropped while a fetch is in flight: owed as well.
+    const s1 = step(readyAt(1, 1), { type: 'RESYNC_REQUESTED', epoch: 1 });
+    const s2 = step(
+      step(s1.s, {
+        type: 'FULL_SCHEDULE_RECEIVED',
+        fetchId: s1.s.context.fetchId,
+        schedule: full(1, 1),
+      }).s,
+      { type: 'RESYNC_REQUESTED', epoch: 1 },
+    );
+    expect(s2.s.context.reportOwed).toBe(true);
+    const s3 = step(s2.s, { type: 'BUS_DISCONNECTED' });
+    expect([s3.s.value, s3.s.context.reportOwed]).toEqual(['degraded', true]);
+  });
+
   it('a resync or a delta while degraded brings it back to syncing', () => {
     const [s0] = initialTransition(agentMachine, { machineId: 'm1' });
     const r1 = step(step(s0, { type: 'UNITS_ADOPTED', count: 0 }).s, {

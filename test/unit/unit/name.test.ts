@@ -35,9 +35,8 @@ describe('validateUnitName', () => {
     'swapfile.swap',
     'user.slice',
     'session.scope',
-    'old.busname',
-    'snap.snapshot',
-    `${'a'.repeat(248)}.service`,
+    '.hidden.service',
+    `${'a'.repeat(247)}.service`,
   ])('accepts %s', (name) => {
     expect(() => validateUnitName(name)).not.toThrow();
   });
@@ -46,8 +45,8 @@ describe('validateUnitName', () => {
     ['empty', '', 'unit name is empty'],
     [
       'too long',
-      `${'a'.repeat(249)}.service`,
-      'unit name is 257 characters long; the limit is 256',
+      `${'a'.repeat(248)}.service`,
+      `unit name "${'a'.repeat(40)}…(216 more characters)" is 256 characters long; the limit is 255`,
     ],
     ['no type', 'hello', 'unit name "hello" has no type suffix (such as ".service")'],
     ['ends in a dot', 'hello.', 'unit name "hello." ends in "."'],
@@ -59,29 +58,44 @@ describe('validateUnitName', () => {
     [
       'a space',
       'hel lo.service',
-      'unit name "hel lo.service" contains " "; allowed are letters, digits and ":_.\\@-"',
+      'unit name "hel lo.service" contains " "; allowed are ASCII letters, digits and ":_.\\@-"',
     ],
     [
       'a slash',
       'a/b.service',
-      'unit name "a/b.service" contains "/"; allowed are letters, digits and ":_.\\@-"',
+      'unit name "a/b.service" contains "/"; allowed are ASCII letters, digits and ":_.\\@-"',
     ],
     [
       'non-ASCII',
       'café.service',
-      'unit name "café.service" contains "é"; allowed are letters, digits and ":_.\\@-"',
+      'unit name "café.service" contains "é"; allowed are ASCII letters, digits and ":_.\\@-"',
+    ],
+    [
+      'busname (gone from systemd)',
+      'old.busname',
+      `unit name "old.busname" has unknown type "busname"; known types: ${KNOWN_UNIT_TYPES.join(', ')}`,
+    ],
+    [
+      'snapshot (gone from systemd)',
+      'a.snapshot',
+      `unit name "a.snapshot" has unknown type "snapshot"; known types: ${KNOWN_UNIT_TYPES.join(', ')}`,
+    ],
+    [
+      'a newline',
+      'a\nb.service',
+      'unit name "a\\u000ab.service" contains "\\n"; allowed are ASCII letters, digits and ":_.\\@-"',
     ],
     ['nothing before the type', '.service', 'unit name ".service" has nothing before ".service"'],
     ['starts with @', '@x.service', 'unit name "@x.service" starts with "@"'],
     [
       'a template of a type that has none',
       'srv@.mount',
-      'unit name "srv@.mount" is a template or instance, but only service, socket, timer, path, target units can be',
+      'unit name "srv@.mount" is a template or instance, but only service, socket, target, timer, path units can be',
     ],
     [
       'an instance of a type that has none',
       'dev@sda.device',
-      'unit name "dev@sda.device" is a template or instance, but only service, socket, timer, path, target units can be',
+      'unit name "dev@sda.device" is a template or instance, but only service, socket, target, timer, path units can be',
     ],
   ])('refuses %s', (_case, name, message) => {
     const err = refusal(name);
@@ -89,6 +103,28 @@ describe('validateUnitName', () => {
     expect(err.code).toBe(ErrorCode.UnitNameInvalid);
     expect(err.message).toBe(message);
     expect(err.details).toEqual({ unit: name });
+  });
+
+  test('the type list is the one of systemd 252 (`systemctl -t help`)', () => {
+    expect([...KNOWN_UNIT_TYPES].sort()).toEqual([
+      'automount',
+      'device',
+      'mount',
+      'path',
+      'scope',
+      'service',
+      'slice',
+      'socket',
+      'swap',
+      'target',
+      'timer',
+    ]);
+  });
+
+  test('a 120 KB name is refused on its length, quoting 40 characters of it', () => {
+    const err = refusal(`${'x'.repeat(120_000)}.service`);
+    expect(err.message.length).toBeLessThan(200);
+    expect(err.message).toContain('120008 characters long');
   });
 });
 

@@ -14,7 +14,8 @@ import { UnitsDirectory } from './files';
 import { journalLines } from './journal';
 import { formatStatus } from './status';
 import { UnitTracker } from './tracker';
-import { isValidUnitName, unitObjectPath, unitType } from './unitfile';
+import { isValidUnitName, unitType } from '../../../unit';
+import { unitObjectPath } from './unitfile';
 
 export interface SystemdDriverOptions {
   /**

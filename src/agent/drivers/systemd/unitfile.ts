@@ -1,34 +1,7 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
-
-/** Unit types systemd knows; a file in the units directory with another suffix is ignored. */
-const UNIT_TYPES = [
-  'service',
-  'socket',
-  'device',
-  'mount',
-  'automount',
-  'swap',
-  'target',
-  'path',
-  'timer',
-  'slice',
-  'scope',
-];
-const UNIT_NAME = new RegExp(`^[A-Za-z0-9:_.\\\\@-]+\\.(${UNIT_TYPES.join('|')})$`);
-
-/**
- * True for a name systemd accepts as a unit name that is also safe as a file name in the units
- * directory: no "/", no leading dot (temp files start with one), at most 255 bytes.
- */
-export function isValidUnitName(name: string): boolean {
-  return name.length <= 255 && !name.startsWith('.') && UNIT_NAME.test(name);
-}
-
-/** "web@1.service" → "service". */
-export function unitType(name: string): string {
-  return name.slice(name.lastIndexOf('.') + 1);
-}
+import { optionValues, parseUnitFile } from '../../../unit';
+import type { UnitOption } from '../../../unit';
 
 /**
  * systemd's D-Bus object path for a unit (bus_label_escape in systemd's sources, documented in
@@ -53,37 +26,17 @@ export function sha1(contents: string): string {
   return createHash('sha1').update(contents, 'utf8').digest('hex');
 }
 
-interface Entry {
-  section: string;
-  key: string;
-  value: string;
-}
-
-/** Parses systemd's ini syntax just enough for the driver: sections, keys, continuations. */
-function entries(contents: string): Entry[] {
-  const out: Entry[] = [];
-  let section = '';
-  let pending = '';
-  for (const raw of contents.split('\n')) {
-    let line = raw.replace(/\r$/, '');
-    if (pending === '' && /^\s*[#;]/.test(line)) continue;
-    if (line.endsWith('\\')) {
-      pending += line.slice(0, -1) + ' ';
-      continue;
-    }
-    line = (pending + line).trim();
-    pending = '';
-    if (line === '') continue;
-    const header = /^\[([^\]]+)\]$/.exec(line);
-    if (header) {
-      section = header[1];
-      continue;
-    }
-    const eq = line.indexOf('=');
-    if (eq <= 0) continue;
-    out.push({ section, key: line.slice(0, eq).trim(), value: line.slice(eq + 1).trim() });
+/**
+ * The options of a unit file the agent wrote (Flotilla's one parser). A file it cannot read
+ * (only possible for one stored before the API checked options) gives none: systemd then
+ * judges the file itself.
+ */
+function entries(contents: string): UnitOption[] {
+  try {
+    return parseUnitFile(contents);
+  } catch {
+    return [];
   }
-  return out;
 }
 
 /** True when the file has an [Install] section with at least one setting (fleet enabled those). */
@@ -96,14 +49,12 @@ export function hasInstallSection(contents: string): boolean {
  * runs them (see missingExecutable). Parsed once per file version, checked at each start.
  */
 export function checkableExecutables(contents: string): string[] {
-  const service = entries(contents).filter((e) => e.section === 'Service');
-  if (service.some((e) => e.key === 'RootDirectory' || e.key === 'RootImage')) return [];
-  let commands: string[] = [];
-  for (const e of service) {
-    if (e.key !== 'ExecStart') continue;
-    // An empty assignment resets the list (drop-in semantics, also valid within one file).
-    commands = e.value === '' ? [] : [...commands, e.value];
+  const options = entries(contents);
+  if (options.some((e) => e.section === 'Service' && /^Root(Directory|Image)$/.test(e.name))) {
+    return [];
   }
+  // An empty assignment resets the list (drop-in semantics, also valid within one file).
+  const commands = optionValues(options, 'Service', 'ExecStart');
   const paths: string[] = [];
   for (const cmd of commands) {
     const prefix = /^[@\-:+!]*/.exec(cmd)?.[0] ?? '';

@@ -1,0 +1,97 @@
+/**
+ * Who may call what on the gRPC API (docs/security.md). A client's role comes from its TLS
+ * client certificate: a URI SAN `flotilla:role:<role>`, or else an OU `flotilla-<role>` in the
+ * subject. Roles:
+ *
+ * - `read-only`: every read (units, states, machines, cluster status, watch, status, journal);
+ * - `agent`: the same reads, for a machine's daemon that forwards its local users' calls but
+ *   must not change the cluster (agent-only machines): it cannot create units or change them;
+ * - `operator`: everything.
+ *
+ * A certificate signed by the CA without a role is `read-only`. A caller without a certificate
+ * reached a listener that needs none (the unix socket, guarded by its file mode, or a loopback
+ * or explicitly insecure TCP listener): `operator`. A follower checks the caller's role before
+ * it forwards; the leader then checks the follower's own certificate.
+ */
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type { PeerCertificate } from 'node:tls';
+import { ErrorCode, FlotillaError } from '../errors';
+import type { ClusterApi } from './types';
+
+export const ROLES = ['read-only', 'agent', 'operator'] as const;
+export type Role = (typeof ROLES)[number];
+
+/** Metadata a daemon adds when it forwards a call to the leader: its machine ID. */
+export const FORWARDED_BY_HEADER = 'flotilla-forwarded-by';
+
+/** The methods that change the cluster: operator only (and GetClusterStatus with resumeRescheduling). */
+const WRITES: ReadonlySet<keyof ClusterApi> = new Set<keyof ClusterApi>([
+  'createUnits',
+  'setTargetStates',
+  'destroyUnits',
+  'setMachineMetadata',
+]);
+
+export interface CallContext {
+  role: Role;
+  /** Where the role came from, for error messages ("certificate CN=ops", "no certificate"). */
+  who: string;
+  /** The machine that forwarded this call, when a daemon did. */
+  forwardedBy?: string;
+}
+
+const calls = new AsyncLocalStorage<CallContext>();
+
+/** Runs `fn` with `ctx` as the current call (read back by currentCall() in its async flow). */
+export function withCall<T>(ctx: CallContext, fn: () => T): T {
+  return calls.run(ctx, fn);
+}
+
+export function currentCall(): CallContext | undefined {
+  return calls.getStore();
+}
+
+const isRole = (s: string): s is Role => (ROLES as readonly string[]).includes(s);
+
+/** The role a client certificate grants (see the file comment); undefined cert → operator. */
+export function roleOfCertificate(cert: PeerCertificate | undefined): Role {
+  if (!cert || Object.keys(cert).length === 0) return 'operator';
+  const sans = (cert.subjectaltname ?? '').split(',').map((s) => s.trim());
+  for (const san of sans) {
+    const m = /^URI:flotilla:role:(.+)$/.exec(san);
+    if (m && isRole(m[1])) return m[1];
+  }
+  const ou = cert.subject?.OU;
+  for (const unit of Array.isArray(ou) ? ou : ou ? [ou] : []) {
+    const m = /^flotilla-(.+)$/.exec(unit);
+    if (m && isRole(m[1])) return m[1];
+  }
+  return 'read-only';
+}
+
+export function describeCertificate(cert: PeerCertificate | undefined): string {
+  if (!cert || Object.keys(cert).length === 0) return 'a caller without a certificate';
+  const cn = cert.subject?.CN;
+  return `the certificate CN=${Array.isArray(cn) ? cn.join(',') : (cn ?? '?')}`;
+}
+
+/** True when the call changes the cluster (GetClusterStatus does when it resumes rescheduling). */
+function isWrite(method: keyof ClusterApi, req: unknown): boolean {
+  if (WRITES.has(method)) return true;
+  return (
+    method === 'getClusterStatus' &&
+    typeof req === 'object' &&
+    req !== null &&
+    Boolean((req as { resumeRescheduling?: unknown }).resumeRescheduling)
+  );
+}
+
+/** Throws PERMISSION_DENIED when `ctx`'s role may not call `method` with `req`. */
+export function authorize(method: keyof ClusterApi, ctx: CallContext, req?: unknown): void {
+  if (isWrite(method, req) && ctx.role !== 'operator')
+    throw new FlotillaError(
+      ErrorCode.PermissionDenied,
+      `${method} needs the operator role; ${ctx.who} has the ${ctx.role} role`,
+      { details: { method, role: ctx.role } },
+    );
+}

@@ -1,0 +1,181 @@
+/**
+ * Retained history as one versioned file: what `flotilla backup` writes and `flotilla restore`
+ * reads (and the format `flotilla events export` is meant to share). Newline-delimited JSON,
+ * self-describing, so a file can be checked, read by other tools, and refused clearly:
+ *
+ *   line 1      {"format":"flotilla-history","version":1,"cluster":…,"created":…,
+ *                "flotilla":"0.1.0","schema":1,"first":F,"last":L,"events":N,
+ *                "snapshot":{"index":S,"epoch":E,"bytes":B,"sha256":…}|null}
+ *   line 2      {"snapshot":"<base64 of the snapshot bytes>"}        (when the header has one)
+ *   next N      {"event":{…one FlotillaEvent…}}                      (index increasing, F..L)
+ *   last line   {"end":{"events":N}}                                 (a truncated file has none)
+ *
+ * The events are the store's durable log as retained (log_retention behind the snapshot); the
+ * snapshot is the leader's own encoding (src/engine/snapshot.ts) of the state at its index.
+ * Together they are the cluster's durable state at index `last` (or the snapshot's, if later).
+ */
+import { createHash } from 'node:crypto';
+import { ErrorCode, FlotillaError } from '../errors';
+import { SCHEMA_VERSION, type FlotillaEvent } from '../events/types';
+import type { Restored } from '../store/types';
+
+export const HISTORY_FORMAT = 'flotilla-history';
+/** Bump when the layout changes; readers refuse versions above theirs. */
+export const HISTORY_VERSION = 1;
+
+export interface HistoryHeader {
+  format: typeof HISTORY_FORMAT;
+  version: number;
+  cluster: string;
+  /** ISO time the file was written. */
+  created: string;
+  /** The flotilla version that wrote it. */
+  flotilla: string;
+  /** Event schema version (SCHEMA_VERSION) of the writer. */
+  schema: number;
+  /** Index of the first and last event in the file (0 when none). */
+  first: number;
+  last: number;
+  events: number;
+  snapshot: { index: number; epoch: number; bytes: number; sha256: string } | null;
+}
+
+export interface HistoryFile {
+  header: HistoryHeader;
+  restored: Restored;
+}
+
+/** The durable state at one moment (`restored`) as the lines of a history file. */
+export function* historyLines(
+  restored: Restored,
+  meta: { cluster: string; flotilla: string; created?: Date },
+): Generator<string> {
+  const events = restored.tail;
+  const snap = restored.snapshot;
+  const header: HistoryHeader = {
+    format: HISTORY_FORMAT,
+    version: HISTORY_VERSION,
+    cluster: meta.cluster,
+    created: (meta.created ?? new Date()).toISOString(),
+    flotilla: meta.flotilla,
+    schema: SCHEMA_VERSION,
+    first: events[0]?.index ?? 0,
+    last: events.at(-1)?.index ?? 0,
+    events: events.length,
+    snapshot: snap
+      ? { index: snap.index, epoch: snap.epoch, bytes: snap.data.length, sha256: sha256(snap.data) }
+      : null,
+  };
+  yield JSON.stringify(header) + '\n';
+  if (snap) yield JSON.stringify({ snapshot: Buffer.from(snap.data).toString('base64') }) + '\n';
+  for (const e of events) yield JSON.stringify({ event: e }) + '\n';
+  yield JSON.stringify({ end: { events: events.length } }) + '\n';
+}
+
+/** The index a history file's state stands at: its last event, or its snapshot if later. */
+export function historyIndex(h: HistoryHeader): number {
+  return Math.max(h.last, h.snapshot?.index ?? 0);
+}
+
+function sha256(data: Uint8Array): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+function bad(file: string, line: number, what: string): FlotillaError {
+  return new FlotillaError(ErrorCode.InvalidArgument, `${file}:${line}: ${what}`, {
+    details: { file, line },
+  });
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/**
+ * Parses and checks a history file: format and version, the snapshot's size and digest, every
+ * event line (increasing indexes within the header's range, a type and the metadata fields),
+ * and the end line with the count. Errors name the file and line.
+ */
+export function parseHistory(text: string, file: string): HistoryFile {
+  const lines = text.split('\n');
+  if (lines.at(-1) === '') lines.pop();
+  const parse = (i: number): Record<string, unknown> => {
+    let v: unknown;
+    try {
+      v = JSON.parse(lines[i]);
+    } catch (err) {
+      throw bad(file, i + 1, `not JSON (${(err as Error).message})`);
+    }
+    if (!isObject(v)) throw bad(file, i + 1, 'expected a JSON object');
+    return v;
+  };
+  if (lines.length === 0) throw bad(file, 1, 'empty file: not a flotilla history file');
+  const h = parse(0);
+  if (h.format !== HISTORY_FORMAT)
+    throw bad(file, 1, `not a flotilla history file (format ${JSON.stringify(h.format)})`);
+  if (typeof h.version !== 'number' || !Number.isInteger(h.version) || h.version < 1)
+    throw bad(file, 1, `invalid version ${JSON.stringify(h.version)}`);
+  if (h.version > HISTORY_VERSION)
+    throw bad(
+      file,
+      1,
+      `written by a newer flotilla (format version ${h.version}; this one reads up to ${HISTORY_VERSION})`,
+    );
+  for (const k of ['first', 'last', 'events', 'schema'] as const) {
+    if (typeof h[k] !== 'number' || !Number.isInteger(h[k]) || (h[k] as number) < 0)
+      throw bad(file, 1, `header field ${k}: expected a whole number`);
+  }
+  if (typeof h.cluster !== 'string') throw bad(file, 1, 'header field cluster: expected a string');
+  const header = h as unknown as HistoryHeader;
+  let i = 1;
+  let snapshot: Restored['snapshot'];
+  if (header.snapshot !== null) {
+    const s = header.snapshot as unknown;
+    if (
+      !isObject(s) ||
+      typeof s.index !== 'number' ||
+      typeof s.epoch !== 'number' ||
+      typeof s.sha256 !== 'string'
+    )
+      throw bad(file, 1, 'header field snapshot: expected {index, epoch, bytes, sha256} or null');
+    if (i >= lines.length) throw bad(file, i + 1, 'the snapshot line is missing (truncated file?)');
+    const line = parse(i);
+    if (typeof line.snapshot !== 'string') throw bad(file, i + 1, 'expected {"snapshot": BASE64}');
+    const data = new Uint8Array(Buffer.from(line.snapshot, 'base64'));
+    if (data.length !== s.bytes || sha256(data) !== s.sha256)
+      throw bad(file, i + 1, 'the snapshot does not match its size and sha256 in the header');
+    snapshot = { index: s.index, epoch: s.epoch, data };
+    i++;
+  }
+  const tail: FlotillaEvent[] = [];
+  let prev = 0;
+  for (; i < lines.length; i++) {
+    const rec = parse(i);
+    if ('end' in rec) {
+      const n = isObject(rec.end) ? rec.end.events : undefined;
+      if (n !== tail.length || n !== header.events)
+        throw bad(file, i + 1, `end line counts ${String(n)} events; the file has ${tail.length}`);
+      if (i !== lines.length - 1) throw bad(file, i + 2, 'data after the end line');
+      if (tail.length > 0 && (tail[0].index !== header.first || prev !== header.last))
+        throw bad(
+          file,
+          i + 1,
+          `events ${tail[0].index}..${prev} do not match the header's ${header.first}..${header.last}`,
+        );
+      return { header, restored: { snapshot, tail } };
+    }
+    const e = rec.event;
+    if (!isObject(e)) throw bad(file, i + 1, 'expected {"event": {...}} or {"end": {...}}');
+    for (const k of ['index', 'epoch', 'time', 'v'] as const) {
+      if (typeof e[k] !== 'number' || !Number.isFinite(e[k]))
+        throw bad(file, i + 1, `event field ${k}: expected a number`);
+    }
+    if (typeof e.type !== 'string' || e.type === '')
+      throw bad(file, i + 1, 'event field type: expected a string');
+    if ((e.index as number) <= prev)
+      throw bad(file, i + 1, `event index ${String(e.index)} does not follow ${prev}`);
+    prev = e.index as number;
+    tail.push(e as unknown as FlotillaEvent);
+  }
+  throw bad(file, lines.length, 'no end line: the file is truncated');
+}

@@ -1,0 +1,75 @@
+import type { Engine } from '../engine/engine';
+import type { FlotillaEvent } from '../events/types';
+import { phaseOfValue } from './phases';
+import type { ClusterView } from './views';
+
+/**
+ * Each unit's engine-unit state on the live leader, kept incrementally: an event about a unit
+ * marks it dirty, and dirty units are read from the engine's own actors (the snapshots it
+ * already steps) when the view is next asked for — at most a few times a second while a page
+ * is open. The counts per state move with them, so counting never scans the cluster.
+ */
+export class LiveStates {
+  private readonly phases = new Map<string, string>();
+  private readonly totals = new Map<string, number>();
+  private readonly dirty = new Set<string>();
+  private readonly unwatch: () => void;
+  /** Bumped by every event: the stream sends only when it moved. */
+  version = 0;
+  private lastTime = Date.now();
+
+  constructor(readonly engine: Engine) {
+    const w = engine.watch(0, (e: FlotillaEvent) => {
+      this.version++;
+      this.lastTime = e.time;
+      if ('unit' in e) this.dirty.add(e.unit);
+    });
+    this.unwatch = w.close;
+    for (const name of engine.state.units.keys()) this.dirty.add(name);
+  }
+
+  /** Brings the states of dirty units up to date. */
+  flush(): void {
+    for (const name of this.dirty) {
+      const before = this.phases.get(name);
+      const snap = this.engine.state.units.has(name) ? this.engine.unitSnapshot(name) : undefined;
+      const after = snap ? phaseOfValue(snap.value) : undefined;
+      if (before === after) continue;
+      if (before !== undefined) this.bump(before, -1);
+      if (after !== undefined) {
+        this.bump(after, 1);
+        this.phases.set(name, after);
+      } else this.phases.delete(name);
+    }
+    this.dirty.clear();
+  }
+
+  private bump(phase: string, by: number): void {
+    const n = (this.totals.get(phase) ?? 0) + by;
+    if (n === 0) this.totals.delete(phase);
+    else this.totals.set(phase, n);
+  }
+
+  /** Units per state, unfiltered (maintained, not counted). */
+  unitTotals(): Record<string, number> {
+    this.flush();
+    return Object.fromEntries(this.totals);
+  }
+
+  view(): ClusterView {
+    this.flush();
+    const engine = this.engine;
+    return {
+      state: engine.state,
+      time: this.lastTime,
+      unitPhase: (name) => this.phases.get(name),
+      unitTotals: () => Object.fromEntries(this.totals),
+      machinePhase: (id) =>
+        engine.machinePhase(id) ?? engine.state.machines.get(id)?.presence ?? 'unknown',
+    };
+  }
+
+  close(): void {
+    this.unwatch();
+  }
+}

@@ -1,0 +1,307 @@
+import fs from 'node:fs';
+import type http from 'node:http';
+import path from 'node:path';
+import { ErrorCode, FlotillaError, isFlotillaError } from '../errors';
+import type { VizBackend } from './backend';
+import type { History } from './history';
+import { VIZ_MACHINES, vizGraphs } from './machines';
+import type { ClusterView, VizFilter } from './views';
+import { countStates, foldedView, machineRows, parseFilter, unitsIn, unitTimeline } from './views';
+
+/** The stream sends at most this often (a burst of events becomes one update). */
+export const STREAM_INTERVAL_MS = 250;
+const KEEPALIVE_MS = 15_000;
+const MAX_PAGE = 500;
+
+const TYPES: Record<string, string> = {
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.html': 'text/html; charset=utf-8',
+  '.png': 'image/png',
+  '.svg': 'image/svg+xml',
+};
+
+/** The built front-end (npm run build writes dist/ui; from src/ in tests, the same place). */
+export function uiDir(): string {
+  for (const d of [path.resolve(__dirname, '../../ui'), path.resolve(__dirname, '../../dist/ui')])
+    if (fs.existsSync(path.join(d, 'index.html'))) return d;
+  return path.resolve(__dirname, '../../ui');
+}
+
+interface StreamClient {
+  res: http.ServerResponse;
+  filter: VizFilter;
+  key: string;
+}
+
+/**
+ * The visualizer's HTTP side, mounted at /ui/: the page and its assets, a JSON API over the
+ * backend, and a server-sent-events stream of live counts. Every view takes `at` (an index or
+ * an RFC 3339 time) to show the cluster as it was then.
+ */
+export class VizServer {
+  private readonly clients = new Set<StreamClient>();
+  private timer: NodeJS.Timeout | undefined;
+  private keepalive: NodeJS.Timeout | undefined;
+  private sentVersion = -1;
+  private readonly atCache: { index: number; view: ClusterView }[] = [];
+  private readonly dir = uiDir();
+
+  constructor(private readonly backend: VizBackend) {}
+
+  /** True when the request was for /ui (answered); false to let the caller answer. */
+  handle(req: http.IncomingMessage, res: http.ServerResponse): boolean {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    if (url.pathname !== '/ui' && !url.pathname.startsWith('/ui/')) return false;
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.writeHead(405, { allow: 'GET, HEAD' }).end('method not allowed\n');
+      return true;
+    }
+    if (url.pathname === '/ui') {
+      res.writeHead(302, { location: '/ui/' + url.search }).end();
+      return true;
+    }
+    if (url.pathname.startsWith('/ui/api/')) {
+      this.api(url, req, res).catch((err: unknown) => this.fail(res, err));
+      return true;
+    }
+    this.asset(url.pathname.slice('/ui/'.length), res);
+    return true;
+  }
+
+  private asset(rel: string, res: http.ServerResponse): void {
+    // Client-side routes (/ui/units/NAME …) get the page; only assets/ names files.
+    const file = rel.startsWith('assets/')
+      ? path.join(this.dir, rel)
+      : path.join(this.dir, 'index.html');
+    if (!file.startsWith(this.dir + path.sep) || !fs.existsSync(file)) {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
+      return;
+    }
+    res.writeHead(200, {
+      'content-type': TYPES[path.extname(file)] ?? 'application/octet-stream',
+      'cache-control': rel.startsWith('assets/') ? 'max-age=3600' : 'no-cache',
+    });
+    fs.createReadStream(file).pipe(res);
+  }
+
+  private async api(url: URL, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const route = url.pathname.slice('/ui/api/'.length);
+    const q = url.searchParams;
+    if (route === 'graphs') {
+      const graphs = vizGraphs();
+      return this.json(res, {
+        machines: VIZ_MACHINES.map((m) => ({
+          name: m.name,
+          title: m.title,
+          graph: graphs.get(m.name),
+        })),
+      });
+    }
+    if (route === 'stream') return this.stream(req, res, parseFilter(q));
+    const filter = parseFilter(q);
+    const { view, index, history } = await this.viewAt(q.get('at'));
+    const point = { index, time: view.time, live: this.backend.live && q.get('at') === null };
+    if (route === 'counts') {
+      const counts = countStates(view, filter);
+      let compare: unknown;
+      const other = q.get('compare');
+      if (other !== null) {
+        const b = await this.viewAt(other);
+        compare = { index: b.index, time: b.view.time, counts: countStates(b.view, filter) };
+      }
+      const range = history
+        ? {
+            first: history.first,
+            last: history.last,
+            firstTime: history.timeAt(history.first + 1),
+            lastTime: history.timeAt(history.last),
+          }
+        : undefined;
+      return this.json(res, { ...point, counts, compare, range });
+    }
+    if (route === 'units') {
+      const page = unitsIn(view, filter, {
+        state: q.get('state') ?? '',
+        search: q.get('q') ?? '',
+        offset: intParam(q, 'offset', 0, Number.MAX_SAFE_INTEGER),
+        limit: intParam(q, 'limit', 100, MAX_PAGE) || 100,
+      });
+      return this.json(res, { ...point, ...page });
+    }
+    if (route === 'machines')
+      return this.json(res, { ...point, machines: machineRows(view, filter) });
+    if (route === 'history') {
+      const h = history ?? (await this.backend.history());
+      return this.json(res, {
+        first: h.first,
+        last: h.last,
+        firstTime: h.timeAt(h.first + 1),
+        lastTime: h.timeAt(h.last),
+      });
+    }
+    if (route.startsWith('units/')) {
+      const name = decodeURIComponent(route.slice('units/'.length));
+      const h = history ?? (await this.backend.history());
+      const u = view.state.units.get(name);
+      // A unit that exists later (or existed earlier) is shown as absent at this point.
+      const whole = unitTimeline(h, name);
+      if (!u && whole.length === 0)
+        throw new FlotillaError(ErrorCode.UnitNotFound, `unit ${name} not found`, {
+          details: { unit: name },
+        });
+      const timeline = whole.filter((e) => e.index <= index);
+      const reported = u ? [...(view.state.reported.get(name) ?? new Map()).entries()] : [];
+      return this.json(res, {
+        ...point,
+        name,
+        exists: !!u,
+        state: view.unitPhase(name) ?? '',
+        unit: u
+          ? {
+              target: u.target,
+              machine: u.machine ?? '',
+              global: u.requirements.global,
+              description: u.description,
+              hash: u.hash,
+            }
+          : undefined,
+        reported: reported.map(([machine, s]) => ({ machine, ...s })),
+        timeline,
+        later: whole.length - timeline.length,
+      });
+    }
+    throw new FlotillaError(ErrorCode.InvalidArgument, `no such API: ${route}`, {
+      details: { field: 'path' },
+    });
+  }
+
+  /** The view at `at` (undefined: now), with the history when one was needed. */
+  async viewAt(
+    at: string | null,
+  ): Promise<{ view: ClusterView; index: number; history?: History }> {
+    if (at === null || at === '') {
+      const head = this.backend.head();
+      if (!head)
+        throw new FlotillaError(ErrorCode.NotLeader, this.backend.why ?? 'no leader', {
+          retryable: true,
+        });
+      if (this.backend.live) return { view: head, index: head.state.index };
+      return { view: head, index: head.state.index, history: await this.backend.history() };
+    }
+    const history = await this.backend.history();
+    let index: number;
+    if (/^\d+$/.test(at)) index = Math.min(Number(at), history.last);
+    else {
+      const t = Date.parse(at);
+      if (Number.isNaN(t))
+        throw new FlotillaError(
+          ErrorCode.InvalidArgument,
+          `at: "${at}" is neither an index nor an RFC 3339 time`,
+          {
+            details: { field: 'at' },
+          },
+        );
+      index = history.indexAtTime(t);
+    }
+    index = Math.max(index, history.first);
+    const cached = this.atCache.find((c) => c.index === index);
+    if (cached && !this.backend.live) return { view: cached.view, index, history };
+    if (cached && index < history.last) return { view: cached.view, index, history };
+    const view = foldedView(history.stateAt(index), history.timeAt(index));
+    this.atCache.unshift({ index, view });
+    this.atCache.length = Math.min(this.atCache.length, 4);
+    return { view, index, history };
+  }
+
+  private stream(req: http.IncomingMessage, res: http.ServerResponse, filter: VizFilter): void {
+    res.writeHead(200, {
+      'content-type': 'text/event-stream',
+      'cache-control': 'no-cache',
+      connection: 'keep-alive',
+    });
+    const client: StreamClient = { res, filter, key: JSON.stringify(filter) };
+    this.clients.add(client);
+    req.on('close', () => {
+      this.clients.delete(client);
+      if (this.clients.size === 0) this.stopTimers();
+    });
+    this.sentVersion = -1;
+    this.push();
+    this.timer ??= setInterval(() => this.push(), STREAM_INTERVAL_MS);
+    this.keepalive ??= setInterval(() => {
+      for (const c of this.clients) c.res.write(': keepalive\n\n');
+    }, KEEPALIVE_MS);
+    this.timer.unref();
+    this.keepalive.unref();
+  }
+
+  /** One update to every stream client, if anything changed since the last (coalesced). */
+  private push(): void {
+    const version = this.backend.version();
+    if (version === this.sentVersion) return;
+    const head = this.backend.head();
+    if (!head) return;
+    this.sentVersion = version;
+    const byFilter = new Map<string, string>();
+    for (const c of this.clients) {
+      let data = byFilter.get(c.key);
+      if (data === undefined) {
+        data = JSON.stringify({
+          index: head.state.index,
+          time: head.time,
+          live: true,
+          counts: countStates(head, c.filter),
+        });
+        byFilter.set(c.key, data);
+      }
+      c.res.write(`data: ${data}\n\n`);
+    }
+  }
+
+  private stopTimers(): void {
+    if (this.timer) clearInterval(this.timer);
+    if (this.keepalive) clearInterval(this.keepalive);
+    this.timer = this.keepalive = undefined;
+  }
+
+  private json(res: http.ServerResponse, body: unknown): void {
+    res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-cache' });
+    res.end(JSON.stringify(body));
+  }
+
+  private fail(res: http.ServerResponse, err: unknown): void {
+    const code = isFlotillaError(err) ? err.code : ErrorCode.Internal;
+    const status =
+      code === ErrorCode.InvalidArgument
+        ? 400
+        : code === ErrorCode.UnitNotFound
+          ? 404
+          : code === ErrorCode.NotLeader
+            ? 503
+            : 500;
+    if (!res.headersSent) res.writeHead(status, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ error: { code, message: (err as Error).message } }));
+  }
+
+  close(): void {
+    this.stopTimers();
+    for (const c of this.clients) c.res.end();
+    this.clients.clear();
+    this.backend.close();
+  }
+}
+
+function intParam(q: URLSearchParams, name: string, dflt: number, max: number): number {
+  const v = q.get(name);
+  if (v === null || v === '') return dflt;
+  if (!/^\d+$/.test(v))
+    throw new FlotillaError(
+      ErrorCode.InvalidArgument,
+      `${name}: "${v}" is not a non-negative integer`,
+      {
+        details: { field: name },
+      },
+    );
+  return Math.min(Number(v), max);
+}

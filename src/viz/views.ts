@@ -1,0 +1,276 @@
+import type { ClusterState, MachineRecord, UnitRecord } from '../engine/state';
+import { emptyState, machineMetadata } from '../engine/state';
+import { applyEvent } from '../engine/fold';
+import { ErrorCode, FlotillaError } from '../errors';
+import type { FlotillaEvent } from '../events/types';
+import { compileGlob } from '../unit';
+import type { History } from './history';
+import { foldedUnitPhase } from './phases';
+
+/** The cluster at one point, with each unit's and machine's state in their machines. */
+export interface ClusterView {
+  state: ClusterState;
+  /** Time of the last event folded into `state` (ms; 0 when none). */
+  time: number;
+  unitPhase(name: string): string | undefined;
+  machinePhase(id: string): string;
+  /** Units per state for the whole cluster, when maintained (the live leader). */
+  unitTotals?(): Record<string, number>;
+}
+
+/** Which units (and machines) a view shows. Empty fields match everything. */
+export interface VizFilter {
+  /** Glob on unit names (fleetctl's patterns). */
+  name: string;
+  /** Machine ID prefix: units placed there, and that machine. */
+  machine: string;
+  /** key=value pairs the unit's machine's metadata must all have. */
+  meta: Record<string, string>;
+}
+
+export const NO_FILTER: VizFilter = { name: '', machine: '', meta: {} };
+
+export function isEmptyFilter(f: VizFilter): boolean {
+  return !f.name && !f.machine && Object.keys(f.meta).length === 0;
+}
+
+/** The filter of a request's query (`name`, `machine`, `meta=k=v,k2=v2`). */
+export function parseFilter(q: URLSearchParams): VizFilter {
+  const meta: Record<string, string> = {};
+  for (const pair of (q.get('meta') ?? '').split(',').filter(Boolean)) {
+    const i = pair.indexOf('=');
+    if (i <= 0)
+      throw new FlotillaError(ErrorCode.InvalidArgument, `meta: "${pair}" is not key=value`, {
+        details: { field: 'meta' },
+      });
+    meta[pair.slice(0, i).trim()] = pair.slice(i + 1).trim();
+  }
+  const name = q.get('name') ?? '';
+  if (name && compileGlob(name).bad)
+    throw new FlotillaError(ErrorCode.InvalidArgument, `name: "${name}" is not a valid pattern`, {
+      details: { field: 'name' },
+    });
+  return { name, machine: q.get('machine') ?? '', meta };
+}
+
+function machineMatches(f: VizFilter, m: MachineRecord | undefined, id: string): boolean {
+  if (f.machine && !id.startsWith(f.machine)) return false;
+  const metaKeys = Object.keys(f.meta);
+  if (metaKeys.length === 0) return true;
+  if (!m) return false;
+  const md = machineMetadata(m);
+  return metaKeys.every((k) => md[k] === f.meta[k]);
+}
+
+/** A unit test for the filter (compiled once per request). */
+export function unitPredicate(state: ClusterState, f: VizFilter): (u: UnitRecord) => boolean {
+  if (isEmptyFilter(f)) return () => true;
+  const glob = f.name ? compileGlob(f.name) : undefined;
+  const byMachine = !!f.machine || Object.keys(f.meta).length > 0;
+  return (u) => {
+    if (glob && !glob.match(u.name)) return false;
+    if (!byMachine) return true;
+    if (!u.machine) return false;
+    return machineMatches(f, state.machines.get(u.machine), u.machine);
+  };
+}
+
+export type Counts = Record<string, Record<string, number>>;
+
+/** How many units are in each engine-unit state and machines in each engine-machine state. */
+export function countStates(view: ClusterView, f: VizFilter): Counts {
+  const machines = machineCounts(view, f);
+  if (view.unitTotals && isEmptyFilter(f))
+    return { 'engine-unit': view.unitTotals(), 'engine-machine': machines };
+  const units: Record<string, number> = {};
+  const keep = unitPredicate(view.state, f);
+  for (const u of view.state.units.values()) {
+    if (!keep(u)) continue;
+    const p = view.unitPhase(u.name);
+    if (p !== undefined) units[p] = (units[p] ?? 0) + 1;
+  }
+  return { 'engine-unit': units, 'engine-machine': machines };
+}
+
+export function machineCounts(view: ClusterView, f: VizFilter): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const m of view.state.machines.values()) {
+    if (!machineMatches(f, m, m.id)) continue;
+    const p = view.machinePhase(m.id);
+    out[p] = (out[p] ?? 0) + 1;
+  }
+  return out;
+}
+
+export interface UnitRow {
+  name: string;
+  state: string;
+  target: string;
+  machine: string;
+  active: string;
+  sub: string;
+}
+
+function unitRow(view: ClusterView, u: UnitRecord): UnitRow {
+  const r = u.machine ? view.state.reported.get(u.name)?.get(u.machine) : undefined;
+  return {
+    name: u.name,
+    state: view.unitPhase(u.name) ?? '',
+    target: u.target,
+    machine: u.machine ?? (u.requirements.global ? '(global)' : ''),
+    active: r?.active ?? '',
+    sub: r?.sub ?? '',
+  };
+}
+
+/**
+ * One page of the units in `stateId` (a leaf, or a compound state: every leaf under it; '' for
+ * all), matching the filter and containing `search`, in name order.
+ */
+export function unitsIn(
+  view: ClusterView,
+  f: VizFilter,
+  opts: { state: string; search: string; offset: number; limit: number; names?: string[] },
+): { total: number; units: UnitRow[] } {
+  const keep = unitPredicate(view.state, f);
+  const names = opts.names ?? [...view.state.units.keys()].sort();
+  const inState = (p: string | undefined): boolean =>
+    !opts.state || p === opts.state || (p !== undefined && p.startsWith(opts.state + '.'));
+  const rows: UnitRow[] = [];
+  let total = 0;
+  for (const n of names) {
+    if (opts.search && !n.includes(opts.search)) continue;
+    const u = view.state.units.get(n);
+    if (!u || !keep(u) || !inState(view.unitPhase(n))) continue;
+    if (total >= opts.offset && rows.length < opts.limit) rows.push(unitRow(view, u));
+    total++;
+  }
+  return { total, units: rows };
+}
+
+export interface MachineRow {
+  id: string;
+  ip: string;
+  state: string;
+  presence: string;
+  since: number;
+  metadata: Record<string, string>;
+  units: number;
+  /** Units placed there by their engine-unit state. */
+  unitStates: Record<string, number>;
+}
+
+/** Every machine the state knows, with its units and health (a lost one shows as lost). */
+export function machineRows(view: ClusterView, f: VizFilter): MachineRow[] {
+  const rows = new Map<string, MachineRow>();
+  for (const m of [...view.state.machines.values()].sort((a, b) => (a.id < b.id ? -1 : 1))) {
+    if (!machineMatches(f, m, m.id)) continue;
+    rows.set(m.id, {
+      id: m.id,
+      ip: m.ip,
+      state: view.machinePhase(m.id),
+      presence: m.presence,
+      since: m.since,
+      metadata: machineMetadata(m),
+      units: 0,
+      unitStates: {},
+    });
+  }
+  for (const u of view.state.units.values()) {
+    const row = u.machine ? rows.get(u.machine) : undefined;
+    if (!row) continue;
+    row.units++;
+    const p = view.unitPhase(u.name) ?? '';
+    row.unitStates[p] = (row.unitStates[p] ?? 0) + 1;
+  }
+  return [...rows.values()];
+}
+
+/** A view of a folded state with no actors: each state as a restored leader would see it. */
+export function foldedView(state: ClusterState, time: number): ClusterView {
+  const phases = new Map<string, string>();
+  return {
+    state,
+    time,
+    unitPhase(name) {
+      let p = phases.get(name);
+      if (p === undefined) {
+        const u = state.units.get(name);
+        if (!u) return undefined;
+        phases.set(name, (p = foldedUnitPhase(state, u)));
+      }
+      return p;
+    },
+    machinePhase: (id) => state.machines.get(id)?.presence ?? 'unknown',
+  };
+}
+
+export interface TimelineEntry {
+  index: number;
+  time: number;
+  epoch: number;
+  type: string;
+  /** The event's own fields (reason, machine, target, result, exit status…). */
+  details: Record<string, unknown>;
+  /** The unit's engine-unit state before and after the event ('' when it did not exist). */
+  from: string;
+  to: string;
+}
+
+const META_KEYS = new Set(['index', 'epoch', 'time', 'v', 'type', 'unit', 'options']);
+
+/**
+ * Every event of a unit's history, with the state it moved the unit between: events naming the
+ * unit, and presence changes of the machine it was placed on at the time.
+ */
+export function unitTimeline(history: History, name: string, until?: number): TimelineEntry[] {
+  const mini = emptyState();
+  if (history.base > 0) {
+    // The unit as the retained history starts (its earlier events were compacted).
+    const start = history.stateAt(history.base);
+    const u = start.units.get(name);
+    if (u) mini.units.set(name, u);
+    const r = start.reported.get(name);
+    if (r) mini.reported.set(name, r);
+    mini.index = start.index;
+  }
+  let machine: string | undefined;
+  const phase = (): string => {
+    const u = mini.units.get(name);
+    return u ? foldedUnitPhase(mini, u) : '';
+  };
+  const out: TimelineEntry[] = [];
+  for (const e of history.events) {
+    if (until !== undefined && e.index > until) break;
+    const mine = 'unit' in e && e.unit === name;
+    const ofMachine =
+      !mine &&
+      machine !== undefined &&
+      (e.type === 'MachineLost' ||
+        e.type === 'MachineJoined' ||
+        e.type === 'MachineDown' ||
+        e.type === 'MachineUp') &&
+      e.machine === machine;
+    if (!mine && !ofMachine) continue;
+    const from = phase();
+    // Machine events too: a lost machine's reports stop counting for the unit's lifecycle.
+    applyEvent(mini, e);
+    machine = mini.units.get(name)?.machine;
+    out.push({
+      index: e.index,
+      time: e.time,
+      epoch: e.epoch,
+      type: e.type,
+      details: detailsOf(e),
+      from,
+      to: phase(),
+    });
+  }
+  return out;
+}
+
+function detailsOf(e: FlotillaEvent): Record<string, unknown> {
+  const d: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(e)) if (!META_KEYS.has(k)) d[k] = v;
+  return d;
+}

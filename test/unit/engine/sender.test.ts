@@ -1,0 +1,61 @@
+import { LocalHub } from '../../../src/bus/local';
+import { Engine } from '../../../src/engine/engine';
+import { MemoryBackend, MemoryLogStore } from '../../../src/store/memory';
+import {
+  checkSender,
+  encode,
+  PROTOCOL_VERSION,
+  senderOfSubject,
+  subjects,
+} from '../../../src/protocol';
+
+/** The leader takes a message only for the machine its subject names (docs/security.md). */
+const CLUSTER = 't';
+const S = subjects(CLUSTER);
+
+describe('senderOfSubject / checkSender', () => {
+  it('reads the machine from per-machine subjects, none from protocol v1 shared ones', () => {
+    expect(senderOfSubject(S.heartbeat('m1'))).toBe('m1');
+    expect(senderOfSubject(S.report('m2'))).toBe('m2');
+    expect(senderOfSubject(S.scheduleGet('m3'))).toBe('m3');
+    expect(senderOfSubject(S.legacy.heartbeat)).toBeNull();
+    expect(senderOfSubject(S.legacy.scheduleGet)).toBeNull();
+    expect(senderOfSubject('other.subject')).toBeNull();
+  });
+
+  it('refuses a message naming another machine than its subject', () => {
+    expect(checkSender(S.heartbeat('m1'), { machine: 'm1' })).toEqual({ machine: 'm1' });
+    expect(() => checkSender(S.heartbeat('m1'), { machine: 'm2' })).toThrow(
+      `message on ${S.heartbeat('m1')} speaks for machine "m2", not for m1`,
+    );
+  });
+});
+
+it('the engine drops a heartbeat speaking for another machine, and takes its own', async () => {
+  const hub = new LocalHub();
+  const store = new MemoryLogStore(new MemoryBackend());
+  const term = await store.campaign({ machine: 'l', address: 'l:1' }, new AbortController().signal);
+  const engine = await Engine.start({
+    term,
+    bus: hub.connect(),
+    cluster: CLUSTER,
+    machineId: 'l',
+    address: 'l:1',
+    agentTtlMs: 60_000,
+  });
+  try {
+    const bus = hub.connect();
+    const hb = (machine: string) =>
+      encode({ v: PROTOCOL_VERSION, machine, ip: '10.0.0.9', metadata: {}, epoch: 0 });
+    bus.publish(S.heartbeat('m1'), hb('ghost'));
+    bus.publish(S.heartbeat('m1'), hb('m1'));
+    const end = Date.now() + 5000;
+    while (!engine.state.machines.has('m1') && Date.now() < end)
+      await new Promise((r) => setTimeout(r, 5));
+    expect(engine.state.machines.has('m1')).toBe(true);
+    expect(engine.state.machines.has('ghost')).toBe(false);
+    expect(engine.stats.malformed).toBe(1);
+  } finally {
+    await engine.stop('test over');
+  }
+});
