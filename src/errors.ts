@@ -29,6 +29,12 @@ export const ErrorCode = {
   PermissionDenied: 'PERMISSION_DENIED',
   /** A call forwarded to the leader came back to a daemon that is not the leader. */
   ForwardingLoop: 'FORWARDING_LOOP',
+  /** A history source (file, data directory, etcd cluster) that does not exist or holds nothing. */
+  HistoryNotFound: 'HISTORY_NOT_FOUND',
+  /** An event of a type or schema version this version does not know (src/history/schema.ts). */
+  UnknownEventSchema: 'UNKNOWN_EVENT_SCHEMA',
+  /** Folding the same history twice, or against a stored snapshot, gave different states. */
+  HistoryDiverged: 'HISTORY_DIVERGED',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

@@ -84,6 +84,7 @@ export interface DaemonConfig {
   snapshot_interval: number;
   /** Events kept in the store behind the latest snapshot, for `replay` (older ones are compacted). */
   log_retention: number;
+  log_retention_age: number;
   /** fleet unloaded every unit on shutdown; Flotilla leaves them running unless this is set. */
   unload_on_shutdown: boolean;
   log_level: 'debug' | 'info' | 'warn' | 'error';
@@ -192,6 +193,10 @@ export const CONFIG_KEYS: Record<keyof DaemonConfig, KeySpec> = {
   snapshot_every: { kind: 'int', help: 'snapshot after this many events' },
   snapshot_interval: { kind: 'duration', help: 'snapshot at least this often when changed' },
   log_retention: { kind: 'int', help: 'events kept behind the latest snapshot for replay' },
+  log_retention_age: {
+    kind: 'duration',
+    help: 'and none older than this (e.g. 168h; default a year)',
+  },
   unload_on_shutdown: {
     kind: 'bool',
     help: "unload every local unit on SIGTERM (fleet's old behaviour)",
@@ -255,6 +260,7 @@ export function defaultConfig(): DaemonConfig {
     snapshot_every: 10_000,
     snapshot_interval: 60_000,
     log_retention: 100_000,
+    log_retention_age: 365 * 24 * 3_600_000,
     unload_on_shutdown: false,
     log_level: 'info',
     log_format: 'text',

@@ -277,6 +277,7 @@ export async function startDaemon(
             snapshotEvery: cfg.snapshot_every,
             snapshotIntervalMs: cfg.snapshot_interval,
             retention: cfg.log_retention,
+            retentionAgeMs: cfg.log_retention_age,
             log: dlog,
           });
           engine = e;
@@ -287,6 +288,7 @@ export async function startDaemon(
             cfg.cluster,
             { machineId, address: advertise },
             { maxUnitBytes: cfg.max_unit_bytes },
+            () => store.readAll(),
           );
           let endReason = '';
           e.onStopped((reason) => (endReason = reason));

@@ -36,6 +36,7 @@ import {
   UnitView,
 } from '../gen/flotilla/v1/flotilla';
 import type { Bus } from '../bus/types';
+import type { Restored } from '../store/types';
 import { randomUUID } from 'node:crypto';
 import {
   decodeAgentRpcReply,
@@ -89,6 +90,8 @@ export class EngineApi implements ClusterApi {
     private readonly leader: { machineId: string; address: string },
     /** `max_unit_bytes`: the largest unit file accepted, the same whatever the store. */
     private readonly limits: { maxUnitBytes: number } = { maxUnitBytes: DEFAULT_MAX_UNIT_BYTES },
+    /** The retained durable history in the store, for watchers asking for older events. */
+    private readonly history?: () => Promise<Restored>,
   ) {
     this.subj = subjects(cluster);
     // Every folded event about a unit makes its encoded view stale.
@@ -307,13 +310,26 @@ export class EngineApi implements ClusterApi {
     signal.addEventListener('abort', onAbort);
     const onStop = this.engine.onStopped(() => wake?.());
     try {
-      if (req.fromIndex > 0 && req.fromIndex < w.oldest) {
-        throw new FlotillaError(
-          ErrorCode.InvalidArgument,
-          `events before index ${w.oldest} are no longer in the leader's memory; read them with \`flotilla replay\``,
-        );
-      }
       let last = 0;
+      if (req.fromIndex > 0 && req.fromIndex < w.oldest) {
+        // Older than the leader's memory: the durable ones are in the store (what agents
+        // reported in between is not: it is rebuilt from the agents, not stored).
+        if (!this.history)
+          throw new FlotillaError(
+            ErrorCode.InvalidArgument,
+            `events before index ${w.oldest} are no longer in the leader's memory; read them with \`flotilla replay\``,
+          );
+        const { tail } = await this.history();
+        let n = 0;
+        for (const e of tail) {
+          if (e.index < req.fromIndex || e.index >= w.oldest) continue;
+          last = e.index;
+          if (wanted(e)) yield toProtoEvent(e);
+          // Hand the loop back now and then (the store may hold a long history).
+          if (++n % 1000 === 0) await new Promise((r) => setImmediate(r));
+          if (signal.aborted) return;
+        }
+      }
       for (const e of w.backlog) {
         last = e.index;
         if (wanted(e)) yield toProtoEvent(e);

@@ -1,4 +1,4 @@
-import { createActor, type Actor, type SnapshotFrom } from 'xstate';
+import { createActor, type Actor } from 'xstate';
 import type { Bus, Subscription } from '../bus/types';
 import { ErrorCode, FlotillaError, isFlotillaError } from '../errors';
 import type { EventBody, FlotillaEvent } from '../events/types';
@@ -6,8 +6,6 @@ import { isDurable, SCHEMA_VERSION } from '../events/types';
 import type { Logger } from '../log';
 import { silentLogger } from '../log';
 import { engineMachineMachine } from '../machines/engine-machine';
-import { engineUnitMachine, type EngineUnitEvent } from '../machines/engine-unit';
-import { pureStepper } from '../machines/pure';
 import {
   decodeHeartbeat,
   decodeScheduleRequest,
@@ -28,10 +26,18 @@ import { DesiredSchedule } from './desired';
 import { DEFAULT_MASS_LOSS_THRESHOLD, LivenessJudge } from './liveness';
 import { SortedNames } from './sorted-names';
 import { applyEvent, foldAll } from './fold';
+import { lifecycleOf, phaseName, type UnitLifecycle } from './lifecycle';
 import { decodeState, encodeStateInSlices } from './snapshot';
-import type { ClusterState, UnitRecord } from './state';
+import type { ClusterState } from './state';
 import { emptyState, machineMetadata } from './state';
 import { nextTurn } from '../turn';
+import { Retention } from '../history/retention';
+import {
+  machineJoined,
+  machineLost,
+  unplaceableEvents,
+  withObservations,
+} from '../history/observations';
 
 export interface EngineOptions {
   term: Term;
@@ -55,6 +61,8 @@ export interface EngineOptions {
   snapshotIntervalMs?: number;
   /** Events kept in the store behind the latest snapshot, for replay. */
   retention?: number;
+  /** …and none older than this (ms; 0: no age limit). */
+  retentionAgeMs?: number;
   /** Events kept in memory for watchers resuming from an index (default 20,000; older ones: `flotilla replay`). */
   watchBuffer?: number;
   /** Most events committed in one store transaction (group commit; default 1,000: one
@@ -104,8 +112,6 @@ export interface EngineStats {
   busDown: number;
 }
 
-type UnitSnapshot = SnapshotFrom<typeof engineUnitMachine>;
-
 /**
  * Effects of committed events are applied for about this long per event-loop turn; then the
  * loop is handed back. Bounds what a burst costs other callers (and the lease keepalive).
@@ -114,12 +120,6 @@ const EFFECTS_TURN_MS = 5;
 /** How many events are applied between two looks at the clock. */
 const EFFECTS_CHECK_EVERY = 32;
 
-/** Steps the unit actors' snapshots (one shared inert scope; see machines/pure.ts). */
-const unitStepper = pureStepper(engineUnitMachine, {
-  name: '',
-  target: 'inactive',
-  global: false,
-});
 type MachineActor = Actor<typeof engineMachineMachine>;
 
 /**
@@ -164,11 +164,6 @@ export class Engine {
   private readonly termStart: number;
   /** The term took over a cluster with history (a failover or restart, not a new cluster). */
   private inheritedState = false;
-  /**
-   * One virtual actor per unit: its XState snapshot, stepped by a pure transition function as
-   * committed events arrive (see docs/architecture.md, "Engine actors").
-   */
-  private readonly unitActors = new Map<string, UnitSnapshot>();
   private readonly machineActors = new Map<string, MachineActor>();
   private readonly ring: FlotillaEvent[] = [];
   private readonly watchers = new Set<(e: FlotillaEvent) => void>();
@@ -204,6 +199,7 @@ export class Engine {
   private lastSnapshotAt = 0;
   private snapshotting = false;
   private readonly stoppedListeners = new Set<(reason: string) => void>();
+  private readonly retention: Retention;
 
   private constructor(private readonly opts: EngineOptions) {
     this.epoch = opts.term.epoch;
@@ -218,6 +214,7 @@ export class Engine {
     });
     this.termStart = this.clock();
     this.desired = new DesiredSchedule(this.epoch, (n) => this.state.units.get(n));
+    this.retention = new Retention(opts.retention ?? 100_000, opts.retentionAgeMs ?? 0);
   }
 
   /**
@@ -253,6 +250,7 @@ export class Engine {
     const r = await this.opts.term.restore();
     const state = r.snapshot ? decodeState(r.snapshot.data) : emptyState();
     foldAll(r.tail, state);
+    for (const e of r.tail) this.retention.mark(e.index, e.time);
     this.stats.restoredEvents = r.tail.length;
     // The snapshot on the store is the last one until this term writes another.
     if (r.snapshot) this.stats.lastSnapshotIndex = r.snapshot.index;
@@ -295,8 +293,6 @@ export class Engine {
       this.scheduler.upsertUnit({ name, target: u.target, requirements: u.requirements });
       if (u.machine) this.scheduler.place(name, u.machine);
     }
-    this.unitActors.clear();
-    this.materializeUnitActors();
     for (const a of this.machineActors.values()) a.stop();
     this.machineActors.clear();
     // A new term or a recovered store: every machine gets a full TTL plus the grace from now.
@@ -407,6 +403,7 @@ export class Engine {
     }
     this.stats.commits++;
     this.stats.eventsCommitted += events.length;
+    this.retention.mark(events[events.length - 1].index, time);
     this.applyCommitted(events);
     batch.forEach((p, i) => p.resolve(lastOf[i]));
   }
@@ -543,6 +540,9 @@ export class Engine {
 
   /** Feeds one folded event to the scheduler's indexes and the actors. */
   private route(e: FlotillaEvent, touched: Set<string>): void {
+    // Steps the unit's lifecycle through the events the fold queued for it (lifecycle.ts).
+    const unit = 'unit' in e ? this.state.units.get(e.unit) : undefined;
+    if (unit) lifecycleOf(this.state, unit);
     switch (e.type) {
       case 'UnitSubmitted':
       case 'UnitReplaced':
@@ -550,10 +550,6 @@ export class Engine {
         const u = this.state.units.get(e.unit);
         if (!u) return;
         this.scheduler.upsertUnit({ name: u.name, target: u.target, requirements: u.requirements });
-        if (e.type === 'UnitSubmitted') this.spawnUnitActor(u);
-        else if (e.type === 'UnitTargetSet') {
-          this.sendUnit(e.unit, { type: 'TARGET_SET', target: e.target });
-        }
         if (u.requirements.global) this.globals.add(u.name);
         else this.globals.delete(u.name);
         touched.add(e.unit);
@@ -562,19 +558,15 @@ export class Engine {
       case 'UnitDestroyed':
         this.scheduler.removeUnit(e.unit);
         this.globals.delete(e.unit);
-        this.sendUnit(e.unit, { type: 'DESTROYED' });
-        this.unitActors.delete(e.unit);
         touched.add(e.unit);
         return;
       case 'UnitScheduled':
         this.scheduler.place(e.unit, e.machine);
-        this.sendUnit(e.unit, { type: 'SCHEDULED', machine: e.machine });
         touched.add(e.unit);
         return;
       case 'UnitUnscheduled':
         // Like the fold: only a placement on that machine is forgotten.
         this.scheduler.unplace(e.unit, e.machine);
-        this.sendUnit(e.unit, { type: 'UNSCHEDULED', machine: e.machine, reason: e.reason });
         touched.add(e.unit);
         return;
       case 'MachineJoined':
@@ -597,12 +589,16 @@ export class Engine {
         this.machineActors.get(e.machine)?.send({ type: 'LOST' });
         this.touchGlobals(touched);
         return;
+      // The durable records of what happened (UnitObserved…): their transient counterparts,
+      // committed with them, carry the effects (src/history/observations.ts).
       case 'UnitStateReported':
-        this.sendUnit(e.unit, { type: 'REPORTED', machine: e.machine, state: e.state });
-        return;
       case 'LeaderElected':
       case 'ReschedulingHeld':
       case 'ReschedulingResumed':
+      case 'UnitObserved':
+      case 'UnitUnplaceable':
+      case 'MachineUp':
+      case 'MachineDown':
         return;
     }
   }
@@ -626,12 +622,14 @@ export class Engine {
   private planAndPublish(): void {
     if (this.settled && !this.stopped && !this.needsRecovery) {
       const decisions = this.scheduler.plan();
-      if (decisions.length > 0) {
+      const waits = unplaceableEvents(this.state, this.scheduler.takeWaits());
+      if (decisions.length > 0 || waits.length > 0) {
         const bodies: EventBody[] = decisions.map((d) =>
           d.kind === 'schedule'
             ? { type: 'UnitScheduled', unit: d.unit, machine: d.machine, reason: d.reason }
             : { type: 'UnitUnscheduled', unit: d.unit, machine: d.machine, reason: d.reason },
         );
+        bodies.push(...waits);
         const placing = this.append(bodies).then(
           () => undefined,
           (err: unknown) => {
@@ -686,64 +684,13 @@ export class Engine {
 
   // ---------------------------------------------------------------- actors
 
-  private materializing = false;
-
   /**
-   * Builds the unit actors of a restored state in the background, 1,000 at a time, yielding to
-   * the event loop in between, so a new leader never starves its lease keepalive (or its API)
-   * while it builds 100,000 of them. An actor is made from the unit's current folded state, so
-   * one created late is the same as one created early; one asked for before its turn is created
-   * on demand (see actorOf).
+   * A unit's lifecycle (the engine-unit machine's snapshot: state and context), stepped by the
+   * fold with every committed event (src/engine/lifecycle.ts), for status and the visualizer.
    */
-  private materializeUnitActors(): void {
-    if (this.materializing) return;
-    this.materializing = true;
-    const names = [...this.state.units.keys()];
-    let i = 0;
-    const step = (): void => {
-      if (this.stopped) return;
-      const end = Math.min(i + 1000, names.length);
-      for (; i < end; i++) this.actorOf(names[i]);
-      if (i < names.length) setImmediate(step);
-      else this.materializing = false;
-    };
-    step();
-  }
-
-  /** The unit's actor, created from its current state if it does not exist yet. */
-  private actorOf(name: string): UnitSnapshot | undefined {
-    const existing = this.unitActors.get(name);
-    if (existing) return existing;
+  unitSnapshot(name: string): UnitLifecycle | undefined {
     const u = this.state.units.get(name);
-    if (!u || this.stopped) return undefined;
-    this.spawnUnitActor(u);
-    return this.unitActors.get(name);
-  }
-
-  private spawnUnitActor(u: UnitRecord): void {
-    const snapshot = unitStepper.initial({
-      name: u.name,
-      target: u.target,
-      global: u.requirements.global,
-      machine: u.machine,
-      reported: u.machine ? this.state.reported.get(u.name)?.get(u.machine) : undefined,
-    });
-    this.unitActors.set(u.name, snapshot);
-  }
-
-  /** Delivers a committed event to a unit's actor (one not built yet is built from the state later). */
-  private sendUnit(name: string, event: EngineUnitEvent): void {
-    const snapshot = this.unitActors.get(name);
-    if (!snapshot) return;
-    const next = unitStepper.step(snapshot, event);
-    if (next.status === 'done') this.unitActors.delete(name);
-    else this.unitActors.set(name, next);
-  }
-
-  /** A unit's actor snapshot (state value and context), for status output and the visualizer. */
-  unitSnapshot(name: string): UnitSnapshot | undefined {
-    this.flushEffects();
-    return this.actorOf(name);
+    return u ? lifecycleOf(this.state, u) : undefined;
   }
 
   private spawnMachineActor(id: string, now: number, lost: boolean): void {
@@ -752,10 +699,7 @@ export class Engine {
       actions: {
         declareJoined: () => {
           const m = this.state.machines.get(id);
-          if (m)
-            this.append([
-              { type: 'MachineJoined', machine: id, ip: m.ip, metadata: m.reported },
-            ]).catch(() => undefined);
+          if (m) this.append(machineJoined(id, m.ip, m.reported)).catch(() => undefined);
         },
       },
     });
@@ -764,11 +708,10 @@ export class Engine {
     this.machineActors.set(id, actor);
   }
 
-  /** The XState snapshot value of a unit's actor ('launched', 'waiting', …), for status and the visualizer. */
+  /** The state of a unit's lifecycle ('launched', 'waiting', …), for status and the visualizer. */
   unitPhase(name: string): string | undefined {
-    this.flushEffects();
-    const a = this.actorOf(name);
-    return a ? String(a.value) : undefined;
+    const l = this.unitSnapshot(name);
+    return l ? phaseName(l) : undefined;
   }
 
   machinePhase(id: string): string | undefined {
@@ -874,9 +817,7 @@ export class Engine {
         m.ip = h.ip;
         m.reported = { ...h.metadata };
       }
-      void this.append([
-        { type: 'MachineJoined', machine: h.machine, ip: h.ip, metadata: h.metadata },
-      ])
+      void this.append(machineJoined(h.machine, h.ip, h.metadata))
         .catch(() => undefined)
         .finally(() => this.joining.delete(h.machine));
     }
@@ -912,6 +853,7 @@ export class Engine {
         hash: s.hash,
         ...(s.mainPid ? { mainPid: s.mainPid } : {}),
         ...(s.result ? { result: s.result } : {}),
+        ...(s.exitStatus !== undefined ? { exitStatus: s.exitStatus } : {}),
       };
       if (!prev || !sameRecord(prev as unknown as Record<string, unknown>, state)) {
         bodies.push({ type: 'UnitStateReported', unit: s.unit, machine: r.machine, state });
@@ -926,7 +868,10 @@ export class Engine {
       if (this.state.reported.get(unit)?.has(r.machine))
         bodies.push({ type: 'UnitStateReported', unit, machine: r.machine, state: null });
     }
-    if (bodies.length > 0) void this.append(bodies).catch(() => undefined);
+    if (bodies.length > 0)
+      void this.append(
+        withObservations(bodies, (u, m) => this.state.reported.get(u)?.get(m)),
+      ).catch(() => undefined);
     this.heardFrom.add(r.machine);
     this.machineActors.get(r.machine)?.send({ type: 'HEARTBEAT', now: this.clock() });
   }
@@ -1089,11 +1034,7 @@ export class Engine {
     if (v.declare.length === 0) return;
     for (const id of v.declare) this.declaring.add(id);
     this.append(
-      v.declare.map((machine) => ({
-        type: 'MachineLost' as const,
-        machine,
-        reason: `no heartbeat for ${this.ttl} ms`,
-      })),
+      v.declare.flatMap((machine) => machineLost(machine, `no heartbeat for ${this.ttl} ms`)),
     )
       .then(() => (this.stats.machinesLost += v.declare.length))
       .catch(() => undefined)
@@ -1150,8 +1091,8 @@ export class Engine {
       this.stats.snapshots++;
       this.stats.lastSnapshotIndex = index;
       this.stats.lastSnapshotBytes = stats.bytes;
-      const keep = this.opts.retention ?? 100_000;
-      if (index - keep > 0) await this.opts.term.compact(index - keep);
+      const cut = this.retention.cut(index, this.clock());
+      if (cut > 0) await this.opts.term.compact(cut);
       return { index, bytes: stats.bytes };
     } finally {
       this.snapshotting = false;

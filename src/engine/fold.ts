@@ -1,5 +1,22 @@
 import { assertNever } from '../errors';
-import type { FlotillaEvent } from '../events/types';
+import type { FlotillaEvent, UnitRuntimeState } from '../events/types';
+import {
+  afterPresenceChange,
+  beforePresenceChange,
+  beforeUnitEvent,
+  stepLifecycle,
+  type UnitBefore,
+} from './lifecycle';
+
+/** Events that set a machine's presence, and to what. */
+const PRESENCE: Partial<Record<string, 'alive' | 'lost'>> = {
+  MachineJoined: 'alive',
+  MachineUp: 'alive',
+  MachineLost: 'lost',
+  MachineDown: 'lost',
+};
+
+const NEW_UNIT: UnitBefore = { machine: undefined, global: false, observed: 'none' };
 import { unitDescription, unitRequirements } from '../unit';
 import type { ClusterState, MachineRecord } from './state';
 import { emptyState } from './state';
@@ -13,6 +30,21 @@ import { emptyState } from './state';
  */
 export function applyEvent(state: ClusterState, e: FlotillaEvent): void {
   if (e.index <= state.index) return;
+  const u = 'unit' in e ? state.units.get(e.unit) : undefined;
+  const before = u && beforeUnitEvent(state, u);
+  // A machine lost or back: the units its agent reported are observed differently.
+  const presence = PRESENCE[e.type] && 'machine' in e ? state.machines.get(e.machine) : undefined;
+  const was = presence?.presence;
+  const reportedThere =
+    presence && presence.presence !== PRESENCE[e.type]
+      ? beforePresenceChange(state, presence.id)
+      : undefined;
+  applyRecords(state, e);
+  stepLifecycle(state, e, before ?? NEW_UNIT);
+  if (reportedThere && presence!.presence !== was) afterPresenceChange(state, reportedThere);
+}
+
+function applyRecords(state: ClusterState, e: FlotillaEvent): void {
   state.index = e.index;
   if (e.epoch > state.epoch) state.epoch = e.epoch;
   switch (e.type) {
@@ -41,6 +73,7 @@ export function applyEvent(state: ClusterState, e: FlotillaEvent): void {
     case 'UnitTargetSet': {
       const u = state.units.get(e.unit);
       if (u) u.target = e.target;
+      if (u && e.target === 'inactive') u.why = undefined;
       return;
     }
     case 'UnitDestroyed':
@@ -48,12 +81,23 @@ export function applyEvent(state: ClusterState, e: FlotillaEvent): void {
       return;
     case 'UnitScheduled': {
       const u = state.units.get(e.unit);
-      if (u) u.machine = e.machine;
+      if (u) {
+        u.machine = e.machine;
+        u.why = undefined;
+      }
       return;
     }
     case 'UnitUnscheduled': {
       const u = state.units.get(e.unit);
-      if (u && u.machine === e.machine) u.machine = undefined;
+      if (u && u.machine === e.machine) {
+        u.machine = undefined;
+        u.left = e.reason;
+      }
+      return;
+    }
+    case 'UnitUnplaceable': {
+      const u = state.units.get(e.unit);
+      if (u && u.machine === undefined) u.why = e.reason;
       return;
     }
     case 'MachineMetadataSet': {
@@ -67,7 +111,8 @@ export function applyEvent(state: ClusterState, e: FlotillaEvent): void {
     case 'ReschedulingHeld':
     case 'ReschedulingResumed':
       return;
-    case 'MachineJoined': {
+    case 'MachineJoined':
+    case 'MachineUp': {
       const m = machineOf(state, e.machine, e.time, 'alive');
       m.ip = e.ip;
       m.reported = { ...e.metadata };
@@ -77,7 +122,8 @@ export function applyEvent(state: ClusterState, e: FlotillaEvent): void {
       }
       return;
     }
-    case 'MachineLost': {
+    case 'MachineLost':
+    case 'MachineDown': {
       const m = state.machines.get(e.machine);
       if (m && m.presence !== 'lost') {
         m.presence = 'lost';
@@ -85,8 +131,11 @@ export function applyEvent(state: ClusterState, e: FlotillaEvent): void {
       }
       return;
     }
-    case 'UnitStateReported': {
+    case 'UnitStateReported':
+    case 'UnitObserved': {
       let byMachine = state.reported.get(e.unit);
+      if (e.state?.active === 'failed' && byMachine?.get(e.machine)?.active !== 'failed')
+        recordFailure(state, e.unit, e.machine, e.state, e.time);
       if (e.state === null) {
         byMachine?.delete(e.machine);
         if (byMachine?.size === 0) state.reported.delete(e.unit);
@@ -106,6 +155,24 @@ export function applyEvent(state: ClusterState, e: FlotillaEvent): void {
 function assertUnknown(e: never): void {
   void (e as unknown);
   if (process.env.FLOTILLA_STRICT_EVENTS === '1') assertNever(e, 'event type');
+}
+
+/** A unit's failure, when reported by the machine that counts for it. */
+function recordFailure(
+  state: ClusterState,
+  unit: string,
+  machine: string,
+  s: UnitRuntimeState,
+  time: number,
+): void {
+  const u = state.units.get(unit);
+  if (!u || (u.machine !== undefined && u.machine !== machine)) return;
+  u.lastFailure = {
+    machine,
+    result: s.result ?? 'unknown',
+    ...(s.exitStatus === undefined ? {} : { exitStatus: s.exitStatus }),
+    time,
+  };
 }
 
 function machineOf(

@@ -2,7 +2,7 @@ import type { UnitRuntimeState } from '../events/types';
 import { ErrorCode, FlotillaError } from '../errors';
 import type { TargetState, UnitOption } from '../unit/types';
 import { unitDescription, unitRequirements } from '../unit';
-import type { ClusterState, MachineRecord } from './state';
+import type { ClusterState, MachineRecord, UnitFailure } from './state';
 
 /** Snapshot format version; restore refuses versions it does not know. */
 export const SNAPSHOT_FORMAT = 1;
@@ -19,6 +19,9 @@ interface SnapshotDoc {
     hash: string;
     target: TargetState;
     machine?: string;
+    left?: string;
+    why?: string;
+    lastFailure?: UnitFailure;
   }[];
   machines: MachineRecord[];
   reported: { unit: string; machine: string; state: UnitRuntimeState }[];
@@ -55,6 +58,9 @@ export function toSnapshotDoc(state: ClusterState): SnapshotDoc {
       hash: u.hash,
       target: u.target,
       ...(u.machine === undefined ? {} : { machine: u.machine }),
+      ...(u.left === undefined ? {} : { left: u.left }),
+      ...(u.why === undefined ? {} : { why: u.why }),
+      ...(u.lastFailure === undefined ? {} : { lastFailure: u.lastFailure }),
     })),
     machines: machines.map((m) => ({
       id: m.id,

@@ -1,4 +1,6 @@
 import type { UnitRuntimeState } from '../events/types';
+import type { EngineUnitEvent, EngineUnitInput } from '../machines/engine-unit';
+import type { UnitLifecycle } from './lifecycle';
 import type { TargetState, UnitOption, UnitRequirements } from '../unit/types';
 
 export interface UnitRecord {
@@ -10,6 +12,25 @@ export interface UnitRecord {
   machine?: string;
   requirements: UnitRequirements;
   description: string;
+  /** Why it last left a machine (the scheduler's reason: machine lost, target inactive, …). */
+  left?: string;
+  /** The scheduler's reason for not placing it (until it is placed or its target is inactive). */
+  why?: string;
+  /** Its last failure as its machine reported it. */
+  lastFailure?: UnitFailure;
+  /** Its lifecycle as last stepped (derived, never stored: see src/engine/lifecycle.ts). */
+  lifecycle?: UnitLifecycle;
+  /** Lifecycle events committed and not stepped yet (and the input to start from, if new). */
+  lifecycleQueue?: { init?: EngineUnitInput; events: EngineUnitEvent[] };
+}
+
+export interface UnitFailure {
+  machine: string;
+  /** systemd's Result: exit-code, signal, timeout, core-dump, … */
+  result: string;
+  exitStatus?: number;
+  /** When the leader committed the report (ms). */
+  time: number;
 }
 
 export type MachinePresence = 'alive' | 'lost';

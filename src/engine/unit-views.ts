@@ -1,9 +1,11 @@
-import type { UnitRuntimeState } from '../events/types';
 import type { Unit } from '../gen/flotilla/v1/flotilla';
 import { BinaryWriter } from '@bufbuild/protobuf/wire';
 import { UnitOption as UnitOptionCodec, Unit as UnitCodec } from '../gen/flotilla/v1/flotilla';
 import type { TargetState, UnitOption } from '../unit/types';
-import type { ClusterState, UnitRecord } from './state';
+import { lifecycleOf, statusOf } from './lifecycle';
+
+export { liveReports } from './lifecycle';
+import type { ClusterState, UnitFailure, UnitRecord } from './state';
 
 /** What the API shows of a unit, wherever the unit is kept. */
 export interface UnitFields {
@@ -14,10 +16,19 @@ export interface UnitFields {
   machine?: string;
   global: boolean;
   description: string;
+  why?: string;
+  lastFailure?: UnitFailure;
 }
 
-/** The API's `Unit` message of a unit and its STATE column. */
-export function unitMessage(u: UnitFields, currentState: string): Unit {
+/** What the unit's lifecycle says: its state, and the STATE column derived from it. */
+export interface UnitStatusFields {
+  phase: string;
+  currentState: string;
+}
+
+/** The API's `Unit` message of a unit. */
+export function unitMessage(u: UnitFields, status: UnitStatusFields): Unit {
+  const f = u.lastFailure;
   return {
     name: u.name,
     options: u.options,
@@ -26,54 +37,24 @@ export function unitMessage(u: UnitFields, currentState: string): Unit {
     targetMachine: u.machine ?? '',
     global: u.global,
     description: u.description,
-    currentState,
+    currentState: status.currentState,
+    phase: status.phase,
+    reason: u.why ?? '',
+    lastFailure: f
+      ? {
+          machineId: f.machine,
+          result: f.result,
+          exitStatus: f.exitStatus ?? 0,
+          hasExitStatus: f.exitStatus !== undefined,
+          timeMs: f.time,
+        }
+      : undefined,
   };
 }
 
-/** A unit of the state as the API shows it (GetUnit, ListUnits). */
+/** A unit of the state as the API shows it (GetUnit, ListUnits), from its lifecycle. */
 export function unitView(state: ClusterState, u: UnitRecord): Unit {
-  const reports = [...liveReports(state, u.name)]
-    .filter(([machine]) => u.machine === undefined || machine === u.machine)
-    .map(([, s]) => s);
-  return unitMessage({ ...u, global: u.requirements.global }, stateColumn(reports));
-}
-
-/**
- * What the machines that are not lost report of a unit, by machine. A lost machine's reports
- * stay in the state (the machine may come back still running them) but no view shows them: in
- * fleet a machine's unit states expired with its TTL, and a unit that moved away from a dead
- * machine must not be listed on it as well.
- */
-export function* liveReports(
-  state: ClusterState,
-  unit: string,
-): Iterable<[machine: string, state: UnitRuntimeState]> {
-  const byMachine = state.reported.get(unit);
-  if (!byMachine) return;
-  for (const entry of byMachine) {
-    if (state.machines.get(entry[0])?.presence !== 'lost') yield entry;
-  }
-}
-
-const RUNNING = new Set(['active', 'reloading', 'deactivating']);
-
-/**
- * fleet's STATE column from the reports that count (the placed machine's, or every machine's
- * for a global unit), as a target-state word. A unit that is still stopping counts as launched,
- * one still starting as loaded: waiting for "loaded" after a stop must mean stopped, waiting for
- * "launched" must mean running.
- */
-export function stateColumn(reports: Iterable<UnitRuntimeState>): string {
-  let any = false;
-  let allRunning = true;
-  let allLoaded = true;
-  for (const s of reports) {
-    any = true;
-    allRunning &&= RUNNING.has(s.active);
-    allLoaded &&= s.load === 'loaded';
-  }
-  if (!any) return 'inactive';
-  return allRunning ? 'launched' : allLoaded ? 'loaded' : 'inactive';
+  return unitMessage({ ...u, global: u.requirements.global }, statusOf(lifecycleOf(state, u)));
 }
 
 /**
@@ -98,6 +79,9 @@ const NO_FIELDS: Unit = {
   global: false,
   description: '',
   currentState: '',
+  phase: '',
+  reason: '',
+  lastFailure: undefined,
 };
 
 /**
@@ -138,12 +122,15 @@ export class EncodedUnitViews {
     let status = this.statuses.get(name);
     if (!status) {
       view ??= unitView(state, u);
-      const { targetState, targetMachine, currentState } = view;
+      const { targetState, targetMachine, currentState, phase, reason, lastFailure } = view;
       status = UnitCodec.encode({
         ...NO_FIELDS,
         targetState,
         targetMachine,
         currentState,
+        phase,
+        reason,
+        lastFailure,
       }).finish();
       this.statuses.set(name, status);
     }

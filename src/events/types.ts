@@ -1,7 +1,11 @@
 import type { TargetState, UnitOption } from '../unit/types';
 
-/** Schema version written into every event; bump when an event's shape changes. */
-export const SCHEMA_VERSION = 1;
+/**
+ * Schema version written into every event; bump when an event's shape changes or types are
+ * added. 1: the first log. 2: durable lifecycle history (UnitObserved, UnitUnplaceable,
+ * MachineUp, MachineDown; `exitStatus` in reported states).
+ */
+export const SCHEMA_VERSION = 2;
 
 /** Reported state of one unit on one machine, as systemd sees it. */
 export interface UnitRuntimeState {
@@ -13,6 +17,8 @@ export interface UnitRuntimeState {
   mainPid?: number;
   /** systemd's Result (e.g. "exit-code") when the unit failed. */
   result?: string;
+  /** The main process's exit status (ExecMainStatus) when the unit failed (schema 2). */
+  exitStatus?: number;
 }
 
 /**
@@ -48,7 +54,15 @@ export type EventBody =
       machines: string[];
       reason: string;
     }
-  | { type: 'ReschedulingResumed'; reason: string };
+  | { type: 'ReschedulingResumed'; reason: string }
+  // durable (schema 2): the history of what happened on the machines, coalesced (see
+  // src/history/observations.ts): a change of what an agent observes (loaded, active, failed,
+  // inactive, gone, a new main PID), the scheduler's reason for a unit it cannot place, and
+  // machines joining and being lost. Folded as their transient counterparts.
+  | { type: 'UnitObserved'; unit: string; machine: string; state: UnitRuntimeState | null }
+  | { type: 'UnitUnplaceable'; unit: string; reason: string }
+  | { type: 'MachineUp'; machine: string; ip: string; metadata: Record<string, string> }
+  | { type: 'MachineDown'; machine: string; reason: string };
 
 export type EventType = EventBody['type'];
 
@@ -76,6 +90,10 @@ export const DURABLE_TYPES: ReadonlySet<EventType> = new Set<EventType>([
   'LeaderElected',
   'ReschedulingHeld',
   'ReschedulingResumed',
+  'UnitObserved',
+  'UnitUnplaceable',
+  'MachineUp',
+  'MachineDown',
 ]);
 
 /** Every event type this version knows (the record makes the compiler check the list). */
@@ -93,6 +111,10 @@ const KNOWN: Record<EventType, true> = {
   UnitStateReported: true,
   ReschedulingHeld: true,
   ReschedulingResumed: true,
+  UnitObserved: true,
+  UnitUnplaceable: true,
+  MachineUp: true,
+  MachineDown: true,
 };
 export const EVENT_TYPES: readonly EventType[] = Object.keys(KNOWN) as EventType[];
 

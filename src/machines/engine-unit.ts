@@ -1,89 +1,112 @@
 import { assign, setup } from 'xstate';
-import type { UnitRuntimeState } from '../events/types';
 import type { TargetState } from '../unit/types';
 
 /**
- * The leader's view of one unit. Pure: it changes only through committed events, which the
- * engine forwards as the events below, so replaying the log replays every actor exactly.
+ * The lifecycle of one unit as the leader sees it: the one definition of "what state is this
+ * unit in, and what happens next". The fold steps it with every committed event about the unit
+ * (src/engine/lifecycle.ts turns log events into the events below), so the API's STATE column,
+ * list-unit-files, fleet's currentState, `flotilla replay` and the visualizer all read this
+ * machine's state. Pure: only `assign`.
  *
- *   inactive ── target loaded/launched ──► waiting ── scheduled ──► scheduled ──► loaded ──► launched
- *                                             ▲                          │
- *                                             └── rescheduling ◄─ machine lost / unscheduled
+ *   inactive ─TARGET_SET─► waiting ─SCHEDULED─► scheduled ─OBSERVED─► loaded ─OBSERVED─► launched
+ *                            ▲  │UNPLACEABLE                 │                 │          │
+ *                            │  ▼                            └──OBSERVED(failed)──► failed ◄┘
+ *                       rescheduling ◄─UNSCHEDULED(machine lost)─ any placed state
+ *   global: placed by the agents of every matching machine (substates follow what they report)
+ *   destroyed: final
+ *
+ * A unit is in the state of what its machine observes (loaded, launched, failed) for as long as
+ * that is observed, even after it was unscheduled: a unit still running on the machine it left
+ * is launched until its agent reports it stopped.
  */
+
+/**
+ * What the agents that count (the placed machine's, or every machine still reporting the unit
+ * when it is unplaced) observe of it, as one word: `none` (nobody reports it), `unloaded`
+ * (reported but not loaded), `loaded`, `running` (active, reloading or deactivating) or `failed`.
+ */
+export type Observed = 'none' | 'unloaded' | 'loaded' | 'running' | 'failed';
+
 export interface EngineUnitContext {
   name: string;
   target: TargetState;
   global: boolean;
-  machine?: string;
-  /** What the agent on `machine` last reported. */
-  reported?: UnitRuntimeState;
-  /** Why the unit last left its machine, for status output. */
-  lastReason?: string;
+  /** Placed on a machine by the scheduler. */
+  placed: boolean;
+  /** It left its machine because the machine was lost. */
+  lost: boolean;
+  /** What the agents that count observe of it. */
+  observed: Observed;
 }
 
 export type EngineUnitEvent =
   | { type: 'TARGET_SET'; target: TargetState }
-  | { type: 'SCHEDULED'; machine: string }
-  | { type: 'UNSCHEDULED'; machine: string; reason: string }
-  | { type: 'REPORTED'; machine: string; state: UnitRuntimeState | null }
+  | { type: 'SCHEDULED'; observed: Observed }
+  | { type: 'UNSCHEDULED'; lost: boolean; observed: Observed }
+  | { type: 'OBSERVED'; observed: Observed }
+  | { type: 'UNPLACEABLE' }
   | { type: 'DESTROYED' };
 
-export interface EngineUnitInput {
-  name: string;
-  target: TargetState;
-  global: boolean;
-  machine?: string;
-  reported?: UnitRuntimeState;
+/** A unit's record when its actor is made (a restored unit starts in the state it describes). */
+export type EngineUnitInput = EngineUnitContext;
+
+type Args = { context: EngineUnitContext; event: EngineUnitEvent };
+
+/**
+ * The transitions of an event that carries what the agents observe: to launched, failed or
+ * loaded when they observe that, else by the `otherwise` guards (with the same action).
+ */
+type OtherwiseGuard = 'isPlaced' | 'wantsInactive' | 'wasLost' | 'machineLost';
+function byObservation<
+  A extends 'observe' | 'place' | 'unplace',
+  T extends readonly { guard?: OtherwiseGuard; target: string }[],
+>(actions: A, otherwise: T) {
+  return [
+    { guard: 'observesRunning', target: 'launched', actions },
+    { guard: 'observesFailed', target: 'failed', actions },
+    { guard: 'observesLoaded', target: 'loaded', actions },
+    ...otherwise.map((t) => ({ ...t, actions })),
+  ] as const;
 }
 
-/** The state a unit's context describes. */
-export type EngineUnitPhase =
-  'global' | 'inactive' | 'waiting' | 'scheduled' | 'loaded' | 'launched';
-const PHASES: readonly EngineUnitPhase[] = [
-  'global',
-  'inactive',
-  'waiting',
-  'scheduled',
-  'loaded',
-  'launched',
-];
+/** Where a unit goes once what its agents observe changed. */
+const settle = byObservation('observe', [
+  { guard: 'isPlaced', target: 'scheduled' },
+  { guard: 'wantsInactive', target: 'inactive' },
+  { guard: 'wasLost', target: 'rescheduling' },
+  { target: 'waiting' },
+] as const);
 
-export function phaseOf(c: EngineUnitContext): EngineUnitPhase {
-  if (c.global) return 'global';
-  if (c.target === 'inactive') return 'inactive';
-  if (c.machine === undefined) return 'waiting';
-  if (c.reported?.active === 'active') return 'launched';
-  if (c.reported?.load === 'loaded') return 'loaded';
-  return 'scheduled';
-}
+/** Where a unit goes when it is placed: what its new machine already observes, if anything. */
+const scheduled = byObservation('place', [{ target: 'scheduled' }] as const);
 
-/** The context after an event (the one place that says how each event changes it). */
-export function nextContext(c: EngineUnitContext, e: EngineUnitEvent): EngineUnitContext {
-  switch (e.type) {
-    case 'TARGET_SET':
-      return { ...c, target: e.target };
-    case 'SCHEDULED':
-      return { ...c, machine: e.machine, reported: undefined, lastReason: undefined };
-    case 'UNSCHEDULED':
-      return c.machine === e.machine
-        ? { ...c, machine: undefined, reported: undefined, lastReason: e.reason }
-        : c;
-    case 'REPORTED':
-      return c.machine === e.machine ? { ...c, reported: e.state ?? undefined } : c;
-    case 'DESTROYED':
-      return c;
-  }
-}
+/** Where a unit goes when it leaves its machine: what still observes it, else what it wants. */
+const unscheduled = byObservation('unplace', [
+  { guard: 'wantsInactive', target: 'inactive' },
+  { guard: 'machineLost', target: 'rescheduling' },
+  { target: 'waiting' },
+] as const);
 
-function toPhase() {
-  return PHASES.map((phase) => ({
-    guard: { type: 'becomes' as const, params: { phase } },
-    target: `.${phase}` as const,
-    actions: 'apply' as const,
-  }));
-}
+/** Where a global unit goes once what its machines observe changed. */
+const globalSettle = byObservation('observe', [{ target: 'inactive' }] as const);
 
-const placed = ({ context }: { context: EngineUnitContext }) => context.machine !== undefined;
+const placedStateOn = {
+  TARGET_SET: { actions: 'setTarget' },
+  SCHEDULED: scheduled,
+  UNSCHEDULED: unscheduled,
+  OBSERVED: settle,
+} as const;
+
+const unplacedStateOn = (self: 'waiting' | 'rescheduling') =>
+  ({
+    TARGET_SET: [
+      { guard: 'wantsToRun', actions: 'setTarget' },
+      { target: 'inactive', actions: 'setTarget' },
+    ],
+    SCHEDULED: scheduled,
+    UNPLACEABLE: self,
+    OBSERVED: settle,
+  }) as const;
 
 export const engineUnitMachine = setup({
   types: {
@@ -92,56 +115,107 @@ export const engineUnitMachine = setup({
     input: {} as EngineUnitInput,
   },
   guards: {
-    isGlobal: ({ context }) => context.global,
-    wantsInactive: ({ context }) => context.target === 'inactive',
-    unplaced: ({ context }) => context.machine === undefined,
-    reportedActive: ({ context }) => placed({ context }) && context.reported?.active === 'active',
-    reportedLoaded: ({ context }) =>
-      placed({ context }) && context.reported !== undefined && context.reported.load === 'loaded',
-    placed,
-    /** True when the event leads to `phase` (evaluated on the context after the event). */
-    becomes: ({ context, event }, params: { phase: EngineUnitPhase }) =>
-      phaseOf(nextContext(context, event)) === params.phase,
+    isGlobal: ({ context }: Args) => context.global,
+    isPlaced: ({ context }: Args) => context.placed,
+    wantsInactive: ({ context }: Args) => context.target === 'inactive',
+    wasLost: ({ context }: Args) => context.lost,
+    machineLost: ({ event }: Args) => event.type === 'UNSCHEDULED' && event.lost,
+    observesRunning: ({ event }: Args) => observedBy(event) === 'running',
+    observesFailed: ({ event }: Args) => observedBy(event) === 'failed',
+    observesLoaded: ({ event }: Args) => observedBy(event) === 'loaded',
+    /** The new target is loaded or launched. */
+    wantsToRun: ({ event }: Args) => event.type === 'TARGET_SET' && event.target !== 'inactive',
+    wantsToRunAgainAfterLoss: ({ context, event }: Args) =>
+      context.lost && event.type === 'TARGET_SET' && event.target !== 'inactive',
+    /** At creation: what its record says its agents observe. */
+    wasRunning: ({ context }: Args) => context.observed === 'running',
+    wasFailed: ({ context }: Args) => context.observed === 'failed',
+    wasLoaded: ({ context }: Args) => context.observed === 'loaded',
+    globalRunning: ({ context }: Args) => context.global && context.observed === 'running',
+    globalFailed: ({ context }: Args) => context.global && context.observed === 'failed',
+    globalLoaded: ({ context }: Args) => context.global && context.observed === 'loaded',
   },
   actions: {
-    apply: assign(({ context, event }) => nextContext(context, event)),
+    setTarget: assign({
+      target: ({ event, context }) => (event.type === 'TARGET_SET' ? event.target : context.target),
+    }),
+    place: assign(({ event, context }) => ({
+      placed: true,
+      lost: false,
+      observed: observedBy(event) ?? context.observed,
+    })),
+    unplace: assign(({ event }) => ({
+      placed: false,
+      lost: event.type === 'UNSCHEDULED' && event.lost,
+      observed: observedBy(event) ?? 'none',
+    })),
+    observe: assign({ observed: ({ event, context }) => observedBy(event) ?? context.observed }),
   },
 }).createMachine({
   id: 'engineUnit',
   context: ({ input }) => ({ ...input }),
-  initial: 'deciding',
-  // One transition per event, straight to the state the new context describes. An eventless
-  // "deciding" hub would cost a second microstep for every event, and this machine steps every
-  // unit of the cluster.
+  initial: 'restoring',
   on: {
-    TARGET_SET: toPhase(),
-    SCHEDULED: toPhase(),
-    UNSCHEDULED: toPhase(),
-    REPORTED: toPhase(),
     DESTROYED: '.destroyed',
   },
   states: {
-    // Only at creation: picks the state the input describes.
-    deciding: {
+    /** Only at creation (a unit restored from a snapshot): the state its record describes. */
+    restoring: {
       always: [
+        { guard: 'globalRunning', target: 'global.launched' },
+        { guard: 'globalFailed', target: 'global.failed' },
+        { guard: 'globalLoaded', target: 'global.loaded' },
         { guard: 'isGlobal', target: 'global' },
+        { guard: 'wasRunning', target: 'launched' },
+        { guard: 'wasFailed', target: 'failed' },
+        { guard: 'wasLoaded', target: 'loaded' },
+        { guard: 'isPlaced', target: 'scheduled' },
         { guard: 'wantsInactive', target: 'inactive' },
-        { guard: 'unplaced', target: 'waiting' },
-        { guard: 'reportedActive', target: 'launched' },
-        { guard: 'reportedLoaded', target: 'loaded' },
-        { target: 'scheduled' },
+        { guard: 'wasLost', target: 'rescheduling' },
+        { target: 'waiting' },
       ],
     },
-    /** Known, not placed (target inactive). */
-    inactive: {},
-    /** Wants a machine; none placed yet (or its machine was lost: see context.lastReason). */
-    waiting: {},
+    /** Known, target inactive, nothing runs. */
+    inactive: {
+      on: {
+        TARGET_SET: [
+          { guard: 'wantsToRunAgainAfterLoss', target: 'rescheduling', actions: 'setTarget' },
+          { guard: 'wantsToRun', target: 'waiting', actions: 'setTarget' },
+          { actions: 'setTarget' },
+        ],
+        SCHEDULED: scheduled,
+        OBSERVED: settle,
+      },
+    },
+    /** Wants a machine; the scheduler has not placed it (why: the unit's record). */
+    waiting: { on: unplacedStateOn('waiting') },
+    /** Its machine was lost; waits for the scheduler to place it again. */
+    rescheduling: { on: unplacedStateOn('rescheduling') },
     /** Placed; its agent has not reported it loaded yet. */
-    scheduled: {},
-    loaded: {},
-    launched: {},
+    scheduled: { on: placedStateOn },
+    /** Its agent reports it loaded, not running. */
+    loaded: { on: placedStateOn },
+    /** Its agent reports it running. */
+    launched: { on: placedStateOn },
+    /** Its agent reports it failed (result, exit status: the unit's record). */
+    failed: { on: placedStateOn },
     /** Runs on every machine whose metadata matches; never placed by the scheduler. */
-    global: {},
+    global: {
+      initial: 'inactive',
+      on: { TARGET_SET: { actions: 'setTarget' } },
+      states: {
+        inactive: { on: { OBSERVED: globalSettle } },
+        loaded: { on: { OBSERVED: globalSettle } },
+        launched: { on: { OBSERVED: globalSettle } },
+        failed: { on: { OBSERVED: globalSettle } },
+      },
+    },
     destroyed: { type: 'final' },
   },
 });
+
+function observedBy(e: EngineUnitEvent): Observed | undefined {
+  return e.type === 'OBSERVED' || e.type === 'UNSCHEDULED' || e.type === 'SCHEDULED'
+    ? e.observed
+    : undefined;
+}

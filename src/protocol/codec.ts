@@ -55,7 +55,8 @@ const isReportedUnit = (x: unknown): x is ReportedUnit =>
   isStr(x.sub) &&
   isStr(x.hash) &&
   (x.mainPid === undefined || isNum(x.mainPid)) &&
-  (x.result === undefined || isStr(x.result));
+  (x.result === undefined || isStr(x.result)) &&
+  (x.exitStatus === undefined || isNum(x.exitStatus));
 
 function decodeWith<T>(data: Uint8Array, what: string, check: Check<T>): T {
   let x: unknown;

@@ -208,6 +208,15 @@ export class Scheduler {
   private planId = 0;
   private queue: PlanQueue | undefined;
   private decisions: Decision[] = [];
+  /** Units left waiting with a new reason since the last takeWaits(). */
+  private waited: { unit: string; reason: string }[] = [];
+
+  /** The units plans left waiting with a new reason since the last call (and the reason). */
+  takeWaits(): { unit: string; reason: string }[] {
+    const w = this.waited;
+    this.waited = [];
+    return w;
+  }
   /** Units evicted in this plan → the units that evicted them, transitively (cycle guard). */
   private readonly evictedBy = new Map<string, Set<string>>();
 
@@ -663,6 +672,7 @@ export class Scheduler {
 
   private wait(u: UnitRec, reason: string, key: string | null): void {
     this.unwait(u);
+    if (u.note !== reason) this.waited.push({ unit: u.name, reason });
     u.note = reason;
     u.evalClock = this.clock;
     u.waitKey = key;

@@ -1,38 +1,15 @@
-import { engineUnitMachine } from '../machines/engine-unit';
-import { pureStepper } from '../machines/pure';
+import { lifecycleOf } from '../engine/lifecycle';
 import type { ClusterState, MachineRecord, UnitRecord } from '../engine/state';
 import { stateIds } from './graph';
 
 /**
- * A unit's state in the engine-unit machine, for a folded state at any index: the snapshot a
- * leader restored at that index would build for it (its actor is made from the folded unit, as
- * Engine.spawnUnitActor does). The live leader answers from its own actors instead.
+ * A unit's state in the engine-unit machine for a folded state at any index: its lifecycle,
+ * stepped by the fold through every event about it (src/engine/lifecycle.ts) — the same the
+ * live leader shows.
  */
-const stepper = pureStepper(engineUnitMachine, { name: '', target: 'inactive', global: false });
-
 export function foldedUnitPhase(state: ClusterState, u: UnitRecord): string {
-  const input = {
-    name: u.name,
-    target: u.target,
-    global: u.requirements.global,
-    machine: u.machine,
-    reported: u.machine ? state.reported.get(u.name)?.get(u.machine) : undefined,
-  };
-  // Building a snapshot costs ~50 µs; 100,000 units share a handful of distinct inputs once what
-  // no state depends on is left out: the unit's name, which machine, the file hash, the PID.
-  const r = input.reported;
-  const key = `${input.target}|${input.global}|${input.machine !== undefined}|${r ? `${r.load}|${r.active}|${r.sub}|${r.result ?? ''}` : '-'}`;
-  let phase = memo.get(key);
-  if (phase === undefined) {
-    phase = phaseOfValue(stepper.initial(input).value);
-    if (memo.size >= MEMO_LIMIT) memo.clear();
-    memo.set(key, phase);
-  }
-  return phase;
+  return phaseOfValue(lifecycleOf(state, u).value);
 }
-
-const memo = new Map<string, string>();
-const MEMO_LIMIT = 10_000;
 
 /** The (first) leaf state id of a snapshot value. */
 export function phaseOfValue(value: unknown): string {

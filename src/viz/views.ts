@@ -246,11 +246,15 @@ export function unitTimeline(history: History, name: string, until?: number): Ti
     const ofMachine =
       !mine &&
       machine !== undefined &&
-      (e.type === 'MachineLost' || e.type === 'MachineJoined') &&
+      (e.type === 'MachineLost' ||
+        e.type === 'MachineJoined' ||
+        e.type === 'MachineDown' ||
+        e.type === 'MachineUp') &&
       e.machine === machine;
     if (!mine && !ofMachine) continue;
     const from = phase();
-    if (mine) applyEvent(mini, e);
+    // Machine events too: a lost machine's reports stop counting for the unit's lifecycle.
+    applyEvent(mini, e);
     machine = mini.units.get(name)?.machine;
     out.push({
       index: e.index,

@@ -30,7 +30,8 @@ import type {
   WatchRequest,
 } from '../../src/gen/flotilla/v1/flotilla';
 import { UnitView } from '../../src/gen/flotilla/v1/flotilla';
-import { stateColumn, unitMessage } from '../../src/engine/unit-views';
+import { unitMessage } from '../../src/engine/unit-views';
+import { lifecycleFrom, observe, statusOf } from '../../src/engine/lifecycle';
 import {
   parseUnitFile,
   splitUnitName,
@@ -467,12 +468,20 @@ export class FakeCluster implements ClusterApi {
     };
   }
 
-  /** As the engine shows a unit (the same STATE column from the agents' reports). */
+  /** As the engine shows a unit (the same lifecycle machine, from the agents' reports). */
   private view(u: FakeUnit): Unit {
     const reports = u.machine
       ? [u.reported.get(u.machine)].filter((s) => s !== undefined)
       : [...u.reported.values()];
-    return unitMessage(u, stateColumn(reports));
+    const life = lifecycleFrom({
+      name: u.name,
+      target: u.target,
+      global: u.global,
+      placed: u.machine !== undefined && !u.global,
+      lost: false,
+      observed: observe(reports),
+    });
+    return unitMessage(u, statusOf(life));
   }
 
   private mustGet(name: string): FakeUnit {

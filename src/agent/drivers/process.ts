@@ -43,6 +43,8 @@ interface PUnit {
   active: string;
   sub: string;
   result?: string;
+  /** The main process's exit status when it failed with one. */
+  exitStatus?: number;
   since: number;
   pid?: number;
   child?: ChildProcess;
@@ -57,6 +59,7 @@ interface StateFile {
   active: string;
   sub: string;
   result?: string;
+  exitStatus?: number;
   since: number;
 }
 
@@ -156,6 +159,7 @@ export class ProcessDriver implements Driver {
       u.active = 'failed';
       u.sub = 'failed';
       u.result = st.result;
+      u.exitStatus = st.exitStatus;
     }
     let pidLine: string | undefined;
     try {
@@ -172,7 +176,13 @@ export class ProcessDriver implements Driver {
       Object.assign(u, { active: 'active', sub: 'running', pid, adopted: true, result: undefined });
     } else {
       // It died while nobody watched: the exit status is lost.
-      Object.assign(u, { active: 'failed', sub: 'failed', result: 'unknown', since: Date.now() });
+      Object.assign(u, {
+        active: 'failed',
+        sub: 'failed',
+        result: 'unknown',
+        exitStatus: undefined,
+        since: Date.now(),
+      });
       this.rm(this.file(unit, '.pid'));
       this.writeState(unit, u);
     }
@@ -203,6 +213,7 @@ export class ProcessDriver implements Driver {
     const s: DriverUnitState = { unit, load: 'loaded', active: u.active, sub: u.sub, hash: u.hash };
     if (u.pid !== undefined) s.mainPid = u.pid;
     if (u.result !== undefined) s.result = u.result;
+    if (u.active === 'failed' && u.exitStatus !== undefined) s.exitStatus = u.exitStatus;
     return s;
   }
 
@@ -224,6 +235,7 @@ export class ProcessDriver implements Driver {
   private writeState(unit: string, u: PUnit): void {
     const st: StateFile = { hash: u.hash, active: u.active, sub: u.sub, since: u.since };
     if (u.result !== undefined) st.result = u.result;
+    if (u.exitStatus !== undefined) st.exitStatus = u.exitStatus;
     this.writeAtomic(this.file(unit, '.state'), JSON.stringify(st));
   }
 
@@ -377,6 +389,7 @@ export class ProcessDriver implements Driver {
   ): void {
     const u = this.units.get(unit);
     if (!u || u.child !== child) return;
+    u.exitStatus = code ?? undefined;
     this.exited(unit, u, () => {
       if (u.stopping || code === 0 || (ignoreFailure && code !== null))
         return ['inactive', 'dead', 'success'];
@@ -403,6 +416,7 @@ export class ProcessDriver implements Driver {
     for (const [unit, u] of this.units) {
       if (!u.adopted || u.pid === undefined) continue;
       if (pidAlive(u.pid)) continue;
+      u.exitStatus = undefined;
       this.exited(unit, u, () =>
         u.stopping ? ['inactive', 'dead', 'success'] : ['failed', 'failed', 'unknown'],
       );

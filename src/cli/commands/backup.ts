@@ -1,35 +1,13 @@
 import fs from 'node:fs';
-import path from 'node:path';
 import type { Command, Context } from '../command';
 import { err, out } from '../command';
 import { CliError, errorMessage } from '../errors';
 import { flagBool, flagString } from '../args';
-import { cliVersion } from '../version';
-import { historyIndex, historyLines, parseHistory } from '../../history/export-format';
+import { historyIndex, parseHistory } from '../../history/export-format';
+import { writeHistoryFile } from '../../history/export';
 import { restoreHistory, type RestoreTarget } from '../../history/restore';
 import type { Restored } from '../../store/types';
 import { STORE_FLAGS, etcdOptionsFromFlags, readStore } from './replay';
-
-/** Writes `lines` to `file` through a temporary file and a rename: never a half-written backup. */
-function writeAtomically(file: string, lines: Iterable<string>): number {
-  const tmp = path.join(
-    path.dirname(path.resolve(file)),
-    `.${path.basename(file)}.${process.pid}.tmp`,
-  );
-  const fd = fs.openSync(tmp, 'w', 0o600);
-  let bytes = 0;
-  try {
-    for (const l of lines) bytes += fs.writeSync(fd, l);
-    fs.fsyncSync(fd);
-  } catch (e) {
-    fs.closeSync(fd);
-    fs.rmSync(tmp, { force: true });
-    throw e;
-  }
-  fs.closeSync(fd);
-  fs.renameSync(tmp, file);
-  return bytes;
-}
 
 export const backup: Command = {
   name: 'backup',
@@ -58,7 +36,7 @@ the latest snapshot, the retained events, and an end line. Restore it with 'flot
     }
     let bytes: number;
     try {
-      bytes = writeAtomically(file, historyLines(r, { cluster, flotilla: cliVersion() }));
+      bytes = writeHistoryFile(file, r, cluster).bytes;
     } catch (e) {
       err(ctx, `Error writing ${file}: ${errorMessage(e)}`);
       return 1;

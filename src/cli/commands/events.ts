@@ -1,12 +1,16 @@
 import type { FlagSpec } from '../args';
-import { flagBool, flagNumber, flagString } from '../args';
-import { EVENT_TYPES, type EventType } from '../../events/types';
+import { flagBool, flagString } from '../args';
+import { EVENT_TYPES, type EventType, type FlotillaEvent } from '../../events/types';
 import type { Event } from '../../gen/flotilla/v1/flotilla';
 import type { Command, Context } from '../command';
-import { err, isJson } from '../command';
-import { errorMessage } from '../errors';
+import { err, isJson, out } from '../command';
+import { CliError, errorMessage } from '../errors';
+import { eventDetails } from '../../history/describe';
+import { writeHistoryFile } from '../../history/export';
+import { readHistory } from '../../history/source';
+import { STORE_FLAGS, historySourceOf } from '../history-source';
 
-/** Without --from, the last this many events. */
+/** Without --since, the last this many events. */
 export const DEFAULT_EVENTS = 100;
 
 /**
@@ -15,14 +19,33 @@ export const DEFAULT_EVENTS = 100;
  */
 const IDLE_END_MS = 3000;
 
+const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/;
+
+function checkSince(v: unknown): string | undefined {
+  const s = String(v).trim();
+  if (s === '') return undefined;
+  if (/^\d+$/.test(s)) return Number(s) >= 1 ? undefined : 'indexes start at 1';
+  if (RFC3339.test(s) && !Number.isNaN(Date.parse(s))) return undefined;
+  return 'give an event index (1, 2, …) or an RFC 3339 time (2026-12-06T10:00:00Z)';
+}
+
 const FLAGS: readonly FlagSpec[] = [
   {
+    name: 'since',
+    type: 'string',
+    default: '',
+    valueName: 'INDEX|TIME',
+    help: `First event: an index, or an RFC 3339 time (default: the last ${DEFAULT_EVENTS} events)`,
+    check: checkSince,
+  },
+  {
     name: 'from',
-    type: 'int',
-    default: 0,
+    type: 'string',
+    default: '',
     valueName: 'INDEX',
-    help: `First event index to print (default: the last ${DEFAULT_EVENTS} events)`,
-    check: (v) => (typeof v === 'number' && v < 0 ? 'must not be negative' : undefined),
+    help: 'Same as --since INDEX',
+    check: (v) =>
+      String(v) === '' || /^\d+$/.test(String(v)) ? undefined : 'must be an event index',
   },
   {
     name: 'follow',
@@ -36,49 +59,117 @@ const FLAGS: readonly FlagSpec[] = [
     type: 'string',
     default: '',
     valueName: 'TYPES',
-    help: 'Only events of these types, comma-separated (e.g. UnitScheduled,UnitStateReported)',
+    help: 'Only events of these types, comma-separated (e.g. UnitScheduled,UnitObserved)',
     check: (v) => {
-      const unknown = parseTypes(String(v)).filter((t) => !EVENT_TYPES.includes(t as EventType));
+      const unknown = parseList(String(v)).filter((t) => !EVENT_TYPES.includes(t as EventType));
       return unknown.length > 0
         ? `unknown event type "${unknown[0]}" (known: ${EVENT_TYPES.join(', ')})`
         : undefined;
     },
   },
+  {
+    name: 'unit',
+    type: 'string',
+    default: '',
+    valueName: 'NAMES',
+    help: 'Only events about these units, comma-separated',
+  },
+  {
+    name: 'machine',
+    type: 'string',
+    default: '',
+    valueName: 'IDS',
+    help: 'Only events about these machines (full IDs or prefixes), comma-separated',
+  },
+  ...STORE_FLAGS.map((f) => ({ ...f, help: `events export: ${f.help}` })),
 ];
 
-function parseTypes(v: string): string[] {
+function parseList(v: string): string[] {
   return v
     .split(',')
     .map((t) => t.trim())
     .filter((t) => t !== '');
 }
 
-/** `12 2026-11-22T02:21:32.123Z UnitSubmitted unit=hello.service` */
+/** `12 2026-11-22T02:21:32.123Z UnitScheduled unit=hello.service machine=… reason="…"` */
 export function formatEvent(e: Event): string {
   let line = `${e.index} ${new Date(e.timeMs).toISOString()} ${e.type}`;
-  if (e.unit) line += ` unit=${e.unit}`;
-  if (e.machine) line += ` machine=${e.machine}`;
+  let details: string[];
+  try {
+    details = eventDetails(JSON.parse(e.json) as FlotillaEvent);
+  } catch {
+    details = [];
+  }
+  if (details.length === 0) {
+    if (e.unit) details.push(`unit=${e.unit}`);
+    if (e.machine) details.push(`machine=${e.machine}`);
+  }
+  if (details.length > 0) line += ' ' + details.join(' ');
   return line;
+}
+
+/** `events export FILE`: the retained history, read from the store, as one history file. */
+async function exportHistory(ctx: Context): Promise<number> {
+  if (ctx.args.length !== 2) throw new CliError('Usage: flotilla events export FILE');
+  const file = ctx.args[1];
+  const source = historySourceOf(ctx, []);
+  try {
+    const { restored, cluster } = await readHistory(source);
+    const { bytes } = writeHistoryFile(file, restored, cluster);
+    err(
+      ctx,
+      `Exported ${restored.tail.length} events` +
+        (restored.snapshot ? ` and the snapshot at index ${restored.snapshot.index}` : '') +
+        ` to ${file} (${bytes} bytes)`,
+    );
+    return 0;
+  } catch (e) {
+    err(ctx, `Error exporting the history: ${errorMessage(e)}`);
+    return 1;
+  }
 }
 
 export const events: Command = {
   name: 'events',
-  summary: "Print the cluster's committed events",
-  usage: '[--from=INDEX] [--type=TYPES] [-f|--follow] [--json]',
-  description: `Prints events from the leader's log, one per line: index, time, type, unit, machine.
---json prints each event as stored (one JSON object per line). --follow keeps printing new
-events until interrupted.`,
+  summary: "Print the cluster's committed events, or export its history",
+  usage:
+    '[--since=INDEX|TIME] [--type=TYPES] [--unit=NAMES] [--machine=IDS] [-f|--follow] [--json] | export FILE [--data-dir=DIR | --etcd-servers=URLS --cluster=NAME]',
+  description: `Prints events from the leader, one per line with their details (index, time, type,
+unit, machine, target, observed state with result and exit status, reason). Events older than
+the leader's memory are read from the store (its durable ones: what agents reported in between
+is only kept as milestones, UnitObserved). --since takes an index or an RFC 3339 time; --json
+prints each event as stored (one JSON object per line); --follow keeps printing new events until
+interrupted.
+
+'events export FILE' writes the retained history (the latest snapshot and the durable log) as
+one versioned, self-describing file (src/history/export.ts) for 'flotilla replay FILE'; it reads
+the store directly (--data-dir for a dev-mode daemon, else etcd) and needs no leader.`,
   flags: FLAGS,
   async run(ctx: Context): Promise<number> {
+    if (ctx.args[0] === 'export') return exportHistory(ctx);
+    if (ctx.args.length > 0)
+      throw new CliError(`Unknown argument "${ctx.args[0]}" (did you mean 'events export FILE'?)`);
     const api = ctx.api();
     const follow = flagBool(ctx.parsed, 'follow');
-    const types = parseTypes(flagString(ctx.parsed, 'type'));
-    const wanted = (t: string): boolean => types.length === 0 || types.includes(t);
+    const types = parseList(flagString(ctx.parsed, 'type'));
+    const units = new Set(parseList(flagString(ctx.parsed, 'unit')));
+    const machines = parseList(flagString(ctx.parsed, 'machine'));
+    const since = flagString(ctx.parsed, 'since') || flagString(ctx.parsed, 'from');
+    const sinceTime = since && !/^\d+$/.test(since) ? Date.parse(since) : undefined;
+    const wanted = (e: Event): boolean =>
+      (types.length === 0 || types.includes(e.type)) &&
+      (units.size === 0 || units.has(e.unit)) &&
+      (machines.length === 0 ||
+        machines.some((m) => e.machine !== '' && e.machine.startsWith(m))) &&
+      (sinceTime === undefined || e.timeMs >= sinceTime);
     try {
       const { logIndex } = await api.getClusterStatus({});
-      const from = ctx.parsed.given.has('from')
-        ? Math.max(1, flagNumber(ctx.parsed, 'from'))
-        : Math.max(1, logIndex - DEFAULT_EVENTS + 1);
+      const from =
+        sinceTime !== undefined
+          ? 1
+          : since
+            ? Math.max(1, Number(since))
+            : Math.max(1, logIndex - DEFAULT_EVENTS + 1);
       if (!follow && logIndex < from) return 0;
       const stop = new AbortController();
       const onAbort = (): void => stop.abort();
@@ -91,11 +182,11 @@ events until interrupted.`,
       };
       armIdle();
       try {
-        // Following, the leader filters (it skips other events before encoding them); a
-        // bounded listing filters here, so it still knows when it reached the newest event.
+        // Following, the leader filters by type (it skips other events before encoding them);
+        // a bounded listing filters here, so it still knows when it reached the newest event.
         const req = { fromIndex: from, types: follow ? types : [] };
         for await (const e of api.watch(req, stop.signal)) {
-          if (wanted(e.type)) ctx.io.stdout(`${isJson(ctx) ? e.json : formatEvent(e)}\n`);
+          if (wanted(e)) out(ctx, isJson(ctx) ? e.json : formatEvent(e));
           if (!follow && e.index >= logIndex) break;
           armIdle();
         }

@@ -1,36 +1,57 @@
-import path from 'node:path';
 import type { FlagSpec } from '../args';
 import { flagBool, flagNumber, flagString } from '../args';
 import type { Command, Context } from '../command';
 import { err, isFull, isJson, out } from '../command';
-import { errorMessage } from '../errors';
+import { CliError, errorMessage } from '../errors';
 import { formatTable } from '../tabwriter';
 import { machineIdLegend } from '../format';
-import { foldAll } from '../../engine/fold';
-import { decodeState, toSnapshotDoc } from '../../engine/snapshot';
-import type { ClusterState } from '../../engine/state';
-import { emptyState } from '../../engine/state';
+import { lifecycleOf, phaseName } from '../../engine/lifecycle';
+import { toSnapshotDoc } from '../../engine/snapshot';
+import type { UnitRecord } from '../../engine/state';
 import type { FlotillaEvent } from '../../events/types';
-import { EtcdLogStore } from '../../store/etcd';
-import type { EtcdLogStoreOptions } from '../../store/etcd/options';
-import { etcdSecurityOf } from '../../daemon/stores';
-import { FileLogStore } from '../../store/file';
-import type { LogStore, Restored } from '../../store/types';
+import { checkSchema } from '../../history/schema';
+import { describeEvent, describeFailure } from '../../history/describe';
+import { diff, lastIndex, resolvePoint, stateAt, unitTimeline, verify } from '../../history/replay';
+import { readHistory } from '../../history/source';
+import { STORE_FLAGS, etcdOptionsFromFlags, historySourceOf, readStore } from '../history-source';
+import type { Restored } from '../../store/types';
 
 const FLAGS: readonly FlagSpec[] = [
+  {
+    name: 'at',
+    type: 'string',
+    default: '',
+    valueName: 'INDEX|TIME',
+    help: 'The cluster as it was at this event index or RFC 3339 time (default: now)',
+  },
   {
     name: 'until',
     type: 'int',
     default: 0,
     valueName: 'INDEX',
-    help: 'Replay up to and including this event (default: all)',
+    help: 'Same as --at INDEX (kept for scripts)',
+    check: (v) =>
+      typeof v === 'number' && v < 1 ? 'must be an event index (1 or more)' : undefined,
   },
   {
     name: 'unit',
     type: 'string',
     default: '',
     valueName: 'NAME',
-    help: "Print one unit's history (every event that touched it)",
+    help: "Print one unit's whole timeline: requests, placements and reasons, what its agents observed, its machine's events",
+  },
+  {
+    name: 'diff',
+    type: 'string',
+    default: '',
+    valueName: 'FROM..TO',
+    help: 'What changed between two points (indexes or RFC 3339 times)',
+  },
+  {
+    name: 'verify',
+    type: 'bool',
+    default: false,
+    help: 'Fold the history twice and against the stored snapshot; fail on the first divergence',
   },
   {
     name: 'events',
@@ -40,180 +61,158 @@ const FLAGS: readonly FlagSpec[] = [
   },
 ];
 
-/**
- * Where to read (or, for restore, write) a cluster's durable store: etcd or a dev data
- * directory (`flotilla viz` and `flotilla backup`/`restore` choose it the same way).
- */
-export const STORE_FLAGS: readonly FlagSpec[] = [
+const ALL_FLAGS: readonly FlagSpec[] = [
+  ...FLAGS,
   {
-    name: 'etcd-servers',
-    type: 'string',
-    default: 'http://127.0.0.1:2379',
-    valueName: 'URLS',
-    help: 'etcd client URLs, comma-separated (read-only access)',
+    name: 'allow-unknown',
+    type: 'bool',
+    default: false,
+    help: 'Skip events of types or schema versions this version does not know instead of refusing',
   },
-  {
-    name: 'cluster',
-    type: 'string',
-    default: 'default',
-    valueName: 'NAME',
-    help: 'Cluster name (etcd key prefix)',
-  },
-  ...[
-    'etcd-cafile',
-    'etcd-certfile',
-    'etcd-keyfile',
-    'etcd-username',
-    'etcd-password',
-    'etcd-password-file',
-  ].map((name): FlagSpec => ({
-    name,
-    type: 'string',
-    default: '',
-    valueName: name.endsWith('file') ? 'FILE' : 'VALUE',
-    help: `etcd ${name.slice(5)} (TLS and auth, as flotillad's etcd_${name.slice(5).replace(/-/g, '_')})`,
-  })),
-  {
-    name: 'data-dir',
-    type: 'string',
-    default: '',
-    valueName: 'DIR',
-    help: "Read a dev-mode cluster's store (flotillad --dev --data-dir)",
-  },
+  ...STORE_FLAGS,
 ];
 
-const ALL_FLAGS = [...FLAGS, ...STORE_FLAGS];
+// viz and backup/restore read their store the way replay does.
+export { STORE_FLAGS, etcdOptionsFromFlags, readStore };
 
-const silent = { warn: () => undefined };
-
-/** The etcd store named by --etcd-servers, --cluster and the --etcd-* security flags. */
-export function etcdOptionsFromFlags(ctx: Context): EtcdLogStoreOptions {
-  return {
-    endpoints: flagString(ctx.parsed, 'etcd-servers').split(',').filter(Boolean),
-    cluster: flagString(ctx.parsed, 'cluster'),
-    ...etcdSecurityOf(
-      {
-        etcd_cafile: flagString(ctx.parsed, 'etcd-cafile'),
-        etcd_certfile: flagString(ctx.parsed, 'etcd-certfile'),
-        etcd_keyfile: flagString(ctx.parsed, 'etcd-keyfile'),
-        etcd_username: flagString(ctx.parsed, 'etcd-username'),
-        etcd_password: flagString(ctx.parsed, 'etcd-password'),
-        etcd_password_file: flagString(ctx.parsed, 'etcd-password-file'),
-      },
-      (key) => `--${key.replace(/_/g, '-')}`,
-    ),
-    logger: silent,
-  };
+function untilOf(ctx: Context, r: Restored): number {
+  const at = flagString(ctx.parsed, 'at');
+  if (at && ctx.parsed.given.has('until')) throw new CliError('Give --at or --until, not both.');
+  if (at) return resolvePoint(r, at, '--at');
+  if (ctx.parsed.given.has('until'))
+    return resolvePoint(r, String(flagNumber(ctx.parsed, 'until')), '--until');
+  return Infinity;
 }
 
-/** Durable events and the latest snapshot, read without campaigning or writing anything. */
-export async function readStore(ctx: Context): Promise<Restored> {
-  const dataDir = flagString(ctx.parsed, 'data-dir');
-  const store: LogStore = dataDir
-    ? new FileLogStore({ dir: path.join(dataDir, 'store'), logger: silent })
-    : new EtcdLogStore(etcdOptionsFromFlags(ctx));
-  try {
-    return await store.readAll();
-  } finally {
-    await store.close();
-  }
-}
-
-/**
- * The state as of `until`, folded by the leader's own fold: from the first event when the log
- * still starts at the beginning, else from the snapshot (the log before it is compacted).
- */
-export function replayState(
-  r: Restored,
-  until: number,
-): { state: ClusterState; events: FlotillaEvent[] } {
-  const events = r.tail.filter((e) => until === 0 || e.index <= until);
-  const fromStart = r.tail.length > 0 && r.tail[0].index === 1;
-  if (fromStart || !r.snapshot) return { state: foldAll(events, emptyState()), events };
-  if (until !== 0 && until < r.snapshot.index) {
-    const oldest = r.tail.find((e) => e.index > 0)?.index ?? r.snapshot.index;
-    throw new Error(
-      `events before index ${Math.min(oldest, r.snapshot.index)} were compacted behind the snapshot at ${r.snapshot.index} ` +
-        `(raise flotillad's log_retention to keep more history)`,
-    );
-  }
-  const state = decodeState(r.snapshot.data);
-  return {
-    state: foldAll(
-      events.filter((e) => e.index > r.snapshot!.index),
-      state,
-    ),
-    events,
-  };
-}
-
-function describe(e: FlotillaEvent): string {
-  const when = new Date(e.time).toISOString();
-  const extra: string[] = [];
-  if ('unit' in e) extra.push(`unit=${e.unit}`);
-  if ('machine' in e) extra.push(`machine=${e.machine}`);
-  if ('target' in e) extra.push(`target=${e.target}`);
-  if ('reason' in e) extra.push(`reason="${e.reason}"`);
-  if ('hash' in e) extra.push(`hash=${e.hash.slice(0, 7)}`);
-  return `${e.index} ${when} epoch=${e.epoch} ${e.type}${extra.length ? ' ' + extra.join(' ') : ''}`;
+function unitRow(ctx: Context, u: UnitRecord, phase: string): string[] {
+  const target = u.requirements.global
+    ? 'global'
+    : u.machine
+      ? machineIdLegend(u.machine, isFull(ctx))
+      : '-';
+  return [
+    u.name,
+    isFull(ctx) ? u.hash : u.hash.slice(0, 7),
+    u.target,
+    phase,
+    target,
+    u.why ?? describeFailure(u.lastFailure),
+  ];
 }
 
 export const replay: Command = {
   name: 'replay',
-  summary: 'Replay the durable event log and show the cluster as it was at any index',
+  summary:
+    "Replay the durable history offline: the cluster at any index or time, a unit's timeline, diffs",
   usage:
-    '[--until=INDEX] [--unit=NAME] [--events] [--json] [--etcd-servers=URLS --cluster=NAME | --data-dir=DIR]',
-  description: `Reads the durable log and the latest snapshot straight from the store (etcd, or a
-dev-mode data directory) — no leader is needed — and folds the events with the leader's own
-fold, up to --until. Prints the units as they were then (target state and placement), the
-history of one unit with --unit (every event that touched it, with the scheduler's reasons), or
-the events themselves with --events. Transient facts (unit states, machine presence) are not in
-the durable log; see 'flotilla events' for them.`,
+    '[FILE | --data-dir=DIR | --etcd-servers=URLS --cluster=NAME] [--at=INDEX|TIME] [--unit=NAME] [--diff=FROM..TO] [--verify] [--events] [--json]',
+  description: `Reads a retained history — a file written by 'flotilla events export' or
+'flotilla backup', a dev-mode data directory, or etcd — without a leader and without writing or
+creating anything, and folds it with the leader's own fold. Prints the units as they were at
+--at (target, lifecycle state, placement, why not running); with --unit the unit's whole
+timeline (requests, placements with the scheduler's reasons, what its agents observed with
+results and exit statuses, its machine joining or being lost), each event with the state it led
+to; with --diff what changed between two points; with --verify it folds the history twice and
+against the stored snapshot and fails (HISTORY_DIVERGED) naming the first differing event. A
+source that does not exist or holds no cluster is an error.`,
   flags: ALL_FLAGS,
   needsApi: false,
   async run(ctx: Context): Promise<number> {
+    const source = historySourceOf(ctx);
     let r: Restored;
     try {
-      r = await readStore(ctx);
+      r = (await readHistory(source)).restored;
+      checkSchema(r.tail, { allowUnknown: flagBool(ctx.parsed, 'allow-unknown') });
     } catch (e) {
-      err(ctx, `Error reading the event log: ${errorMessage(e)}`);
+      err(ctx, `Error reading the history: ${errorMessage(e)}`);
       return 1;
     }
-    const until = flagNumber(ctx.parsed, 'until');
-    let replayed: { state: ClusterState; events: FlotillaEvent[] };
     try {
-      replayed = replayState(r, until);
+      return run(ctx, r);
     } catch (e) {
       err(ctx, `Error replaying: ${errorMessage(e)}`);
       return 1;
     }
-    const { state, events } = replayed;
-    const unit = flagString(ctx.parsed, 'unit');
-    if (unit || flagBool(ctx.parsed, 'events')) {
-      const picked = unit ? events.filter((e) => 'unit' in e && e.unit === unit) : events;
-      if (unit && picked.length === 0) {
-        err(ctx, `No events for unit ${unit}${until ? ` up to index ${until}` : ''}`);
-        return 1;
-      }
-      for (const e of picked) out(ctx, isJson(ctx) ? JSON.stringify(e) : describe(e));
-      return 0;
-    }
-    if (isJson(ctx)) {
-      out(ctx, JSON.stringify(toSnapshotDoc(state), null, 2));
-      return 0;
-    }
-    const rows = [['UNIT', 'HASH', 'DSTATE', 'TARGET']];
-    for (const name of [...state.units.keys()].sort()) {
-      const u = state.units.get(name)!;
-      const target = u.requirements.global
-        ? 'global'
-        : u.machine
-          ? machineIdLegend(u.machine, isFull(ctx))
-          : '-';
-      rows.push([name, isFull(ctx) ? u.hash : u.hash.slice(0, 7), u.target, target]);
-    }
-    err(ctx, `State at index ${state.index} (epoch ${state.epoch}): ${state.units.size} units`);
-    ctx.io.stdout(formatTable(rows));
-    return 0;
   },
 };
+
+function run(ctx: Context, r: Restored): number {
+  if (flagBool(ctx.parsed, 'verify')) {
+    const v = verify(r);
+    out(
+      ctx,
+      `History verified: ${v.events} events folded twice to the same state` +
+        (v.snapshotChecked
+          ? `; the stored snapshot at ${r.snapshot!.index} matches the fold`
+          : '') +
+        '.',
+    );
+    return 0;
+  }
+  const d = flagString(ctx.parsed, 'diff');
+  if (d) {
+    const m = /^(.+?)\.\.(.+)$/.exec(d);
+    if (!m) throw new CliError(`--diff "${d}": give FROM..TO (indexes or RFC 3339 times)`);
+    const from = resolvePoint(r, m[1], '--diff FROM');
+    const to = resolvePoint(r, m[2], '--diff TO');
+    if (to > lastIndex(r))
+      throw new CliError(`--diff TO ${to}: the history ends at index ${lastIndex(r)}`);
+    const lines = diff(r, from, to);
+    if (isJson(ctx)) {
+      out(ctx, JSON.stringify({ from, to, changes: lines }));
+      return 0;
+    }
+    err(ctx, `Changes from index ${from} to ${to}: ${lines.length}`);
+    for (const l of lines)
+      out(ctx, `${l.kind} ${l.what}${l.changes.length ? ': ' + l.changes.join(', ') : ''}`);
+    return 0;
+  }
+  const until = untilOf(ctx, r);
+  if (until !== Infinity && until > lastIndex(r))
+    throw new CliError(`--at ${until}: the history ends at index ${lastIndex(r)}`);
+  const unit = flagString(ctx.parsed, 'unit');
+  if (unit) {
+    const t = unitTimeline(r, unit, until);
+    if (t.entries.length === 0 && !t.record) {
+      err(ctx, `No events for unit ${unit}${until !== Infinity ? ` up to index ${until}` : ''}`);
+      return 1;
+    }
+    for (const { event, phase } of t.entries)
+      out(
+        ctx,
+        isJson(ctx) ? JSON.stringify({ ...event, phase }) : `${describeEvent(event)} → ${phase}`,
+      );
+    if (t.record && !isJson(ctx)) {
+      const u = t.record;
+      const why = u.why ? `; not placed: ${u.why}` : '';
+      const fail = u.lastFailure ? `; last failure: ${describeFailure(u.lastFailure)}` : '';
+      out(
+        ctx,
+        `Now: ${phaseName(lifecycleOf(t.state, u))}, target ${u.target}${u.machine ? ` on ${u.machine}` : ''}${why}${fail}`,
+      );
+    }
+    return 0;
+  }
+  if (flagBool(ctx.parsed, 'events')) {
+    const picked: FlotillaEvent[] = r.tail.filter((e) => e.index <= until);
+    for (const e of picked) out(ctx, isJson(ctx) ? JSON.stringify(e) : describeEvent(e));
+    return 0;
+  }
+  const state = stateAt(r, until);
+  if (isJson(ctx)) {
+    out(ctx, JSON.stringify(toSnapshotDoc(state), null, 2));
+    return 0;
+  }
+  const rows = [['UNIT', 'HASH', 'DSTATE', 'STATE', 'TARGET', 'WHY']];
+  for (const name of [...state.units.keys()].sort()) {
+    const u = state.units.get(name)!;
+    rows.push(unitRow(ctx, u, phaseName(lifecycleOf(state, u))));
+  }
+  const when = state.index > 0 ? r.tail.find((e) => e.index === state.index)?.time : undefined;
+  err(
+    ctx,
+    `State at index ${state.index}${when ? ` (${new Date(when).toISOString()})` : ''} (epoch ${state.epoch}): ${state.units.size} units`,
+  );
+  ctx.io.stdout(formatTable(rows));
+  return 0;
+}

@@ -224,6 +224,8 @@ describe('process driver', () => {
         sub: 'failed',
         hash: 'h1',
         result: 'exit-code',
+        // the exit status survives the driver's restart (its state file)
+        exitStatus: 1,
       },
       {
         unit: 'gone.service',

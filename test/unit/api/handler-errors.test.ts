@@ -36,6 +36,9 @@ function buggyApi(): ClusterApi {
           global: false,
           description: '',
           currentState: '',
+          phase: '',
+          reason: '',
+          lastFailure: undefined,
         };
       }
       throw new FlotillaError(ErrorCode.UnitNotFound, `unit ${clip(r.name)} not found`, {

@@ -36,6 +36,9 @@ function unit(name: string, text: string, targetState = 'inactive'): Unit {
     global: false,
     description: '',
     currentState: targetState,
+    phase: '',
+    reason: '',
+    lastFailure: undefined,
   };
 }
 

@@ -171,7 +171,7 @@ describe('Engine', () => {
     await until(() => agents.reduce((n, a) => n + a.schedule.size, 0) === 3000, 'all placed');
     ticking = false;
     // The loop kept turning while 3,000 units were placed (many turns, not one long one).
-    expect(turns.filter((n) => n === 3000).length).toBeGreaterThan(10);
+    expect(turns.filter((n) => n === 3000).length).toBeGreaterThan(3);
     expect(engine.unitPhase('e0.service')).not.toBe('waiting');
   });
 

@@ -25,6 +25,9 @@ const unit = (i: number): UnitMessage => ({
   global: i % 5 === 0,
   description: `unit ${i}`,
   currentState: 'inactive',
+  phase: 'inactive',
+  reason: '',
+  lastFailure: undefined,
 });
 
 describe('encodePageInSlices', () => {

@@ -10,6 +10,9 @@ const unit: Unit = {
   global: false,
   description: '',
   currentState: 'loaded',
+  phase: '',
+  reason: '',
+  lastFailure: undefined,
 };
 const row = (over: Partial<UnitState> = {}): UnitState => ({
   name: 'a.service',

@@ -1,85 +1,119 @@
 import { createActor, initialTransition, transition } from 'xstate';
 import { engineMachineMachine } from '../../../src/machines/engine-machine';
-import { engineUnitMachine, type EngineUnitEvent } from '../../../src/machines/engine-unit';
-
-const running = { load: 'loaded', active: 'active', sub: 'running', hash: 'h' };
-const loadedOnly = { load: 'loaded', active: 'inactive', sub: 'dead', hash: 'h' };
+import {
+  engineUnitMachine,
+  type EngineUnitEvent,
+  type EngineUnitInput,
+} from '../../../src/machines/engine-unit';
 
 function run(
   events: EngineUnitEvent[],
-  input = { name: 'u.service', target: 'inactive' as const, global: false },
+  input: Partial<EngineUnitInput> & { name: string } = { name: 'u.service' },
 ) {
-  let [s] = initialTransition(engineUnitMachine, input);
-  const seen: string[] = [String(s.value)];
+  let [s] = initialTransition(engineUnitMachine, {
+    target: 'inactive',
+    global: false,
+    placed: false,
+    lost: false,
+    observed: 'none',
+    ...input,
+  });
+  const seen: string[] = [JSON.stringify(s.value).replace(/"/g, '')];
   for (const e of events) {
     [s] = transition(engineUnitMachine, s, e);
-    seen.push(s.status === 'done' ? 'done' : String(s.value));
+    seen.push(s.status === 'done' ? 'done' : JSON.stringify(s.value).replace(/"/g, ''));
   }
   return { seen, last: s };
 }
 
 describe('engineUnit machine', () => {
-  it('follows a unit from submit to launched and back', () => {
+  it('follows a unit from submit to launched, a failure, a lost machine and back', () => {
     const { seen, last } = run([
       { type: 'TARGET_SET', target: 'launched' },
-      { type: 'SCHEDULED', machine: 'm1' },
-      { type: 'REPORTED', machine: 'm1', state: loadedOnly },
-      { type: 'REPORTED', machine: 'm1', state: running },
-      { type: 'TARGET_SET', target: 'loaded' },
-      { type: 'REPORTED', machine: 'm1', state: loadedOnly },
-      { type: 'UNSCHEDULED', machine: 'm1', reason: 'machine lost' },
+      { type: 'UNPLACEABLE' },
+      { type: 'SCHEDULED', observed: 'none' },
+      { type: 'OBSERVED', observed: 'loaded' },
+      { type: 'OBSERVED', observed: 'running' },
+      { type: 'OBSERVED', observed: 'failed' },
+      { type: 'OBSERVED', observed: 'running' },
+      { type: 'UNSCHEDULED', lost: true, observed: 'none' },
+      { type: 'SCHEDULED', observed: 'none' },
+      { type: 'OBSERVED', observed: 'running' },
       { type: 'TARGET_SET', target: 'inactive' },
+      { type: 'UNSCHEDULED', lost: false, observed: 'running' },
+      { type: 'OBSERVED', observed: 'none' },
       { type: 'DESTROYED' },
     ]);
     expect(seen).toEqual([
       'inactive',
       'waiting',
+      'waiting',
       'scheduled',
       'loaded',
       'launched',
+      'failed',
       'launched',
-      'loaded',
-      'waiting',
+      'rescheduling',
+      'scheduled',
+      'launched',
+      'launched',
+      // still running on the machine it left, until its agent reports it stopped
+      'launched',
       'inactive',
       'done',
     ]);
-    expect(last.context.lastReason).toBe('machine lost');
+    expect(last.status).toBe('done');
   });
 
-  it('ignores reports and unschedules for another machine', () => {
-    const { seen } = run([
-      { type: 'TARGET_SET', target: 'launched' },
-      { type: 'SCHEDULED', machine: 'm1' },
-      { type: 'REPORTED', machine: 'm2', state: running },
-      { type: 'UNSCHEDULED', machine: 'm2', reason: 'x' },
-    ]);
-    expect(seen).toEqual(['inactive', 'waiting', 'scheduled', 'scheduled', 'scheduled']);
+  it('goes back to waiting when unscheduled for another reason while it still wants to run', () => {
+    const { seen } = run(
+      [
+        { type: 'UNSCHEDULED', lost: false, observed: 'none' },
+        { type: 'OBSERVED', observed: 'none' },
+      ],
+      { name: 'u.service', target: 'launched', placed: true },
+    );
+    expect(seen).toEqual(['scheduled', 'waiting', 'waiting']);
   });
 
-  it('keeps a global unit in global whatever its target', () => {
+  it('keeps a global unit in global; its substate follows what its machines observe', () => {
     const { seen } = run(
       [
         { type: 'TARGET_SET', target: 'launched' },
+        { type: 'OBSERVED', observed: 'running' },
+        { type: 'OBSERVED', observed: 'failed' },
         { type: 'TARGET_SET', target: 'inactive' },
+        { type: 'OBSERVED', observed: 'none' },
       ],
-      {
-        name: 'g.service',
-        target: 'inactive',
-        global: true,
-      },
+      { name: 'g.service', global: true },
     );
-    expect(seen).toEqual(['global', 'global', 'global']);
+    expect(seen).toEqual([
+      '{global:inactive}',
+      '{global:inactive}',
+      '{global:launched}',
+      '{global:failed}',
+      '{global:failed}',
+      '{global:inactive}',
+    ]);
   });
 
   it('starts in the state its input describes (a restored unit)', () => {
-    const [s] = initialTransition(engineUnitMachine, {
-      name: 'r.service',
-      target: 'launched',
-      global: false,
-      machine: 'm1',
-      reported: running,
-    });
-    expect(s.value).toBe('launched');
+    expect(
+      run([], { name: 'r', target: 'launched', placed: true, observed: 'running' }).seen,
+    ).toEqual(['launched']);
+    expect(run([], { name: 'r', target: 'launched', lost: true }).seen).toEqual(['rescheduling']);
+    expect(run([], { name: 'r', target: 'launched', placed: true }).seen).toEqual(['scheduled']);
+  });
+
+  it('every state but the final one says which events it accepts (a lifecycle, not a star)', () => {
+    const states = engineUnitMachine.root.states;
+    for (const [name, node] of Object.entries(states)) {
+      if (name === 'destroyed') continue;
+      const own = node.config.on ?? node.config.always;
+      expect(own ?? node.config.states).toBeDefined();
+    }
+    // The root accepts only DESTROYED: everything else is decided inside the states.
+    expect(Object.keys(engineUnitMachine.config.on ?? {})).toEqual(['DESTROYED']);
   });
 });
 

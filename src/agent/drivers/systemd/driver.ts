@@ -210,18 +210,21 @@ export class SystemdDriver implements Driver {
         const iface = typeInterface(unit);
         let mainPid: number | undefined;
         let result: string | undefined;
+        let exitStatus: number | undefined;
         try {
           if (iface && unitType(unit) === 'service' && RUNNING_STATES.has(active)) {
             mainPid = Number(await this.bus.getProperty(rec.path, iface, 'MainPID'));
           } else if (iface && active === 'failed') {
             result = String(await this.bus.getProperty(rec.path, iface, 'Result'));
+            if (unitType(unit) === 'service')
+              exitStatus = Number(await this.bus.getProperty(rec.path, iface, 'ExecMainStatus'));
           }
         } catch (err) {
           // The unit changed under us (stopped, garbage-collected): its signals will follow.
           // A lost connection, though, must not pass for a state.
           if (err instanceof FlotillaError) throw err;
         }
-        this.tracker.update(rec, { load, active, sub, mainPid, result }, false);
+        this.tracker.update(rec, { load, active, sub, mainPid, result, exitStatus }, false);
       }),
     );
     return names.map((unit) => this.tracker.stateOf(this.tracker.get(unit)!));

@@ -18,6 +18,8 @@ export interface UnitRecord {
   mainPid?: number;
   /** From the type-specific interface (Service.Result, Socket.Result, …). */
   result?: string;
+  /** Service.ExecMainStatus: the main process's exit status. */
+  exitStatus?: number;
   /** ExecStart= executables to check after a start (checkableExecutables of the file). */
   execPaths: string[];
   /** Whether systemd has the unit in memory (UnitNew … UnitRemoved); undefined: not known yet. */
@@ -132,7 +134,9 @@ export class UnitTracker {
    */
   update(
     rec: UnitRecord,
-    facts: Partial<Pick<UnitRecord, 'load' | 'active' | 'sub' | 'mainPid' | 'result'>>,
+    facts: Partial<
+      Pick<UnitRecord, 'load' | 'active' | 'sub' | 'mainPid' | 'result' | 'exitStatus'>
+    >,
     emit = true,
   ): void {
     Object.assign(rec, facts);
@@ -152,6 +156,8 @@ export class UnitTracker {
     };
     if (rec.mainPid !== undefined && rec.mainPid > 0) state.mainPid = rec.mainPid;
     if (state.active === 'failed' && rec.result) state.result = rec.result;
+    if (state.active === 'failed' && rec.exitStatus !== undefined)
+      state.exitStatus = rec.exitStatus;
     return state;
   }
 
@@ -164,6 +170,7 @@ export class UnitTracker {
       // Service/Socket/…: recorded now, emitted with the Unit signal that follows.
       if ('MainPID' in changed) rec.mainPid = Number(changed.MainPID.value);
       if ('Result' in changed) rec.result = String(changed.Result.value);
+      if ('ExecMainStatus' in changed) rec.exitStatus = Number(changed.ExecMainStatus.value);
       return;
     }
     rec.inMemory = true;

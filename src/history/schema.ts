@@ -1,0 +1,33 @@
+import { ErrorCode, FlotillaError } from '../errors';
+import { EVENT_TYPES, SCHEMA_VERSION, type FlotillaEvent } from '../events/types';
+
+const KNOWN = new Set<string>(EVENT_TYPES);
+
+/**
+ * Refuses a history holding an event this version does not know — a type it has never heard
+ * of, or a schema version `v` newer than its own — with a typed error naming the first such
+ * event, unless `allowUnknown` (flotillad's `allow_unknown_events`, `flotilla replay
+ * --allow-unknown`): then they are kept and skipped by the fold, which counts them.
+ */
+export function checkSchema(
+  events: Iterable<FlotillaEvent>,
+  opts: { allowUnknown?: boolean; source?: string } = {},
+): void {
+  if (opts.allowUnknown) return;
+  for (const e of events) {
+    const v = (e as { v?: unknown }).v;
+    const known = KNOWN.has(e.type);
+    if (known && typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= SCHEMA_VERSION)
+      continue;
+    const what = !known
+      ? `event type ${e.type}`
+      : `schema version ${JSON.stringify(v)} of ${e.type} (this version reads 1–${SCHEMA_VERSION})`;
+    throw new FlotillaError(
+      ErrorCode.UnknownEventSchema,
+      `${opts.source ? `${opts.source}: ` : ''}event ${e.index} has ${what}, which this version of ` +
+        `Flotilla does not know; upgrade, or allow unknown events (allow_unknown_events=true, ` +
+        `replay --allow-unknown) to skip them`,
+      { details: { index: e.index, type: e.type, v: typeof v === 'number' ? v : -1 } },
+    );
+  }
+}

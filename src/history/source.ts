@@ -1,0 +1,67 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { ErrorCode, FlotillaError } from '../errors';
+import { EtcdLogStore } from '../store/etcd';
+import type { EtcdLogStoreOptions } from '../store/etcd/options';
+import { FileLogStore } from '../store/file';
+import type { LogStore, Restored } from '../store/types';
+import { readHistoryFile } from './export';
+
+/** Where a history is read from: a history file, a dev-mode data directory, or etcd. */
+export type HistorySource =
+  | { kind: 'file'; file: string }
+  | { kind: 'data-dir'; dir: string }
+  | { kind: 'etcd'; options: EtcdLogStoreOptions };
+
+const silent = {
+  debug: () => undefined,
+  info: () => undefined,
+  warn: () => undefined,
+  error: () => undefined,
+};
+
+/**
+ * Reads a retained history (latest snapshot and durable log) without campaigning or writing
+ * anything, and without creating anything: a source that does not exist, or holds no cluster,
+ * is a HISTORY_NOT_FOUND error naming it.
+ */
+export async function readHistory(
+  src: HistorySource,
+): Promise<{ restored: Restored; cluster: string }> {
+  if (src.kind === 'file') {
+    const { header, restored } = readHistoryFile(src.file);
+    return { restored, cluster: header.cluster };
+  }
+  let store: LogStore;
+  let where: string;
+  if (src.kind === 'data-dir') {
+    const dir = path.join(src.dir, 'store');
+    where = `data directory ${src.dir}`;
+    if (!fs.existsSync(src.dir))
+      throw new FlotillaError(ErrorCode.HistoryNotFound, `${where} does not exist`, {
+        details: { dir: src.dir },
+      });
+    if (!fs.existsSync(dir))
+      throw new FlotillaError(
+        ErrorCode.HistoryNotFound,
+        `${where} holds no cluster (no ${dir}; is it flotillad --dev's --data-dir?)`,
+        { details: { dir: src.dir } },
+      );
+    store = new FileLogStore({ dir, logger: silent });
+  } else {
+    where = `cluster "${src.options.cluster}" at ${src.options.endpoints.join(',')}`;
+    store = new EtcdLogStore({ ...src.options, logger: silent });
+  }
+  let restored: Restored;
+  try {
+    restored = await store.readAll();
+  } finally {
+    await store.close();
+  }
+  if (!restored.snapshot && restored.tail.length === 0)
+    throw new FlotillaError(
+      ErrorCode.HistoryNotFound,
+      `${where} holds no cluster (no events, no snapshot)`,
+    );
+  return { restored, cluster: src.kind === 'etcd' ? src.options.cluster : 'dev' };
+}

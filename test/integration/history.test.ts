@@ -1,0 +1,139 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { freePort } from '../harness';
+import { killGroup } from '../harness/registry';
+import { REPO_ROOT, runCli, tableObjects } from '../helpers/cli';
+import { killDevUnits, startDevDaemon, type DevDaemon } from '../helpers/dev-daemon';
+
+/**
+ * The cluster's history on a real `flotillad --dev`: what happened on the machine (a unit that
+ * fails with exit status 3) is durable, `flotilla events` reads it after a restart, and an
+ * exported history replays offline (--unit, --at a time, --diff, --verify); a missing source is
+ * refused and nothing is created.
+ */
+jest.setTimeout(240_000);
+
+let dir: string;
+let port: number;
+let daemon: DevDaemon | undefined;
+
+const cli = (args: string[]) => runCli(args, { endpoint: `127.0.0.1:${port}`, cwd: dir });
+const offline = (args: string[]) => runCli(args, { cwd: REPO_ROOT });
+
+async function eventually<T>(what: string, fn: () => Promise<T | undefined>): Promise<T> {
+  const end = Date.now() + 30_000;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+beforeAll(async () => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'flotilla-history-'));
+  port = await freePort();
+  fs.writeFileSync(
+    path.join(dir, 'bad.service'),
+    "[Service]\nExecStart=/bin/sh -c 'sleep 0.3; exit 3'\n",
+  );
+  fs.writeFileSync(path.join(dir, 'good.service'), '[Service]\nExecStart=/bin/sleep 600\n');
+});
+
+afterAll(async () => {
+  const p = daemon?.proc;
+  if (p?.pid && p.exitCode === null) killGroup(p.pid, 'SIGKILL');
+  killDevUnits(dir);
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+describe('history', () => {
+  it('records a failure durably; events after a restart; export and offline replay', async () => {
+    daemon = await startDevDaemon({ dir, port });
+    expect((await cli(['start', '--no-block', 'good.service', 'bad.service'])).code).toBe(0);
+    await eventually('bad.service failed', async () => {
+      const u = tableObjects((await cli(['list-units'])).stdout).find(
+        (x) => x.unit === 'bad.service',
+      );
+      return u?.active === 'failed' ? u : undefined;
+    });
+    const before = tableObjects((await cli(['list-units'])).stdout);
+    expect(before.find((u) => u.unit === 'good.service')?.active).toBe('active');
+    const midTime = new Date().toISOString();
+    await new Promise((r) => setTimeout(r, 50));
+    expect((await cli(['stop', '--no-block', 'good.service'])).code).toBe(0);
+
+    // A restart: the leader's memory starts over; the older events come from the store.
+    expect(await daemon.stop()).toBe(0);
+    daemon = await startDevDaemon({ dir, port });
+    const ev = await cli(['events', '--since=1']);
+    expect(ev.stderr).toBe('');
+    expect(ev.code).toBe(0);
+    expect(ev.stdout).toMatch(
+      /^\d+ \S+ UnitObserved unit=bad\.service machine=\S+ state=loaded\/failed\/failed result=exit-code status=3$/m,
+    );
+    expect(ev.stdout).toMatch(/^1 \S+ LeaderElected machine=/);
+    expect(ev.stdout).toMatch(/^\d+ \S+ UnitSubmitted unit=good\.service target=\w+ hash=\w+$/m);
+    const onlyBad = await cli([
+      'events',
+      '--since',
+      midTime.slice(0, 10) + 'T00:00:00Z',
+      '--unit=bad.service',
+      '--type=UnitObserved',
+    ]);
+    expect(onlyBad.code).toBe(0);
+    expect(
+      onlyBad.stdout
+        .trim()
+        .split('\n')
+        .every((l) => / UnitObserved unit=bad\.service /.test(l)),
+    ).toBe(true);
+
+    const file = path.join(dir, 'history.jsonl');
+    const exp = await offline(['events', 'export', file, '--data-dir', path.join(dir, 'state')]);
+    expect(exp.code).toBe(0);
+    expect(exp.stderr).toMatch(/^Exported \d+ events/);
+    expect(JSON.parse(fs.readFileSync(file, 'utf8').split('\n')[0])).toMatchObject({
+      format: 'flotilla-history',
+      version: 1,
+    });
+
+    const timeline = await offline(['replay', file, '--unit=bad.service']);
+    expect(timeline.code).toBe(0);
+    expect(timeline.stdout).toMatch(/UnitObserved .*result=exit-code status=3 → failed/);
+    expect(timeline.stdout).toMatch(
+      /^Now: failed, target launched on \S+; last failure: exit-code, status 3 on /m,
+    );
+
+    // --at a past time: good.service still wanted launched then.
+    const at = await offline(['replay', file, '--at', midTime]);
+    expect(at.code).toBe(0);
+    const rows = tableObjects(at.stdout);
+    expect(rows.find((r) => r.unit === 'good.service')).toMatchObject({ dstate: 'launched' });
+    const now = tableObjects((await offline(['replay', file])).stdout);
+    expect(now.find((r) => r.unit === 'good.service')).toMatchObject({ dstate: 'loaded' });
+
+    const d = await offline(['replay', file, '--diff', `${midTime}..${'9'.repeat(9)}`]);
+    expect(d.code).toBe(1);
+    const last = JSON.parse(fs.readFileSync(file, 'utf8').trim().split('\n').pop()!).index;
+    const d2 = await offline(['replay', file, '--diff', `${midTime}..${last}`]);
+    expect(d2.code).toBe(0);
+    expect(d2.stdout).toMatch(/^changed unit good\.service: target: launched → loaded/m);
+
+    const v = await offline(['replay', file, '--verify']);
+    expect(v.stderr).toBe('');
+    expect(v.code).toBe(0);
+    expect(v.stdout).toMatch(/^History verified: \d+ events folded twice to the same state/);
+
+    // A typo in the data directory: an error, and nothing created.
+    const typo = path.join(dir, 'stat');
+    const bad = await offline(['replay', '--data-dir', typo]);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toContain('does not exist');
+    expect(fs.existsSync(typo)).toBe(false);
+    expect((await offline(['replay', path.join(dir, 'nope.jsonl')])).code).not.toBe(0);
+    expect((await offline(['replay', file, '--until=0'])).code).not.toBe(0);
+    expect((await offline(['replay', file, '--until=-1'])).code).not.toBe(0);
+  });
+});

@@ -1,0 +1,74 @@
+import { applyEvent } from '../../../src/engine/fold';
+import { emptyState } from '../../../src/engine/state';
+import type { EventBody, UnitRuntimeState } from '../../../src/events/types';
+import { SCHEMA_VERSION } from '../../../src/events/types';
+import {
+  isMilestone,
+  unplaceableEvents,
+  withObservations,
+} from '../../../src/history/observations';
+
+const st = (active: string, extra: Partial<UnitRuntimeState> = {}): UnitRuntimeState => ({
+  load: 'loaded',
+  active,
+  sub: '',
+  hash: 'h',
+  ...extra,
+});
+
+describe('durable observations', () => {
+  it('a unit started by a burst leaves two durable records: loaded, then active', () => {
+    const reports = [st('inactive'), st('activating'), st('active', { mainPid: 10 })];
+    let prev: UnitRuntimeState | undefined;
+    const durable: EventBody[] = [];
+    for (const s of reports) {
+      const out = withObservations(
+        [{ type: 'UnitStateReported', unit: 'u', machine: 'm', state: s }],
+        () => prev,
+      );
+      durable.push(...out.filter((b) => b.type === 'UnitObserved'));
+      prev = s;
+    }
+    expect(durable.map((b) => (b.type === 'UnitObserved' ? b.state?.active : ''))).toEqual([
+      'inactive',
+      'active',
+    ]);
+  });
+
+  it('records a restart (new main PID), a failure, a different failure, and the unit going away', () => {
+    expect(isMilestone(st('active', { mainPid: 1 }), st('active', { mainPid: 2 }))).toBe(true);
+    expect(isMilestone(st('active', { mainPid: 1 }), st('active', { mainPid: 1 }))).toBe(false);
+    expect(isMilestone(st('active'), st('failed', { result: 'exit-code', exitStatus: 1 }))).toBe(
+      true,
+    );
+    expect(
+      isMilestone(
+        st('failed', { result: 'exit-code', exitStatus: 1 }),
+        st('failed', { result: 'exit-code', exitStatus: 2 }),
+      ),
+    ).toBe(true);
+    expect(isMilestone(st('active'), st('deactivating'))).toBe(false);
+    expect(isMilestone(st('active'), null)).toBe(true);
+    expect(isMilestone(undefined, null)).toBe(false);
+  });
+
+  it("records the scheduler's reason once, and not for a unit that was placed meanwhile", () => {
+    const state = emptyState();
+    const events: EventBody[] = [
+      { type: 'UnitSubmitted', unit: 'a', options: [], hash: 'h', target: 'launched' },
+      { type: 'UnitSubmitted', unit: 'b', options: [], hash: 'h', target: 'launched' },
+      { type: 'UnitScheduled', unit: 'b', machine: 'm1', reason: 'least loaded' },
+      { type: 'UnitUnplaceable', unit: 'a', reason: 'no machines' },
+    ];
+    events.forEach((b, i) =>
+      applyEvent(state, { ...b, index: i + 1, epoch: 1, time: i, v: SCHEMA_VERSION }),
+    );
+    expect(
+      unplaceableEvents(state, [
+        { unit: 'a', reason: 'no machines' },
+        { unit: 'b', reason: 'no machines' },
+        { unit: 'a', reason: 'conflicts with x' },
+      ]),
+    ).toEqual([{ type: 'UnitUnplaceable', unit: 'a', reason: 'conflicts with x' }]);
+  });
+});
