@@ -64,21 +64,17 @@ const body: fc.Arbitrary<EventBody> = fc.oneof(
     })),
   unit.map((unit): EventBody => ({ type: 'UnitUnplaceable', unit, reason: 'no machines' })),
   unit.map((unit): EventBody => ({ type: 'UnitDestroyed', unit })),
-  fc.record({ machine, durable: fc.boolean() }).map(
-    ({ machine, durable }): EventBody => ({
-      type: durable ? 'MachineDown' : 'MachineLost',
-      machine,
-      reason: 'no heartbeat',
-    }),
-  ),
-  fc.record({ machine, durable: fc.boolean() }).map(
-    ({ machine, durable }): EventBody => ({
-      type: durable ? 'MachineUp' : 'MachineJoined',
-      machine,
-      ip: '10.0.0.1',
-      metadata: {},
-    }),
-  ),
+  fc.record({ machine, durable: fc.boolean() }).map(({ machine, durable }): EventBody => ({
+    type: durable ? 'MachineDown' : 'MachineLost',
+    machine,
+    reason: 'no heartbeat',
+  })),
+  fc.record({ machine, durable: fc.boolean() }).map(({ machine, durable }): EventBody => ({
+    type: durable ? 'MachineUp' : 'MachineJoined',
+    machine,
+    ip: '10.0.0.1',
+    metadata: {},
+  })),
 );
 
 function events(bodies: EventBody[]): FlotillaEvent[] {
