@@ -170,6 +170,8 @@ describe('SystemdDriver against a real systemd --user', () => {
         sub: 'failed',
         hash: sha1(contents),
         result: 'exit-code',
+        // systemd's ExecMainStatus: the main process's own exit status.
+        exitStatus: 3,
       });
       expect(show(manager, 'exit3.service')).toMatchObject({
         ActiveState: 'failed',
