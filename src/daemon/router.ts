@@ -29,7 +29,12 @@ export function readOnlyView(api: ClusterApi, why: string): ClusterApi {
     setTargetStates: async () => refuse(),
     destroyUnits: async () => refuse(),
     setMachineMetadata: async () => refuse(),
-    getClusterStatus: async (r) => (r.resumeRescheduling ? refuse() : api.getClusterStatus(r)),
+    // The state is this daemon's last, but it leads no more: it names no leader (it would
+    // otherwise call itself leader of an old term while a newer one may have begun).
+    getClusterStatus: async (r) => {
+      if (r.resumeRescheduling) refuse();
+      return { ...(await api.getClusterStatus(r)), leaderMachineId: '', leaderAddress: '' };
+    },
   };
 }
 
