@@ -34,11 +34,18 @@ afterEach(async () => {
   // No leftover processes: kill whatever a pidfile still names.
   for (const dir of dirs.splice(0)) {
     for (const f of fs.readdirSync(dir).filter((n) => n.endsWith('.pid'))) {
-      const pid = Number(fs.readFileSync(path.join(dir, f), 'utf8').split(' ')[0]);
-      try {
-        process.kill(-pid, 'SIGKILL');
-      } catch {
-        // gone
+      // The keeper first (killed, it writes no status), then the process's group.
+      const [pid, , keeper] = fs
+        .readFileSync(path.join(dir, f), 'utf8')
+        .trim()
+        .split(' ')
+        .map(Number);
+      for (const p of [keeper, -pid]) {
+        try {
+          if (p) process.kill(p, 'SIGKILL');
+        } catch {
+          // gone
+        }
       }
     }
     fs.rmSync(dir, { recursive: true, force: true });
@@ -185,7 +192,45 @@ describe('process driver', () => {
     }
   });
 
-  it('an adopted process that dies is noticed by polling and reported failed (result unknown)', async () => {
+  it.each([
+    ['killed', () => 'ExecStart=/bin/sleep 1000', 'SIGKILL'],
+    [
+      'ending with status 3',
+      (dir: string) =>
+        `ExecStart=/bin/sh -c 'trap "exit 3" USR1; : > ${dir}/ready; while :; do sleep 0.05; done'`,
+      'SIGUSR1',
+    ],
+  ] as const)(
+    'an adopted process %s is noticed by polling and reported with its real result',
+    async (_, exec, sig) => {
+      const dir = tmpDir();
+      const first = await driver(dir);
+      await applyOk(first.d, [load('a.service', exec(dir)), { kind: 'start', unit: 'a.service' }]);
+      const pid = (await stateOf(first.d, 'a.service'))!.mainPid!;
+      await first.d.close();
+      const second = await driver(dir);
+      expect((await stateOf(second.d, 'a.service'))!.mainPid).toBe(pid);
+      // SIGUSR1: the shell's trap exits 3 (once it is set).
+      if (sig === 'SIGUSR1')
+        await waitFor(() => fs.existsSync(path.join(dir, 'ready')), 'trap set');
+      process.kill(pid, sig);
+      await waitFor(() => second.states.some((s) => s.active === 'failed'), 'death noticed');
+      expect(await stateOf(second.d, 'a.service')).toEqual({
+        unit: 'a.service',
+        load: 'loaded',
+        active: 'failed',
+        sub: 'failed',
+        hash: 'h1',
+        ...(sig === 'SIGKILL' ? { result: 'signal' } : { result: 'exit-code', exitStatus: 3 }),
+      });
+      expect((await second.d.status('a.service')).split('\n')[2]).toContain(
+        sig === 'SIGKILL' ? 'failed (Result: signal)' : 'failed (Result: exit-code)',
+      );
+      expect(fs.existsSync(path.join(dir, 'a.service.pid'))).toBe(false);
+    },
+  );
+
+  it('a process that died while no driver ran is reported with the status its keeper wrote', async () => {
     const dir = tmpDir();
     const first = await driver(dir);
     await applyOk(first.d, [
@@ -194,14 +239,37 @@ describe('process driver', () => {
     ]);
     const pid = (await stateOf(first.d, 'a.service'))!.mainPid!;
     await first.d.close();
+    process.kill(pid, 'SIGTERM');
+    await waitFor(() => fs.existsSync(path.join(dir, 'a.service.exit')), 'status written');
     const second = await driver(dir);
+    // SIGTERM ends a service cleanly for systemd too (status 143 from the shell: a signal).
+    expect(await stateOf(second.d, 'a.service')).toMatchObject({
+      active: 'failed',
+      result: 'signal',
+    });
+  });
+
+  it('a process whose keeper was killed too dies with result unknown', async () => {
+    const dir = tmpDir();
+    const first = await driver(dir);
+    await applyOk(first.d, [
+      load('a.service', 'ExecStart=/bin/sleep 1000'),
+      { kind: 'start', unit: 'a.service' },
+    ]);
+    const pid = (await stateOf(first.d, 'a.service'))!.mainPid!;
+    const keeper = Number(
+      fs.readFileSync(path.join(dir, 'a.service.pid'), 'utf8').trim().split(' ')[2],
+    );
+    expect(keeper).toBeGreaterThan(0);
+    await first.d.close();
+    const second = await driver(dir);
+    process.kill(keeper, 'SIGKILL');
     process.kill(pid, 'SIGKILL');
     await waitFor(() => second.states.some((s) => s.active === 'failed'), 'death noticed');
     expect(await stateOf(second.d, 'a.service')).toMatchObject({
       active: 'failed',
       result: 'unknown',
     });
-    expect(fs.existsSync(path.join(dir, 'a.service.pid'))).toBe(false);
   });
 
   it('a failed unit stays failed across a driver restart; a stale pidfile is not adopted', async () => {
