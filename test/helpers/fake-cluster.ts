@@ -63,7 +63,7 @@ export interface FakeClusterOptions {
 }
 
 type Target = 'inactive' | 'loaded' | 'launched';
-type Reported = { load: string; active: string; sub: string; hash: string };
+type Reported = { load: string; active: string; sub: string; hash: string; starts?: number };
 
 interface FakeUnit {
   name: string;
@@ -286,6 +286,7 @@ export class FakeCluster implements ClusterApi {
           activeState: r.active,
           subState: r.sub,
           hash: r.hash,
+          starts: r.starts ?? 0,
         });
       }
     }

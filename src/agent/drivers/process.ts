@@ -448,6 +448,11 @@ export class ProcessDriver implements Driver {
     } finally {
       fs.closeSync(logFd);
     }
+    // Listened to at once: a process that ends at once (ExecStart=/bin/true) may take its keeper
+    // with it before the PID has arrived.
+    const ended = new Promise<[number | null, NodeJS.Signals | null]>((resolve) =>
+      child.once('exit', (code, signal) => resolve([code, signal])),
+    );
     const spawned = await new Promise<boolean>((resolve) => {
       child.once('spawn', () => resolve(true));
       child.once('error', (err) => {
@@ -469,14 +474,14 @@ export class ProcessDriver implements Driver {
     u.ignoreFailure = ignoreFailure;
     u.adopted = false;
     u.stopping = false;
-    child.on('exit', (code, signal) => this.onExit(unit, child, keeper, code, signal));
     child.unref();
     this.writeAtomic(
       this.file(unit, '.pid'),
       `${pid} ${procStartTime(pid) ?? ''}${keeper ? ` ${child.pid}` : ''}\n`,
     );
-    // The process may be gone already (ExecStart=/bin/true): 'exit' is delivered later.
     this.set(unit, u, 'active', 'running');
+    // The process may be gone already (ExecStart=/bin/true): then it ends right after this.
+    void ended.then(([code, signal]) => this.onExit(unit, child, keeper, code, signal));
   }
 
   /** The PID a keeper sends on fd 3 (undefined when it ends without sending one). */

@@ -272,6 +272,24 @@ describe('process driver', () => {
     });
   });
 
+  it.each([
+    ['/bin/true', { active: 'inactive', sub: 'dead' }],
+    ['/bin/false', { active: 'failed', sub: 'failed', result: 'exit-code', exitStatus: 1 }],
+  ])('a process that ends at once (%s) is seen ending, not left running', async (exe, want) => {
+    const { d, states } = await driver(tmpDir());
+    await applyOk(d, [
+      load('once.service', `ExecStart=${exe}`),
+      { kind: 'start', unit: 'once.service' },
+    ]);
+    await waitFor(() => {
+      const started = states.findIndex((x) => x.active === 'active');
+      return started >= 0 && states.slice(started + 1).some((x) => x.active !== 'active');
+    }, 'ended');
+    const s = await stateOf(d, 'once.service');
+    expect(s).toMatchObject(want);
+    expect(s?.mainPid).toBeUndefined();
+  });
+
   it('a failed unit stays failed across a driver restart; a stale pidfile is not adopted', async () => {
     const dir = tmpDir();
     const first = await driver(dir);
