@@ -11,7 +11,7 @@ import { FaultCluster } from './lib/fault-cluster';
 import { outcome, report } from './lib/result';
 import { sleep, waitFor } from './lib/wait';
 import { startWriter } from './lib/writer';
-import { pidAlive } from '../../src/agent/drivers/process';
+import { pidAlive } from '../../src/drivers/process';
 
 jest.setTimeout(110_000);
 

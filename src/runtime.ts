@@ -3,7 +3,7 @@
  * the clock: actors read it here and pass the time inside events, so tests can drive time with
  * a manual clock and a transition is a pure function of (snapshot, event).
  */
-import { silentLogger, type LogSink } from '../log';
+import { silentLogger, type LogSink } from './log';
 
 export type TimerHandle = unknown;
 
