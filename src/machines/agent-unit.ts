@@ -29,7 +29,7 @@
  */
 import { assign, setup } from 'xstate';
 import type { DriverOp } from '../drivers/driver';
-import { backoffDelay, stableFraction } from '../runtime';
+import { backoffDelay, stableFraction } from './backoff';
 import type { UnitRuntimeState } from '../events/types';
 
 /** What the schedule wants for the unit on this machine. */
