@@ -1,6 +1,6 @@
 import { createActor, type Actor } from 'xstate';
 import type { Bus, Subscription } from '../bus/types';
-import { ErrorCode, FlotillaError, isFlotillaError } from '../errors';
+import { ErrorCode, errorText, FlotillaError, isFlotillaError } from '../errors';
 import type { EventBody, FlotillaEvent } from '../events/types';
 import { isDurable, SCHEMA_VERSION } from '../events/types';
 import type { Logger } from '../log';
@@ -93,7 +93,15 @@ export interface EngineStats {
   snapshots: number;
   lastSnapshotIndex: number;
   lastSnapshotBytes: number;
+  /** Bus messages that broke the protocol (PROTOCOL_VIOLATION): logged and dropped. */
   malformed: number;
+  /** Bus message handlers that threw anything else: an engine bug, logged at error. */
+  handlerErrors: number;
+  /**
+   * The engine's own writes (a machine joining or lost, a state report, a hold of rescheduling)
+   * not committed: logged; each is written again by its cause (the next heartbeat, report, tick).
+   */
+  ownWriteFailures: number;
   scheduleMessages: number;
   restoredEvents: number;
   /** Empty deltas sent to agents found behind by their heartbeat. */
@@ -141,6 +149,8 @@ export class Engine {
     lastSnapshotIndex: 0,
     lastSnapshotBytes: 0,
     malformed: 0,
+    handlerErrors: 0,
+    ownWriteFailures: 0,
     scheduleMessages: 0,
     restoredEvents: 0,
     nudges: 0,
@@ -699,7 +709,10 @@ export class Engine {
       actions: {
         declareJoined: () => {
           const m = this.state.machines.get(id);
-          if (m) this.append(machineJoined(id, m.ip, m.reported)).catch(() => undefined);
+          if (m)
+            this.append(machineJoined(id, m.ip, m.reported)).catch((err: unknown) =>
+              this.ownWriteFailed('machine joined', err),
+            );
         },
       },
     });
@@ -793,14 +806,41 @@ export class Engine {
       );
   }
 
-  /** Malformed messages are logged, counted and dropped; they never disturb the engine. */
+  /**
+   * Runs a bus message's handler. A message that breaks the protocol (PROTOCOL_VIOLATION: not
+   * JSON, mistyped, speaking for another machine) is logged, counted and dropped; anything else
+   * thrown is an engine bug, logged at error with its stack and counted apart. Neither disturbs
+   * the engine.
+   */
   private guard(what: string, fn: () => void): void {
     try {
       fn();
     } catch (err) {
-      this.stats.malformed++;
-      this.log.warn(`dropped malformed ${what}`, { error: (err as Error).message });
+      if (isFlotillaError(err, ErrorCode.ProtocolViolation)) {
+        this.stats.malformed++;
+        this.log.warn(`dropped malformed ${what}`, { error: err.message });
+        return;
+      }
+      this.stats.handlerErrors++;
+      this.log.error(`${what} handler failed (engine bug)`, {
+        error: errorText(err),
+        stack: err instanceof Error ? (err.stack ?? '') : '',
+      });
     }
+  }
+
+  /**
+   * One of the engine's own writes was not committed. The store's failure itself is counted and
+   * logged by the commit (appendFailures); this says which write it cost. A stopped engine's
+   * refusals are expected and only counted.
+   */
+  private ownWriteFailed(what: string, err: unknown): void {
+    this.stats.ownWriteFailures++;
+    if (this.stopped) return;
+    this.log.warn(`${what} not committed`, {
+      code: isFlotillaError(err) ? err.code : ErrorCode.Internal,
+      error: errorText(err),
+    });
   }
 
   private onHeartbeat(h: Heartbeat): void {
@@ -818,7 +858,7 @@ export class Engine {
         m.reported = { ...h.metadata };
       }
       void this.append(machineJoined(h.machine, h.ip, h.metadata))
-        .catch(() => undefined)
+        .catch((err: unknown) => this.ownWriteFailed('machine joined', err))
         .finally(() => this.joining.delete(h.machine));
     }
     actor?.send({ type: 'HEARTBEAT', now });
@@ -871,7 +911,7 @@ export class Engine {
     if (bodies.length > 0)
       void this.append(
         withObservations(bodies, (u, m) => this.state.reported.get(u)?.get(m)),
-      ).catch(() => undefined);
+      ).catch((err: unknown) => this.ownWriteFailed('state report', err));
     this.heardFrom.add(r.machine);
     this.machineActors.get(r.machine)?.send({ type: 'HEARTBEAT', now: this.clock() });
   }
@@ -1021,7 +1061,7 @@ export class Engine {
         `rescheduling is held until machines are heard again or an operator resumes it`;
       this.log.error('rescheduling held', { machines: v.held.machines.join(','), reason });
       this.append([{ type: 'ReschedulingHeld', machines: v.held.machines, reason }]).catch(
-        () => undefined,
+        (err: unknown) => this.ownWriteFailed('rescheduling held', err),
       );
     }
     if (v.resumed) {
@@ -1029,7 +1069,9 @@ export class Engine {
       const reason =
         v.resumed === 'operator' ? 'resumed by an operator' : 'enough machines heard again';
       this.log.warn('rescheduling resumed', { reason, declaring: v.declare.join(',') });
-      this.append([{ type: 'ReschedulingResumed', reason }]).catch(() => undefined);
+      this.append([{ type: 'ReschedulingResumed', reason }]).catch((err: unknown) =>
+        this.ownWriteFailed('rescheduling resumed', err),
+      );
     }
     if (v.declare.length === 0) return;
     for (const id of v.declare) this.declaring.add(id);
@@ -1037,7 +1079,7 @@ export class Engine {
       v.declare.flatMap((machine) => machineLost(machine, `no heartbeat for ${this.ttl} ms`)),
     )
       .then(() => (this.stats.machinesLost += v.declare.length))
-      .catch(() => undefined)
+      .catch((err: unknown) => this.ownWriteFailed('machine lost', err))
       .finally(() => {
         for (const id of v.declare) this.declaring.delete(id);
       });
