@@ -84,7 +84,8 @@ it('a bug in a handler is not a malformed message: logged at error and counted a
   });
   try {
     // Stand in for an engine bug: the report handler throws something that is no protocol fault.
-    (engine as unknown as { onReport: () => void }).onReport = () => {
+    const membership = (engine as unknown as { membership: { onReport: () => void } }).membership;
+    membership.onReport = () => {
       throw new TypeError('cannot read properties of undefined');
     };
     const bus = hub.connect();
