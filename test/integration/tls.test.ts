@@ -87,6 +87,21 @@ describe('gRPC API over TLS', () => {
     const plain = await runCli(['list-machines', '--request-timeout', '3'], { endpoint: tcp });
     expect(plain.code).toBe(1);
     expect(plain.stderr).toMatch(/^Error retrieving list of active machines: /);
+    // One line naming the endpoint and the problem; no OpenSSL dump, no Node warning.
+    expect(plain.stderr).toBe(
+      `Error retrieving list of active machines: cannot reach flotilla at ${tcp}: connection failed during setup (a TLS server needs --ca-file)\n`,
+    );
+    // A CA that did not sign the server's certificate (the intruder's own).
+    const untrusted = await runCli(
+      ['list-machines', '--request-timeout', '3', '--ca-file', f('intruder.pem')],
+      { endpoint: tcp },
+    );
+    expect(untrusted.code).toBe(1);
+    expect(untrusted.stderr).toMatch(
+      new RegExp(
+        `^Error retrieving list of active machines: cannot reach flotilla at ${tcp.replace(/\./g, '\\.')}: TLS: the server's certificate is not signed by a trusted CA \\(check --ca-file\\): [^\\n]*\\n$`,
+      ),
+    );
   });
 
   it('mTLS: only clients with a certificate from the CA are served', async () => {
@@ -102,6 +117,8 @@ describe('gRPC API over TLS', () => {
       endpoint: tcp,
     });
     expect(noCert.code).toBe(1);
+    expect(noCert.stderr.split('\n')).toHaveLength(2); // one line and its newline
+    expect(noCert.stderr).not.toContain('DeprecationWarning');
     const rogue = await runCli(
       [
         'list-machines',
