@@ -140,6 +140,19 @@ export class EngineCluster {
     if (a) a.handle = undefined;
   }
 
+  /**
+   * Stops every agent: the leader still counts the machines alive (until the TTL) and places
+   * units on them, but nothing runs them or reports, as with agents that have not acted yet.
+   */
+  async pauseAgents(): Promise<void> {
+    for (const id of this.agents.keys()) await this.stopAgent(id);
+  }
+
+  /** Starts the agents again: they fetch their schedules and do what they say. */
+  async resumeAgents(): Promise<void> {
+    for (const id of this.agents.keys()) await this.startAgent(id);
+  }
+
   /** Appends a line to a unit's journal on every machine that has it (seen by `journal -f`). */
   appendJournal(unit: string, line: string): void {
     let found = false;
