@@ -1,5 +1,5 @@
 import { startAgent, type AgentHandle } from '../../src/actors/agent';
-import { SimulatedDriver, SimulatedSystem } from '../../src/agent/drivers/simulated';
+import { SimulatedDriver, SimulatedSystem } from '../../src/drivers/simulated';
 import { startApiServer, type ApiServerHandle } from '../../src/api/server';
 import type { ClusterApi } from '../../src/api/types';
 import { LocalHub } from '../../src/bus/local';
