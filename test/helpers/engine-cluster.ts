@@ -5,6 +5,7 @@ import type { ClusterApi } from '../../src/api/types';
 import { LocalHub } from '../../src/bus/local';
 import { EngineApi } from '../../src/engine/api';
 import { Engine } from '../../src/engine/engine';
+import type { UnitRecord } from '../../src/engine/state';
 import type { UnitOption } from '../../src/gen/flotilla/v1/flotilla';
 import { MemoryBackend, MemoryLogStore } from '../../src/store/memory';
 import { parseUnitFile } from '../../src/unit';
@@ -151,6 +152,17 @@ export class EngineCluster {
   /** Starts the agents again: they fetch their schedules and do what they say. */
   async resumeAgents(): Promise<void> {
     for (const id of this.agents.keys()) await this.startAgent(id);
+  }
+
+  /** The engine's record of a unit (undefined: no such unit). */
+  unitRecord(name: string): UnitRecord | undefined {
+    return this.engine.state.units.get(name);
+  }
+
+  /** A machine's metadata as the API lists it. */
+  async machineMetadata(id: string): Promise<Record<string, string> | undefined> {
+    const { machines } = await this.engineApi.listMachines();
+    return machines.find((m) => m.id === id)?.metadata;
   }
 
   /** Appends a line to a unit's journal on every machine that has it (seen by `journal -f`). */
