@@ -10,7 +10,7 @@ import { startCluster } from '../helpers/cluster';
 import { startDevDaemon } from '../helpers/dev-daemon';
 import { loadConfig, type DaemonConfig } from '../../src/daemon/config';
 import { etcdSecurity, natsSecurity } from '../../src/daemon/stores';
-import { FakeCluster } from '../helpers/fake-cluster';
+import { startEngineCluster, type EngineCluster } from '../helpers/engine-cluster';
 import { TestPki } from '../helpers/certs';
 
 /**
@@ -45,21 +45,22 @@ const mtlsFlags = (): string[] => [
   f('client.key'),
 ];
 
-let fake: FakeCluster;
+let cluster: EngineCluster;
 const servers: ApiServerHandle[] = [];
 
-beforeAll(() => {
+beforeAll(async () => {
   pki.makeBasics();
-  fake = new FakeCluster();
+  cluster = await startEngineCluster();
 });
 afterAll(async () => {
   for (const s of servers) await s.close();
+  await cluster.close();
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
 async function serve(mutual: boolean): Promise<{ tcp: string; unix: string }> {
   const server = await startApiServer({
-    api: fake,
+    api: cluster.api,
     listen: ['127.0.0.1:0', `unix://${f(`api-${servers.length}.sock`)}`],
     credentials: serverTls({
       cert: f('server.pem'),

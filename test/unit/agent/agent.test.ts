@@ -257,10 +257,12 @@ describe('schedule protocol', () => {
     leader.change('m1', [scheduled('a.service')]);
     await settled(agent, driver, { 'a.service': 'active' });
     leader.newTerm(false);
-    leader.change('m1', [scheduled('b.service')]); // epoch 2 seq 1
+    // Epoch 2 seq 2: a new term's projection numbers the schedule it starts with 1 (as the
+    // engine does, src/engine/projections.ts), so the first delta of the term is 2.
+    leader.change('m1', [scheduled('b.service')]);
     await settled(agent, driver, { 'a.service': 'active', 'b.service': 'active' });
     expect(leader.requestsFor('m1')).toBe(2);
-    expect(agent.position()).toEqual({ epoch: 2, seq: 1 });
+    expect(agent.position()).toEqual({ epoch: 2, seq: 2 });
     expect(driver.counts.stop + driver.counts.unload).toBe(0);
   });
 
