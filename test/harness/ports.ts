@@ -1,4 +1,6 @@
+import fs from 'node:fs';
 import net from 'node:net';
+import path from 'node:path';
 
 /**
  * A TCP port that was free a moment ago. The kernel picks it (port 0), so two
@@ -30,4 +32,27 @@ export function tcpOpen(port: number, host = '127.0.0.1'): Promise<boolean> {
     });
     sock.once('error', () => resolve(false));
   });
+}
+
+/**
+ * The ports file nats-server writes in `ports_file_dir` once it listens (`<exe>_<pid>.ports`,
+ * JSON: `{"nats": ["nats://127.0.0.1:41234"], "monitoring": [...], "cluster": [...]}`), for the
+ * process `pid`; undefined until it is there and complete.
+ */
+export function readPortsFile(
+  dir: string,
+  pid: number | undefined,
+): Record<string, string[] | undefined> | undefined {
+  if (pid === undefined) return undefined;
+  const name = fs.readdirSync(dir).find((f) => f.endsWith(`_${pid}.ports`));
+  if (!name) return undefined;
+  try {
+    return JSON.parse(fs.readFileSync(path.join(dir, name), 'utf8')) as Record<
+      string,
+      string[] | undefined
+    >;
+  } catch {
+    // Being written.
+    return undefined;
+  }
 }
