@@ -749,7 +749,12 @@ export async function startAgent(opts: AgentOptions): Promise<AgentHandle> {
   try {
     await agent.start();
   } catch (err) {
-    await agent.drain().catch(() => undefined);
+    // The start's error is the one to report; a failed clean-up after it is logged.
+    await agent.drain().catch((e: unknown) =>
+      (opts.log ?? silentLogger).warn('agent clean-up after a failed start failed', {
+        error: errMsg(e),
+      }),
+    );
     throw err;
   }
   return agent;

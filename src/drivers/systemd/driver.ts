@@ -189,6 +189,7 @@ export class SystemdDriver implements Driver {
       );
     };
     const next = this.queue.then(run, run);
+    // Only the order is chained: the caller gets `next`'s error itself.
     this.queue = next.catch(() => undefined);
     return next;
   }
