@@ -3,9 +3,12 @@ import net from 'node:net';
 import path from 'node:path';
 
 /**
- * A TCP port that was free a moment ago. The kernel picks it (port 0), so two
- * calls in a row do not collide; a server that loses the race fails to bind and
- * the harness reports that it exited early.
+ * A TCP port that was free a moment ago (the kernel picks it: port 0), released before it is
+ * returned: another process may take it before the caller binds it. Prefer a server that binds
+ * port 0 itself and says which port it got — nats-server (`startNats`: its ports file), flotillad
+ * (test/helpers/announced.ts: `startCluster`, `startDevDaemon` without a port). Left for etcd,
+ * which cannot (`startEtcdCluster` starts again on fresh ports when it loses the race), and for
+ * tests that must name a port before the server starts.
  */
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
