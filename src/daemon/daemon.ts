@@ -236,6 +236,7 @@ export async function startDaemon(
 
   const unwatchLeader = store.watchLeader((l) => {
     router.setLeader(l);
+    agent?.handle.setLeader(l);
     dlog.info('leader', {
       leader: l ? `${l.machine.slice(0, 8)}@${l.address} epoch ${l.epoch}` : 'none',
     });
@@ -251,6 +252,7 @@ export async function startDaemon(
       driver,
       log: dlog,
     });
+    agent.handle.setLeader(router.leaderInfo);
   }
 
   // ---- leader campaign: campaign, lead until the term ends, campaign again.
@@ -278,6 +280,7 @@ export async function startDaemon(
             snapshotIntervalMs: cfg.snapshot_interval,
             retention: cfg.log_retention,
             retentionAgeMs: cfg.log_retention_age,
+            subjectNames: cfg.nats_legacy_subjects ? 'both' : 'named',
             log: dlog,
           });
           engine = e;

@@ -68,6 +68,13 @@ export interface EngineOptions {
   /** Most events committed in one store transaction (group commit; default 1,000: one
    * transaction and its fold stay short, so a small write never waits long behind a burst). */
   maxBatchEvents?: number;
+  /**
+   * Where schedules and resyncs go: `named`, on subjects that name this leader
+   * (`agent.<m>.schedule.<me>`, `agents.resync.<me>`), where agents that check their sender
+   * listen (docs/protocol.md); `unnamed`, protocol v1's (the default: tests); `both` during a
+   * rolling upgrade (`nats_legacy_subjects`), so old and new agents hear it.
+   */
+  subjectNames?: 'named' | 'unnamed' | 'both';
   clock?: () => number;
   log?: Logger;
 }
@@ -232,10 +239,7 @@ export class Engine {
     await engine.append([
       { type: 'LeaderElected', machine: opts.machineId, address: opts.address },
     ]);
-    engine.opts.bus.publish(
-      engine.subj.resync,
-      encode({ v: PROTOCOL_VERSION, epoch: engine.epoch }),
-    );
+    engine.publishResync();
     engine.startTimers();
     engine.log.info('engine started', {
       index: engine.state.index,
@@ -648,11 +652,26 @@ export class Engine {
     this.publishSchedules();
   }
 
+  /** Publishes to `machine`'s agent on the subjects `subjectNames` says. */
+  private publishSchedule(machine: string, data: Uint8Array): void {
+    const names = this.opts.subjectNames ?? 'unnamed';
+    if (names !== 'unnamed')
+      this.opts.bus.publish(this.subj.scheduleFrom(machine, this.opts.machineId), data);
+    if (names !== 'named') this.opts.bus.publish(this.subj.schedule(machine), data);
+  }
+
+  private publishResync(): void {
+    const names = this.opts.subjectNames ?? 'unnamed';
+    const data = encode({ v: PROTOCOL_VERSION, epoch: this.epoch });
+    if (names !== 'unnamed') this.opts.bus.publish(this.subj.resyncFrom(this.opts.machineId), data);
+    if (names !== 'named') this.opts.bus.publish(this.subj.resync, data);
+  }
+
   private publishSchedules(): void {
     // Deltas are cut below the bus's largest message (NATS max_payload, 1 MiB by default).
     for (const { machine, delta } of this.desired.flush(this.opts.bus.maxPayload)) {
       this.stats.scheduleMessages++;
-      this.send(machine, () => this.opts.bus.publish(this.subj.schedule(machine), encode(delta)));
+      this.send(machine, () => this.publishSchedule(machine, encode(delta)));
     }
   }
 
@@ -760,7 +779,7 @@ export class Engine {
         this.log.info('bus connection back; every machine gets a full TTL plus grace', {
           graceMs: this.grace,
         });
-        bus.publish(this.subj.resync, encode({ v: PROTOCOL_VERSION, epoch: this.epoch }));
+        this.publishResync();
       }
     });
     // Per-machine subjects (the bus's permissions say who may speak for a machine; the machine
@@ -782,7 +801,11 @@ export class Engine {
           ),
         ),
       );
-    for (const subject of [s.scheduleGetAll, s.legacy.scheduleGet])
+    for (const subject of [
+      s.scheduleGetOfAll(this.opts.machineId),
+      s.scheduleGetAll,
+      s.legacy.scheduleGet,
+    ])
       this.subs.push(
         bus.subscribe(subject, (m) =>
           this.guard('schedule request', () => {
@@ -835,7 +858,7 @@ export class Engine {
       h.seq < publishedBefore
     ) {
       this.stats.nudges++;
-      this.opts.bus.publish(this.subj.schedule(h.machine), encode(this.desired.nudge(h.machine)));
+      this.publishSchedule(h.machine, encode(this.desired.nudge(h.machine)));
     }
     this.maybeSettle();
   }
