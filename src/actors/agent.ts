@@ -653,9 +653,12 @@ class Agent implements AgentHandle {
 
   private requestFullSchedule(fetchId: number): void {
     this.stats.scheduleRequests++;
-    const failed = (error: string) => {
+    const failed = (error: string, quiet = false) => {
       this.stats.scheduleRequestFailures++;
-      this.log.warn('full schedule request failed', { machine: this.machineId, error });
+      this.log[quiet ? 'info' : 'warn']('full schedule request failed', {
+        machine: this.machineId,
+        error,
+      });
       this.actor.send({
         type: 'FULL_SCHEDULE_FAILED',
         fetchId,
@@ -669,7 +672,7 @@ class Agent implements AgentHandle {
     const leader = this.leader;
     if (this.opts.leaderCheck && leader === undefined) {
       this.stats.notFromLeader++;
-      failed('no leader is known yet');
+      failed('no leader is known yet', true); // at start, and while an election runs
       return;
     }
     this.fetchFullSchedule(leader?.machine).then(

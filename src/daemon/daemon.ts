@@ -26,7 +26,7 @@ import { natsSecurity } from './stores';
 import { checkAdvertise, checkApiExposure } from './exposure';
 import { lockDirectory } from './dir-lock';
 import { subjects } from '../protocol/subjects';
-import { clientTls, serverTls } from '../api/tls';
+import { clientTls, serverPem, serverTls } from '../api/tls';
 import { VizServer } from '../viz/server';
 import { liveBackend } from '../viz/backend';
 
@@ -197,6 +197,8 @@ export async function startDaemon(
         listen: cfg.fleet_api_listen,
         fds: activated.map((s) => s.fd),
         tokenLimit: cfg.token_limit,
+        // HTTPS with the gRPC API's certificate and CA (mTLS, roles) on TCP listeners.
+        tls: serverPem(tlsFiles),
         log: dlog.child({ component: 'fleet-api' }),
         onInternalError: internal('fleet'),
       });
