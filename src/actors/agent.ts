@@ -4,8 +4,12 @@
  * this file only does what their named actions say and turns the outside world into events.
  *
  * Contract:
- * - subscribes only to `agent.<machine>.schedule`, `agent.<machine>.rpc` and `agents.resync`,
- *   and publishes only on subjects that carry its machine ID (a secured bus allows no other);
+ * - subscribes only to `agent.<machine>.schedule`, `agent.<machine>.rpc` and `agents.resync`
+ *   (with `leaderCheck`: `agent.<machine>.schedule.*` and `agents.resync.*`, whose last token
+ *   names the sender), and publishes only on subjects that carry its machine ID (a secured bus
+ *   allows no other);
+ * - with `leaderCheck`, acts only on the leader of the current epoch (`setLeader`): anything
+ *   else is refused, logged and counted (`stats.notFromLeader`);
  * - never stops or starts a unit because the control plane is unhealthy: NATS down or no leader
  *   means "degraded", and units stay as they are; drain() leaves them running too;
  * - malformed messages are logged, counted (`stats.malformed`) and dropped, never thrown.
@@ -16,13 +20,7 @@
 import { createActor, type Actor, type InspectionEvent } from 'xstate';
 import type { Bus, Subscription } from '../bus/types';
 import type { Driver, DriverOp, DriverOpResult, DriverUnitState } from '../drivers/driver';
-import {
-  type Clock,
-  type Logger,
-  type TimerHandle,
-  realClock,
-  silentLogger,
-} from '../runtime';
+import { type Clock, type Logger, type TimerHandle, realClock, silentLogger } from '../runtime';
 import { ErrorCode, FlotillaError, isFlotillaError } from '../errors';
 import {
   type AgentMachine,
