@@ -79,3 +79,27 @@ export function authorize(method: MethodName, ctx: CallContext, req?: unknown): 
       { details: { method, role: ctx.role } },
     );
 }
+
+/** The context of a call that came with no certificate (see the file comment): operator. */
+export function contextOfCertificate(cert: PeerCertificate | undefined): CallContext {
+  return { role: roleOfCertificate(cert), who: describeCertificate(cert) };
+}
+
+/**
+ * `api` with every method checked against the current call's role (withCall) before it runs,
+ * as the gRPC server checks its calls: for fleet's HTTP API, whose requests map to several
+ * ClusterApi calls. A call outside withCall is not checked (the daemon's own calls).
+ */
+export function authorizedApi(api: ClusterApi): ClusterApi {
+  return new Proxy(api, {
+    get(target, prop, receiver) {
+      const v: unknown = Reflect.get(target, prop, receiver);
+      if (typeof v !== 'function') return v;
+      return (...args: unknown[]): unknown => {
+        const ctx = currentCall();
+        if (ctx) authorize(prop as keyof ClusterApi, ctx, args[0]);
+        return (v as (...a: unknown[]) => unknown).apply(target, args);
+      };
+    },
+  });
+}
