@@ -39,7 +39,6 @@ export function scheduled(
 }
 
 export class FakeLeader {
-  epoch: number;
   readonly requests: ScheduleRequest[] = [];
   readonly reports: StateReport[] = [];
   /** Encoded size of each report received, in bytes. */
@@ -53,13 +52,18 @@ export class FakeLeader {
   /** The units' files, as the engine's fold holds them (DesiredSchedule reads name and options). */
   private readonly records = new Map<string, UnitRecord>();
   private desired: DesiredSchedule;
+  /**
+   * The engine's machine ID, when it speaks on the subjects that name their sender (as a
+   * daemon's engine does: `agent.<m>.schedule.<name>`, `agents.resync.<name>`, requests on
+   * `leader.<name>.schedule.get.<m>`); undefined: protocol v1's unnamed subjects.
+   */
+  name: string | undefined;
 
   constructor(
     private readonly bus: Bus,
     readonly cluster: string,
     epoch = 1,
   ) {
-    this.epoch = epoch;
     this.subj = subjects(cluster);
     this.desired = new DesiredSchedule(epoch, (n) => this.records.get(n));
   }
@@ -76,7 +80,7 @@ export class FakeLeader {
     this.offStatus = this.bus.onStatus((s) => {
       if (s !== 'connected') return;
       if (!first && this.resyncOnReconnect)
-        this.bus.publish(this.subj.resync, encode({ v: PROTOCOL_VERSION, epoch: this.epoch }));
+        this.bus.publish(this.resyncSubject(), encode({ v: PROTOCOL_VERSION, epoch: this.epoch }));
       first = false;
     });
     this.subs.push(
@@ -95,7 +99,9 @@ export class FakeLeader {
   /** Answer `engine.schedule.get` (true) or leave it without responders (false). */
   answer(on: boolean): void {
     if (on && !this.getSub) {
-      this.getSub = this.bus.subscribe(this.subj.scheduleGetAll, (m) => {
+      const subject =
+        this.name === undefined ? this.subj.scheduleGetAll : this.subj.scheduleGetOfAll(this.name);
+      this.getSub = this.bus.subscribe(subject, (m) => {
         const req = decodeScheduleRequest(m.data);
         this.requests.push(req);
         m.respond?.(encode(this.page(req)));
@@ -154,7 +160,7 @@ export class FakeLeader {
     let list = this.published.get(machine);
     if (!list) this.published.set(machine, (list = []));
     list.push(delta);
-    if (!lose) this.bus.publish(this.subj.schedule(machine), encode(delta));
+    if (!lose) this.bus.publish(this.scheduleSubject(machine), encode(delta));
     return delta;
   }
 
@@ -167,22 +173,58 @@ export class FakeLeader {
     return undefined;
   }
 
-  /**
-   * A new term: epoch + 1 and a new projection of the same placements, numbered as the engine
-   * numbers a new term's (its pending changes discarded: agents fetch their full schedule).
-   */
-  newTerm(publishResync = true): void {
+  /** The epoch of the deltas and full schedules sent. */
+  get epoch(): number {
+    return this.desired.epoch;
+  }
+
+  /** Speaks for another epoch from now on (the same placements, numbered as a new term's). */
+  set epoch(epoch: number) {
     const placements = this.desired.units().map((u) => ({
       unit: u,
       machines: [...this.desired.machinesOf(u)],
       entry: this.entryOf(u)!,
     }));
-    this.epoch++;
-    this.desired = new DesiredSchedule(this.epoch, (n) => this.records.get(n));
+    this.desired = new DesiredSchedule(epoch, (n) => this.records.get(n));
     for (const p of placements) this.desired.set(p.unit, p.machines, p.entry);
     this.desired.discard();
+  }
+
+  /**
+   * A new term: epoch + 1 and a new projection of the same placements, numbered as the engine
+   * numbers a new term's (its pending changes discarded: agents fetch their full schedule).
+   */
+  newTerm(publishResync = true): void {
+    this.epoch = this.epoch + 1;
     if (publishResync)
-      this.bus.publish(this.subj.resync, encode({ v: PROTOCOL_VERSION, epoch: this.epoch }));
+      this.bus.publish(this.resyncSubject(), encode({ v: PROTOCOL_VERSION, epoch: this.epoch }));
+  }
+
+  /**
+   * Takes `units` into `machine`'s schedule without a delta, as a new leader finds them in the
+   * state it starts its term with.
+   */
+  adopt(machine: string, units: ScheduledUnit[]): void {
+    for (const u of units) {
+      this.records.set(u.unit, {
+        name: u.unit,
+        options: parseUnitFile(u.contents),
+        hash: u.hash,
+      } as UnitRecord);
+      const on = new Set(this.desired.machinesOf(u.unit)).add(machine);
+      this.desired.set(u.unit, on, { hash: u.hash, target: u.target });
+    }
+    this.desired.discard();
+  }
+
+  scheduleSubject(machine: string): string {
+    return this.name === undefined
+      ? this.subj.schedule(machine)
+      : this.subj.scheduleFrom(machine, this.name);
+  }
+
+  resyncSubject(): string {
+    return this.name === undefined ? this.subj.resync : this.subj.resyncFrom(this.name);
   }
 
   publishRaw(subject: string, data: Uint8Array | string): void {
