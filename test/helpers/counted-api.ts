@@ -1,3 +1,4 @@
+import { API_METHODS } from '../../src/api/methods';
 import type { ClusterApi } from '../../src/api/types';
 
 /**
@@ -17,22 +18,6 @@ export interface CountedApi extends ClusterApi {
   /** The next call of `method` fails with `err` (once), before reaching the wrapped API. */
   failNext(method: keyof ClusterApi, err: Error): void;
 }
-
-/** Every ClusterApi method and its kind: the compiler insists on the whole list. */
-const METHODS = {
-  createUnits: 'unary',
-  setTargetStates: 'unary',
-  destroyUnits: 'unary',
-  getUnit: 'unary',
-  listUnits: 'unary',
-  listUnitStates: 'unary',
-  listMachines: 'unary',
-  setMachineMetadata: 'unary',
-  getClusterStatus: 'unary',
-  unitStatus: 'unary',
-  watch: 'stream',
-  unitJournal: 'stream',
-} as const satisfies Record<keyof ClusterApi, 'unary' | 'stream'>;
 
 type Unary = (req: unknown) => Promise<unknown>;
 type Stream = (req: unknown, signal: AbortSignal) => AsyncIterable<unknown>;
@@ -56,7 +41,8 @@ export function countedApi(api: ClusterApi): CountedApi {
     aborted: (m: string) => aborted.get(m) ?? 0,
     failNext: (m: string, err: Error) => failures.set(m, err),
   };
-  for (const [name, kind] of Object.entries(METHODS)) {
+  // Every method of the API's one table (src/api/methods.ts), unary or streaming.
+  for (const { name, kind } of API_METHODS) {
     const target = api as unknown as Record<string, Unary & Stream>;
     if (kind === 'unary') {
       out[name] = async (req: unknown) => {
