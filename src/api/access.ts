@@ -16,7 +16,16 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { PeerCertificate } from 'node:tls';
 import { ErrorCode, FlotillaError } from '../errors';
-import { type MethodName, ROLES, type Role, rolesFor } from './methods';
+import {
+  callStream,
+  callUnary,
+  type ClusterApi,
+  deriveApi,
+  type MethodName,
+  ROLES,
+  type Role,
+  rolesFor,
+} from './methods';
 
 export { ROLES, type Role };
 
@@ -91,15 +100,18 @@ export function contextOfCertificate(cert: PeerCertificate | undefined): CallCon
  * ClusterApi calls. A call outside withCall is not checked (the daemon's own calls).
  */
 export function authorizedApi(api: ClusterApi): ClusterApi {
-  return new Proxy(api, {
-    get(target, prop, receiver) {
-      const v: unknown = Reflect.get(target, prop, receiver);
-      if (typeof v !== 'function') return v;
-      return (...args: unknown[]): unknown => {
-        const ctx = currentCall();
-        if (ctx) authorize(prop as keyof ClusterApi, ctx, args[0]);
-        return (v as (...a: unknown[]) => unknown).apply(target, args);
-      };
+  const check = (method: MethodName, req: unknown): void => {
+    const ctx = currentCall();
+    if (ctx) authorize(method, ctx, req);
+  };
+  return deriveApi({
+    unary: (name, req) => {
+      check(name, req);
+      return callUnary(api, name, req);
+    },
+    stream: (name, req, signal) => {
+      check(name, req);
+      return callStream(api, name, req, signal);
     },
   });
 }
