@@ -16,7 +16,16 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { PeerCertificate } from 'node:tls';
 import { ErrorCode, FlotillaError } from '../errors';
-import { type MethodName, ROLES, type Role, rolesFor } from './methods';
+import {
+  callStream,
+  callUnary,
+  type ClusterApi,
+  deriveApi,
+  type MethodName,
+  ROLES,
+  type Role,
+  rolesFor,
+} from './methods';
 
 export { ROLES, type Role };
 
@@ -78,4 +87,31 @@ export function authorize(method: MethodName, ctx: CallContext, req?: unknown): 
       `${method} needs the ${allowed.join(' or ')} role; ${ctx.who} has the ${ctx.role} role`,
       { details: { method, role: ctx.role } },
     );
+}
+
+/** The context of a call that came with no certificate (see the file comment): operator. */
+export function contextOfCertificate(cert: PeerCertificate | undefined): CallContext {
+  return { role: roleOfCertificate(cert), who: describeCertificate(cert) };
+}
+
+/**
+ * `api` with every method checked against the current call's role (withCall) before it runs,
+ * as the gRPC server checks its calls: for fleet's HTTP API, whose requests map to several
+ * ClusterApi calls. A call outside withCall is not checked (the daemon's own calls).
+ */
+export function authorizedApi(api: ClusterApi): ClusterApi {
+  const check = (method: MethodName, req: unknown): void => {
+    const ctx = currentCall();
+    if (ctx) authorize(method, ctx, req);
+  };
+  return deriveApi({
+    unary: (name, req) => {
+      check(name, req);
+      return callUnary(api, name, req);
+    },
+    stream: (name, req, signal) => {
+      check(name, req);
+      return callStream(api, name, req, signal);
+    },
+  });
 }

@@ -86,6 +86,8 @@ const AGENT_STATS: Record<keyof AgentStats, string> = {
   opFailures: 'Unit operations that failed.',
   rpcRequests: 'RPC requests from the leader answered.',
   staleSchedules: 'Full schedules refused: older than an epoch already heard.',
+  notFromLeader:
+    'Schedules, full schedules and resyncs refused: not from the leader of the current epoch.',
 };
 
 /** Where the metrics read the daemon's state at each scrape. */
