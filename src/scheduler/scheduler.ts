@@ -4,8 +4,10 @@
  *
  * The engine feeds it facts (machines joining, leaving or changing metadata; units submitted,
  * changed or destroyed; placements it has committed) and calls {@link Scheduler.plan}, which
- * decides for every unit those facts touched and returns the decisions, already applied to the
- * scheduler's own indexes. See docs/scheduler.md for the design.
+ * decides for every unit those facts touched and returns the decisions. The decisions touch the
+ * scheduler's indexes only once committed: the engine commits them as events, and the committed
+ * events are fed back (place, unplace; or {@link Scheduler.commit}); decisions that could not be
+ * committed are handed to {@link Scheduler.abandon} and decided again. See docs/scheduler.md.
  *
  * Rules (fleet's, made deterministic):
  * - A unit goes to the least-loaded machine that satisfies every constraint; load counts every
@@ -64,6 +66,16 @@ export class Scheduler extends SchedulerConstraints {
   private planId = 0;
   private queue: PlanQueue | undefined;
   private decisions: Decision[] = [];
+  /** How to take back each decision of the current plan (see plan()). */
+  private undo: (() => void)[] = [];
+  /** Unit → the decisions a plan returned for it, in order, until committed or abandoned. */
+  private readonly proposed = new Map<string, Decision[]>();
+  /**
+   * Facts fed since the last plan, other than that plan's own decisions committed. While none
+   * are, committing the decisions leaves exactly the state the plan decided on: nothing needs to
+   * be decided again.
+   */
+  private factsSincePlan = 0;
   /** Units left waiting with a new reason since the last takeWaits(). */
   private waited: { unit: string; reason: string }[] = [];
 
@@ -78,6 +90,7 @@ export class Scheduler extends SchedulerConstraints {
 
   /** A machine joined, or its metadata changed: units that no longer fit there are re-decided. */
   upsertMachine(sm: SchedMachine): void {
+    this.factsSincePlan++;
     const metadata = new Map(Object.entries(sm.metadata));
     const m = this.machines.get(sm.id);
     if (!m) {
@@ -137,6 +150,7 @@ export class Scheduler extends SchedulerConstraints {
    * If it comes back before the next plan(), its units are simply still there.
    */
   removeMachine(id: string): void {
+    this.factsSincePlan++;
     const m = this.machines.get(id);
     if (!m) return;
     this.indexMachine(m, false);
@@ -160,6 +174,7 @@ export class Scheduler extends SchedulerConstraints {
 
   /** A unit was submitted, replaced, or its target state changed. */
   upsertUnit(su: SchedUnit): void {
+    this.factsSincePlan++;
     let u = this.units.get(su.name);
     if (u && sameRequirements(u.req, su.requirements)) {
       const wasActive = u.target !== 'inactive';
@@ -209,6 +224,7 @@ export class Scheduler extends SchedulerConstraints {
 
   /** A unit was destroyed: it leaves its machines; no decision is made for it. */
   removeUnit(name: string): void {
+    this.factsSincePlan++;
     const u = this.units.get(name);
     if (!u) return;
     this.clearPending(u);
@@ -216,6 +232,7 @@ export class Scheduler extends SchedulerConstraints {
     for (const id of [...(u.globalOn ?? [])]) this.removeResident(this.machine(id), u);
     this.indexUnit(u, false);
     this.units.delete(name);
+    this.proposed.delete(name);
     u.dirty = false;
     this.unwait(u);
     this.markFollowers(name);
@@ -233,14 +250,22 @@ export class Scheduler extends SchedulerConstraints {
         details: { unit: name, machine },
       });
     }
-    if (u.machine === machine) return;
-    this.clearPending(u);
-    if (u.machine !== undefined) this.removeResident(this.machine(u.machine), u);
-    u.machine = undefined;
-    this.settleOn(u, machine);
-    if (u.machine !== undefined) u.note = reason ?? 'placement recorded';
-    this.unwait(u);
-    this.markDirty(name);
+    const quiet = this.ownDecision(name, 'schedule', machine);
+    this.quiet = quiet;
+    try {
+      if (u.machine === machine) return;
+      this.clearPending(u);
+      if (u.machine !== undefined) this.removeResident(this.machine(u.machine), u);
+      u.machine = undefined;
+      this.settleOn(u, machine);
+      // The plan left the unit's note and wait state as it decided (after all its decisions).
+      if (quiet) return;
+      if (u.machine !== undefined) u.note = reason ?? 'placement recorded';
+      this.unwait(u);
+      this.markDirty(name);
+    } finally {
+      this.quiet = false;
+    }
   }
 
   /**
@@ -250,18 +275,43 @@ export class Scheduler extends SchedulerConstraints {
   unplace(name: string, machine?: string): void {
     const u = this.units.get(name);
     if (!u) return;
-    if (machine !== undefined && u.machine !== machine && u.pending?.machine !== machine) return;
-    let changed = false;
-    if (u.pending) {
-      this.clearPending(u);
-      changed = true;
+    this.quiet = this.ownDecision(name, 'unschedule', machine);
+    try {
+      if (machine !== undefined && u.machine !== machine && u.pending?.machine !== machine) return;
+      let changed = false;
+      if (u.pending) {
+        this.clearPending(u);
+        changed = true;
+      }
+      if (u.machine !== undefined) {
+        this.removeResident(this.machine(u.machine), u);
+        u.machine = undefined;
+        changed = true;
+      }
+      if (changed) this.markDirty(name);
+    } finally {
+      this.quiet = false;
     }
-    if (u.machine !== undefined) {
-      this.removeResident(this.machine(u.machine), u);
-      u.machine = undefined;
-      changed = true;
+  }
+
+  /**
+   * Whether a committed placement (or unschedule) is the next decision the last plan returned
+   * for the unit, with no other fact fed since that plan: then it changes nothing the plan did
+   * not already decide on, and is applied quietly (no unit marked to be decided again). Any
+   * other is a fact.
+   */
+  private ownDecision(name: string, kind: Decision['kind'], machine?: string): boolean {
+    const list = this.proposed.get(name);
+    const head = list?.[0];
+    const own = head?.kind === kind && (machine === undefined || head.machine === machine);
+    if (own) {
+      list!.shift();
+      if (list!.length === 0) this.proposed.delete(name);
+    } else {
+      this.proposed.delete(name);
+      this.factsSincePlan++;
     }
-    if (changed) this.markDirty(name);
+    return own && this.factsSincePlan === 0;
   }
 
   // ------------------------------------------------------------------ queries
@@ -308,6 +358,9 @@ export class Scheduler extends SchedulerConstraints {
     }
     if (u.target === 'inactive') return `${name}: not scheduled: target state inactive${later}`;
     if (u.machine !== undefined) return `${name}: scheduled on ${u.machine}: ${u.note}${later}`;
+    const d = this.proposed.get(name)?.at(-1);
+    if (d?.kind === 'schedule')
+      return `${name}: being scheduled on ${d.machine} (not committed yet): ${d.reason}${later}`;
     return `${name}: waiting: ${u.note}${later}`;
   }
 
@@ -315,13 +368,20 @@ export class Scheduler extends SchedulerConstraints {
 
   /**
    * Decides for every unit touched since the last plan (and waiting units a changed machine may
-   * now take), applies the decisions to this scheduler and returns them in the order made.
-   * Units are decided in name order; a decision may queue others (an evicted unit, followers of
-   * a unit that moved), which are decided in turn until nothing is left.
+   * now take) and returns the decisions in the order made. Units are decided in name order; a
+   * decision may queue others (an evicted unit, followers of a unit that moved), which are
+   * decided in turn until nothing is left.
+   *
+   * The decisions are not applied: the indexes stay as committed. Each decision is applied while
+   * the plan runs (the next one depends on it) and taken back before plan() returns; the
+   * committed events apply them (place, unplace, or commit()), or abandon() hands them back to be
+   * decided again. Plan again only once the previous plan's decisions are applied or abandoned:
+   * a plan does not see decisions still in flight.
    */
   plan(): Decision[] {
     this.planId++;
     this.decisions = [];
+    this.undo = [];
     this.evictedBy.clear();
     const names: string[] = [];
     for (const u of this.dirtyList) if (u.dirty && this.units.get(u.name) === u) names.push(u.name);
@@ -339,7 +399,41 @@ export class Scheduler extends SchedulerConstraints {
       this.queue = undefined;
     }
     for (const u of this.retryNext) if (u.machine === undefined) this.markDirty(u.name);
+    // Take the decisions back, newest first: residents, loads, holders and owed unschedules are
+    // as committed again (nothing is marked dirty nor touched meanwhile).
+    this.quiet = true;
+    try {
+      for (let i = this.undo.length - 1; i >= 0; i--) this.undo[i]();
+    } finally {
+      this.quiet = false;
+      this.undo = [];
+    }
+    this.proposed.clear();
+    for (const d of this.decisions) {
+      const list = this.proposed.get(d.unit);
+      if (list) list.push(d);
+      else this.proposed.set(d.unit, [d]);
+    }
+    this.factsSincePlan = 0;
     return this.decisions;
+  }
+
+  /** Applies committed decisions, as the committed events do (place, unplace), in order. */
+  commit(decisions: readonly Decision[]): void {
+    for (const d of decisions) {
+      if (d.kind === 'schedule') this.place(d.unit, d.machine, d.reason);
+      else this.unplace(d.unit, d.machine);
+    }
+  }
+
+  /** Decisions that could not be committed: their units are decided again in the next plan. */
+  abandon(decisions: readonly Decision[]): void {
+    for (const d of decisions) {
+      if (!this.proposed.get(d.unit)?.includes(d)) continue;
+      this.proposed.delete(d.unit);
+      this.factsSincePlan++;
+      this.markDirty(d.unit);
+    }
   }
 
   /** Units to decide again in the next plan (see PLAN_RETRIES). */
@@ -369,8 +463,10 @@ export class Scheduler extends SchedulerConstraints {
     // but is not placed again until something else changes.
     const settled = ++u.visits > VISIT_LIMIT;
     if (u.pending) {
-      this.decide('unschedule', u.name, u.pending.machine, u.pending.reason);
-      u.note = u.pending.reason;
+      const owed = u.pending;
+      this.decide('unschedule', u.name, owed.machine, owed.reason);
+      this.undo.push(() => this.setPending(u, owed.machine, owed.reason));
+      u.note = owed.reason;
       this.clearPending(u);
     }
     if (u.machine !== undefined) {
@@ -480,6 +576,10 @@ export class Scheduler extends SchedulerConstraints {
     u.note = placeReason;
     this.unwait(u);
     this.decide('schedule', u.name, m.id, placeReason);
+    this.undo.push(() => {
+      this.removeResident(m, u);
+      u.machine = undefined;
+    });
   }
 
   /**
@@ -604,8 +704,13 @@ export class Scheduler extends SchedulerConstraints {
 
   private unschedule(u: UnitRec, reason: string): void {
     const machine = u.machine as string;
-    this.removeResident(this.machine(machine), u);
+    const m = this.machine(machine);
+    this.removeResident(m, u);
     u.machine = undefined;
+    this.undo.push(() => {
+      this.addResident(m, u);
+      u.machine = machine;
+    });
     u.note = reason;
     this.decide('unschedule', u.name, machine, reason);
   }
@@ -634,6 +739,7 @@ export class Scheduler extends SchedulerConstraints {
   }
 
   protected markDirty(name: string): void {
+    if (this.quiet) return;
     const u = this.units.get(name);
     if (!u || u.dirty) return;
     u.dirty = true;
