@@ -15,14 +15,14 @@
  */
 import { createActor, type Actor, type InspectionEvent } from 'xstate';
 import type { Bus, Subscription } from '../bus/types';
-import type { Driver, DriverOp, DriverOpResult, DriverUnitState } from '../agent/driver';
+import type { Driver, DriverOp, DriverOpResult, DriverUnitState } from '../drivers/driver';
 import {
   type Clock,
   type Logger,
   type TimerHandle,
   realClock,
   silentLogger,
-} from '../agent/runtime';
+} from '../runtime';
 import { ErrorCode, FlotillaError, isFlotillaError } from '../errors';
 import {
   type AgentMachine,

@@ -10,7 +10,7 @@
 import { faultCase } from './lib/case';
 import { outcome, report } from './lib/result';
 import { sleep, waitFor } from './lib/wait';
-import { pidAlive } from '../../src/agent/drivers/process';
+import { pidAlive } from '../../src/drivers/process';
 
 const start = faultCase();
 

@@ -20,7 +20,7 @@ import type { EtcdCluster } from '../../harness';
 import { startNatsCluster, type NatsCluster } from '../../harness/nats-cluster';
 import { startPartition, type Partition } from '../../harness/netns';
 import { killGroup } from '../../harness/registry';
-import { pidAlive } from '../../../src/agent/drivers/process';
+import { pidAlive } from '../../../src/drivers/process';
 import { DaemonNode, FLOTILLAD } from '../../helpers/cluster';
 import { sleep, waitFor } from './wait';
 import { startWriter, type Writer } from './writer';

@@ -26,9 +26,9 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { Driver, DriverOp, DriverOpResult, DriverUnitState } from '../driver';
+import type { Driver, DriverOp, DriverOpResult, DriverUnitState } from './driver';
 import { type Logger, silentLogger } from '../runtime';
-import { ErrorCode, FlotillaError } from '../../errors';
+import { ErrorCode, FlotillaError } from '../errors';
 import { serviceSpec } from './unit-file';
 
 export interface ProcessDriverOptions {

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
-import { ErrorCode, FlotillaError } from '../../../errors';
-import type { Driver, DriverOp, DriverOpResult, DriverUnitState } from '../../driver';
+import { ErrorCode, FlotillaError } from '../../errors';
+import type { Driver, DriverOp, DriverOpResult, DriverUnitState } from '../driver';
 import { applyBatch, type UnitRow } from './batch';
 import {
   MANAGER_IFACE,
@@ -14,7 +14,7 @@ import { UnitsDirectory } from './files';
 import { journalLines } from './journal';
 import { formatStatus } from './status';
 import { UnitTracker } from './tracker';
-import { isValidUnitName, unitType } from '../../../unit';
+import { isValidUnitName, unitType } from '../../unit';
 import { unitObjectPath } from './unitfile';
 
 export interface SystemdDriverOptions {

@@ -7,9 +7,9 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { DriverOp, DriverUnitState } from '../../../src/agent/driver';
-import { ProcessDriver, pidAlive } from '../../../src/agent/drivers/process';
-import { waitFor } from './fake-leader';
+import type { DriverOp, DriverUnitState } from '../../../src/drivers/driver';
+import { ProcessDriver, pidAlive } from '../../../src/drivers/process';
+import { waitFor } from '../agent/fake-leader';
 
 const dirs: string[] = [];
 const drivers: ProcessDriver[] = [];
