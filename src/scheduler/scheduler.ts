@@ -25,14 +25,13 @@
  * - A unit whose machine is lost is rescheduled, unless `MachineID` pins it there: it waits.
  */
 import { ErrorCode, FlotillaError } from '../errors';
-import { SchedulerConstraints } from './constraints';
+import { SchedulerWaits } from './waits';
 import { PlanQueue } from './queue';
 import type { MachineRec, UnitRec } from './records';
 import {
   compile,
   formatMetadata,
   isGlobalActive,
-  machineIdMatches,
   metadataKeys,
   sameRequirements,
   wantsPlacement,
@@ -51,18 +50,9 @@ const VISIT_LIMIT = 8;
  */
 const PLAN_RETRIES = 3;
 
-export class Scheduler extends SchedulerConstraints {
+export class Scheduler extends SchedulerWaits {
   /** Units marked dirty since the last plan (during a plan, dirty units are in `queue`). */
   private dirtyList: UnitRec[] = [];
-  /**
-   * Units that found no machine, grouped by the machines that could ever take them (any, one
-   * MachineID, one metadata signature, or their MachineOf peer's machine). A changed machine only
-   * wakes groups it could serve.
-   */
-  private readonly waitGroups = new Map<
-    string,
-    { fits: (m: MachineRec) => boolean; members: Set<UnitRec> }
-  >();
   private planId = 0;
   private queue: PlanQueue | undefined;
   private decisions: Decision[] = [];
@@ -76,15 +66,6 @@ export class Scheduler extends SchedulerConstraints {
    * be decided again.
    */
   private factsSincePlan = 0;
-  /** Units left waiting with a new reason since the last takeWaits(). */
-  private waited: { unit: string; reason: string }[] = [];
-
-  /** The units plans left waiting with a new reason since the last call (and the reason). */
-  takeWaits(): { unit: string; reason: string }[] {
-    const w = this.waited;
-    this.waited = [];
-    return w;
-  }
 
   // ------------------------------------------------------------------ machines
 
@@ -580,85 +561,6 @@ export class Scheduler extends SchedulerConstraints {
       this.removeResident(m, u);
       u.machine = undefined;
     });
-  }
-
-  /**
-   * Waiting units can only fit on machines changed since they last tried (every other machine
-   * still refuses them for the same reason), so only those machines are checked.
-   */
-  private sweep(): void {
-    const touched = this.touchedSinceSweep;
-    this.touchedSinceSweep = new Map();
-    if (touched.size === 0 || this.waitGroups.size === 0) return;
-    const changed: Array<{ m: MachineRec; at: number }> = [];
-    for (const [id, at] of touched) {
-      const m = this.machines.get(id);
-      if (m) changed.push({ m, at });
-    }
-    for (const group of this.waitGroups.values()) {
-      const useful = changed.filter((c) => group.fits(c.m));
-      if (useful.length === 0) continue;
-      for (const u of group.members) {
-        if (u.dirty) continue;
-        let conflictedBy: readonly string[] | undefined;
-        let replacedBy: readonly string[] | undefined;
-        for (const { m, at } of useful) {
-          if (at <= u.evalClock || !this.staticOk(u, m)) continue;
-          conflictedBy ??= this.conflictPatterns.matching(u.name);
-          replacedBy ??= this.replacePatterns.matching(u.name);
-          if (this.evaluate(u, m, conflictedBy, replacedBy, true).ok) {
-            this.markDirty(u.name);
-            break;
-          }
-        }
-      }
-    }
-  }
-
-  /** The wait group of a unit by what the machine must be: its MachineID, its metadata, or any. */
-  private staticWaitKey(u: UnitRec): string {
-    if (u.req.machineId !== undefined) return `id:${u.req.machineId}`;
-    if (u.sig) return `sig:${u.sig.key}`;
-    return '';
-  }
-
-  private wait(u: UnitRec, reason: string, key: string | null): void {
-    this.unwait(u);
-    if (u.note !== reason) this.waited.push({ unit: u.name, reason });
-    u.note = reason;
-    u.evalClock = this.clock;
-    u.waitKey = key;
-    if (key === null) return;
-    let group = this.waitGroups.get(key);
-    if (!group) {
-      group = { fits: this.groupFits(u, key), members: new Set() };
-      this.waitGroups.set(key, group);
-    }
-    group.members.add(u);
-  }
-
-  private unwait(u: UnitRec): void {
-    const key = u.waitKey;
-    u.waitKey = undefined;
-    if (key === undefined || key === null) return;
-    const group = this.waitGroups.get(key);
-    if (!group) return;
-    group.members.delete(u);
-    if (group.members.size === 0) this.waitGroups.delete(key);
-  }
-
-  private groupFits(u: UnitRec, key: string): (m: MachineRec) => boolean {
-    if (key.startsWith('at:')) {
-      const at = key.slice(3);
-      return (m) => m.id === at;
-    }
-    if (key.startsWith('id:')) {
-      const id = key.slice(3);
-      return (m) => machineIdMatches(m.id, id);
-    }
-    const sg = u.sig;
-    if (key.startsWith('sig:') && sg) return (m) => this.sigMatches(sg, m);
-    return () => true;
   }
 
   // ------------------------------------------------------------------ effects
