@@ -10,6 +10,7 @@ import { storeBenchmark } from './store';
 import { engineBenchmark } from './engine';
 import { soakBenchmark } from './soak';
 import { vizBenchmark } from './viz';
+import { historyBenchmark } from './history';
 
 export interface BenchOptions {
   /** Small sizes, a few seconds, nothing written to docs/benchmarks.md. */
@@ -36,3 +37,4 @@ benchmarks.push(herdBenchmark);
 benchmarks.push(failoverBenchmark);
 benchmarks.push(soakBenchmark);
 benchmarks.push(vizBenchmark);
+benchmarks.push(historyBenchmark);
