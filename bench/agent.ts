@@ -14,7 +14,7 @@
 import { createHash } from 'node:crypto';
 import os from 'node:os';
 import { type AgentHandle, startAgent } from '../src/actors/agent';
-import { SimulatedDriver } from '../src/agent/drivers/simulated';
+import { SimulatedDriver } from '../src/drivers/simulated';
 import { LocalHub } from '../src/bus/local';
 import { NatsBus } from '../src/bus/nats';
 import type { Bus } from '../src/bus/types';

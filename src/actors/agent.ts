@@ -15,14 +15,14 @@
  */
 import { createActor, type Actor, type InspectionEvent } from 'xstate';
 import type { Bus, Subscription } from '../bus/types';
-import type { Driver, DriverOp, DriverOpResult, DriverUnitState } from '../agent/driver';
+import type { Driver, DriverOp, DriverOpResult, DriverUnitState } from '../drivers/driver';
 import {
   type Clock,
   type Logger,
   type TimerHandle,
   realClock,
   silentLogger,
-} from '../agent/runtime';
+} from '../runtime';
 import { ErrorCode, FlotillaError, isFlotillaError } from '../errors';
 import {
   type AgentMachine,
@@ -749,7 +749,12 @@ export async function startAgent(opts: AgentOptions): Promise<AgentHandle> {
   try {
     await agent.start();
   } catch (err) {
-    await agent.drain().catch(() => undefined);
+    // The start's error is the one to report; a failed clean-up after it is logged.
+    await agent.drain().catch((e: unknown) =>
+      (opts.log ?? silentLogger).warn('agent clean-up after a failed start failed', {
+        error: errMsg(e),
+      }),
+    );
     throw err;
   }
   return agent;

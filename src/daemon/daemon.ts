@@ -330,7 +330,12 @@ export async function startDaemon(
           engine = undefined;
           if (campaignAbort.signal.aborted) {
             await e.stop('shutting down');
-            await term.resign().catch(() => undefined);
+            // Leaving without resigning only delays the next leader by the lease's TTL.
+            await term.resign().catch((err: unknown) =>
+              dlog.warn('resigning the leadership failed; the lease will expire', {
+                error: errorText(err),
+              }),
+            );
           } else {
             dlog.warn('leadership ended; campaigning again');
           }

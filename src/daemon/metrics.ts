@@ -39,6 +39,14 @@ const ENGINE_STATS: Record<keyof EngineStats, { kind: 'counter' | 'gauge'; help:
   lastSnapshotIndex: { kind: 'gauge', help: 'Log index of the latest snapshot written.' },
   lastSnapshotBytes: { kind: 'gauge', help: 'Size of the latest snapshot written.' },
   malformed: { kind: 'counter', help: 'Bus messages dropped as malformed.' },
+  handlerErrors: {
+    kind: 'counter',
+    help: 'Bus message handlers that failed (an engine bug; logged at error).',
+  },
+  ownWriteFailures: {
+    kind: 'counter',
+    help: "The engine's own writes not committed (each written again by its cause).",
+  },
   scheduleMessages: { kind: 'counter', help: 'Schedule messages published to agents.' },
   restoredEvents: { kind: 'gauge', help: 'Log events folded when this term began.' },
   nudges: { kind: 'counter', help: 'Agents asked to resync after a gap.' },

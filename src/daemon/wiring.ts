@@ -1,9 +1,9 @@
 import { startAgent, type AgentHandle } from '../actors/agent';
 import type { Bus } from '../bus/types';
-import type { Driver } from '../agent/driver';
-import { ProcessDriver } from '../agent/drivers/process';
-import { SimulatedDriver } from '../agent/drivers/simulated';
-import { SystemdDriver } from '../agent/drivers/systemd';
+import type { Driver } from '../drivers/driver';
+import { ProcessDriver } from '../drivers/process';
+import { SimulatedDriver } from '../drivers/simulated';
+import { SystemdDriver } from '../drivers/systemd';
 import type { Logger } from '../log';
 import type { DaemonConfig } from './config';
 

@@ -15,6 +15,7 @@ export function httpStatusFor(code: ErrorCode): number {
     case ErrorCode.MachineNotFound:
       return 404;
     case ErrorCode.InvalidArgument:
+    case ErrorCode.ProtocolViolation:
     case ErrorCode.UnitFileInvalid:
     case ErrorCode.UnitNameInvalid:
     case ErrorCode.UnitOptionsInvalid:

@@ -6,8 +6,8 @@
 import { LocalHub, type LocalBus } from '../../../src/bus/local';
 import type { Bus, BusMessage, Subscription } from '../../../src/bus/types';
 import { type AgentHandle, type AgentOptions, startAgent } from '../../../src/actors/agent';
-import { SimulatedDriver, SimulatedSystem } from '../../../src/agent/drivers/simulated';
-import { ManualClock, MemoryLogger } from '../../../src/agent/runtime';
+import { SimulatedDriver, SimulatedSystem } from '../../../src/drivers/simulated';
+import { ManualClock, MemoryLogger } from '../../helpers/manual-clock';
 import {
   JOURNAL_FOLLOW_IDLE_MS,
   PROTOCOL_VERSION,

@@ -1,4 +1,5 @@
 import { LocalHub } from '../../../src/bus/local';
+import type { Logger } from '../../../src/log';
 import { Engine } from '../../../src/engine/engine';
 import { MemoryBackend, MemoryLogStore } from '../../../src/store/memory';
 import {
@@ -58,4 +59,56 @@ it('the engine drops a heartbeat speaking for another machine, and takes its own
   } finally {
     await engine.stop('test over');
   }
+});
+
+it('a bug in a handler is not a malformed message: logged at error and counted apart', async () => {
+  const hub = new LocalHub();
+  const store = new MemoryLogStore(new MemoryBackend());
+  const term = await store.campaign({ machine: 'l', address: 'l:1' }, new AbortController().signal);
+  const logged: { level: string; msg: string; fields?: Record<string, unknown> }[] = [];
+  const log: Logger = {
+    debug: () => undefined,
+    info: () => undefined,
+    warn: (msg, fields) => logged.push({ level: 'warn', msg, fields }),
+    error: (msg, fields) => logged.push({ level: 'error', msg, fields }),
+    child: () => log,
+  };
+  const engine = await Engine.start({
+    term,
+    bus: hub.connect(),
+    cluster: CLUSTER,
+    machineId: 'l',
+    address: 'l:1',
+    agentTtlMs: 60_000,
+    log,
+  });
+  try {
+    // Stand in for an engine bug: the report handler throws something that is no protocol fault.
+    const membership = (engine as unknown as { membership: { onReport: () => void } }).membership;
+    membership.onReport = () => {
+      throw new TypeError('cannot read properties of undefined');
+    };
+    const bus = hub.connect();
+    bus.publish(
+      S.report('m1'),
+      encode({ v: PROTOCOL_VERSION, machine: 'm1', units: [], gone: [], full: true }),
+    );
+    bus.publish(S.report('m1'), new TextEncoder().encode('not json'));
+    const end = Date.now() + 5000;
+    while (engine.stats.handlerErrors + engine.stats.malformed < 2 && Date.now() < end)
+      await new Promise((r) => setTimeout(r, 5));
+    expect(engine.stats.handlerErrors).toBe(1);
+    expect(engine.stats.malformed).toBe(1);
+    const bug = logged.find((e) => e.level === 'error');
+    expect(bug?.msg).toContain('report handler failed');
+    expect(String(bug?.fields?.stack)).toContain('TypeError');
+  } finally {
+    await engine.stop('test over');
+  }
+});
+
+it('a protocol fault has its own code', () => {
+  expect(() => checkSender(S.heartbeat('m1'), { machine: 'm2' })).toThrow(
+    expect.objectContaining({ code: 'PROTOCOL_VIOLATION' }),
+  );
 });
