@@ -31,7 +31,7 @@ import { startEtcd } from '../test/harness';
 import { runBurst } from './burst';
 import { fmtMs } from './lib/histogram';
 import { versionsLine } from './lib/versions';
-import type { BenchOptions, Benchmark } from './registry';
+import type { BenchOptions, Benchmark } from './benchmark';
 import { writeSection } from './report';
 
 const run$ = promisify(execFile);

@@ -2,7 +2,8 @@ import { ErrorCode, FlotillaError } from '../errors';
 import type { EventBody, FlotillaEvent } from '../events/types';
 import type { Logger } from '../log';
 import { silentLogger } from '../log';
-import { encode, PROTOCOL_VERSION, subjects, type Subjects } from '../protocol';
+import { subjects, type Subjects } from '../protocol';
+import { publishResync } from './agent-subjects';
 import { CommitPipeline, readDurable } from './commit';
 import { EffectQueue } from './effects';
 import { lifecycleOf, phaseName, type UnitLifecycle } from './lifecycle';
@@ -120,10 +121,7 @@ export class Engine {
     await engine.append([
       { type: 'LeaderElected', machine: opts.machineId, address: opts.address },
     ]);
-    engine.opts.bus.publish(
-      engine.subj.resync,
-      encode({ v: PROTOCOL_VERSION, epoch: engine.epoch }),
-    );
+    publishResync(engine.opts, engine.subj, engine.epoch);
     engine.startTimers();
     engine.log.info('engine started', {
       index: engine.state.index,

@@ -3,6 +3,7 @@ import type { EventBody, FlotillaEvent } from '../events/types';
 import { unplaceableEvents } from '../history/observations';
 import { encode } from '../protocol';
 import { Scheduler } from '../scheduler';
+import { publishSchedule } from './agent-subjects';
 import { DesiredSchedule } from './desired';
 import { applyEvent } from './fold';
 import { lifecycleOf } from './lifecycle';
@@ -183,7 +184,7 @@ export class Projections {
     // Deltas are cut below the bus's largest message (NATS max_payload, 1 MiB by default).
     for (const { machine, delta } of this.desired.flush(opts.bus.maxPayload)) {
       stats.scheduleMessages++;
-      this.send(machine, () => opts.bus.publish(subj.schedule(machine), encode(delta)));
+      this.send(machine, () => publishSchedule(opts, subj, machine, encode(delta)));
     }
   }
 
