@@ -28,7 +28,7 @@ import {
   subjects,
 } from '../src/protocol';
 import { startNats } from '../test/harness';
-import type { BenchOptions, Benchmark } from './registry';
+import type { BenchOptions, Benchmark } from './benchmark';
 import { writeSection } from './report';
 
 const CLUSTER = 'bench';

@@ -124,6 +124,19 @@ export function clientTls(
 }
 
 /**
+ * PEM buffers for a Node TLS server (fleet's HTTP API) from the same settings as `serverTls`;
+ * undefined when no certificate is configured.
+ */
+export function serverPem(
+  f: TlsFiles,
+  names = { cert: 'grpc_tls_cert', key: 'grpc_tls_key', ca: 'grpc_tls_ca' },
+): { cert: Buffer; key: Buffer; ca?: Buffer } | undefined {
+  const p = pair(f, names);
+  if (!p) return undefined;
+  return f.ca ? { ...p, ca: caOf(f.ca, names.ca) } : p;
+}
+
+/**
  * Drops Node's DEP0123 warning ("Setting the TLS ServerName to an IP address is not permitted by
  * RFC 6066"): grpc-js passes the endpoint's host as the server name, so every TLS connection to
  * an address such as 10.0.0.1:7070 printed two lines on stderr — and the CLI promises one-line

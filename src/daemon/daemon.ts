@@ -26,9 +26,10 @@ import { natsSecurity } from './stores';
 import { checkAdvertise, checkApiExposure } from './exposure';
 import { lockDirectory } from './dir-lock';
 import { subjects } from '../protocol/subjects';
-import { clientTls, serverTls } from '../api/tls';
+import { clientTls, serverPem, serverTls } from '../api/tls';
 import { VizServer } from '../viz/server';
 import { liveBackend } from '../viz/backend';
+import { schemaCheckedTerm } from '../history/schema';
 
 export interface DaemonHandle {
   readonly machineId: string;
@@ -197,6 +198,8 @@ export async function startDaemon(
         listen: cfg.fleet_api_listen,
         fds: activated.map((s) => s.fd),
         tokenLimit: cfg.token_limit,
+        // HTTPS with the gRPC API's certificate and CA (mTLS, roles) on TCP listeners.
+        tls: serverPem(tlsFiles),
         log: dlog.child({ component: 'fleet-api' }),
         onInternalError: internal('fleet'),
       });
@@ -236,6 +239,7 @@ export async function startDaemon(
 
   const unwatchLeader = store.watchLeader((l) => {
     router.setLeader(l);
+    agent?.handle.setLeader(l);
     dlog.info('leader', {
       leader: l ? `${l.machine.slice(0, 8)}@${l.address} epoch ${l.epoch}` : 'none',
     });
@@ -251,6 +255,7 @@ export async function startDaemon(
       driver,
       log: dlog,
     });
+    agent.handle.setLeader(router.leaderInfo);
   }
 
   // ---- leader campaign: campaign, lead until the term ends, campaign again.
@@ -261,8 +266,14 @@ export async function startDaemon(
     campaignDone = (async () => {
       while (!campaignAbort.signal.aborted) {
         try {
-          const term = metrics.instrumentTerm(
-            await store.campaign({ machine: machineId, address: advertise }, campaignAbort.signal),
+          const term = schemaCheckedTerm(
+            metrics.instrumentTerm(
+              await store.campaign(
+                { machine: machineId, address: advertise },
+                campaignAbort.signal,
+              ),
+            ),
+            { allowUnknown: cfg.allow_unknown_events },
           );
           dlog.info('elected leader', { epoch: term.epoch });
           const e = await Engine.start({
@@ -278,7 +289,12 @@ export async function startDaemon(
             snapshotIntervalMs: cfg.snapshot_interval,
             retention: cfg.log_retention,
             retentionAgeMs: cfg.log_retention_age,
+            subjectNames: cfg.nats_legacy_subjects ? 'both' : 'named',
             log: dlog,
+          }).catch(async (err: unknown) => {
+            // Refused at restore (or failed before leading): let another candidate lead.
+            await term.resign().catch(() => undefined);
+            throw err;
           });
           engine = e;
           const unfollow = metrics.followEngine(e);
@@ -330,8 +346,13 @@ export async function startDaemon(
           }
         } catch (err) {
           if (campaignAbort.signal.aborted) break;
-          dlog.warn('campaign failed; retrying', { error: (err as Error).message });
-          await new Promise((r) => setTimeout(r, 500 + Math.random() * 500));
+          // A log this version cannot read stays unreadable: say so loudly, and leave the
+          // election to a daemon that can (a newer version) for a while before trying again.
+          const unknown = err instanceof FlotillaError && err.code === ErrorCode.UnknownEventSchema;
+          if (unknown)
+            dlog.error('refusing to lead: unknown events in the log', { error: err.message });
+          else dlog.warn('campaign failed; retrying', { error: (err as Error).message });
+          await new Promise((r) => setTimeout(r, (unknown ? 10_000 : 500) + Math.random() * 500));
         }
       }
       await engineBus.close();

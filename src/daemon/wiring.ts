@@ -59,6 +59,8 @@ export async function startLocalAgent(o: {
     driver: o.driver,
     agentTtlMs: o.cfg.agent_ttl,
     legacySubjects: o.cfg.nats_legacy_subjects,
+    // Only the leader of the current epoch commands this agent (docs/security.md).
+    leaderCheck: !o.cfg.nats_legacy_subjects,
     log: o.log.child({ component: 'agent' }),
   });
   return {

@@ -346,6 +346,8 @@ export class EngineApi implements ClusterApi {
             yield toProtoEvent(e);
           }
         }
+        // Aborted while the consumer held a yielded event: nothing would wake the wait below.
+        if (signal.aborted) break;
         await new Promise<void>((r) => (wake = r));
         wake = undefined;
       }
@@ -416,6 +418,7 @@ export class EngineApi implements ClusterApi {
       });
       while (!signal.aborted) {
         while (queue.length > 0) yield { text: queue.shift()! };
+        if (signal.aborted) break;
         await new Promise<void>((r) => (wake = r));
         wake = undefined;
       }

@@ -2,7 +2,8 @@ import { ErrorCode, FlotillaError } from '../errors';
 import type { EventBody, FlotillaEvent } from '../events/types';
 import type { Logger } from '../log';
 import { silentLogger } from '../log';
-import { encode, PROTOCOL_VERSION, subjects, type Subjects } from '../protocol';
+import { subjects, type Subjects } from '../protocol';
+import { publishResync } from './agent-subjects';
 import { CommitPipeline, readDurable } from './commit';
 import { EffectQueue } from './effects';
 import { lifecycleOf, phaseName, type UnitLifecycle } from './lifecycle';
@@ -120,10 +121,7 @@ export class Engine {
     await engine.append([
       { type: 'LeaderElected', machine: opts.machineId, address: opts.address },
     ]);
-    engine.opts.bus.publish(
-      engine.subj.resync,
-      encode({ v: PROTOCOL_VERSION, epoch: engine.epoch }),
-    );
+    publishResync(engine.opts, engine.subj, engine.epoch);
     engine.startTimers();
     engine.log.info('engine started', {
       index: engine.state.index,
@@ -204,13 +202,20 @@ export class Engine {
 
   /** Runs the scheduler (once settled) and publishes every machine's pending schedule changes. */
   private planAndPublish(): void {
-    if (this.membership.settled && !this.stopped && !this.commits.needsRecovery) {
-      const bodies = this.projections.plan();
+    const { projections } = this;
+    if (
+      this.membership.settled &&
+      !this.stopped &&
+      !this.commits.needsRecovery &&
+      projections.mayPlan()
+    ) {
+      const { bodies, decisions } = projections.plan();
       if (bodies.length > 0) {
         const placing = this.append(bodies).then(
-          () => undefined,
+          (last) => projections.committedUpTo(decisions, last),
           (err: unknown) => {
-            // The scheduler applied its decisions optimistically; rebuild it from the state.
+            // Not applied to the scheduler: its units are decided again by the next plan.
+            projections.abandon(decisions);
             this.log.warn('placement not committed; will retry', {
               error: (err as Error).message,
             });

@@ -10,11 +10,11 @@ import {
   decodeScheduleRequest,
   decodeStateReport,
   encode,
-  PROTOCOL_VERSION,
   type Heartbeat,
   type ScheduleRequest,
   type StateReport,
 } from '../protocol';
+import { publishResync, publishSchedule } from './agent-subjects';
 import type { DesiredSchedule } from './desired';
 import { DEFAULT_MASS_LOSS_THRESHOLD, LivenessJudge } from './liveness';
 import type { MembershipEffects } from './projections';
@@ -167,7 +167,7 @@ export class Membership implements MembershipEffects {
         ctx.log.info('bus connection back; every machine gets a full TTL plus grace', {
           graceMs: this.grace,
         });
-        bus.publish(ctx.subj.resync, encode({ v: PROTOCOL_VERSION, epoch: ctx.epoch }));
+        publishResync(ctx.opts, ctx.subj, ctx.epoch);
       }
     });
     // Per-machine subjects (the bus's permissions say who may speak for a machine; the machine
@@ -189,7 +189,12 @@ export class Membership implements MembershipEffects {
           ),
         ),
       );
-    for (const subject of [s.scheduleGetAll, s.legacy.scheduleGet])
+    // Requests addressed to this leader by name (agents that check the leader ask only it).
+    for (const subject of [
+      s.scheduleGetOfAll(this.ctx.opts.machineId),
+      s.scheduleGetAll,
+      s.legacy.scheduleGet,
+    ])
       this.subs.push(
         bus.subscribe(subject, (m) =>
           this.guard('schedule request', () => {
@@ -272,7 +277,7 @@ export class Membership implements MembershipEffects {
       h.seq < publishedBefore
     ) {
       ctx.stats.nudges++;
-      ctx.opts.bus.publish(ctx.subj.schedule(h.machine), encode(desired.nudge(h.machine)));
+      publishSchedule(ctx.opts, ctx.subj, h.machine, encode(desired.nudge(h.machine)));
     }
     this.maybeSettle();
   }

@@ -34,6 +34,13 @@ export interface EngineOptions {
   /** Most events committed in one store transaction (group commit; default 1,000: one
    * transaction and its fold stay short, so a small write never waits long behind a burst). */
   maxBatchEvents?: number;
+  /**
+   * Where schedules and resyncs go: `named`, on subjects that name this leader
+   * (`agent.<m>.schedule.<me>`, `agents.resync.<me>`), where agents that check their sender
+   * listen (docs/protocol.md); `unnamed`, protocol v1's (the default: tests); `both` during a
+   * rolling upgrade (`nats_legacy_subjects`), so old and new agents hear it.
+   */
+  subjectNames?: 'named' | 'unnamed' | 'both';
   clock?: () => number;
   log?: Logger;
 }

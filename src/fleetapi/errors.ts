@@ -26,6 +26,8 @@ export function httpStatusFor(code: ErrorCode): number {
       return 409;
     case ErrorCode.PayloadTooLarge:
       return 413;
+    case ErrorCode.PermissionDenied:
+      return 403;
     case ErrorCode.NotLeader:
     case ErrorCode.NoLeader:
     case ErrorCode.StoreUnavailable:
