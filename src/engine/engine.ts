@@ -720,6 +720,13 @@ export class Engine {
     return a ? String(a.getSnapshot().value) : undefined;
   }
 
+  /** Each machine actor's state as it is, pending effects not applied (the visualizer's stream). */
+  machinePhasesNow(): Map<string, string> {
+    const out = new Map<string, string>();
+    for (const [id, a] of this.machineActors) out.set(id, String(a.getSnapshot().value));
+    return out;
+  }
+
   private readonly sortedNames = new SortedNames();
 
   /** Unit names in order, cached until a unit is added or removed (listing pages read it). */

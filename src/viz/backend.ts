@@ -13,6 +13,8 @@ export interface VizBackend {
   head(): ClusterView | undefined;
   /** Changes since the last call (the stream sends only when this moved). */
   version(): number;
+  /** Calls `listener` after each change (live only); returns the unsubscribe. */
+  onChange(listener: () => void): () => void;
   /** The retained history, for the scrubber and timelines (read once, then kept current). */
   history(): Promise<History>;
   /** Why there is no head (for the page). */
@@ -28,6 +30,7 @@ export function offlineBackend(restored: Restored): VizBackend {
     live: false,
     head: () => head,
     version: () => 0,
+    onChange: () => () => undefined,
     history: async () => history,
     close: () => undefined,
   };
@@ -44,6 +47,8 @@ export function liveBackend(
   idleMs = HISTORY_IDLE_MS,
 ): VizBackend {
   let states: LiveStates | undefined;
+  const listeners = new Set<() => void>();
+  let unlisten: (() => void) | undefined;
   let history:
     { engine: Engine; loading: Promise<History>; close: () => void; used: number } | undefined;
   // The history costs the leader a second fold of every event while it is kept: dropped when no
@@ -62,7 +67,11 @@ export function liveBackend(
     const engine = getEngine();
     if (states?.engine !== engine || engine?.isStopped) {
       states?.close();
+      unlisten?.();
       states = engine && !engine.isStopped ? new LiveStates(engine) : undefined;
+      unlisten = states?.onChange(() => {
+        for (const l of listeners) l();
+      });
     }
     return states;
   };
@@ -73,6 +82,11 @@ export function liveBackend(
     },
     head: () => current()?.view(),
     version: () => current()?.version ?? 0,
+    onChange(listener) {
+      listeners.add(listener);
+      current();
+      return () => listeners.delete(listener);
+    },
     history() {
       const engine = getEngine();
       if (!engine) return Promise.reject(new Error('this daemon is not the leader'));

@@ -7,7 +7,10 @@ import type { ClusterView } from './views';
  * Each unit's engine-unit state on the live leader, kept incrementally: an event about a unit
  * marks it dirty, and dirty units are read from the engine's own actors (the snapshots it
  * already steps) when the view is next asked for — at most a few times a second while a page
- * is open. The counts per state move with them, so counting never scans the cluster.
+ * is open. The counts per state move with them, so counting never scans the cluster. Nothing
+ * here makes the engine apply its pending effects early (that would block its event loop for
+ * the whole backlog during a burst): lifecycles are stepped from the fold's queue, machines'
+ * states read from their actors as they are.
  */
 export class LiveStates {
   private readonly phases = new Map<string, string>();
@@ -17,12 +20,14 @@ export class LiveStates {
   /** Bumped by every event: the stream sends only when it moved. */
   version = 0;
   private lastTime = Date.now();
+  private readonly listeners = new Set<() => void>();
 
   constructor(readonly engine: Engine) {
     const w = engine.watch(0, (e: FlotillaEvent) => {
       this.version++;
       this.lastTime = e.time;
       if ('unit' in e) this.dirty.add(e.unit);
+      for (const l of this.listeners) l();
     });
     this.unwatch = w.close;
     for (const name of engine.state.units.keys()) this.dirty.add(name);
@@ -56,16 +61,23 @@ export class LiveStates {
     return Object.fromEntries(this.totals);
   }
 
+  /** Called after every event (the stream coalesces). */
+  onChange(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
   view(): ClusterView {
     this.flush();
     const engine = this.engine;
+    const machines = engine.machinePhasesNow();
     return {
       state: engine.state,
       time: this.lastTime,
       unitPhase: (name) => this.phases.get(name),
       unitTotals: () => Object.fromEntries(this.totals),
       machinePhase: (id) =>
-        engine.machinePhase(id) ?? engine.state.machines.get(id)?.presence ?? 'unknown',
+        machines.get(id) ?? engine.state.machines.get(id)?.presence ?? 'unknown',
     };
   }
 

@@ -8,8 +8,13 @@ import { VIZ_MACHINES, vizGraphs } from './machines';
 import type { ClusterView, VizFilter } from './views';
 import { countStates, foldedView, machineRows, parseFilter, unitsIn, unitTimeline } from './views';
 
-/** The stream sends at most this often (a burst of events becomes one update). */
+/**
+ * The stream sends at most this often (a burst of events becomes one update): a change is sent
+ * at once when the last update is older than this, else when it is this old.
+ */
 export const STREAM_INTERVAL_MS = 250;
+/** While changes keep coming, the engine is checked for a new leader this often too. */
+const RECHECK_MS = 1000;
 const KEEPALIVE_MS = 15_000;
 const MAX_PAGE = 500;
 
@@ -43,7 +48,12 @@ export class VizServer {
   private readonly clients = new Set<StreamClient>();
   private timer: NodeJS.Timeout | undefined;
   private keepalive: NodeJS.Timeout | undefined;
+  private recheck: NodeJS.Timeout | undefined;
+  private unlisten: (() => void) | undefined;
   private sentVersion = -1;
+  private sentAt = 0;
+  /** What the stream cost this process: updates sent and the time spent making them. */
+  private readonly streamStats = { updates: 0, busyMs: 0 };
   private readonly atCache: { index: number; view: ClusterView }[] = [];
   private readonly dir = uiDir();
 
@@ -99,6 +109,8 @@ export class VizServer {
       });
     }
     if (route === 'stream') return this.stream(req, res, parseFilter(q));
+    if (route === 'stats')
+      return this.json(res, { clients: this.clients.size, ...this.streamStats });
     const filter = parseFilter(q);
     const { view, index, history } = await this.viewAt(q.get('at'));
     const point = { index, time: view.time, live: this.backend.live && q.get('at') === null };
@@ -228,21 +240,41 @@ export class VizServer {
     });
     this.sentVersion = -1;
     this.push();
-    this.timer ??= setInterval(() => this.push(), STREAM_INTERVAL_MS);
+    this.unlisten ??= this.backend.onChange(() => this.schedulePush());
+    // A new leader's engine (or none) is noticed here: onChange follows the engine it was
+    // given, and the backend swaps engines when asked for the view.
+    this.recheck ??= setInterval(() => this.schedulePush(), RECHECK_MS);
     this.keepalive ??= setInterval(() => {
       for (const c of this.clients) c.res.write(': keepalive\n\n');
     }, KEEPALIVE_MS);
-    this.timer.unref();
+    this.recheck.unref();
     this.keepalive.unref();
+  }
+
+  /** Sends now if the last update is old enough, else once it is (one timer at most). */
+  private schedulePush(): void {
+    if (this.timer || this.clients.size === 0) return;
+    const wait = this.sentAt + STREAM_INTERVAL_MS - performance.now();
+    // Even when due now: after the event's fold and its write's answer, not in the middle.
+    this.timer = setTimeout(
+      () => {
+        this.timer = undefined;
+        this.push();
+      },
+      Math.max(0, wait),
+    );
+    this.timer.unref();
   }
 
   /** One update to every stream client, if anything changed since the last (coalesced). */
   private push(): void {
     const version = this.backend.version();
     if (version === this.sentVersion) return;
+    const t = performance.now();
     const head = this.backend.head();
     if (!head) return;
     this.sentVersion = version;
+    this.sentAt = t;
     const byFilter = new Map<string, string>();
     for (const c of this.clients) {
       let data = byFilter.get(c.key);
@@ -257,12 +289,16 @@ export class VizServer {
       }
       c.res.write(`data: ${data}\n\n`);
     }
+    this.streamStats.updates++;
+    this.streamStats.busyMs += performance.now() - t;
   }
 
   private stopTimers(): void {
-    if (this.timer) clearInterval(this.timer);
+    if (this.timer) clearTimeout(this.timer);
     if (this.keepalive) clearInterval(this.keepalive);
-    this.timer = this.keepalive = undefined;
+    if (this.recheck) clearInterval(this.recheck);
+    this.unlisten?.();
+    this.timer = this.keepalive = this.recheck = this.unlisten = undefined;
   }
 
   private json(res: http.ServerResponse, body: unknown): void {
