@@ -18,7 +18,7 @@ import type { ClusterState, UnitRecord } from './state';
 export type UnitLifecycle = SnapshotFrom<typeof engineUnitMachine>;
 
 /** Steps lifecycles with one inert scope made once (see machines/pure.ts). */
-const stepper = pureStepper(engineUnitMachine, {
+export const lifecycleStepper = pureStepper(engineUnitMachine, {
   name: '',
   target: 'inactive',
   global: false,
@@ -111,7 +111,7 @@ export function afterPresenceChange(state: ClusterState, units: readonly UnitRec
 
 /** A lifecycle made from what is known of a unit (the state the machine starts in for it). */
 export function lifecycleFrom(input: EngineUnitInput): UnitLifecycle {
-  return stepper.initial(input);
+  return lifecycleStepper.initial(input);
 }
 
 /** The API's status fields of a lifecycle: its state and the STATE column derived from it. */
@@ -133,7 +133,7 @@ export function inputFromRecord(state: ClusterState, u: UnitRecord): EngineUnitI
 
 /** A unit's lifecycle made from its record (a new unit, or one restored from a snapshot). */
 export function lifecycleFromRecord(state: ClusterState, u: UnitRecord): UnitLifecycle {
-  return stepper.initial(inputFromRecord(state, u));
+  return lifecycleStepper.initial(inputFromRecord(state, u));
 }
 
 /**
@@ -145,8 +145,10 @@ export function lifecycleOf(state: ClusterState, u: UnitRecord): UnitLifecycle {
   const q = u.lifecycleQueue;
   if (!q) return (u.lifecycle ??= lifecycleFromRecord(state, u));
   u.lifecycleQueue = undefined;
-  let l = q.init ? stepper.initial(q.init) : (u.lifecycle ?? lifecycleFromRecord(state, u));
-  for (const e of q.events) l = stepper.step(l, e);
+  let l = q.init
+    ? lifecycleStepper.initial(q.init)
+    : (u.lifecycle ?? lifecycleFromRecord(state, u));
+  for (const e of q.events) l = lifecycleStepper.step(l, e);
   u.lifecycle = l;
   return l;
 }

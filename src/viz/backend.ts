@@ -4,7 +4,7 @@ import type { LogStore, Restored } from '../store/types';
 import { History } from './history';
 import { LiveStates } from './live';
 import type { ClusterView } from './views';
-import { foldedView } from './views';
+import { countStates, foldedView, NO_FILTER } from './views';
 
 /** Where the visualizer's data comes from: the live leader, or a history read offline. */
 export interface VizBackend {
@@ -22,10 +22,15 @@ export interface VizBackend {
   close(): void;
 }
 
-/** An exported history or a data directory, read once: the head is its last point. */
+/**
+ * An exported history or a data directory, read once: the head is its last point, every unit's
+ * state in it worked out while loading (a page's first request then counts nothing).
+ */
 export function offlineBackend(restored: Restored): VizBackend {
   const history = new History(restored);
-  const head = foldedView(history.current, history.timeAt(history.last));
+  const folded = foldedView(history.current, history.timeAt(history.last));
+  const totals = countStates(folded, NO_FILTER)['engine-unit'];
+  const head: ClusterView = { ...folded, unitTotals: () => totals };
   return {
     live: false,
     head: () => head,

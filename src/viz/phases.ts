@@ -1,12 +1,7 @@
-import { inputFromRecord } from '../engine/lifecycle';
+import { inputFromRecord, lifecycleStepper as stepper } from '../engine/lifecycle';
 import type { UnitLifecycle } from '../engine/lifecycle';
 import type { ClusterState, MachineRecord, UnitRecord } from '../engine/state';
-import {
-  engineUnitMachine,
-  type EngineUnitEvent,
-  type EngineUnitInput,
-} from '../machines/engine-unit';
-import { pureStepper } from '../machines/pure';
+import type { EngineUnitEvent, EngineUnitInput } from '../machines/engine-unit';
 import { stateIds } from './graph';
 
 /**
@@ -27,15 +22,6 @@ interface Node {
   readonly phase: string;
   readonly next: Map<string, Node>;
 }
-
-const stepper = pureStepper(engineUnitMachine, {
-  name: '',
-  target: 'inactive',
-  global: false,
-  placed: false,
-  lost: false,
-  observed: 'none',
-});
 
 const nodes = new Map<string, Node>();
 const initials = new Map<string, Node>();
