@@ -5,7 +5,9 @@ import { emptyState } from '../engine/state';
 import { ErrorCode, FlotillaError } from '../errors';
 import type { FlotillaEvent } from '../events/types';
 import type { Restored } from '../store/types';
+import { CountLog } from './count-log';
 import { settleLifecycles } from './phases';
+import type { Counts } from './views';
 
 /** Checkpoints take about this much memory at most in all, whatever the history's length. */
 const MAX_CHECKPOINT_BYTES = 256 * 2 ** 20;
@@ -41,6 +43,7 @@ export class History {
   private spacing = MIN_SPACING;
   private head: ClusterState;
   private sinceCheckpoint = 0;
+  private readonly counts: CountLog;
 
   constructor(restored: Restored) {
     const snap = restored.snapshot;
@@ -48,6 +51,7 @@ export class History {
     this.base = snap && !fromStart ? snap.index : 0;
     if (snap && !fromStart) this.baseData = snap.data;
     this.head = this.baseData ? decodeState(this.baseData) : emptyState();
+    this.counts = new CountLog(this.head);
     for (const e of restored.tail) if (e.index > this.base) this.append(e);
   }
 
@@ -56,6 +60,7 @@ export class History {
     if (e.index <= this.head.index) return;
     this.events.push(e);
     applyEvent(this.head, e);
+    this.counts.record(this.head, e);
     if (++this.sinceCheckpoint >= this.spacing) {
       settleLifecycles(this.head);
       const state = copyState(this.head);
@@ -97,8 +102,16 @@ export class History {
     return pos > 0 ? this.events[pos - 1].index : this.base;
   }
 
-  /** A fresh state as of `index` (inclusive). */
-  stateAt(index: number): ClusterState {
+  /**
+   * Units and machines per state as of `index` (inclusive), unfiltered: from the counts written
+   * down while folding (count-log.ts), not from a state folded again.
+   */
+  countsAt(index: number): Counts {
+    this.checkRetained(index);
+    return this.counts.countsAt(this.positionAfter(index));
+  }
+
+  private checkRetained(index: number): void {
     if (index < this.base) {
       throw new FlotillaError(
         ErrorCode.InvalidArgument,
@@ -106,6 +119,11 @@ export class History {
         { details: { field: 'at' } },
       );
     }
+  }
+
+  /** A fresh state as of `index` (inclusive). */
+  stateAt(index: number): ClusterState {
+    this.checkRetained(index);
     if (index >= this.head.index) index = this.head.index;
     let from: Checkpoint | undefined;
     for (const c of this.checkpoints) if (c.index <= index) from = c;

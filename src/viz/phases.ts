@@ -120,3 +120,12 @@ export function settleLifecycles(state: ClusterState): void {
     u.lifecycleQueue = undefined;
   }
 }
+
+/** A unit's state, its lifecycle settled as `settleLifecycles` does (a history's own state only). */
+export function settledUnitPhase(state: ClusterState, u: UnitRecord): string {
+  if (!u.lifecycleQueue && u.lifecycle) return nodeOf(u.lifecycle).phase;
+  const n = nodeOfUnit(state, u);
+  u.lifecycle = n.snap;
+  u.lifecycleQueue = undefined;
+  return n.phase;
+}

@@ -6,7 +6,16 @@ import type { VizBackend } from './backend';
 import type { History } from './history';
 import { VIZ_MACHINES, vizGraphs } from './machines';
 import type { ClusterView, VizFilter } from './views';
-import { countStates, foldedView, machineRows, parseFilter, unitsIn, unitTimeline } from './views';
+import type { Counts } from './views';
+import {
+  countStates,
+  foldedView,
+  isEmptyFilter,
+  machineRows,
+  parseFilter,
+  unitsIn,
+  unitTimeline,
+} from './views';
 
 /**
  * The stream sends at most this often (a burst of events becomes one update): a change is sent
@@ -112,25 +121,27 @@ export class VizServer {
     if (route === 'stats')
       return this.json(res, { clients: this.clients.size, ...this.streamStats });
     const filter = parseFilter(q);
-    const { view, index, history } = await this.viewAt(q.get('at'));
-    const point = { index, time: view.time, live: this.backend.live && q.get('at') === null };
+    // A scrubber move asks for the chart's counts at a past point: read from the counts the
+    // history wrote down, with no state folded again (filters need the state).
+    const at = q.get('at');
+    if (route === 'counts' && at && isEmptyFilter(filter)) {
+      const history = await this.backend.history();
+      const index = this.indexAt(history, at);
+      return this.json(res, {
+        index,
+        time: history.timeAt(index),
+        live: false,
+        counts: history.countsAt(index),
+        compare: await this.compared(q.get('compare'), filter),
+        range: rangeOf(history),
+      });
+    }
+    const { view, index, history } = await this.viewAt(at);
+    const point = { index, time: view.time, live: this.backend.live && at === null };
     if (route === 'counts') {
       const counts = countStates(view, filter);
-      let compare: unknown;
-      const other = q.get('compare');
-      if (other !== null) {
-        const b = await this.viewAt(other);
-        compare = { index: b.index, time: b.view.time, counts: countStates(b.view, filter) };
-      }
-      const range = history
-        ? {
-            first: history.first,
-            last: history.last,
-            firstTime: history.timeAt(history.first + 1),
-            lastTime: history.timeAt(history.last),
-          }
-        : undefined;
-      return this.json(res, { ...point, counts, compare, range });
+      const compare = await this.compared(q.get('compare'), filter);
+      return this.json(res, { ...point, counts, compare, range: history && rangeOf(history) });
     }
     if (route === 'units') {
       const page = unitsIn(view, filter, {
@@ -144,13 +155,7 @@ export class VizServer {
     if (route === 'machines')
       return this.json(res, { ...point, machines: machineRows(view, filter) });
     if (route === 'history') {
-      const h = history ?? (await this.backend.history());
-      return this.json(res, {
-        first: h.first,
-        last: h.last,
-        firstTime: h.timeAt(h.first + 1),
-        lastTime: h.timeAt(h.last),
-      });
+      return this.json(res, rangeOf(history ?? (await this.backend.history())));
     }
     if (route.startsWith('units/')) {
       const name = decodeURIComponent(route.slice('units/'.length));
@@ -188,6 +193,38 @@ export class VizServer {
     });
   }
 
+  /** The counts at `at` for the comparison (`compare`), if asked for. */
+  private async compared(
+    at: string | null,
+    filter: VizFilter,
+  ): Promise<{ index: number; time: number; counts: Counts } | undefined> {
+    if (at === null) return undefined;
+    if (at !== '' && isEmptyFilter(filter)) {
+      const h = await this.backend.history();
+      const index = this.indexAt(h, at);
+      return { index, time: h.timeAt(index), counts: h.countsAt(index) };
+    }
+    const b = await this.viewAt(at);
+    return { index: b.index, time: b.view.time, counts: countStates(b.view, filter) };
+  }
+
+  /** The index `at` names (an index, or an RFC 3339 time), within the history. */
+  private indexAt(history: History, at: string): number {
+    let index: number;
+    if (/^\d+$/.test(at)) index = Math.min(Number(at), history.last);
+    else {
+      const t = Date.parse(at);
+      if (Number.isNaN(t))
+        throw new FlotillaError(
+          ErrorCode.InvalidArgument,
+          `at: "${at}" is neither an index nor an RFC 3339 time`,
+          { details: { field: 'at' } },
+        );
+      index = history.indexAtTime(t);
+    }
+    return Math.max(index, history.first);
+  }
+
   /** The view at `at` (undefined: now), with the history when one was needed. */
   async viewAt(
     at: string | null,
@@ -202,21 +239,7 @@ export class VizServer {
       return { view: head, index: head.state.index, history: await this.backend.history() };
     }
     const history = await this.backend.history();
-    let index: number;
-    if (/^\d+$/.test(at)) index = Math.min(Number(at), history.last);
-    else {
-      const t = Date.parse(at);
-      if (Number.isNaN(t))
-        throw new FlotillaError(
-          ErrorCode.InvalidArgument,
-          `at: "${at}" is neither an index nor an RFC 3339 time`,
-          {
-            details: { field: 'at' },
-          },
-        );
-      index = history.indexAtTime(t);
-    }
-    index = Math.max(index, history.first);
+    const index = this.indexAt(history, at);
     const cached = this.atCache.find((c) => c.index === index);
     if (cached && !this.backend.live) return { view: cached.view, index, history };
     if (cached && index < history.last) return { view: cached.view, index, history };
@@ -326,6 +349,15 @@ export class VizServer {
     this.clients.clear();
     this.backend.close();
   }
+}
+
+function rangeOf(h: History): { first: number; last: number; firstTime: number; lastTime: number } {
+  return {
+    first: h.first,
+    last: h.last,
+    firstTime: h.timeAt(h.first + 1),
+    lastTime: h.timeAt(h.last),
+  };
 }
 
 function intParam(q: URLSearchParams, name: string, dflt: number, max: number): number {

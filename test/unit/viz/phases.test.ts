@@ -5,6 +5,7 @@ import type { EventBody, FlotillaEvent } from '../../../src/events/types';
 import type { UnitRuntimeState } from '../../../src/events/types';
 import { copyState, History } from '../../../src/viz/history';
 import { foldedUnitPhase, phaseOfValue, settleLifecycles } from '../../../src/viz/phases';
+import { countStates, foldedView, NO_FILTER } from '../../../src/viz/views';
 
 const MACHINES = ['a'.repeat(32), 'b'.repeat(32), 'c'.repeat(32)];
 const UNITS = ['u1.service', 'u2.service', 'u3.service', 'g.service'];
@@ -133,6 +134,40 @@ describe('foldedUnitPhase', () => {
       expect(phases(got, (u) => foldedUnitPhase(got, u))).toEqual(
         phases(want, (u) => phaseOfValue(lifecycleOf(want, u).value)),
       );
+    }
+  });
+
+  test("a machine lost: its units' states change in the counts at that very event", () => {
+    const M = MACHINES[0];
+    const log = [
+      { type: 'MachineJoined', machine: M, ip: '10.0.0.1', metadata: {} },
+      { type: 'UnitSubmitted', unit: 'u.service', options: [], hash: 'h', target: 'launched' },
+      { type: 'UnitScheduled', unit: 'u.service', machine: M, reason: 'least loaded' },
+      {
+        type: 'UnitStateReported',
+        unit: 'u.service',
+        machine: M,
+        state: { load: 'loaded', active: 'active', sub: 'running', hash: 'h' },
+      },
+      { type: 'MachineLost', machine: M, reason: 'no heartbeat' },
+    ].map((b, i) => ({ ...b, index: i + 1, epoch: 1, time: i, v: 1 }) as FlotillaEvent);
+    const h = new History({ tail: log });
+    expect(h.countsAt(4)).toEqual({
+      'engine-unit': { launched: 1 },
+      'engine-machine': { alive: 1 },
+    });
+    expect(h.countsAt(5)).toEqual({
+      'engine-unit': { scheduled: 1 },
+      'engine-machine': { lost: 1 },
+    });
+  });
+
+  test("the counts written down while folding are the folded state's, at every point", () => {
+    const log = randomLog(12, 5_000);
+    const h = new History({ tail: log });
+    for (let at = 0; at <= log.length; at += at < 60 ? 1 : 97) {
+      const s = h.stateAt(at);
+      expect([at, h.countsAt(at)]).toEqual([at, countStates(foldedView(s, 0), NO_FILTER)]);
     }
   });
 });
