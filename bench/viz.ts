@@ -199,7 +199,7 @@ interface LiveResult {
   without: BurstResult;
   renderMs: number;
   /** The leader's own account of the stream (GET /ui/api/stats) when the burst ended. */
-  stream: { updates: number; busyMs: number };
+  stream: { updates: number; cpuMs: number };
 }
 
 /** One page's live stream during the burst: how old the counts are when they arrive. */
@@ -214,7 +214,7 @@ async function burstWithPage(
   const lags: number[] = [];
   let maxGapMs = 0;
   let renderMs = NaN;
-  let stream = { updates: 0, busyMs: NaN };
+  let stream = { updates: 0, cpuMs: NaN };
   const withPage = await runBurst({
     ...base,
     observer: async (at) => {
@@ -289,7 +289,7 @@ async function run(opts: BenchOptions): Promise<void> {
     r.allRunningMs > 0
       ? `${((r.leaderCpuBurstS / (r.allRunningMs / 1000)) * 100).toFixed(0)} %`
       : 'n/a';
-  const streamPct = (live.stream.busyMs / 1000 / live.withPage.leaderCpuBurstS) * 100;
+  const streamPct = (live.stream.cpuMs / 1000 / live.withPage.leaderCpuBurstS) * 100;
   const body = [
     'First render: a headless chromium (started once, warmed on a blank page) opens `/ui/` in a new',
     'context; the time is from navigation start until the chart shows the count of launched units,',
@@ -307,7 +307,7 @@ async function run(opts: BenchOptions): Promise<void> {
     `| scrubbing: the counts by state at a random point of a ${s.events.toLocaleString('en')}-event history (${s.units.toLocaleString('en')} units; what one scrubber move asks) | **p50 ${fmtMs(s.ms.p50)}, max ${fmtMs(s.ms.max)}** (${s.ms.n} points; loading the history once: ${fmtMs(s.loadMs)}) | ≤ 1 s |`,
     `| the whole state at such a point (a list of the units in a state there, a filtered count) | p50 ${fmtMs(s.stateMs.p50)}, max ${fmtMs(s.stateMs.max)} | |`,
     `| live counts during the ${live.withPage.units.toLocaleString('en')}-unit burst: age of the counts when they reach the page | **p50 ${fmtMs(live.lag.p50)}, p99 ${fmtMs(live.lag.p99)}, max ${fmtMs(live.lag.max)}** (${live.messages} updates; longest gap between updates ${fmtMs(live.maxGapMs)}) | ≤ 1 s |`,
-    `| leader CPU during the burst: the stream's own work (its account, ${live.stream.updates} updates) | **${(live.stream.busyMs / 1000).toFixed(2)} s of ${live.withPage.leaderCpuBurstS.toFixed(1)} s = ${streamPct.toFixed(1)} %** | ≤ +5 % |`,
+    `| leader CPU during the burst: the stream's own work (its account, ${live.stream.updates} updates) | **${(live.stream.cpuMs / 1000).toFixed(2)} s of ${live.withPage.leaderCpuBurstS.toFixed(1)} s = ${streamPct.toFixed(1)} %** | ≤ +5 % |`,
     `| leader CPU during the burst, one page's stream open vs none (two runs) | ${cpu(live.withPage)} vs ${cpu(live.without)} (${pctText(live.withPage)} vs ${pctText(live.without)} of a core) | |`,
     '',
     'The age of the counts is measured from the time the leader stamped on the newest event (when',
