@@ -18,6 +18,36 @@ module.exports = tseslint.config(
     },
   },
   {
+    // Machines are pure definitions: no I/O, no clock, nothing from the actors that run them.
+    // They may name the driver's operation types (what they decide), never a driver.
+    files: ['src/machines/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: [
+                'node:*',
+                '../actors/*',
+                '../daemon/*',
+                '../bus/*',
+                '../store/*',
+                '../runtime',
+              ],
+              message: 'src/machines is pure: no I/O, no clock, no actors.',
+            },
+            {
+              group: ['../drivers/*'],
+              allowTypeImports: true,
+              message: 'src/machines may import driver types only.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     files: ['**/*.js'],
     languageOptions: {
       sourceType: 'commonjs',

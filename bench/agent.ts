@@ -14,7 +14,7 @@
 import { createHash } from 'node:crypto';
 import os from 'node:os';
 import { type AgentHandle, startAgent } from '../src/actors/agent';
-import { SimulatedDriver } from '../src/agent/drivers/simulated';
+import { SimulatedDriver } from '../src/drivers/simulated';
 import { LocalHub } from '../src/bus/local';
 import { NatsBus } from '../src/bus/nats';
 import type { Bus } from '../src/bus/types';
@@ -28,7 +28,7 @@ import {
   subjects,
 } from '../src/protocol';
 import { startNats } from '../test/harness';
-import type { BenchOptions, Benchmark } from './registry';
+import type { BenchOptions, Benchmark } from './benchmark';
 import { writeSection } from './report';
 
 const CLUSTER = 'bench';

@@ -15,7 +15,7 @@ import { cpuMeter, rssBytes, sleep } from './lib/proc';
 import { probeProcess, submitLaunched } from './lib/submit';
 import { listAllUnitNames, unitNames } from './lib/units';
 import { ActiveWatcher } from './lib/watcher';
-import type { BenchOptions, Benchmark } from './registry';
+import type { BenchOptions, Benchmark } from './benchmark';
 import { mib, writeSection } from './report';
 import { versionsLine } from './lib/versions';
 

@@ -5,10 +5,10 @@
  */
 import os from 'node:os';
 import path from 'node:path';
-import type { DriverOp } from '../src/agent/driver';
-import { SystemdDriver, sha1 } from '../src/agent/drivers/systemd';
+import type { DriverOp } from '../src/drivers/driver';
+import { SystemdDriver, sha1 } from '../src/drivers/systemd';
 import { startSystemd } from '../test/harness';
-import type { BenchOptions, Benchmark } from './registry';
+import type { BenchOptions, Benchmark } from './benchmark';
 import { writeSection } from './report';
 
 interface Row {

@@ -15,7 +15,7 @@ import { EtcdLogStore } from '../src/store/etcd';
 import { unitHash } from '../src/unit';
 import type { UnitOption } from '../src/unit/types';
 import { startEtcd } from '../test/harness';
-import type { Benchmark, BenchOptions } from './registry';
+import type { Benchmark, BenchOptions } from './benchmark';
 import { mib, writeSection } from './report';
 
 const quiet = {

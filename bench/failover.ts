@@ -15,7 +15,7 @@ import { submitLaunched } from './lib/submit';
 import { listAllUnitNames, unitNames } from './lib/units';
 import { ActiveWatcher } from './lib/watcher';
 import type { AgentStatsRow } from './lib/agents-process';
-import type { BenchOptions, Benchmark } from './registry';
+import type { BenchOptions, Benchmark } from './benchmark';
 import { writeSection } from './report';
 import { versionsLine } from './lib/versions';
 

@@ -10,7 +10,7 @@ import { fmtMs, histogram, summarize } from './lib/histogram';
 import { cpuMeter, peakRssBytes, sleep } from './lib/proc';
 import { destroyAll, trivialSpec, unitNames } from './lib/units';
 import { ActiveWatcher } from './lib/watcher';
-import type { BenchOptions, Benchmark } from './registry';
+import type { BenchOptions, Benchmark } from './benchmark';
 import { mib, writeSection } from './report';
 import { versionsLine } from './lib/versions';
 

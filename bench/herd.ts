@@ -18,7 +18,7 @@ import { cpuMeter } from './lib/proc';
 import { submitLaunched } from './lib/submit';
 import { unitNames } from './lib/units';
 import { ActiveWatcher } from './lib/watcher';
-import type { BenchOptions, Benchmark } from './registry';
+import type { BenchOptions, Benchmark } from './benchmark';
 import { writeSection } from './report';
 import { versionsLine } from './lib/versions';
 

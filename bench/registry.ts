@@ -10,17 +10,9 @@ import { storeBenchmark } from './store';
 import { engineBenchmark } from './engine';
 import { soakBenchmark } from './soak';
 import { vizBenchmark } from './viz';
+import type { Benchmark } from './benchmark';
 
-export interface BenchOptions {
-  /** Small sizes, a few seconds, nothing written to docs/benchmarks.md. */
-  smoke: boolean;
-}
-
-export interface Benchmark {
-  name: string;
-  description: string;
-  run(opts: BenchOptions): Promise<void>;
-}
+export type { Benchmark, BenchOptions } from './benchmark';
 
 /** Every benchmark, in the order `npm run bench` runs them. Add new ones at the end. */
 export const benchmarks: Benchmark[] = [driverBenchmark];

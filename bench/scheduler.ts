@@ -11,7 +11,7 @@ import vm from 'node:vm';
 import type { Decision, SchedMachine, SchedUnit } from '../src/scheduler';
 import { Scheduler } from '../src/scheduler';
 import { parseUnitFile, unitRequirements } from '../src/unit';
-import type { BenchOptions, Benchmark } from './registry';
+import type { BenchOptions, Benchmark } from './benchmark';
 import { mib, percentile, writeSection } from './report';
 
 const REGIONS = ['us-east', 'us-west', 'eu-central', 'ap-south'];

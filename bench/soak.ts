@@ -22,7 +22,7 @@ import { rssBytes, sleep } from './lib/proc';
 import { submitLaunched } from './lib/submit';
 import { unitNames } from './lib/units';
 import { ActiveWatcher } from './lib/watcher';
-import type { BenchOptions, Benchmark } from './registry';
+import type { BenchOptions, Benchmark } from './benchmark';
 import { mib, writeSection } from './report';
 import { versionsLine } from './lib/versions';
 

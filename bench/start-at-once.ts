@@ -12,7 +12,7 @@ import { cpuMeter, sleep } from './lib/proc';
 import { destroyAll, trivialSpec, unitNames } from './lib/units';
 import { ActiveWatcher } from './lib/watcher';
 import type { BenchCluster } from './lib/cluster';
-import type { BenchOptions, Benchmark } from './registry';
+import type { BenchOptions, Benchmark } from './benchmark';
 import { writeSection } from './report';
 import { versionsLine } from './lib/versions';
 

@@ -16,7 +16,7 @@ import { EtcdLogStore } from '../src/store/etcd';
 import type { Term } from '../src/store/types';
 import { spawnLeader } from '../test/fixtures/store-spawn';
 import { startEtcd, type EtcdCluster } from '../test/harness';
-import type { BenchOptions, Benchmark } from './registry';
+import type { BenchOptions, Benchmark } from './benchmark';
 import { mib, percentile, writeSection } from './report';
 
 const silent = { warn: () => undefined };

@@ -20,7 +20,7 @@ import { countStates, foldedView, NO_FILTER, type Counts } from '../src/viz/view
 import { runBurst, type BurstResult } from './burst';
 import { fmtMs, summarize } from './lib/histogram';
 import { versionsLine } from './lib/versions';
-import type { BenchOptions, Benchmark } from './registry';
+import type { BenchOptions, Benchmark } from './benchmark';
 import { writeSection } from './report';
 
 const T0 = Date.UTC(2026, 0, 1);

@@ -35,6 +35,11 @@ export const ErrorCode = {
   UnknownEventSchema: 'UNKNOWN_EVENT_SCHEMA',
   /** Folding the same history twice, or against a stored snapshot, gave different states. */
   HistoryDiverged: 'HISTORY_DIVERGED',
+  /**
+   * A bus message that breaks the protocol (not JSON, another version, a missing or mistyped
+   * field, a machine speaking for another): its receiver logs it, counts it and drops it.
+   */
+  ProtocolViolation: 'PROTOCOL_VIOLATION',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

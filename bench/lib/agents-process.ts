@@ -9,7 +9,7 @@
 import readline from 'node:readline';
 import { Etcd3 } from 'etcd3';
 import { startAgent, type AgentHandle } from '../../src/actors/agent';
-import { SimulatedDriver } from '../../src/agent/drivers/simulated';
+import { SimulatedDriver } from '../../src/drivers/simulated';
 import { NatsBus } from '../../src/bus/nats';
 import type { Bus } from '../../src/bus/types';
 import { HerdAgentBus } from './herd';

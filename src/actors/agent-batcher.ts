@@ -4,7 +4,7 @@
  * Batches never overlap: ops requested while a batch is in flight go into the next one.
  * Results go back to the unit actors through `deliver`.
  */
-import type { DriverOp, DriverOpResult } from '../agent/driver';
+import type { DriverOp, DriverOpResult } from '../drivers/driver';
 
 export interface OpBatcherOptions {
   apply(ops: DriverOp[]): Promise<DriverOpResult[]>;

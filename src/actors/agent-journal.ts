@@ -6,8 +6,8 @@
  * away without saying so), or until the agent drains. Lines read in the same tick travel in one
  * message; every chunk ends with a newline.
  */
-import type { Driver } from '../agent/driver';
-import type { Clock, Logger, TimerHandle } from '../agent/runtime';
+import type { Driver } from '../drivers/driver';
+import type { Clock, Logger, TimerHandle } from '../runtime';
 import type { Bus, Subscription } from '../bus/types';
 import { type JournalLines, PROTOCOL_VERSION, encode } from '../protocol';
 

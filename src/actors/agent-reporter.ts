@@ -7,7 +7,7 @@
  * (`full: true`) replaces everything the leader knows of the machine and supersedes whatever
  * incremental changes were pending.
  */
-import type { Clock, TimerHandle } from '../agent/runtime';
+import type { Clock, TimerHandle } from '../runtime';
 import type { ReportedUnit, StateReport } from '../protocol/messages';
 import { PROTOCOL_VERSION } from '../protocol/messages';
 

@@ -4,8 +4,12 @@
  * this file only does what their named actions say and turns the outside world into events.
  *
  * Contract:
- * - subscribes only to `agent.<machine>.schedule`, `agent.<machine>.rpc` and `agents.resync`,
- *   and publishes only on subjects that carry its machine ID (a secured bus allows no other);
+ * - subscribes only to `agent.<machine>.schedule`, `agent.<machine>.rpc` and `agents.resync`
+ *   (with `leaderCheck`: `agent.<machine>.schedule.*` and `agents.resync.*`, whose last token
+ *   names the sender), and publishes only on subjects that carry its machine ID (a secured bus
+ *   allows no other);
+ * - with `leaderCheck`, acts only on the leader of the current epoch (`setLeader`): anything
+ *   else is refused, logged and counted (`stats.notFromLeader`);
  * - never stops or starts a unit because the control plane is unhealthy: NATS down or no leader
  *   means "degraded", and units stay as they are; drain() leaves them running too;
  * - malformed messages are logged, counted (`stats.malformed`) and dropped, never thrown.
@@ -15,14 +19,8 @@
  */
 import { createActor, type Actor, type InspectionEvent } from 'xstate';
 import type { Bus, Subscription } from '../bus/types';
-import type { Driver, DriverOp, DriverOpResult, DriverUnitState } from '../agent/driver';
-import {
-  type Clock,
-  type Logger,
-  type TimerHandle,
-  realClock,
-  silentLogger,
-} from '../agent/runtime';
+import type { Driver, DriverOp, DriverOpResult, DriverUnitState } from '../drivers/driver';
+import { type Clock, type Logger, type TimerHandle, realClock, silentLogger } from '../runtime';
 import { ErrorCode, FlotillaError, isFlotillaError } from '../errors';
 import {
   type AgentMachine,
@@ -92,6 +90,21 @@ export interface AgentOptions {
    * docs/protocol.md). Default: the per-machine subjects a secured bus requires.
    */
   legacySubjects?: boolean;
+  /**
+   * Act only on the leader of the current epoch (docs/protocol.md, "Only the leader commands"):
+   * listen for schedules and resyncs on the subjects that name their sender, ask the full
+   * schedule of that leader only, and refuse (count, log) anything from another sender or
+   * epoch. The leader comes from the election, through `setLeader`; until one is known the
+   * agent accepts no schedule. The bus's permissions (`flotilla bus-auth`) make the subject
+   * prove the sender. Default: protocol v1's unnamed subjects, no check.
+   */
+  leaderCheck?: boolean;
+}
+
+/** The leader of the current epoch, as the election names it. */
+export interface KnownLeader {
+  machine: string;
+  epoch: number;
 }
 
 /** Counters for tests, benchmarks and /metrics. Monotonic over the agent's life. */
@@ -108,6 +121,11 @@ export interface AgentStats {
   scheduleRequestFailures: number;
   /** Full schedules refused: from a leader older than one already heard from. */
   staleSchedules: number;
+  /**
+   * Schedules, full schedules and resyncs refused with `leaderCheck`: not from the leader of the
+   * current epoch (another engine, a deposed leader, or no leader known yet).
+   */
+  notFromLeader: number;
   /** Messages that failed validation (any subject), dropped. */
   malformed: number;
   /** `agents.resync` messages received. */
@@ -146,6 +164,12 @@ export interface AgentHandle {
   units(): AgentUnitView[];
   /** Resolves when no driver op is queued or in flight. */
   whenIdle(): Promise<void>;
+  /**
+   * The leader of the current epoch changed (the election's view; undefined: none). With
+   * `leaderCheck`, a new leader makes the agent fetch its full schedule from it and send a full
+   * report, as a resync would.
+   */
+  setLeader(leader: KnownLeader | undefined): void;
   /** Replaces the machine's metadata and sends a heartbeat with it now. */
   setMetadata(metadata: Record<string, string>): void;
   /** Graceful shutdown: stop heartbeats and subscriptions, flush reports, close the driver. Units keep running. */
@@ -168,6 +192,7 @@ class Agent implements AgentHandle {
     scheduleRequests: 0,
     scheduleRequestFailures: 0,
     staleSchedules: 0,
+    notFromLeader: 0,
     malformed: 0,
     resyncs: 0,
     reports: 0,
@@ -285,14 +310,18 @@ class Agent implements AgentHandle {
     this.early = null;
     for (const s of early) this.onDriverState(s);
 
+    const checked = this.opts.leaderCheck === true;
     this.subs.push(
-      bus.subscribe(this.subj.schedule(this.machineId), (m) =>
-        this.guard('schedule', () => this.onSchedule(m.data)),
+      bus.subscribe(
+        checked ? this.subj.scheduleFromAny(this.machineId) : this.subj.schedule(this.machineId),
+        (m) => this.guard('schedule', () => this.onSchedule(m.data, m.subject)),
       ),
       bus.subscribe(this.subj.agentRpc(this.machineId), (m) =>
         this.guard('rpc', () => this.onRpc(m.data, m.respond)),
       ),
-      bus.subscribe(this.subj.resync, (m) => this.guard('resync', () => this.onResync(m.data))),
+      bus.subscribe(checked ? this.subj.resyncFromAny : this.subj.resync, (m) =>
+        this.guard('resync', () => this.onResync(m.data, m.subject)),
+      ),
     );
     this.offStatus = bus.onStatus((s) =>
       this.actor.send({ type: s === 'connected' ? 'BUS_CONNECTED' : 'BUS_DISCONNECTED' }),
@@ -336,6 +365,21 @@ class Agent implements AgentHandle {
 
   whenIdle(): Promise<void> {
     return this.batcher.whenIdle();
+  }
+
+  setLeader(leader: KnownLeader | undefined): void {
+    const prev = this.leader;
+    if (prev?.machine === leader?.machine && prev?.epoch === leader?.epoch) return;
+    this.leader = leader === undefined ? undefined : { ...leader };
+    if (!this.opts.leaderCheck || leader === undefined || this.draining !== undefined) return;
+    this.log.info('leader of the current epoch', {
+      leader: leader.machine.slice(0, 8),
+      epoch: leader.epoch,
+    });
+    this.noteEpoch(leader.epoch);
+    // Whatever the new leader sent before the election's news reached us was refused: ask it
+    // for the whole schedule now (its own resync may have come too early, too).
+    this.actor.send({ type: 'RESYNC_REQUESTED', epoch: leader.epoch });
   }
 
   setMetadata(metadata: Record<string, string>): void {
@@ -398,16 +442,52 @@ class Agent implements AgentHandle {
     }
   }
 
-  private onSchedule(data: Uint8Array): void {
+  /** The leader of the current epoch, from the election (with `leaderCheck`). */
+  private leader: KnownLeader | undefined;
+  /** Refusals already logged at warn level (sender@epoch), bounded. */
+  private readonly refusalsLogged = new Set<string>();
+
+  /**
+   * With `leaderCheck`: whether a message on `subject` (whose last token names its sender, as
+   * the bus's permissions guarantee) of `epoch` comes from the leader of the current epoch.
+   * A refusal is counted and logged (warn once per sender and epoch, then debug).
+   */
+  private fromLeader(subject: string, epoch: number, what: string): boolean {
+    if (!this.opts.leaderCheck) return true;
+    const sender = subject.slice(subject.lastIndexOf('.') + 1);
+    const l = this.leader;
+    if (l !== undefined && sender === l.machine && epoch === l.epoch) return true;
+    this.stats.notFromLeader++;
+    const key = `${sender}@${epoch}`;
+    const fields = {
+      what,
+      sender: sender.slice(0, 64),
+      epoch,
+      leader: l ? `${l.machine}@${l.epoch}` : 'none known',
+    };
+    // A new leader's first messages may beat the election's news: not worth a warning.
+    const ahead = l === undefined || epoch > l.epoch;
+    if (ahead || this.refusalsLogged.has(key) || this.refusalsLogged.size >= 100)
+      this.log.debug('refused: not from the leader of the current epoch', fields);
+    else {
+      this.refusalsLogged.add(key);
+      this.log.warn('refused: not from the leader of the current epoch', fields);
+    }
+    return false;
+  }
+
+  private onSchedule(data: Uint8Array, subject: string): void {
     const delta = decodeScheduleDelta(data);
+    if (!this.fromLeader(subject, delta.epoch, 'schedule delta')) return;
     this.noteEpoch(delta.epoch);
     this.stats.scheduleMessages++;
     this.stats.scheduleChanges += delta.put.length + delta.remove.length;
     this.actor.send({ type: 'SCHEDULE_RECEIVED', delta });
   }
 
-  private onResync(data: Uint8Array): void {
+  private onResync(data: Uint8Array, subject: string): void {
     const r = decodeResyncRequest(data);
+    if (!this.fromLeader(subject, r.epoch, 'resync')) return;
     this.noteEpoch(r.epoch);
     this.stats.resyncs++;
     this.actor.send({ type: 'RESYNC_REQUESTED', epoch: r.epoch });
@@ -571,9 +651,12 @@ class Agent implements AgentHandle {
 
   private requestFullSchedule(fetchId: number): void {
     this.stats.scheduleRequests++;
-    const failed = (error: string) => {
+    const failed = (error: string, quiet = false) => {
       this.stats.scheduleRequestFailures++;
-      this.log.warn('full schedule request failed', { machine: this.machineId, error });
+      this.log[quiet ? 'info' : 'warn']('full schedule request failed', {
+        machine: this.machineId,
+        error,
+      });
       this.actor.send({
         type: 'FULL_SCHEDULE_FAILED',
         fetchId,
@@ -582,12 +665,27 @@ class Agent implements AgentHandle {
         jitter: this.random(),
       });
     };
-    this.fetchFullSchedule().then(
+    // With leaderCheck the request goes to the leader's own subject, which only that engine may
+    // read (so only it can answer), and its reply must be of the leader's epoch.
+    const leader = this.leader;
+    if (this.opts.leaderCheck && leader === undefined) {
+      this.stats.notFromLeader++;
+      failed('no leader is known yet', true); // at start, and while an election runs
+      return;
+    }
+    this.fetchFullSchedule(leader?.machine).then(
       (schedule) => {
         // No stop without a decision of the current epoch (docs/protocol.md): the schedule of a
         // leader older than one already heard from (a deposed leader that has not noticed yet)
         // may lack units placed since; it is refused like a failed request, and asked again.
         const heard = Math.max(this.highestEpoch, this.actor.getSnapshot().context.epoch);
+        if (this.opts.leaderCheck && schedule.epoch !== leader?.epoch) {
+          this.stats.notFromLeader++;
+          failed(
+            `full schedule of epoch ${schedule.epoch} from ${leader?.machine ?? '?'}, whose epoch is ${leader?.epoch ?? '?'}`,
+          );
+          return;
+        }
         if (schedule.epoch < heard) {
           this.stats.staleSchedules++;
           failed(`full schedule of epoch ${schedule.epoch} is older than epoch ${heard}`);
@@ -609,7 +707,7 @@ class Agent implements AgentHandle {
    * schedule as of the first page's sequence number or later, unit by unit; the deltas the
    * agent applies after that number bring every unit up to date.
    */
-  private async fetchFullSchedule(): Promise<ScheduleFull> {
+  private async fetchFullSchedule(leader: string | undefined): Promise<ScheduleFull> {
     let first: ScheduleFull | undefined;
     const units: ScheduledUnit[] = [];
     let after: string | undefined;
@@ -617,9 +715,11 @@ class Agent implements AgentHandle {
       const req: ScheduleRequest = { v: PROTOCOL_VERSION, machine: this.machineId, paged: true };
       if (after !== undefined) req.after = after;
       const data = await this.opts.bus.request(
-        this.opts.legacySubjects
-          ? this.subj.legacy.scheduleGet
-          : this.subj.scheduleGet(this.machineId),
+        leader !== undefined && this.opts.leaderCheck
+          ? this.subj.scheduleGetOf(leader, this.machineId)
+          : this.opts.legacySubjects
+            ? this.subj.legacy.scheduleGet
+            : this.subj.scheduleGet(this.machineId),
         encode(req),
         this.requestTimeout,
       );
@@ -749,7 +849,12 @@ export async function startAgent(opts: AgentOptions): Promise<AgentHandle> {
   try {
     await agent.start();
   } catch (err) {
-    await agent.drain().catch(() => undefined);
+    // The start's error is the one to report; a failed clean-up after it is logged.
+    await agent.drain().catch((e: unknown) =>
+      (opts.log ?? silentLogger).warn('agent clean-up after a failed start failed', {
+        error: errMsg(e),
+      }),
+    );
     throw err;
   }
   return agent;

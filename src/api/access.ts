@@ -16,21 +16,21 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { PeerCertificate } from 'node:tls';
 import { ErrorCode, FlotillaError } from '../errors';
-import type { ClusterApi } from './types';
+import {
+  callStream,
+  callUnary,
+  type ClusterApi,
+  deriveApi,
+  type MethodName,
+  ROLES,
+  type Role,
+  rolesFor,
+} from './methods';
 
-export const ROLES = ['read-only', 'agent', 'operator'] as const;
-export type Role = (typeof ROLES)[number];
+export { ROLES, type Role };
 
 /** Metadata a daemon adds when it forwards a call to the leader: its machine ID. */
 export const FORWARDED_BY_HEADER = 'flotilla-forwarded-by';
-
-/** The methods that change the cluster: operator only (and GetClusterStatus with resumeRescheduling). */
-const WRITES: ReadonlySet<keyof ClusterApi> = new Set<keyof ClusterApi>([
-  'createUnits',
-  'setTargetStates',
-  'destroyUnits',
-  'setMachineMetadata',
-]);
 
 export interface CallContext {
   role: Role;
@@ -75,23 +75,43 @@ export function describeCertificate(cert: PeerCertificate | undefined): string {
   return `the certificate CN=${Array.isArray(cn) ? cn.join(',') : (cn ?? '?')}`;
 }
 
-/** True when the call changes the cluster (GetClusterStatus does when it resumes rescheduling). */
-function isWrite(method: keyof ClusterApi, req: unknown): boolean {
-  if (WRITES.has(method)) return true;
-  return (
-    method === 'getClusterStatus' &&
-    typeof req === 'object' &&
-    req !== null &&
-    Boolean((req as { resumeRescheduling?: unknown }).resumeRescheduling)
-  );
-}
-
-/** Throws PERMISSION_DENIED when `ctx`'s role may not call `method` with `req`. */
-export function authorize(method: keyof ClusterApi, ctx: CallContext, req?: unknown): void {
-  if (isWrite(method, req) && ctx.role !== 'operator')
+/**
+ * Throws PERMISSION_DENIED when `ctx`'s role may not call `method` with `req`: the method table
+ * (src/api/methods.ts) says who may: the operator alone for a write.
+ */
+export function authorize(method: MethodName, ctx: CallContext, req?: unknown): void {
+  const allowed = rolesFor(method, req);
+  if (!allowed.includes(ctx.role))
     throw new FlotillaError(
       ErrorCode.PermissionDenied,
-      `${method} needs the operator role; ${ctx.who} has the ${ctx.role} role`,
+      `${method} needs the ${allowed.join(' or ')} role; ${ctx.who} has the ${ctx.role} role`,
       { details: { method, role: ctx.role } },
     );
+}
+
+/** The context of a call that came with no certificate (see the file comment): operator. */
+export function contextOfCertificate(cert: PeerCertificate | undefined): CallContext {
+  return { role: roleOfCertificate(cert), who: describeCertificate(cert) };
+}
+
+/**
+ * `api` with every method checked against the current call's role (withCall) before it runs,
+ * as the gRPC server checks its calls: for fleet's HTTP API, whose requests map to several
+ * ClusterApi calls. A call outside withCall is not checked (the daemon's own calls).
+ */
+export function authorizedApi(api: ClusterApi): ClusterApi {
+  const check = (method: MethodName, req: unknown): void => {
+    const ctx = currentCall();
+    if (ctx) authorize(method, ctx, req);
+  };
+  return deriveApi({
+    unary: (name, req) => {
+      check(name, req);
+      return callUnary(api, name, req);
+    },
+    stream: (name, req, signal) => {
+      check(name, req);
+      return callStream(api, name, req, signal);
+    },
+  });
 }

@@ -4,13 +4,11 @@ import type {
   ChannelCredentials,
   ChannelOptions,
   ClientReadableStream,
-  ClientUnaryCall,
-  ServiceError,
 } from '@grpc/grpc-js';
 import { ErrorCode, FlotillaError } from '../errors';
 import { FlotillaClient } from '../gen/flotilla/v1/flotilla';
-import type { Event, JournalChunk } from '../gen/flotilla/v1/flotilla';
 import { fromServiceError, isServiceError } from './errors';
+import { definitionOf, deriveApi, type Request, type Response, type UnaryName } from './methods';
 import { MAX_MESSAGE_BYTES } from './server';
 import type { ClusterApi } from './types';
 
@@ -46,13 +44,6 @@ export function grpcTarget(endpoint: string): string {
   if (m) return m[1];
   return e;
 }
-
-type UnaryMethod<Req, Res> = (
-  req: Req,
-  md: Metadata,
-  options: Partial<CallOptions>,
-  cb: (err: ServiceError | null, res: Res) => void,
-) => ClientUnaryCall;
 
 function isCancelled(err: unknown): boolean {
   return isServiceError(err) && err.code === GrpcStatus.CANCELLED;
@@ -98,14 +89,23 @@ export function connectApi(endpoint: string, opts: ConnectOptions = {}): ApiClie
             cause: err,
           });
 
-  function unary<Req, Res>(method: UnaryMethod<Req, Res>, req: Req): Promise<Res> {
-    return new Promise<Res>((resolve, reject) => {
+  function unary<M extends UnaryName>(name: M, req: Request<M>): Promise<Response<M>> {
+    const def = definitionOf(name);
+    return new Promise<Response<M>>((resolve, reject) => {
       const options: Partial<CallOptions> =
         timeoutMs > 0 ? { deadline: Date.now() + timeoutMs } : {};
-      method.call(client, req, md(), options, (err, res) => {
-        if (err) reject(toError(err));
-        else resolve(res);
-      });
+      client.makeUnaryRequest(
+        def.path,
+        def.requestSerialize,
+        def.responseDeserialize,
+        req,
+        md(),
+        options,
+        (err, res) => {
+          if (err) reject(toError(err));
+          else resolve(res as Response<M>);
+        },
+      );
     });
   }
 
@@ -131,20 +131,23 @@ export function connectApi(endpoint: string, opts: ConnectOptions = {}): ApiClie
     }
   }
 
-  return {
-    endpoint,
-    close: () => client.close(),
-    createUnits: (req) => unary(client.createUnits, req),
-    setTargetStates: (req) => unary(client.setTargetStates, req),
-    destroyUnits: (req) => unary(client.destroyUnits, req),
-    getUnit: (req) => unary(client.getUnit, req),
-    listUnits: (req) => unary(client.listUnits, req),
-    listUnitStates: (req) => unary(client.listUnitStates, req),
-    listMachines: (req) => unary(client.listMachines, req),
-    setMachineMetadata: (req) => unary(client.setMachineMetadata, req),
-    getClusterStatus: (req) => unary(client.getClusterStatus, req),
-    unitStatus: (req) => unary(client.unitStatus, req),
-    watch: (req, signal) => stream<Event>(() => client.watch(req, md()), signal),
-    unitJournal: (req, signal) => stream<JournalChunk>(() => client.unitJournal(req, md()), signal),
-  };
+  // Every method of the service (src/api/methods.ts), called by its path and serializers.
+  const api = deriveApi({
+    unary,
+    stream: (name, req, signal) => {
+      const def = definitionOf(name);
+      return stream(
+        () =>
+          client.makeServerStreamRequest(
+            def.path,
+            def.requestSerialize,
+            def.responseDeserialize,
+            req,
+            md(),
+          ),
+        signal,
+      );
+    },
+  });
+  return { ...api, endpoint, close: () => client.close() };
 }

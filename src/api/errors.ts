@@ -21,6 +21,7 @@ export function grpcStatusFor(code: ErrorCode): GrpcStatus {
     case ErrorCode.MachineNotFound:
       return GrpcStatus.NOT_FOUND;
     case ErrorCode.InvalidArgument:
+    case ErrorCode.ProtocolViolation:
     case ErrorCode.UnitFileInvalid:
     case ErrorCode.UnitNameInvalid:
     case ErrorCode.UnitOptionsInvalid:

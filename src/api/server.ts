@@ -17,6 +17,7 @@ import { toGrpcStatus } from './errors';
 import { nextTurn } from '../turn';
 import { servingPreEncoded } from './pre-encoded';
 import type { ClusterApi } from './types';
+import { API_METHODS, callStream, callUnary, type MethodName, type Request } from './methods';
 import {
   type CallContext,
   authorize,
@@ -122,10 +123,6 @@ function bind(server: Server, target: string, creds: ServerCredentials): Promise
 }
 
 /** The caller's role (its client certificate) and the daemon that forwarded the call, if any. */
-/** The ClusterApi method a gRPC method name stands for (`CreateUnits` → `createUnits`). */
-const apiMethod = (method: string): keyof ClusterApi =>
-  (method.charAt(0).toLowerCase() + method.slice(1)) as keyof ClusterApi;
-
 function contextOf(call: { getAuthContext(): AuthContext; metadata: Metadata }): CallContext {
   let cert: PeerCertificate | undefined;
   try {
@@ -160,6 +157,7 @@ function statusOf(method: string, err: unknown, report: InternalErrorReport | un
 }
 
 function unary<Req, Res>(
+  name: MethodName,
   method: string,
   report: InternalErrorReport | undefined,
   fn: (req: Req) => Promise<Res>,
@@ -175,7 +173,7 @@ function unary<Req, Res>(
     let p: Promise<Res>;
     try {
       const ctx = contextOf(call);
-      authorize(apiMethod(method), ctx, call.request);
+      authorize(name, ctx, call.request);
       p = withCall(ctx, () => fn(call.request));
     } catch (err) {
       fail(err);
@@ -191,6 +189,7 @@ function unary<Req, Res>(
  * status when the source throws.
  */
 function streaming<Req, Res>(
+  name: MethodName,
   method: string,
   report: InternalErrorReport | undefined,
   live: Set<AbortController>,
@@ -200,7 +199,7 @@ function streaming<Req, Res>(
     let ctx: CallContext;
     try {
       ctx = contextOf(call);
-      authorize(apiMethod(method), ctx);
+      authorize(name, ctx);
     } catch (err) {
       call.emit('error', statusOf(method, err, report));
       return;
@@ -243,28 +242,28 @@ function streaming<Req, Res>(
 /** Messages a stream writes in one event-loop turn before handing it back. */
 const STREAM_TURN_MESSAGES = 256;
 
-/** The generated service's handlers over a ClusterApi. */
+/**
+ * The generated service's handlers over a ClusterApi: one per method of the table
+ * (src/api/methods.ts), named in failure reports by its gRPC name (`CreateUnits`).
+ */
 export function makeHandlers(
   api: ClusterApi,
   live: Set<AbortController>,
   report?: InternalErrorReport,
 ): FlotillaServer {
-  return {
-    createUnits: unary('CreateUnits', report, (req) => api.createUnits(req)),
-    setTargetStates: unary('SetTargetStates', report, (req) => api.setTargetStates(req)),
-    destroyUnits: unary('DestroyUnits', report, (req) => api.destroyUnits(req)),
-    getUnit: unary('GetUnit', report, (req) => api.getUnit(req)),
-    listUnits: unary('ListUnits', report, (req) => api.listUnits(req)),
-    listUnitStates: unary('ListUnitStates', report, (req) => api.listUnitStates(req)),
-    listMachines: unary('ListMachines', report, (req) => api.listMachines(req)),
-    setMachineMetadata: unary('SetMachineMetadata', report, (req) => api.setMachineMetadata(req)),
-    getClusterStatus: unary('GetClusterStatus', report, (req) => api.getClusterStatus(req)),
-    watch: streaming('Watch', report, live, (req, signal) => api.watch(req, signal)),
-    unitStatus: unary('UnitStatus', report, (req) => api.unitStatus(req)),
-    unitJournal: streaming('UnitJournal', report, live, (req, signal) =>
-      api.unitJournal(req, signal),
-    ),
-  };
+  const handlers: Record<string, unknown> = {};
+  for (const m of API_METHODS) {
+    handlers[m.name] =
+      m.kind === 'unary'
+        ? unary(m.name, m.grpcName, report, (req: Request<typeof m.name>) =>
+            callUnary(api, m.name, req),
+          )
+        : streaming(m.name, m.grpcName, report, live, (req: Request<typeof m.name>, signal) =>
+            callStream(api, m.name, req, signal),
+          );
+  }
+  // One handler of the right shape for every method of the service, set just above.
+  return handlers as FlotillaServer;
 }
 
 /**

@@ -77,3 +77,16 @@ export function clientTls(
   const ca = f.ca ? readPem(f.ca, names.ca) : null;
   return credentials.createSsl(ca, p?.key ?? null, p?.cert ?? null);
 }
+
+/**
+ * PEM buffers for a Node TLS server (fleet's HTTP API) from the same settings as `serverTls`;
+ * undefined when no certificate is configured.
+ */
+export function serverPem(
+  f: TlsFiles,
+  names = { cert: 'grpc_tls_cert', key: 'grpc_tls_key', ca: 'grpc_tls_ca' },
+): { cert: Buffer; key: Buffer; ca?: Buffer } | undefined {
+  const p = pair(f, names);
+  if (!p) return undefined;
+  return f.ca ? { ...p, ca: readPem(f.ca, names.ca) } : p;
+}

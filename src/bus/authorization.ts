@@ -20,14 +20,16 @@ export function agentPermissions(cluster: string, m: string): Permissions {
     publish: [
       s.report(m),
       s.heartbeat(m),
-      s.scheduleGet(m),
+      // Schedule requests go to one leader's own subject: only that engine reads (and answers) them.
+      s.scheduleGetOf('*', m),
       // journal --follow: lines to the requester's inbox for this machine.
       `${s.journalInbox(m)}.>`,
     ],
     subscribe: [
-      s.schedule(m),
+      // Schedules and resyncs arrive on subjects naming their sender; the agent checks it.
+      s.scheduleFromAny(m),
       s.agentRpc(m),
-      s.resync,
+      s.resyncFromAny,
       `${s.journalInbox(m)}.*.stop`,
       `${s.journalInbox(m)}.*.alive`,
       `${s.inbox(m)}.>`,
@@ -35,19 +37,30 @@ export function agentPermissions(cluster: string, m: string): Permissions {
   };
 }
 
-/** What an engine (a leader candidate) on machine `m` needs: every agent's schedule and RPC. */
+/**
+ * What an engine (a leader candidate) on machine `m` needs: every agent's schedule and RPC, and
+ * its own name on schedules, resyncs and schedule requests, so an agent can tell the leader of
+ * the current epoch from any other engine.
+ */
 export function enginePermissions(cluster: string, m: string): Permissions {
   const s = subjects(cluster);
   return {
     publish: [
-      s.schedule('*'),
+      // Only under its own name: the subject proves to the agent who sent a schedule.
+      s.scheduleFrom('*', m),
       s.agentRpc('*'),
-      s.resync,
+      s.resyncFrom(m),
       s.events,
       `${s.journalInbox('*')}.*.alive`,
       `${s.journalInbox('*')}.*.stop`,
     ],
-    subscribe: [`flotilla.${cluster}.engine.>`, `${s.journalInbox('*')}.*`, `${s.inbox(m)}.>`],
+    subscribe: [
+      `flotilla.${cluster}.engine.>`,
+      // Schedule requests addressed to this engine, and no other's.
+      s.scheduleGetOfAll(m),
+      `${s.journalInbox('*')}.*`,
+      `${s.inbox(m)}.>`,
+    ],
   };
 }
 

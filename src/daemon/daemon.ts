@@ -26,7 +26,7 @@ import { natsSecurity } from './stores';
 import { checkAdvertise, checkApiExposure } from './exposure';
 import { lockDirectory } from './dir-lock';
 import { subjects } from '../protocol/subjects';
-import { clientTls, serverTls } from '../api/tls';
+import { clientTls, serverPem, serverTls } from '../api/tls';
 import { VizServer } from '../viz/server';
 import { liveBackend } from '../viz/backend';
 
@@ -197,6 +197,8 @@ export async function startDaemon(
         listen: cfg.fleet_api_listen,
         fds: activated.map((s) => s.fd),
         tokenLimit: cfg.token_limit,
+        // HTTPS with the gRPC API's certificate and CA (mTLS, roles) on TCP listeners.
+        tls: serverPem(tlsFiles),
         log: dlog.child({ component: 'fleet-api' }),
         onInternalError: internal('fleet'),
       });
@@ -236,6 +238,7 @@ export async function startDaemon(
 
   const unwatchLeader = store.watchLeader((l) => {
     router.setLeader(l);
+    agent?.handle.setLeader(l);
     dlog.info('leader', {
       leader: l ? `${l.machine.slice(0, 8)}@${l.address} epoch ${l.epoch}` : 'none',
     });
@@ -251,6 +254,7 @@ export async function startDaemon(
       driver,
       log: dlog,
     });
+    agent.handle.setLeader(router.leaderInfo);
   }
 
   // ---- leader campaign: campaign, lead until the term ends, campaign again.
@@ -278,6 +282,7 @@ export async function startDaemon(
             snapshotIntervalMs: cfg.snapshot_interval,
             retention: cfg.log_retention,
             retentionAgeMs: cfg.log_retention_age,
+            subjectNames: cfg.nats_legacy_subjects ? 'both' : 'named',
             log: dlog,
           });
           engine = e;
@@ -319,7 +324,12 @@ export async function startDaemon(
           engine = undefined;
           if (campaignAbort.signal.aborted) {
             await e.stop('shutting down');
-            await term.resign().catch(() => undefined);
+            // Leaving without resigning only delays the next leader by the lease's TTL.
+            await term.resign().catch((err: unknown) =>
+              dlog.warn('resigning the leadership failed; the lease will expire', {
+                error: errorText(err),
+              }),
+            );
           } else {
             dlog.warn('leadership ended; campaigning again');
           }

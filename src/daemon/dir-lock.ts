@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { pidAlive, procStartTime } from '../agent/drivers/process';
+import { pidAlive, procStartTime } from '../drivers/process';
 import { ErrorCode, FlotillaError } from '../errors';
 
 /** The lock file in a locked directory: "<pid> <start time>" of the flotillad holding it. */

@@ -1,7 +1,8 @@
 /**
  * What flotillad refuses to expose (docs/security.md): its APIs run commands as root on every
  * machine, so a TCP listener that other hosts can reach must authenticate its clients (gRPC
- * with mTLS: grpc_tls_cert, grpc_tls_key and grpc_tls_ca), unless `grpc_insecure=true` says
+ * with mTLS: grpc_tls_cert, grpc_tls_key and grpc_tls_ca; fleet's HTTP API with HTTPS and client
+ * certificates from the same settings), unless `grpc_insecure=true` says
  * the operator knows (then it warns, at start and in /healthz). And an advertise address on
  * loopback in a cluster that spans hosts would make followers forward to themselves.
  */
@@ -49,12 +50,20 @@ export function checkApiExposure(cfg: DaemonConfig): string[] {
         'set grpc_tls_cert, grpc_tls_key and grpc_tls_ca (mTLS)',
       );
   }
-  for (const addr of tcpHosts(cfg.fleet_api_listen))
-    if (!isLoopbackHost(hostOf(addr)))
+  // fleet's HTTP API: HTTPS with the same certificate and CA on its TCP listeners, same rule.
+  for (const addr of tcpHosts(cfg.fleet_api_listen)) {
+    if (isLoopbackHost(hostOf(addr)) || mtls) continue;
+    if (cfg.grpc_tls_cert)
+      refuse(
+        `fleet's HTTP API on ${addr} with TLS but without client certificates`,
+        'set grpc_tls_ca so clients must present a certificate it signed (mTLS)',
+      );
+    else
       refuse(
         `fleet's HTTP API in plaintext and without authentication on ${addr}`,
-        'serve it on a unix socket (fleet_api_listen=unix:///var/run/fleet.sock)',
+        'set grpc_tls_cert, grpc_tls_key and grpc_tls_ca (HTTPS with client certificates), serve it on a unix socket (fleet_api_listen=unix:///var/run/fleet.sock)',
       );
+  }
   return warnings;
 }
 

@@ -12,7 +12,7 @@ import type { Engine, EngineStats } from '../engine/engine';
 import { isFlotillaError } from '../errors';
 import type { FlotillaEvent } from '../events/types';
 import type { LeaderInfo, Term } from '../store/types';
-import { bindAll } from './router';
+import { callStream, callUnary, deriveApi } from '../api/methods';
 
 /**
  * How late the event loop runs timers: everything the daemon does (answering calls, renewing
@@ -39,6 +39,14 @@ const ENGINE_STATS: Record<keyof EngineStats, { kind: 'counter' | 'gauge'; help:
   lastSnapshotIndex: { kind: 'gauge', help: 'Log index of the latest snapshot written.' },
   lastSnapshotBytes: { kind: 'gauge', help: 'Size of the latest snapshot written.' },
   malformed: { kind: 'counter', help: 'Bus messages dropped as malformed.' },
+  handlerErrors: {
+    kind: 'counter',
+    help: 'Bus message handlers that failed (an engine bug; logged at error).',
+  },
+  ownWriteFailures: {
+    kind: 'counter',
+    help: "The engine's own writes not committed (each written again by its cause).",
+  },
   scheduleMessages: { kind: 'counter', help: 'Schedule messages published to agents.' },
   restoredEvents: { kind: 'gauge', help: 'Log events folded when this term began.' },
   nudges: { kind: 'counter', help: 'Agents asked to resync after a gap.' },
@@ -78,21 +86,9 @@ const AGENT_STATS: Record<keyof AgentStats, string> = {
   opFailures: 'Unit operations that failed.',
   rpcRequests: 'RPC requests from the leader answered.',
   staleSchedules: 'Full schedules refused: older than an epoch already heard.',
+  notFromLeader:
+    'Schedules, full schedules and resyncs refused: not from the leader of the current epoch.',
 };
-
-/** API calls that answer once; streaming calls (watch, journal) are not timed. */
-const UNARY: readonly (keyof ClusterApi)[] = [
-  'createUnits',
-  'setTargetStates',
-  'destroyUnits',
-  'getUnit',
-  'listUnits',
-  'listUnitStates',
-  'listMachines',
-  'setMachineMetadata',
-  'getClusterStatus',
-  'unitStatus',
-];
 
 /** Where the metrics read the daemon's state at each scrape. */
 export interface MetricsSources {
@@ -339,23 +335,21 @@ export class DaemonMetrics {
 
   /** `api` with every unary call timed by method and result code. */
   instrumentApi(api: ClusterApi): ClusterApi {
-    const out = { ...bindAll(api) };
-    const rec = out as unknown as Record<string, (r: unknown) => Promise<unknown>>;
-    for (const method of UNARY) {
-      const call = rec[method];
-      rec[method] = async (req: unknown) => {
+    return deriveApi({
+      unary: async (method, req) => {
         const end = this.apiSeconds.startTimer({ method });
         try {
-          const res = await call(req);
+          const res = await callUnary(api, method, req);
           end({ code: 'OK' });
           return res;
         } catch (err) {
           end({ code: isFlotillaError(err) ? err.code : 'INTERNAL' });
           throw err;
         }
-      };
-    }
-    return out;
+      },
+      // Streams (watch, journal) last as long as their caller wants: not timed.
+      stream: (method, req, signal) => callStream(api, method, req, signal),
+    });
   }
 
   /** `term` with its appends (the leader's group commits) timed. */

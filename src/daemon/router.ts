@@ -2,18 +2,25 @@ import type { ApiClient } from '../api/client';
 import type { ChannelCredentials } from '@grpc/grpc-js';
 import { connectApi } from '../api/client';
 import { currentCall, FORWARDED_BY_HEADER } from '../api/access';
+import {
+  bindAll,
+  callStream,
+  callUnary,
+  deriveApi,
+  isWrite,
+  retriedOnFailover,
+} from '../api/methods';
 import type { ClusterApi } from '../api/types';
 import { ErrorCode, FlotillaError, isFlotillaError } from '../errors';
 import type { LeaderInfo } from '../store/types';
 
-/**
- * The ClusterApi every daemon serves. On the leader it is the engine's own API; on a follower
- * every call (reads too: only the leader holds the state) is forwarded to the leader's gRPC
- * address, which the daemon learns from the election key.
- */
+/** `api` with every method bound to it, as a plain object (src/api/methods.ts). */
+export { bindAll };
+
 /**
  * What a leader that lost its term while the store was unreachable keeps serving: its last state
- * for reads, a clear refusal for writes. Dropped as soon as a leader is known again.
+ * for reads, a clear refusal for writes (the method table's, src/api/methods.ts). Dropped as soon
+ * as a leader is known again.
  */
 export function readOnlyView(api: ClusterApi, why: string): ClusterApi {
   const refuse = (): never => {
@@ -24,35 +31,17 @@ export function readOnlyView(api: ClusterApi, why: string): ClusterApi {
     );
   };
   return {
-    ...bindAll(api),
-    createUnits: async () => refuse(),
-    setTargetStates: async () => refuse(),
-    destroyUnits: async () => refuse(),
-    setMachineMetadata: async () => refuse(),
+    ...deriveApi({
+      unary: async (name, req) => (isWrite(name, req) ? refuse() : callUnary(api, name, req)),
+      // Streams are reads (src/api/methods.ts).
+      stream: (name, req, signal) => callStream(api, name, req, signal),
+    }),
     // The state is this daemon's last, but it leads no more: it names no leader (it would
     // otherwise call itself leader of an old term while a newer one may have begun).
     getClusterStatus: async (r) => {
-      if (r.resumeRescheduling) refuse();
+      if (isWrite('getClusterStatus', r)) refuse();
       return { ...(await api.getClusterStatus(r)), leaderMachineId: '', leaderAddress: '' };
     },
-  };
-}
-
-/** `api` with every method bound to it, as a plain object. */
-export function bindAll(api: ClusterApi): ClusterApi {
-  return {
-    createUnits: (r) => api.createUnits(r),
-    setTargetStates: (r) => api.setTargetStates(r),
-    destroyUnits: (r) => api.destroyUnits(r),
-    getUnit: (r) => api.getUnit(r),
-    listUnits: (r) => api.listUnits(r),
-    listUnitStates: (r) => api.listUnitStates(r),
-    listMachines: (r) => api.listMachines(r),
-    setMachineMetadata: (r) => api.setMachineMetadata(r),
-    getClusterStatus: (r) => api.getClusterStatus(r),
-    watch: (r, s) => api.watch(r, s),
-    unitStatus: (r) => api.unitStatus(r),
-    unitJournal: (r, s) => api.unitJournal(r, s),
   };
 }
 
@@ -81,7 +70,18 @@ export interface RouterOptions {
   readRetryMs?: number;
 }
 
-export class ApiRouter implements ClusterApi {
+/**
+ * The ClusterApi every daemon serves. On the leader it is the engine's own API; on a follower
+ * every call (reads too: only the leader holds the state) is forwarded to the leader's gRPC
+ * address, which the daemon learns from the election key. Its methods are derived from the
+ * method table (src/api/methods.ts): a unary read is retried through a failover (`read`), a
+ * write and a stream go to the current target once.
+ */
+// The class's ClusterApi methods are set in the constructor, one per entry of the method table.
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type, @typescript-eslint/no-unsafe-declaration-merging
+export interface ApiRouter extends ClusterApi {}
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
+export class ApiRouter {
   private local: ClusterApi | undefined;
   /** Whether the local engine still leads right now (its lease certainly valid). */
   private localLeads: (() => boolean) | undefined;
@@ -94,7 +94,18 @@ export class ApiRouter implements ClusterApi {
     private readonly self: { machine: string },
     private readonly credentials?: ChannelCredentials,
     private readonly opts: RouterOptions = {},
-  ) {}
+  ) {
+    Object.assign(
+      this,
+      deriveApi({
+        unary: (name, req) =>
+          retriedOnFailover(name, req)
+            ? this.read((a) => callUnary(a, name, req))
+            : callUnary(this.target(), name, req),
+        stream: (name, req, signal) => callStream(this.target(), name, req, signal),
+      }),
+    );
+  }
 
   /**
    * The local engine's API while this daemon leads. `leads` says whether it still does at the
@@ -184,20 +195,4 @@ export class ApiRouter implements ClusterApi {
       }
     }
   }
-
-  createUnits: ClusterApi['createUnits'] = (r) => this.target().createUnits(r);
-  setTargetStates: ClusterApi['setTargetStates'] = (r) => this.target().setTargetStates(r);
-  destroyUnits: ClusterApi['destroyUnits'] = (r) => this.target().destroyUnits(r);
-  getUnit: ClusterApi['getUnit'] = (r) => this.read((a) => a.getUnit(r));
-  listUnits: ClusterApi['listUnits'] = (r) => this.read((a) => a.listUnits(r));
-  listUnitStates: ClusterApi['listUnitStates'] = (r) => this.read((a) => a.listUnitStates(r));
-  listMachines: ClusterApi['listMachines'] = (r) => this.read((a) => a.listMachines(r));
-  setMachineMetadata: ClusterApi['setMachineMetadata'] = (r) => this.target().setMachineMetadata(r);
-  getClusterStatus: ClusterApi['getClusterStatus'] = (r) =>
-    r.resumeRescheduling
-      ? this.target().getClusterStatus(r)
-      : this.read((a) => a.getClusterStatus(r));
-  unitStatus: ClusterApi['unitStatus'] = (r) => this.read((a) => a.unitStatus(r));
-  watch: ClusterApi['watch'] = (r, s) => this.target().watch(r, s);
-  unitJournal: ClusterApi['unitJournal'] = (r, s) => this.target().unitJournal(r, s);
 }

@@ -1,9 +1,9 @@
 import { startAgent, type AgentHandle } from '../actors/agent';
 import type { Bus } from '../bus/types';
-import type { Driver } from '../agent/driver';
-import { ProcessDriver } from '../agent/drivers/process';
-import { SimulatedDriver } from '../agent/drivers/simulated';
-import { SystemdDriver } from '../agent/drivers/systemd';
+import type { Driver } from '../drivers/driver';
+import { ProcessDriver } from '../drivers/process';
+import { SimulatedDriver } from '../drivers/simulated';
+import { SystemdDriver } from '../drivers/systemd';
 import type { Logger } from '../log';
 import type { DaemonConfig } from './config';
 
@@ -59,6 +59,8 @@ export async function startLocalAgent(o: {
     driver: o.driver,
     agentTtlMs: o.cfg.agent_ttl,
     legacySubjects: o.cfg.nats_legacy_subjects,
+    // Only the leader of the current epoch commands this agent (docs/security.md).
+    leaderCheck: !o.cfg.nats_legacy_subjects,
     log: o.log.child({ component: 'agent' }),
   });
   return {

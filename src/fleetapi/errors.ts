@@ -15,6 +15,7 @@ export function httpStatusFor(code: ErrorCode): number {
     case ErrorCode.MachineNotFound:
       return 404;
     case ErrorCode.InvalidArgument:
+    case ErrorCode.ProtocolViolation:
     case ErrorCode.UnitFileInvalid:
     case ErrorCode.UnitNameInvalid:
     case ErrorCode.UnitOptionsInvalid:
@@ -25,6 +26,8 @@ export function httpStatusFor(code: ErrorCode): number {
       return 409;
     case ErrorCode.PayloadTooLarge:
       return 413;
+    case ErrorCode.PermissionDenied:
+      return 403;
     case ErrorCode.NotLeader:
     case ErrorCode.NoLeader:
     case ErrorCode.StoreUnavailable:

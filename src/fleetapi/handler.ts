@@ -1,4 +1,6 @@
 import type http from 'node:http';
+import type { TLSSocket } from 'node:tls';
+import { authorizedApi, contextOfCertificate, withCall, type CallContext } from '../api/access';
 import type { ClusterApi } from '../api/types';
 import { clip, ErrorCode } from '../errors';
 import type { LogSink } from '../log';
@@ -130,7 +132,9 @@ function send(res: http.ServerResponse, status: number, body: string | undefined
  * what the original fleetctl speaks. Errors are fleet's error entity with the status of their
  * Flotilla code (errors.ts).
  */
-export function fleetApiHandler(api: ClusterApi, opts: FleetApiOptions = {}): RequestListener {
+export function fleetApiHandler(served: ClusterApi, opts: FleetApiOptions = {}): RequestListener {
+  // Every call checked against the request's role, as on gRPC (docs/security.md).
+  const api = authorizedApi(served);
   const limit = opts.tokenLimit ?? DEFAULT_TOKEN_LIMIT;
   const launches = new LaunchRequests();
   const report = (err: unknown, req: http.IncomingMessage): void => {
@@ -185,7 +189,7 @@ export function fleetApiHandler(api: ClusterApi, opts: FleetApiOptions = {}): Re
   };
   return (req, res) => {
     // Whatever a handler does wrong ends this request with a 500, never the daemon.
-    answer(req, res).catch((err: unknown) => {
+    withCall(callContext(req), () => answer(req, res)).catch((err: unknown) => {
       report(err, req);
       try {
         if (!res.headersSent) send(res, 500, errorBody(500, 'internal error'));
@@ -195,4 +199,18 @@ export function fleetApiHandler(api: ClusterApi, opts: FleetApiOptions = {}): Re
       }
     });
   };
+}
+
+/**
+ * The caller's role: from its client certificate over TLS (mTLS), as on gRPC; a request without
+ * one came through a listener that needs none (the unix socket, a loopback or insecure TCP
+ * listener): operator.
+ */
+function callContext(req: http.IncomingMessage): CallContext {
+  const socket = req.socket as Partial<TLSSocket>;
+  const cert =
+    socket.encrypted === true && typeof socket.getPeerCertificate === 'function'
+      ? socket.getPeerCertificate()
+      : undefined;
+  return contextOfCertificate(cert);
 }

@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import path from 'node:path';
 import { clearStaleSocket, parseListenAddress } from '../api/server';
 import type { ClusterApi } from '../api/types';
@@ -15,6 +16,12 @@ export interface FleetApiServerOptions extends FleetApiOptions {
   socketMode?: number;
   /** Listening sockets passed by systemd (socket activation), served besides `listen`. */
   fds?: number[];
+  /**
+   * HTTPS on the TCP listeners (unix sockets and passed fds stay plain HTTP, guarded by their
+   * file mode): the daemon's certificate, and with `ca` mutual TLS — a client must present a
+   * certificate `ca` signed, and its role decides what it may do (src/api/access.ts).
+   */
+  tls?: { cert: Buffer; key: Buffer; ca?: Buffer };
 }
 
 export interface FleetApiServerHandle {
@@ -77,9 +84,20 @@ export async function startFleetApiServer(
     );
     for (const p of sockets) fs.rmSync(p, { force: true });
   };
+  const tls = opts.tls;
   try {
     for (const l of parsed) {
-      const server = http.createServer(handler);
+      const server =
+        l.kind === 'tcp' && tls
+          ? https.createServer(
+              {
+                cert: tls.cert,
+                key: tls.key,
+                ...(tls.ca ? { ca: tls.ca, requestCert: true, rejectUnauthorized: true } : {}),
+              },
+              handler,
+            )
+          : http.createServer(handler);
       if (l.kind === 'unix') {
         fs.mkdirSync(path.dirname(l.path), { recursive: true });
         await clearStaleSocket(l.path);

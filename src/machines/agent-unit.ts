@@ -28,8 +28,8 @@
  *   job failed because the service did): that is `failed`, not a reason to start it again.
  */
 import { assign, setup } from 'xstate';
-import type { DriverOp } from '../agent/driver';
-import { backoffDelay, stableFraction } from '../agent/runtime';
+import type { DriverOp } from '../drivers/driver';
+import { backoffDelay, stableFraction } from './backoff';
 import type { UnitRuntimeState } from '../events/types';
 
 /** What the schedule wants for the unit on this machine. */

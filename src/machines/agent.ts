@@ -26,7 +26,7 @@
  * Time and randomness come in events (`now`, `jitter`), so transitions are deterministic.
  */
 import { assign, enqueueActions, setup } from 'xstate';
-import { backoffDelay } from '../agent/runtime';
+import { backoffDelay } from './backoff';
 import type { ScheduleDelta, ScheduleFull } from '../protocol/messages';
 
 export interface SyncRetryPolicy {

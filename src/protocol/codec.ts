@@ -21,11 +21,14 @@ export function encode(msg: object): Uint8Array {
   return enc.encode(JSON.stringify(msg));
 }
 
-/** A message that failed validation: logged, counted and dropped by the receiver. */
+/**
+ * A message that failed validation (code PROTOCOL_VIOLATION): logged, counted and dropped by
+ * the receiver.
+ */
 export class ProtocolError extends FlotillaError {
   override name = 'ProtocolError';
   constructor(message: string) {
-    super(ErrorCode.InvalidArgument, message);
+    super(ErrorCode.ProtocolViolation, message);
   }
 }
 

@@ -2,11 +2,15 @@ import { ProtocolError } from './codec';
 
 /**
  * The machine an agent → leader subject names: `flotilla.<cluster>.engine.report.<machine>`,
- * `….engine.heartbeat.<machine>` or `….engine.schedule.get.<machine>`; null for protocol v1's
+ * `….engine.heartbeat.<machine>`, `….engine.schedule.get.<machine>` or
+ * `….leader.<leader>.schedule.get.<machine>`; null for protocol v1's
  * shared subjects (`….engine.report`, …), which name none.
  */
 export function senderOfSubject(subject: string): string | null {
   const t = subject.split('.');
+  // `flotilla.<cluster>.leader.<leader>.schedule.get.<machine>`
+  if (t.length === 7 && t[0] === 'flotilla' && t[2] === 'leader')
+    return t[4] === 'schedule' && t[5] === 'get' ? t[6] : null;
   if (t.length < 4 || t[0] !== 'flotilla' || t[2] !== 'engine') return null;
   const kind = t.slice(3);
   if (kind[0] === 'schedule' && kind[1] === 'get') return kind.length === 3 ? kind[2] : null;

@@ -26,6 +26,23 @@ export const subjects = (cluster: string) => ({
     scheduleGet: `flotilla.${cluster}.engine.schedule.get`,
   },
   resync: `flotilla.${cluster}.agents.resync`,
+  /**
+   * Leader-named subjects (docs/protocol.md, "Only the leader commands"): a schedule or a resync
+   * travels on a subject that ends with its sender's machine ID, and a schedule request goes to
+   * one leader's own subject. `flotilla bus-auth` lets an engine publish only under its own name
+   * and subscribe only to its own requests, so the subject proves the sender and the agent acts
+   * only on the leader of the current epoch.
+   */
+  scheduleFrom: (machine: string, leader: string) =>
+    `flotilla.${cluster}.agent.${machine}.schedule.${leader}`,
+  /** What an agent subscribes to: its schedule from any sender (it checks the sender). */
+  scheduleFromAny: (machine: string) => `flotilla.${cluster}.agent.${machine}.schedule.*`,
+  resyncFrom: (leader: string) => `flotilla.${cluster}.agents.resync.${leader}`,
+  resyncFromAny: `flotilla.${cluster}.agents.resync.*`,
+  /** An agent's schedule request addressed to one leader (only that engine may read it). */
+  scheduleGetOf: (leader: string, machine: string) =>
+    `flotilla.${cluster}.leader.${leader}.schedule.get.${machine}`,
+  scheduleGetOfAll: (leader: string) => `flotilla.${cluster}.leader.${leader}.schedule.get.*`,
   events: `flotilla.${cluster}.events`,
   /** Prefix of the private inboxes `journal --follow` streams a machine's lines to (one per request). */
   journalInbox: (machine: string) => `flotilla.${cluster}.journal.${machine}`,

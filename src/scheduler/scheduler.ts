@@ -23,14 +23,21 @@
  * - A unit whose machine is lost is rescheduled, unless `MachineID` pins it there: it waits.
  */
 import { ErrorCode, FlotillaError } from '../errors';
-import type { Glob } from '../unit/glob';
-import { globOf } from '../unit/glob';
-import type { TargetState, UnitRequirements } from '../unit/types';
-import { LoadIndex } from './load-index';
-import { PatternIndex } from './pattern-index';
+import { SchedulerConstraints } from './constraints';
 import { PlanQueue } from './queue';
-import { hasSorted, insertSorted, lowerBound, removeSorted } from './sorted';
+import type { MachineRec, UnitRec } from './records';
+import {
+  compile,
+  formatMetadata,
+  isGlobalActive,
+  machineIdMatches,
+  metadataKeys,
+  sameRequirements,
+  wantsPlacement,
+} from './records';
 import type { Decision, SchedMachine, SchedUnit } from './types';
+
+export { formatMetadata, machineIdMatches } from './records';
 
 /** How many times one unit may be decided in one plan() before it is left as it is. */
 const VISIT_LIMIT = 8;
@@ -41,156 +48,8 @@ const VISIT_LIMIT = 8;
  * that a true cycle does not move units for ever.
  */
 const PLAN_RETRIES = 3;
-/**
- * At most this many MachineMetadata requirements get their own load-ordered index of matching
- * machines; units with further distinct requirements walk the cluster-wide order instead.
- */
-const MAX_SIG_INDEXES = 1024;
 
-interface UnitRec {
-  name: string;
-  target: TargetState;
-  req: UnitRequirements;
-  conflicts: Glob[];
-  replaces: Glob[];
-  /** Keys of `req.metadata` with at least one value, sorted. */
-  metaKeys: string[];
-  /** Its MachineMetadata requirement's index (non-global units with metadata only). */
-  sig?: SigIndex;
-  /** The machine this (non-global, active) unit is placed on. */
-  machine?: string;
-  /** An unschedule decision owed to the engine (machine lost, unit deactivated). */
-  pending?: { machine: string; reason: string };
-  /** Machines a global unit runs on (created when it first runs somewhere). */
-  globalOn?: Set<string>;
-  /** Queued for the next (or the current) plan. */
-  dirty: boolean;
-  /**
-   * While waiting for a machine: the wait group it is in ('' any machine, `id:`, `sig:`, `at:`),
-   * or null when only its MachineOf peers can wake it; undefined when not waiting.
-   */
-  waitKey?: string | null;
-  /** Why it is where it is, or why it waits. */
-  note: string;
-  /** The clock when it last failed to find a machine. */
-  evalClock: number;
-  visits: number;
-  visitPlan: number;
-  /** Plans in a row that left it waiting for a reason of that plan only (see retryNextPlan). */
-  planRetries?: number;
-}
-
-interface MachineRec {
-  id: string;
-  metadata: Map<string, string>;
-  /** Units on this machine (placed units and the global units running here), sorted. */
-  residents: string[];
-  /** Conflicts= pattern → residents declaring it. */
-  conflictHolders: Map<string, Set<string>>;
-  /** Replaces= pattern → residents declaring it. */
-  replaceHolders: Map<string, Set<string>>;
-  /** Clock of the last change that could let a waiting unit fit here. */
-  touched: number;
-  /** The signature indexes this machine is in. */
-  sigs: SigIndex[];
-  /** Its load as recorded in the load indexes (= residents.length once settled). */
-  load: number;
-}
-
-/**
- * One distinct MachineMetadata requirement ("signature") shared by `refs` units, and the
- * machines satisfying it in (load, ID) order, built on first use and kept up to date after.
- */
-interface SigIndex {
-  key: string;
-  metadata: Readonly<Record<string, readonly string[]>>;
-  keys: string[];
-  refs: number;
-  loads?: LoadIndex<MachineRec>;
-}
-
-type Verdict = { ok: true; evict: readonly string[] } | { ok: false; reason: string };
-
-const FITS: Verdict = Object.freeze({
-  ok: true as const,
-  evict: Object.freeze([]) as readonly string[],
-});
-
-const wantsPlacement = (u: UnitRec): boolean => !u.req.global && u.target !== 'inactive';
-const isGlobalActive = (u: UnitRec): boolean => u.req.global && u.target !== 'inactive';
-
-/** True when `id` is named by a MachineID value (full ID, or fleet's 8-character short ID). */
-export function machineIdMatches(id: string, wanted: string): boolean {
-  return id === wanted || id.slice(0, 8) === wanted;
-}
-
-/** `region=us|eu, disk=ssd`: a MachineMetadata requirement for messages. */
-export function formatMetadata(metadata: Readonly<Record<string, readonly string[]>>): string {
-  return Object.keys(metadata)
-    .filter((k) => metadata[k].length > 0)
-    .sort()
-    .map((k) => `${k}=${metadata[k].join('|')}`)
-    .join(', ');
-}
-
-function sameRequirements(a: UnitRequirements, b: UnitRequirements): boolean {
-  const list = (x: readonly string[], y: readonly string[]): boolean =>
-    x.length === y.length && x.every((v, i) => v === y[i]);
-  if (a.machineId !== b.machineId || a.global !== b.global) return false;
-  if (!list(a.machineOf, b.machineOf) || !list(a.conflicts, b.conflicts)) return false;
-  if (!list(a.replaces, b.replaces)) return false;
-  const ka = Object.keys(a.metadata).sort();
-  const kb = Object.keys(b.metadata).sort();
-  return list(ka, kb) && ka.every((k) => list(a.metadata[k], b.metadata[k]));
-}
-
-const NO_GLOBS: Glob[] = [];
-const NO_KEYS: string[] = [];
-
-/** Compiled patterns, malformed ones dropped (they match nothing). Shared empty array if none. */
-function compile(patterns: readonly string[]): Glob[] {
-  if (patterns.length === 0) return NO_GLOBS;
-  return patterns.map(globOf).filter((g) => !g.bad);
-}
-
-/** Keys with at least one allowed value, sorted. Shared empty array if none. */
-function metadataKeys(metadata: Readonly<Record<string, readonly string[]>>): string[] {
-  const keys = Object.keys(metadata);
-  if (keys.length === 0) return NO_KEYS;
-  return keys.filter((k) => metadata[k].length > 0).sort();
-}
-
-function addHolder(map: Map<string, Set<string>>, pattern: string, unit: string): void {
-  const set = map.get(pattern);
-  if (set) set.add(unit);
-  else map.set(pattern, new Set([unit]));
-}
-
-function removeHolder(map: Map<string, Set<string>>, pattern: string, unit: string): void {
-  const set = map.get(pattern);
-  if (!set) return;
-  set.delete(unit);
-  if (set.size === 0) map.delete(pattern);
-}
-
-export class Scheduler {
-  private readonly units = new Map<string, UnitRec>();
-  private readonly machines = new Map<string, MachineRec>();
-  /** Every machine in (load, ID) order. */
-  private readonly loads = new LoadIndex<MachineRec>();
-  /** First 8 characters of a machine ID → machine IDs (fleet's short ID). */
-  private readonly shortIds = new Map<string, Set<string>>();
-  /** MachineMetadata signature → its index. */
-  private readonly sigs = new Map<string, SigIndex>();
-  private builtSigs = 0;
-  private readonly conflictPatterns = new PatternIndex();
-  private readonly replacePatterns = new PatternIndex();
-  /** Machine ID → units recorded on it while it is unknown (owed "machine lost"). */
-  private readonly limbo = new Map<string, Set<string>>();
-  /** Unit name → units that name it in MachineOf. */
-  private readonly followers = new Map<string, Set<string>>();
-  /** Every unit with Global=true, whatever its target. */
-  private readonly globals = new Set<string>();
+export class Scheduler extends SchedulerConstraints {
   /** Units marked dirty since the last plan (during a plan, dirty units are in `queue`). */
   private dirtyList: UnitRec[] = [];
   /**
@@ -202,9 +61,6 @@ export class Scheduler {
     string,
     { fits: (m: MachineRec) => boolean; members: Set<UnitRec> }
   >();
-  /** Machines changed since the last sweep of waiting units, with their `touched` clock. */
-  private touchedSinceSweep = new Map<string, number>();
-  private clock = 0;
   private planId = 0;
   private queue: PlanQueue | undefined;
   private decisions: Decision[] = [];
@@ -217,8 +73,6 @@ export class Scheduler {
     this.waited = [];
     return w;
   }
-  /** Units evicted in this plan → the units that evicted them, transitively (cycle guard). */
-  private readonly evictedBy = new Map<string, Set<string>>();
 
   // ------------------------------------------------------------------ machines
 
@@ -490,8 +344,6 @@ export class Scheduler {
 
   /** Units to decide again in the next plan (see PLAN_RETRIES). */
   private retryNext: UnitRec[] = [];
-  /** Set by evaluate() when a machine refused a unit only because of this plan's evictions. */
-  private blockedByPlan = false;
 
   /**
    * A unit waits because of this plan's cycle guards only. Nothing else may change afterwards
@@ -709,151 +561,6 @@ export class Scheduler {
     return () => true;
   }
 
-  // ------------------------------------------------------------------ constraints
-
-  /** MachineID and MachineMetadata: what a machine is, not what it holds. */
-  private staticOk(u: UnitRec, m: MachineRec): boolean {
-    if (u.req.machineId !== undefined && !machineIdMatches(m.id, u.req.machineId)) return false;
-    return this.metadataOk(u, m);
-  }
-
-  private metadataOk(u: UnitRec, m: MachineRec): boolean {
-    for (const k of u.metaKeys) {
-      const have = m.metadata.get(k);
-      if (have === undefined || !u.req.metadata[k].includes(have)) return false;
-    }
-    return true;
-  }
-
-  private staticReason(u: UnitRec, m: MachineRec): string {
-    const id = u.req.machineId;
-    if (id !== undefined && !machineIdMatches(m.id, id))
-      return `MachineID=${id} names another machine`;
-    for (const k of u.metaKeys) {
-      const have = m.metadata.get(k);
-      if (have === undefined || !u.req.metadata[k].includes(have)) {
-        return `MachineMetadata ${formatMetadata(u.req.metadata)} not satisfied (${k}=${have ?? '(unset)'})`;
-      }
-    }
-    return 'fits';
-  }
-
-  private noStaticMatch(u: UnitRec): string {
-    const parts: string[] = [];
-    if (u.req.machineId !== undefined) parts.push(`MachineID=${u.req.machineId}`);
-    if (u.metaKeys.length > 0) parts.push(`MachineMetadata ${formatMetadata(u.req.metadata)}`);
-    return `no machine satisfies ${parts.join(' and ')}`;
-  }
-
-  /**
-   * Can `u` be on `m`? For a placed unit this is "may it stay". Checks, in order: MachineID,
-   * MachineMetadata, MachineOf, Conflicts both ways, being replaced by a unit there, and
-   * replacing units there (which is allowed: they are returned to be evicted).
-   */
-  private evaluate(
-    u: UnitRec,
-    m: MachineRec,
-    conflictedBy: readonly string[] = this.conflictPatterns.matching(u.name),
-    replacedBy: readonly string[] = this.replacePatterns.matching(u.name),
-    staticChecked = false,
-  ): Verdict {
-    if (!staticChecked && !this.staticOk(u, m))
-      return { ok: false, reason: this.staticReason(u, m) };
-    for (const p of u.req.machineOf) {
-      if (hasSorted(m.residents, p)) continue;
-      const pu = this.units.get(p);
-      if (pu?.machine !== undefined)
-        return { ok: false, reason: `MachineOf peer ${p} is on ${pu.machine}` };
-      if (pu && isGlobalActive(pu))
-        return { ok: false, reason: `MachineOf peer ${p} does not run on ${m.id}` };
-      return { ok: false, reason: `MachineOf peer ${p} is not scheduled` };
-    }
-    for (const g of u.conflicts) {
-      const x = this.firstResident(m, g, u.name);
-      if (x !== undefined) return { ok: false, reason: `conflicts with ${x}` };
-    }
-    let conflicting: string | undefined;
-    for (const p of conflictedBy) {
-      for (const x of m.conflictHolders.get(p) ?? []) {
-        if (x !== u.name && (conflicting === undefined || x < conflicting)) conflicting = x;
-      }
-    }
-    if (conflicting !== undefined) return { ok: false, reason: `conflicts with ${conflicting}` };
-    let replacer: string | undefined;
-    for (const p of replacedBy) {
-      for (const x of m.replaceHolders.get(p) ?? []) {
-        if (x === u.name || (replacer !== undefined && x >= replacer)) continue;
-        if (!u.replaces.some((g) => g.match(x))) replacer = x; // mutual Replaces are ignored
-      }
-    }
-    if (replacer !== undefined) return { ok: false, reason: `replaced by ${replacer}` };
-    if (u.replaces.length === 0) return FITS;
-    const evict: string[] = [];
-    for (const g of u.replaces) {
-      this.eachResident(m, g, u.name, (x) => {
-        const xu = this.units.get(x) as UnitRec;
-        if (xu.replaces.some((h) => h.match(u.name))) return; // mutual Replaces are ignored
-        if (!evict.includes(x)) evict.push(x);
-      });
-    }
-    if (evict.length === 0) return FITS;
-    for (const x of evict.sort()) {
-      // unitRequirements refuses this combination; kept here so other callers cannot loop.
-      if (u.req.machineOf.includes(x)) {
-        return { ok: false, reason: `would replace its MachineOf peer ${x}` };
-      }
-      if ((this.units.get(x) as UnitRec).req.global) {
-        return { ok: false, reason: `would replace global unit ${x}, which never moves` };
-      }
-      if (this.evictedBy.get(u.name)?.has(x)) {
-        this.blockedByPlan = true;
-        return { ok: false, reason: `would replace ${x}, which replaced it in this plan` };
-      }
-    }
-    return { ok: true, evict };
-  }
-
-  /** The smallest resident of `m` other than `self` matching `g`. */
-  private firstResident(m: MachineRec, g: Glob, self: string): string | undefined {
-    let found: string | undefined;
-    this.eachResident(m, g, self, (x) => {
-      found ??= x;
-    });
-    return found;
-  }
-
-  /** Calls `fn` for each resident of `m` other than `self` matching `g`, in name order. */
-  private eachResident(m: MachineRec, g: Glob, self: string, fn: (x: string) => void): void {
-    const rs = m.residents;
-    if (g.exact) {
-      if (g.prefix !== self && hasSorted(rs, g.prefix)) fn(g.prefix);
-      return;
-    }
-    for (let i = lowerBound(rs, g.prefix); i < rs.length && rs[i].startsWith(g.prefix); i++) {
-      if (rs[i] !== self && g.match(rs[i])) fn(rs[i]);
-    }
-  }
-
-  // ------------------------------------------------------------------ candidates
-
-  private machinesNamed(id: string): MachineRec[] {
-    const out = new Set<string>(this.shortIds.get(id) ?? []);
-    if (this.machines.has(id)) out.add(id);
-    return [...out].map((x) => this.machine(x));
-  }
-
-  private sortByLoad(ms: MachineRec[]): MachineRec[] {
-    return ms.sort((a, b) =>
-      a.residents.length !== b.residents.length
-        ? a.residents.length - b.residents.length
-        : a.id < b.id
-          ? -1
-          : a.id > b.id
-            ? 1
-            : 0,
-    );
-  }
-
   // ------------------------------------------------------------------ effects
 
   private decide(kind: Decision['kind'], unit: string, machine: string, reason: string): void {
@@ -926,149 +633,11 @@ export class Scheduler {
       m.replaceHolders.get(p)?.forEach(affected);
   }
 
-  private addResident(m: MachineRec, u: UnitRec): void {
-    insertSorted(m.residents, u.name);
-    this.setLoad(m);
-    for (const g of u.conflicts) addHolder(m.conflictHolders, g.source, u.name);
-    for (const g of u.replaces) addHolder(m.replaceHolders, g.source, u.name);
-    this.markFollowers(u.name);
-  }
-
-  private removeResident(m: MachineRec, u: UnitRec): void {
-    removeSorted(m.residents, u.name);
-    this.setLoad(m);
-    for (const g of u.conflicts) removeHolder(m.conflictHolders, g.source, u.name);
-    for (const g of u.replaces) removeHolder(m.replaceHolders, g.source, u.name);
-    u.globalOn?.delete(m.id);
-    this.touch(m);
-    this.markFollowers(u.name);
-  }
-
-  /** Records that `m` changed in a way that may let a waiting unit fit. */
-  private touch(m: MachineRec): void {
-    m.touched = ++this.clock;
-    this.touchedSinceSweep.set(m.id, m.touched);
-  }
-
-  private setLoad(m: MachineRec): void {
-    const n = m.residents.length;
-    if (n === m.load) return;
-    this.loads.move(m, m.load, n);
-    for (const sg of m.sigs) (sg.loads as LoadIndex<MachineRec>).move(m, m.load, n);
-    m.load = n;
-  }
-
-  private markDirty(name: string): void {
+  protected markDirty(name: string): void {
     const u = this.units.get(name);
     if (!u || u.dirty) return;
     u.dirty = true;
     if (this.queue) this.queue.push(name);
     else this.dirtyList.push(u);
-  }
-
-  private markFollowers(name: string): void {
-    const fs = this.followers.get(name);
-    if (fs) for (const f of fs) this.markDirty(f);
-  }
-
-  private machine(id: string): MachineRec {
-    return this.machines.get(id) as MachineRec;
-  }
-
-  // ------------------------------------------------------------------ indexes
-
-  private indexUnit(u: UnitRec, add: boolean): void {
-    for (const p of u.req.conflicts) {
-      if (add) this.conflictPatterns.add(p);
-      else this.conflictPatterns.remove(p);
-    }
-    for (const p of u.req.replaces) {
-      if (add) this.replacePatterns.add(p);
-      else this.replacePatterns.remove(p);
-    }
-    for (const p of u.req.machineOf) {
-      const fs = this.followers.get(p);
-      if (add) {
-        if (fs) fs.add(u.name);
-        else this.followers.set(p, new Set([u.name]));
-      } else if (fs) {
-        fs.delete(u.name);
-        if (fs.size === 0) this.followers.delete(p);
-      }
-    }
-    if (add && u.req.global) this.globals.add(u.name);
-    else this.globals.delete(u.name);
-    if (add && !u.req.global && u.metaKeys.length > 0) {
-      const key = u.metaKeys
-        .map((k) => `${k}=${[...new Set(u.req.metadata[k])].sort().join('|')}`)
-        .join(';');
-      let sg = this.sigs.get(key);
-      if (!sg) {
-        sg = { key, metadata: u.req.metadata, keys: u.metaKeys, refs: 0 };
-        this.sigs.set(key, sg);
-      }
-      sg.refs++;
-      u.sig = sg;
-    } else if (!add && u.sig) {
-      const sg = u.sig;
-      u.sig = undefined;
-      if (--sg.refs > 0) return;
-      this.sigs.delete(sg.key);
-      if (sg.loads) {
-        this.builtSigs--;
-        sg.loads.find((m) => {
-          m.sigs = m.sigs.filter((x) => x !== sg);
-          return false;
-        });
-      }
-    }
-  }
-
-  /** True when machine `m` satisfies the signature's metadata. */
-  private sigMatches(sg: SigIndex, m: MachineRec): boolean {
-    for (const k of sg.keys) {
-      const have = m.metadata.get(k);
-      if (have === undefined || !sg.metadata[k].includes(have)) return false;
-    }
-    return true;
-  }
-
-  /** The load order of the machines satisfying `u`'s metadata, built on first use. */
-  private sigLoads(u: UnitRec): LoadIndex<MachineRec> | undefined {
-    const sg = u.sig;
-    if (!sg) return undefined;
-    if (sg.loads) return sg.loads;
-    if (this.builtSigs >= MAX_SIG_INDEXES) return undefined;
-    this.builtSigs++;
-    const loads = new LoadIndex<MachineRec>();
-    for (const m of this.machines.values()) {
-      if (!this.sigMatches(sg, m)) continue;
-      loads.add(m, m.load);
-      m.sigs.push(sg);
-    }
-    sg.loads = loads;
-    return loads;
-  }
-
-  private indexMachine(m: MachineRec, add: boolean): void {
-    const short = m.id.slice(0, 8);
-    const ids = this.shortIds.get(short);
-    if (add) {
-      if (ids) ids.add(m.id);
-      else this.shortIds.set(short, new Set([m.id]));
-      for (const sg of this.sigs.values()) {
-        if (sg.loads && this.sigMatches(sg, m)) {
-          sg.loads.add(m, m.load);
-          m.sigs.push(sg);
-        }
-      }
-    } else {
-      if (ids) {
-        ids.delete(m.id);
-        if (ids.size === 0) this.shortIds.delete(short);
-      }
-      for (const sg of m.sigs) (sg.loads as LoadIndex<MachineRec>).remove(m, m.load);
-      m.sigs = [];
-    }
   }
 }

@@ -156,7 +156,12 @@ export class FileLogStore implements LogStore {
 
   /** Resigns the terms this store holds and stops its watchers. */
   async close(): Promise<void> {
-    for (const t of [...this.terms]) await t.resign().catch(() => undefined);
+    for (const t of [...this.terms])
+      await t
+        .resign()
+        .catch((err: unknown) =>
+          this.logger.warn('resigning a term at close failed', { error: String(err) }),
+        );
     for (const s of [...this.stops]) s();
   }
 
@@ -462,6 +467,7 @@ export class FileTerm implements Term {
 
   private serial<T>(what: string, fn: () => Promise<T>): Promise<T> {
     const run = this.chain.then(() => this.store.io(what, fn));
+    // Only the order is chained: the caller gets `run`'s error itself.
     this.chain = run.catch(() => undefined);
     return run;
   }

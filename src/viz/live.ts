@@ -72,14 +72,13 @@ export class LiveStates {
   view(): ClusterView {
     this.flush();
     const engine = this.engine;
-    const machines = engine.machinePhasesNow();
     return {
       state: engine.state,
       time: this.lastTime,
       unitPhase: (name) => this.phases.get(name),
       unitTotals: () => Object.fromEntries(this.totals),
       machinePhase: (id) =>
-        machines.get(id) ?? engine.state.machines.get(id)?.presence ?? 'unknown',
+        engine.machinePhaseNow(id) ?? engine.state.machines.get(id)?.presence ?? 'unknown',
     };
   }
 

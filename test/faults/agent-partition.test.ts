@@ -7,35 +7,24 @@
  * other unit restarts; when the link returns the stale copies stop and nothing else restarts
  * (each moved unit started exactly once more); every acknowledged write is in the cluster.
  */
-import { FaultCluster } from './lib/fault-cluster';
+import { faultCase } from './lib/case';
 import { outcome, report } from './lib/result';
 import { sleep, waitFor } from './lib/wait';
-import { startWriter } from './lib/writer';
-import { pidAlive } from '../../src/agent/drivers/process';
+import { pidAlive } from '../../src/drivers/process';
 
-jest.setTimeout(110_000);
-
-let c: FaultCluster | undefined;
-afterEach(async () => {
-  await c?.dispose();
-  c = undefined;
-});
+const start = faultCase();
 
 const TTL_MS = 2000;
 const ISOLATED = 2;
 
 it('one agent cut off for 3× the TTL: its units move after the TTL, the stale copies stop when the link returns', async () => {
-  c = await FaultCluster.start({ isolate: ISOLATED, agentTtl: `${TTL_MS / 1000}s` });
-  const cluster = c;
+  const cluster = await start({ isolate: ISOLATED, agentTtl: `${TTL_MS / 1000}s` });
   const units = await cluster.launch(30);
   const before = cluster.starts();
   const cut = units.filter((u) => before.get(u)![0].agent === ISOLATED);
   const stalePids = cut.map((u) => before.get(u)![0].pid);
   const isolatedId = cluster.agents[ISOLATED].machineId;
-  const writer = startWriter(
-    () => cluster.reachable(),
-    (n) => cluster.api(n),
-  );
+  const writer = cluster.writer();
   await sleep(2000);
   const downAt = Date.now();
   const tDown = performance.now();

@@ -8,36 +8,23 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { FaultCluster } from './lib/fault-cluster';
+import { faultCase } from './lib/case';
 import { outcome, report } from './lib/result';
 import { sleep, waitFor } from './lib/wait';
-import { startWriter } from './lib/writer';
 import { killGroup } from '../harness/registry';
 
-jest.setTimeout(110_000);
-
-let c: FaultCluster | undefined;
-afterEach(async () => {
-  await c?.dispose();
-  c = undefined;
-});
+const start = faultCase();
 
 // Longer than a daemon takes to start on a busy 2-core CI machine (up to ~3 s seen): a crash
 // and restart must not look like a lost machine.
 const TTL_MS = 10_000;
 
 async function crashAndRestart(reboot: boolean): Promise<void> {
-  c = await FaultCluster.start({ agentTtl: `${TTL_MS / 1000}s` });
-  const cluster = c;
-  const units = await cluster.launch(30);
-  const placed = await cluster.placements();
-  const before = cluster.starts();
+  const cluster = await start({ agentTtl: `${TTL_MS / 1000}s` });
+  const { units, placed, before } = await cluster.baseline();
   const agent = cluster.agents[0];
   const mine = units.filter((u) => before.get(u)![0].agent === 0);
-  const writer = startWriter(
-    () => cluster.reachable(),
-    (n) => cluster.api(n),
-  );
+  const writer = cluster.writer();
   await sleep(2000);
   await agent.kill();
   if (reboot) {

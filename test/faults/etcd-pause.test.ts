@@ -3,29 +3,16 @@
  * Checked: no unit restarts or moves while the store is gone and after it returns; writes
  * resume by themselves; every acknowledged write is in the cluster afterwards.
  */
-import { FaultCluster } from './lib/fault-cluster';
+import { faultCase } from './lib/case';
 import { outcome, report } from './lib/result';
 import { sleep, waitFor } from './lib/wait';
-import { startWriter } from './lib/writer';
 
-jest.setTimeout(110_000);
-
-let c: FaultCluster | undefined;
-afterEach(async () => {
-  await c?.dispose();
-  c = undefined;
-});
+const start = faultCase();
 
 it('etcd SIGSTOP for 20 s: no unit restarts, writes resume by themselves, no acknowledged write is lost', async () => {
-  c = await FaultCluster.start();
-  const cluster = c;
-  const units = await cluster.launch(30);
-  const placed = await cluster.placements();
-  const before = cluster.starts();
-  const writer = startWriter(
-    () => cluster.reachable(),
-    (n) => cluster.api(n),
-  );
+  const cluster = await start();
+  const { units, placed, before } = await cluster.baseline();
+  const writer = cluster.writer();
   await sleep(2000);
   const etcd = cluster.etcd.members[0].server;
   etcd.signal('SIGSTOP');

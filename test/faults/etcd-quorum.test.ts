@@ -5,29 +5,16 @@
  * that says why, reads are still served, no unit restarts or moves; once quorum is back writes
  * resume by themselves; every acknowledged write is in the cluster afterwards.
  */
-import { FaultCluster } from './lib/fault-cluster';
+import { faultCase } from './lib/case';
 import { outcome, report } from './lib/result';
 import { sleep, waitFor } from './lib/wait';
-import { startWriter } from './lib/writer';
 
-jest.setTimeout(110_000);
-
-let c: FaultCluster | undefined;
-afterEach(async () => {
-  await c?.dispose();
-  c = undefined;
-});
+const start = faultCase();
 
 it('3-member etcd losing one member, then quorum: writes refused clearly, reads served, units untouched, recovery by itself', async () => {
-  c = await FaultCluster.start({ etcdMembers: 3 });
-  const cluster = c;
-  const units = await cluster.launch(30);
-  const placed = await cluster.placements();
-  const before = cluster.starts();
-  const writer = startWriter(
-    () => cluster.reachable(),
-    (n) => cluster.api(n),
-  );
+  const cluster = await start({ etcdMembers: 3 });
+  const { units, placed, before } = await cluster.baseline();
+  const writer = cluster.writer();
   await sleep(2000);
   const [, m1, m2] = cluster.etcd.members;
   await m1.stop(true);

@@ -5,29 +5,16 @@
  * in the cluster afterwards (etcd's own durability plus Flotilla acknowledging only what etcd
  * committed).
  */
-import { FaultCluster } from './lib/fault-cluster';
+import { faultCase } from './lib/case';
 import { outcome, report } from './lib/result';
 import { sleep, waitFor } from './lib/wait';
-import { startWriter } from './lib/writer';
 
-jest.setTimeout(110_000);
-
-let c: FaultCluster | undefined;
-afterEach(async () => {
-  await c?.dispose();
-  c = undefined;
-});
+const start = faultCase();
 
 it('etcd kill -9 and restart: no unit restarts, writes resume by themselves, no acknowledged write is lost', async () => {
-  c = await FaultCluster.start();
-  const cluster = c;
-  const units = await cluster.launch(30);
-  const placed = await cluster.placements();
-  const before = cluster.starts();
-  const writer = startWriter(
-    () => cluster.reachable(),
-    (n) => cluster.api(n),
-  );
+  const cluster = await start();
+  const { units, placed, before } = await cluster.baseline();
+  const writer = cluster.writer();
   await sleep(2000);
   const etcd = cluster.etcd.members[0];
   await etcd.stop(true);

@@ -3,30 +3,17 @@
  * Checked: a follower takes over; no unit restarts or moves; every acknowledged write is in the
  * cluster afterwards.
  */
-import { FaultCluster } from './lib/fault-cluster';
+import { faultCase } from './lib/case';
 import { lost, report, restarted } from './lib/result';
 import { sleep, waitFor } from './lib/wait';
-import { startWriter } from './lib/writer';
 
-jest.setTimeout(110_000);
-
-let c: FaultCluster | undefined;
-afterEach(async () => {
-  await c?.dispose();
-  c = undefined;
-});
+const start = faultCase();
 
 it('leader kill -9 under 20 writes/s: a follower takes over, no unit restarts, no acknowledged write is lost', async () => {
-  c = await FaultCluster.start();
-  const cluster = c;
-  const units = await cluster.launch(30);
-  const placed = await cluster.placements();
-  const before = cluster.starts();
+  const cluster = await start();
+  const { units, placed, before } = await cluster.baseline();
   const old = await cluster.waitLeader();
-  const writer = startWriter(
-    () => cluster.reachable(),
-    (n) => cluster.api(n),
-  );
+  const writer = cluster.writer();
   await sleep(2000);
   const tKill = performance.now();
   await old.kill();

@@ -7,35 +7,23 @@
  * (epochs never go back along the log); no unit restarts or moves; every acknowledged write —
  * including any the thawed daemon acknowledged — is in the cluster afterwards.
  */
-import { FaultCluster } from './lib/fault-cluster';
+import { faultCase } from './lib/case';
 import { probeLeaders } from './lib/leaders';
 import { lost, report, restarted } from './lib/result';
 import { sleep, waitFor } from './lib/wait';
 import { startWriter } from './lib/writer';
 
-jest.setTimeout(110_000);
-
-let c: FaultCluster | undefined;
-afterEach(async () => {
-  await c?.dispose();
-  c = undefined;
-});
+const start = faultCase();
 
 it('leader SIGSTOP past its lease, then SIGCONT: one leader at a time, the deposed one writes nothing, no unit restarts', async () => {
-  c = await FaultCluster.start();
-  const cluster = c;
-  const units = await cluster.launch(30);
-  const placed = await cluster.placements();
-  const before = cluster.starts();
+  const cluster = await start();
+  const { units, placed, before } = await cluster.baseline();
   const old = await cluster.waitLeader();
   const probe = probeLeaders(
     () => [...cluster.leaders, ...cluster.agents].filter((n) => n.running),
     (n) => cluster.api(n, 1000),
   );
-  const writer = startWriter(
-    () => cluster.reachable(),
-    (n) => cluster.api(n),
-  );
+  const writer = cluster.writer();
   await sleep(2000);
   const tStop = performance.now();
   cluster.pause(old);

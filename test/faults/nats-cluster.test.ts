@@ -4,25 +4,15 @@
  * Checked: its clients move to the other nodes; every machine stays or comes back alive; no unit
  * restarts or moves; every acknowledged write is in the cluster afterwards.
  */
-import { FaultCluster } from './lib/fault-cluster';
+import { faultCase } from './lib/case';
 import { outcome, report } from './lib/result';
 import { sleep, waitFor } from './lib/wait';
-import { startWriter } from './lib/writer';
 
-jest.setTimeout(110_000);
-
-let c: FaultCluster | undefined;
-afterEach(async () => {
-  await c?.dispose();
-  c = undefined;
-});
+const start = faultCase();
 
 it('3-node NATS losing the node the agents use: they move, nothing restarts, no acknowledged write is lost', async () => {
-  c = await FaultCluster.start({ natsNodes: 3 });
-  const cluster = c;
-  const units = await cluster.launch(30);
-  const placed = await cluster.placements();
-  const before = cluster.starts();
+  const cluster = await start({ natsNodes: 3 });
+  const { units, placed, before } = await cluster.baseline();
   const agentNames = cluster.agents.map((a) => `flotillad agent ${a.machineId}`);
   const onNode = async (): Promise<string[][]> =>
     Promise.all(
@@ -33,10 +23,7 @@ it('3-node NATS losing the node the agents use: they move, nothing restarts, no 
   const counts = (await onNode()).map((l) => l.length);
   const victim = cluster.nats.nodes[counts.indexOf(Math.max(...counts))];
   const moving = Math.max(...counts);
-  const writer = startWriter(
-    () => cluster.reachable(),
-    (n) => cluster.api(n),
-  );
+  const writer = cluster.writer();
   await sleep(2000);
   const tKill = performance.now();
   await victim.stop(true);

@@ -6,31 +6,18 @@
  * Checked: no unit restarts or moves (placement unchanged); every machine alive again; every
  * acknowledged write is in the cluster afterwards.
  */
-import { FaultCluster } from './lib/fault-cluster';
+import { faultCase } from './lib/case';
 import { outcome, report } from './lib/result';
 import { sleep, waitFor } from './lib/wait';
-import { startWriter } from './lib/writer';
 
-jest.setTimeout(110_000);
-
-let c: FaultCluster | undefined;
-afterEach(async () => {
-  await c?.dispose();
-  c = undefined;
-});
+const start = faultCase();
 
 const TTL_MS = 2000;
 
 it('NATS down for 3× the agent TTL: placement unchanged, no unit restarts, no acknowledged write is lost', async () => {
-  c = await FaultCluster.start({ agentTtl: `${TTL_MS / 1000}s` });
-  const cluster = c;
-  const units = await cluster.launch(30);
-  const placed = await cluster.placements();
-  const before = cluster.starts();
-  const writer = startWriter(
-    () => cluster.reachable(),
-    (n) => cluster.api(n),
-  );
+  const cluster = await start({ agentTtl: `${TTL_MS / 1000}s` });
+  const { units, placed, before } = await cluster.baseline();
+  const writer = cluster.writer();
   await sleep(2000);
   const nats = cluster.nats.nodes[0];
   await nats.stop(true);

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { httpGet } from './http';
-import { freePort } from './ports';
+import { natsPorts } from './nats';
 import { ManagedServer } from './server';
 
 export interface NatsNode {
@@ -34,90 +34,115 @@ async function json<T>(url: string): Promise<T> {
 }
 
 /**
- * Starts `size` nats-server processes on loopback, joined by routes into one cluster (every node
- * lists every other as a route), each on fresh client, route and monitoring ports in a fresh temp
- * directory; resolves once every node has a route to every other.
+ * Starts `size` nats-server processes on loopback, joined by routes into one cluster, each in a
+ * fresh temp directory; resolves once every node has a route to every other. Each node picks its
+ * own client, route and monitoring ports (`-1`, read back from its ports file: no port handed
+ * over from a probe, so no race with another process), so the nodes start one after the other,
+ * each routed to those before it; then every node's configuration is rewritten with its ports
+ * and routes to every other, for restarts.
  */
 export async function startNatsCluster(size: number): Promise<NatsCluster> {
   const binary = process.env.FLOTILLA_NATS_BIN ?? DEFAULT_BIN;
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'flotilla-natsc-'));
-  const specs: { name: string; client: number; route: number; monitor: number }[] = [];
-  for (let i = 0; i < size; i++)
-    specs.push({
-      name: `n${i}`,
-      client: await freePort(),
-      route: await freePort(),
-      monitor: await freePort(),
-    });
-  const routes = specs.map((s) => `nats-route://127.0.0.1:${s.route}`);
-  const nodes: NatsNode[] = specs.map((s, i) => {
-    const dir = path.join(root, s.name);
+  const clusterName = path.basename(root).replace(/[^A-Za-z0-9]/g, '');
+  const ports: { client: number; route: number; monitor: number }[] = [];
+  const conf = (i: number, own: { client: number; route: number; monitor: number }): string =>
+    [
+      `server_name: n${i}`,
+      `listen: 127.0.0.1:${own.client}`,
+      `http: 127.0.0.1:${own.monitor}`,
+      'max_payload: 8MB',
+      `ports_file_dir: "${path.join(root, `n${i}`)}"`,
+      ...(size > 1
+        ? [
+            'cluster {',
+            `  name: ${clusterName}`,
+            `  listen: 127.0.0.1:${own.route}`,
+            `  routes: [${ports
+              .filter((_, j) => j !== i)
+              .map((p) => `nats-route://127.0.0.1:${p.route}`)
+              .join(', ')}]`,
+            '}',
+          ]
+        : []),
+      '',
+    ].join('\n');
+  // While starting, node i waits for routes to the i nodes before it; after, to every node up.
+  let starting = true;
+  const nodes: NatsNode[] = [];
+  const nodesUp = (): NatsNode[] => nodes.filter((n) => n.server.running);
+  const makeNode = (i: number): NatsNode => {
+    const name = `n${i}`;
+    const dir = path.join(root, name);
     fs.mkdirSync(dir);
-    const conf = path.join(dir, 'nats.conf');
-    fs.writeFileSync(
-      conf,
-      [
-        `server_name: ${s.name}`,
-        `listen: 127.0.0.1:${s.client}`,
-        `http: 127.0.0.1:${s.monitor}`,
-        'max_payload: 8MB',
-        ...(size > 1
-          ? [
-              'cluster {',
-              `  name: ${path.basename(root).replace(/[^A-Za-z0-9]/g, '')}`,
-              `  listen: 127.0.0.1:${s.route}`,
-              `  routes: [${routes.filter((_, j) => j !== i).join(', ')}]`,
-              '}',
-            ]
-          : []),
-        '',
-      ].join('\n'),
-    );
-    const monitor = `http://127.0.0.1:${s.monitor}`;
+    const confFile = path.join(dir, 'nats.conf');
+    fs.writeFileSync(confFile, conf(i, { client: -1, route: -1, monitor: -1 }));
+    let own: { client: number; route: number; monitor: number } | undefined;
+    const monitor = (): string => `http://127.0.0.1:${own?.monitor ?? 0}`;
     const routed = async (): Promise<boolean> => {
-      if ((await httpGet(`${monitor}/healthz`)).status !== 200) return false;
+      if (!own) {
+        const p = natsPorts(dir, server.pid);
+        if (!p || (size > 1 && !p.route)) return false;
+        own = { client: p.client, monitor: p.monitor, route: p.route ?? 0 };
+      }
+      if ((await httpGet(`${monitor()}/healthz`)).status !== 200) return false;
       if (size === 1) return true;
       const r = await json<{ num_routes: number; routes?: { remote_id?: string }[] }>(
-        `${monitor}/routez`,
+        `${monitor()}/routez`,
       );
       // Several connections per pair may exist (route pooling): count distinct peers.
       const peers = new Set((r.routes ?? []).map((x) => x.remote_id ?? ''));
-      const live = nodesUp().length - 1;
-      return peers.size >= live;
+      return peers.size >= (starting ? i : nodesUp().length - 1);
     };
-    const server = new ManagedServer({
+    const server: ManagedServer = new ManagedServer({
       name: 'nats-server',
       binary,
       debianPackage: 'nats-server',
       dir,
-      args: ['-c', conf],
+      args: ['-c', confFile],
       ready: routed,
     });
     return {
-      name: s.name,
-      url: `nats://127.0.0.1:${s.client}`,
+      name,
+      get url() {
+        return `nats://127.0.0.1:${own?.client ?? 0}`;
+      },
       server,
       async clientNames() {
-        const c = await json<{ connections?: { name?: string }[] }>(`${monitor}/connz?limit=1024`);
+        const c = await json<{ connections?: { name?: string }[] }>(
+          `${monitor()}/connz?limit=1024`,
+        );
         return (c.connections ?? []).map((x) => x.name ?? '');
       },
       stop: (kill = false) => server.stop(kill ? 'SIGKILL' : 'SIGTERM'),
-      start: () => server.start(),
+      async start() {
+        await server.start();
+        if (own && ports.length === i) ports.push(own);
+      },
     };
-  });
-  // While starting, every node must see all the others; after one stops, the ones still up.
-  let starting = true;
-  const nodesUp = (): NatsNode[] => (starting ? nodes : nodes.filter((n) => n.server.running));
+  };
   const dispose = async (): Promise<void> => {
     await Promise.all(nodes.map((n) => n.server.stop()));
     fs.rmSync(root, { recursive: true, force: true });
   };
   try {
-    await Promise.all(nodes.map((n) => n.start()));
+    for (let i = 0; i < size; i++) {
+      nodes.push(makeNode(i));
+      await nodes[i].start();
+    }
+    for (let i = 0; i < size; i++)
+      fs.writeFileSync(path.join(root, `n${i}`, 'nats.conf'), conf(i, ports[i]));
+    // Every node routed to every other (the first ones learnt of the later ones as they came).
+    starting = false;
+    const deadline = Date.now() + 20_000;
+    for (const n of nodes)
+      while (!(await n.server.spec.ready().catch(() => false))) {
+        if (Date.now() > deadline) throw new Error(`nats cluster: ${n.name} lacks routes`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
   } catch (err) {
     await dispose();
     throw err;
   }
-  starting = false;
   return { urls: nodes.map((n) => n.url), nodes, dispose, [Symbol.asyncDispose]: dispose };
 }

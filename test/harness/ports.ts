@@ -1,9 +1,14 @@
+import fs from 'node:fs';
 import net from 'node:net';
+import path from 'node:path';
 
 /**
- * A TCP port that was free a moment ago. The kernel picks it (port 0), so two
- * calls in a row do not collide; a server that loses the race fails to bind and
- * the harness reports that it exited early.
+ * A TCP port that was free a moment ago (the kernel picks it: port 0), released before it is
+ * returned: another process may take it before the caller binds it. Prefer a server that binds
+ * port 0 itself and says which port it got — nats-server (`startNats`: its ports file), flotillad
+ * (test/helpers/announced.ts: `startCluster`, `startDevDaemon` without a port). Left for etcd,
+ * which cannot (`startEtcdCluster` starts again on fresh ports when it loses the race), and for
+ * tests that must name a port before the server starts.
  */
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -30,4 +35,27 @@ export function tcpOpen(port: number, host = '127.0.0.1'): Promise<boolean> {
     });
     sock.once('error', () => resolve(false));
   });
+}
+
+/**
+ * The ports file nats-server writes in `ports_file_dir` once it listens (`<exe>_<pid>.ports`,
+ * JSON: `{"nats": ["nats://127.0.0.1:41234"], "monitoring": [...], "cluster": [...]}`), for the
+ * process `pid`; undefined until it is there and complete.
+ */
+export function readPortsFile(
+  dir: string,
+  pid: number | undefined,
+): Record<string, string[] | undefined> | undefined {
+  if (pid === undefined) return undefined;
+  const name = fs.readdirSync(dir).find((f) => f.endsWith(`_${pid}.ports`));
+  if (!name) return undefined;
+  try {
+    return JSON.parse(fs.readFileSync(path.join(dir, name), 'utf8')) as Record<
+      string,
+      string[] | undefined
+    >;
+  } catch {
+    // Being written.
+    return undefined;
+  }
 }

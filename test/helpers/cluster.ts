@@ -3,12 +3,13 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { freePort, startEtcd, startNats, startSystemd } from '../harness';
+import { startEtcd, startNats, startSystemd } from '../harness';
 import type { EtcdCluster, NatsServer, SystemdManager } from '../harness';
 import type { EtcdOptions } from '../harness/etcd';
 import type { NatsOptions } from '../harness/nats';
 import { tcpOpen } from '../harness/ports';
 import { isAlive, killGroup, track, untrack } from '../harness/registry';
+import { announcedPort } from './announced';
 import { killUnitProcesses } from './unit-processes';
 
 /** The repository root (works from test/ under ts and from dist/test/ when compiled). */
@@ -24,7 +25,7 @@ export const FLOTILLAD = path.join(repoRoot(), 'dist', 'src', 'daemon', 'main.js
 export interface NodeSpec {
   /** Default: a random 32-hex-digit ID. */
   machineId?: string;
-  /** Default: a free port. */
+  /** Default: one the daemon picks (it listens on port 0 and says which). */
   grpcPort?: number;
   /** Extra flags for this daemon only. */
   flags?: string[];
@@ -71,13 +72,22 @@ export class DaemonNode {
   constructor(
     readonly index: number,
     readonly machineId: string,
-    readonly grpcPort: number,
+    /** 0: the daemon picks a free port at its first start and says which (see `grpcPort`). */
+    private port: number,
     readonly args: string[],
     readonly env: NodeJS.ProcessEnv,
     readonly dir: string,
     readonly systemd?: SystemdManager,
     readonly launch: LaunchOptions = {},
   ) {}
+
+  /**
+   * The gRPC port. A daemon started on port 0 binds a free port itself and announces it
+   * (test/helpers/announced.ts; it needs info-level logs); restarts keep that port.
+   */
+  get grpcPort(): number {
+    return this.port;
+  }
 
   get endpoint(): string {
     return `127.0.0.1:${this.grpcPort}`;
@@ -109,14 +119,24 @@ export class DaemonNode {
     this.exited = new Promise((r) => proc.once('exit', () => r()));
     track({ pid: proc.pid!, kind: 'flotillad' });
     const deadline = Date.now() + 20000;
-    const ready = this.launch.ready ?? (() => tcpOpen(this.grpcPort));
+    const ready = this.launch.ready ?? (async () => this.port !== 0 && (await tcpOpen(this.port)));
     while (!(await ready())) {
+      if (this.port === 0) this.learnPort();
       if (!this.running)
         throw new Error(`flotillad ${this.index} exited during start:\n${this.output}`);
       if (Date.now() > deadline)
         throw new Error(`flotillad ${this.index} did not listen in time:\n${this.output}`);
       await new Promise((r) => setTimeout(r, 50));
     }
+  }
+
+  /** Reads the port a daemon started on port 0 announced, and keeps it for its restarts. */
+  private learnPort(): void {
+    const port = announcedPort(this.output, 'API');
+    if (port === undefined) return;
+    const at = this.args.indexOf('--grpc-listen');
+    if (at >= 0 && this.args[at + 1] === '127.0.0.1:0') this.args[at + 1] = `127.0.0.1:${port}`;
+    this.port = port;
   }
 
   /** Sends `sig` to the daemon's process group (SIGSTOP/SIGCONT to freeze and thaw it). */
@@ -214,7 +234,7 @@ export async function startCluster(opts: ClusterOptions): Promise<TestCluster> {
       const spec = opts.nodes[i];
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), `flotilla-node${i}-`));
       const machineId = spec.machineId ?? randomBytes(16).toString('hex');
-      const grpcPort = spec.grpcPort ?? (await freePort());
+      const grpcPort = spec.grpcPort ?? 0;
       const env: NodeJS.ProcessEnv = {
         PATH: process.env.PATH,
         FLOTILLA_CONFIG: path.join(dir, 'none.conf'),

@@ -2,12 +2,15 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { tcpOpen } from '../harness/ports';
 import { track, untrack } from '../harness/registry';
+import { announcedPort } from './announced';
 import { FLOTILLAD } from './cluster';
 import { killUnitProcesses } from './unit-processes';
 
 /** A `flotillad --dev` process of a test. */
 export interface DevDaemon {
   readonly proc: ChildProcess;
+  /** The gRPC port it listens on (the one it picked when started without `port`). */
+  readonly port: number;
   /** Everything it wrote on stdout and stderr so far. */
   output(): string;
   /** SIGTERM, and its exit code once it has exited. */
@@ -15,13 +18,14 @@ export interface DevDaemon {
 }
 
 /**
- * Starts `flotillad --dev` with its state under `<dir>/state`, serving gRPC on `port` (loopback),
- * no configuration file, and `args` added; resolves once `readyPort` (default `port`) accepts
- * connections. Fails with the daemon's output if it exits or is not listening within 20 s.
+ * Starts `flotillad --dev` with its state under `<dir>/state`, serving gRPC on `port` (loopback;
+ * default: a port the daemon picks and announces), no configuration file, and `args` added;
+ * resolves once `readyPort` (default the gRPC port) accepts connections. Fails with the daemon's
+ * output if it exits or is not listening within 20 s.
  */
 export async function startDevDaemon(o: {
   dir: string;
-  port: number;
+  port?: number;
   args?: string[];
   readyPort?: number;
   kind?: string;
@@ -37,7 +41,7 @@ export async function startDevDaemon(o: {
       '--data-dir',
       path.join(o.dir, 'state'),
       '--grpc-listen',
-      `127.0.0.1:${o.port}`,
+      `127.0.0.1:${o.port ?? 0}`,
       '--http-listen',
       '127.0.0.1:0',
       ...(o.args ?? []),
@@ -59,13 +63,20 @@ export async function startDevDaemon(o: {
   track({ pid: proc.pid!, kind: o.kind ?? 'flotillad --dev' });
   const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
   const end = Date.now() + 20_000;
-  while (!(await tcpOpen(o.readyPort ?? o.port))) {
+  let port = o.port ?? 0;
+  const ready = async (): Promise<boolean> => {
+    if (port === 0) port = announcedPort(output, 'API') ?? 0;
+    const probe = o.readyPort ?? port;
+    return port !== 0 && probe !== 0 && (await tcpOpen(probe));
+  };
+  while (!(await ready())) {
     if (proc.exitCode !== null) throw new Error(`flotillad --dev exited:\n${output}`);
     if (Date.now() > end) throw new Error(`flotillad --dev did not listen:\n${output}`);
     await new Promise((r) => setTimeout(r, 50));
   }
   return {
     proc,
+    port,
     output: () => output,
     async stop() {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');

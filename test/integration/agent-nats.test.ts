@@ -4,7 +4,7 @@
  * a NATS outage (degraded, nothing stopped, resync after the restart), malformed messages.
  */
 import { type AgentHandle, startAgent } from '../../src/actors/agent';
-import { SimulatedDriver } from '../../src/agent/drivers/simulated';
+import { SimulatedDriver } from '../../src/drivers/simulated';
 import { NatsBus } from '../../src/bus/nats';
 import { ErrorCode, isFlotillaError } from '../../src/errors';
 import { subjects } from '../../src/protocol';

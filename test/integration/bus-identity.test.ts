@@ -3,9 +3,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { connect, nkeyAuthenticator, type NatsConnection } from 'nats';
+import { freePort } from '../harness';
 import { encode, PROTOCOL_VERSION, subjects } from '../../src/protocol';
 import { runCli, tableObjects } from '../helpers/cli';
 import { startCluster, type TestCluster } from '../helpers/cluster';
+import type { Readiness } from '../../src/daemon/health';
 
 /**
  * Per-machine identities on a real nats-server configured with what `flotilla bus-auth` writes:
@@ -25,12 +27,16 @@ const seedOf = (m: string): string => path.join(keys, `${m}.nk`);
 const ALL = ['--cluster', CLUSTER, '--machines', [A, B, C].join(','), '--agent-only', C];
 const ALL_OUT = [...ALL, '--out', keys];
 let cluster: TestCluster;
+/** C's /healthz, /readyz and /metrics. */
+let httpC: number;
 const clients: NatsConnection[] = [];
 
 const busAuth = (args: string[]) => runCli(['bus-auth', ...args], { mode: 'dist' });
 
 async function cli(args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
-  const r = await runCli(args, { endpoint: cluster.endpoints()[0], cwd: dir, mode: 'dist' });
+  // Any running daemon (the last test stops the leader).
+  const endpoint = cluster.nodes.find((n) => n.running)!.endpoint;
+  const r = await runCli(args, { endpoint, cwd: dir, mode: 'dist' });
   return { stdout: r.stdout, stderr: r.stderr, code: r.code ?? -1 };
 }
 
@@ -67,6 +73,7 @@ async function clientAs(machine: string): Promise<{ nc: NatsConnection; violatio
 }
 
 beforeAll(async () => {
+  httpC = await freePort();
   const gen = await busAuth(ALL_OUT);
   expect(gen.code).toBe(0);
   cluster = await startCluster({
@@ -74,7 +81,11 @@ beforeAll(async () => {
     nodes: [
       { machineId: A, flags: ['--nats-nkey-seed-file', seedOf(A)] },
       { machineId: B, flags: ['--nats-nkey-seed-file', seedOf(B)] },
-      { machineId: C, disableEngine: true, flags: ['--nats-nkey-seed-file', seedOf(C)] },
+      {
+        machineId: C,
+        disableEngine: true,
+        flags: ['--nats-nkey-seed-file', seedOf(C), '--http-listen', `127.0.0.1:${httpC}`],
+      },
     ],
     nats: { config: fs.readFileSync(path.join(keys, 'flotilla-auth.conf'), 'utf8') },
   });
@@ -132,7 +143,12 @@ describe('a cluster on a bus with per-machine identities', () => {
     const witness = await clientAs(A);
     const seen: string[] = [];
     const marker = `forged-${randomBytes(4).toString('hex')}`;
-    for (const subject of [`flotilla.${CLUSTER}.engine.>`, S.schedule(A), S.agentRpc(A), S.resync])
+    for (const subject of [
+      `flotilla.${CLUSTER}.engine.>`,
+      S.scheduleFromAny(A),
+      S.agentRpc(A),
+      S.resyncFromAny,
+    ])
       witness.nc.subscribe(subject, {
         callback: (_e, m) => {
           if (new TextDecoder().decode(m.data).includes(marker)) seen.push(m.subject);
@@ -161,19 +177,27 @@ describe('a cluster on a bus with per-machine identities', () => {
         }),
       ],
       [S.resync, encode({ v: PROTOCOL_VERSION, epoch: 1_000_000, marker })],
+      // Nor under its own name, as an engine would.
+      [
+        S.scheduleFrom(A, C),
+        encode({ v: PROTOCOL_VERSION, kind: 'delta', epoch: 1, seq: 1, put: [], remove: [marker] }),
+      ],
+      [S.resyncFrom(C), encode({ v: PROTOCOL_VERSION, epoch: 1_000_000, marker })],
       [S.agentRpc(A), encode({ v: PROTOCOL_VERSION, kind: 'status', unit: marker })],
     ];
     for (const [subject, data] of forged) attacker.nc.publish(subject, data);
     // Reading another machine's schedule, or every report, is refused as well.
     const subErrors: string[] = [];
-    for (const subject of [S.schedule(A), S.reportAll, `flotilla.${CLUSTER}.>`])
+    for (const subject of [S.scheduleFromAny(A), S.reportAll, `flotilla.${CLUSTER}.>`])
       attacker.nc.subscribe(subject, { callback: (e) => e && subErrors.push(subject) });
     await attacker.nc.flush().catch(() => undefined);
-    await waitFor('every violation reported', async () => attacker.violations.length >= 9);
+    await waitFor('every violation reported', async () => attacker.violations.length >= 11);
     await witness.nc.flush();
     await new Promise((r) => setTimeout(r, 300));
     expect(seen).toEqual([]);
-    expect(subErrors.sort()).toEqual([S.schedule(A), S.reportAll, `flotilla.${CLUSTER}.>`].sort());
+    expect(subErrors.sort()).toEqual(
+      [S.scheduleFromAny(A), S.reportAll, `flotilla.${CLUSTER}.>`].sort(),
+    );
     // Its own subjects it may use: a heartbeat naming another machine there is dropped by the
     // leader (the machine a message speaks for must be its subject's).
     const ghost = randomBytes(16).toString('hex');
@@ -222,5 +246,106 @@ describe('a cluster on a bus with per-machine identities', () => {
     });
     expect((await cli(['start', 'on-a.service'])).code).toBe(0);
     await agentOnly.nc.close();
+  });
+
+  it('an agent acts only on the leader of the current epoch: not another engine, not a deposed leader', async () => {
+    const leaderOfC = async (): Promise<{ machine: string; epoch: number } | undefined> => {
+      const r = await fetch(`http://127.0.0.1:${httpC}/readyz`).catch(() => undefined);
+      const l = r ? ((await r.json()) as Readiness).checks.leader : undefined;
+      return l?.machine !== undefined && l.epoch !== undefined
+        ? { machine: l.machine, epoch: l.epoch }
+        : undefined;
+    };
+    const refusals = async (): Promise<number> => {
+      const text = await (await fetch(`http://127.0.0.1:${httpC}/metrics`)).text();
+      const m = /^flotilla_agent_not_from_leader_total (\d+)/m.exec(text);
+      return m ? Number(m[1]) : 0;
+    };
+    const activeOnC = async (unit: string): Promise<boolean> => {
+      const u = tableObjects((await cli(['list-units', '--full'])).stdout).find(
+        (x) => x.unit === unit,
+      );
+      return u?.machine?.startsWith(`${C}/`) === true && u.active === 'active';
+    };
+    const delta = (epoch: number, seq: number, remove: string[]) =>
+      encode({
+        v: PROTOCOL_VERSION,
+        kind: 'delta',
+        epoch,
+        seq,
+        put: [
+          {
+            unit: 'forged.service',
+            hash: 'x',
+            contents: '[Service]\nExecStart=/bin/id\n',
+            target: 'launched',
+          },
+        ],
+        remove,
+      });
+    for (const u of ['led1', 'led2', 'led3'])
+      fs.writeFileSync(
+        path.join(dir, `${u}.service`),
+        `[Service]\nExecStart=/bin/sleep 1000\n[X-Fleet]\nMachineID=${C}\n`,
+      );
+    expect((await cli(['start', 'led1.service'])).code).toBe(0);
+    await waitFor('led1 active on C', () => activeOnC('led1.service'));
+    const leader = await waitFor('a leader C knows', leaderOfC);
+    const other = leader.machine === A ? B : A;
+
+    // The other engine-capable identity forges the current epoch's next deltas under its own
+    // name (the bus allows it that name only) and a resync: C refuses them all.
+    const engine2 = await clientAs(other);
+    const before = await refusals();
+    for (let seq = 1; seq <= 50; seq++)
+      engine2.nc.publish(S.scheduleFrom(C, other), delta(leader.epoch, seq, ['led1.service']));
+    engine2.nc.publish(S.resyncFrom(other), encode({ v: PROTOCOL_VERSION, epoch: leader.epoch }));
+    await engine2.nc.flush();
+    // Under the leader's name, on the unnamed subject, or reading the leader's requests: the
+    // server refuses.
+    engine2.nc.publish(S.scheduleFrom(C, leader.machine), delta(leader.epoch, 1, ['led1.service']));
+    engine2.nc.publish(S.schedule(C), delta(leader.epoch, 1, ['led1.service']));
+    engine2.nc.subscribe(S.scheduleGetOfAll(leader.machine), { callback: () => undefined });
+    await engine2.nc.flush().catch(() => undefined);
+    await waitFor('51 refusals on C', async () => (await refusals()) >= before + 51);
+    await waitFor('three violations', async () => engine2.violations.length >= 3);
+    expect(await activeOnC('led1.service')).toBe(true);
+    // The leader's next change applies: the forgeries took no sequence number.
+    expect((await cli(['start', 'led2.service'])).code).toBe(0);
+    await waitFor('led2 active on C', () => activeOnC('led2.service'));
+
+    // The leader is deposed (stopped: it resigns); the other engine leads a new epoch.
+    const node = cluster.nodes.find((n) => n.machineId === leader.machine)!;
+    await node.stop();
+    const next = await waitFor('a new leader', async () => {
+      const l = await leaderOfC();
+      return l && l.machine === other && l.epoch > leader.epoch ? l : undefined;
+    });
+    const deposed = await clientAs(leader.machine);
+    const before2 = await refusals();
+    // Its old epoch, and the new one (which is not its own).
+    for (let seq = 1; seq <= 20; seq++) {
+      deposed.nc.publish(
+        S.scheduleFrom(C, leader.machine),
+        delta(leader.epoch, seq + 10, ['led1.service']),
+      );
+      deposed.nc.publish(
+        S.scheduleFrom(C, leader.machine),
+        delta(next.epoch, seq, ['led1.service']),
+      );
+    }
+    deposed.nc.publish(
+      S.resyncFrom(leader.machine),
+      encode({ v: PROTOCOL_VERSION, epoch: next.epoch + 1 }),
+    );
+    await deposed.nc.flush();
+    await waitFor('41 refusals on C', async () => (await refusals()) >= before2 + 41);
+    expect(deposed.violations).toEqual([]);
+    // The new leader commands C.
+    expect((await cli(['start', 'led3.service'])).code).toBe(0);
+    await waitFor('led3 active on C', () => activeOnC('led3.service'));
+    expect(await activeOnC('led1.service')).toBe(true);
+    const units = (await cli(['list-units', '--full'])).stdout;
+    expect(units).not.toContain('forged.service');
   });
 });

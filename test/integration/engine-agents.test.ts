@@ -1,5 +1,5 @@
 import { startAgent, type AgentHandle } from '../../src/actors/agent';
-import { SimulatedDriver, SimulatedSystem } from '../../src/agent/drivers/simulated';
+import { SimulatedDriver, SimulatedSystem } from '../../src/drivers/simulated';
 import { NatsBus } from '../../src/bus/nats';
 import { EngineApi } from '../../src/engine/api';
 import { Engine } from '../../src/engine/engine';

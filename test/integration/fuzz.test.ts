@@ -355,6 +355,8 @@ describe('random input never crashes or hangs a daemon', () => {
     const requests = new Set([
       s.legacy.scheduleGet,
       ...machines.flatMap((m) => [s.scheduleGet(m), s.agentRpc(m)]),
+      // Requests addressed to each engine by name.
+      ...machines.flatMap((l) => machines.map((m) => s.scheduleGetOf(l, m))),
     ]);
     const targets = [
       s.legacy.report,
@@ -362,6 +364,8 @@ describe('random input never crashes or hangs a daemon', () => {
       s.resync,
       ...requests,
       ...machines.flatMap((m) => [s.report(m), s.heartbeat(m), s.schedule(m)]),
+      // Leader-named subjects, under each machine's name (the leader's too).
+      ...machines.flatMap((l) => [s.resyncFrom(l), ...machines.map((m) => s.scheduleFrom(m, l))]),
     ];
     // Valid JSON envelopes of the protocol's version with fields of the wrong kinds, or of
     // another version; and plain random bytes.

@@ -4,6 +4,7 @@ import dbus from 'dbus-next';
 import { Etcd3 } from 'etcd3';
 import { connect, StringCodec } from 'nats';
 import { HarnessError, HarnessErrorCode, startEtcd, startNats, startSystemd } from '../harness';
+import { startNatsCluster } from '../harness/nats-cluster';
 import { isAlive } from '../harness/registry';
 
 const sc = StringCodec();
@@ -94,6 +95,36 @@ describe('startNats', () => {
     const nc = await connect({ servers: nats.url });
     await nc.flush();
     await nc.close();
+  });
+});
+
+describe('startNatsCluster', () => {
+  it('routes messages between nodes on ports they picked, and restarts a node on its own', async () => {
+    await using cluster = await startNatsCluster(3);
+    expect(new Set(cluster.urls).size).toBe(3);
+    const before = cluster.nodes[2].url;
+    await cluster.nodes[2].stop();
+    await cluster.nodes[2].start();
+    expect(cluster.nodes[2].url).toBe(before);
+    const a = await connect({ servers: cluster.urls[0] });
+    const b = await connect({ servers: cluster.urls[2] });
+    try {
+      const sub = b.subscribe('flotilla.routed');
+      await b.flush();
+      // Interest crosses the route asynchronously: publish until the other side hears one.
+      const got = (async () => {
+        for await (const m of sub) return sc.decode(m.data);
+      })();
+      const timer = setInterval(() => a.publish('flotilla.routed', sc.encode('hi')), 50);
+      try {
+        expect(await got).toBe('hi');
+      } finally {
+        clearInterval(timer);
+      }
+    } finally {
+      await a.close();
+      await b.close();
+    }
   });
 });
 

@@ -1,5 +1,5 @@
-import { freePort } from '../harness';
 import { REPO_ROOT, runCli } from '../helpers/cli';
+import { announcedPort } from '../helpers/announced';
 import { startCluster, type TestCluster } from '../helpers/cluster';
 
 /**
@@ -38,11 +38,10 @@ function sample(text: string, name: string): number | undefined {
 
 describe('flotillad health and metrics', () => {
   it('reports readiness truthfully and counts what happens', async () => {
-    const port = await freePort();
-    cluster = await startCluster({
-      nodes: [{}],
-      flags: ['--http-listen', `127.0.0.1:${port}`],
-    });
+    // The daemon's HTTP server listens on a port it picks (127.0.0.1:0) and says which.
+    cluster = await startCluster({ nodes: [{}] });
+    const node = cluster.nodes[0];
+    const port = await until('the HTTP port', async () => announcedPort(node.output, 'HTTP'));
     const base = `http://127.0.0.1:${port}`;
     expect((await get(`${base}/healthz`)).status).toBe(200);
     await until('ready', async () =>

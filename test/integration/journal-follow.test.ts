@@ -1,7 +1,6 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { freePort } from '../harness';
 import { runCli, spawnCli } from '../helpers/cli';
 import { killDevUnits, startDevDaemon, type DevDaemon } from '../helpers/dev-daemon';
 
@@ -18,9 +17,8 @@ afterAll(async () => {
 
 test('journal -f ends non-zero with a message when the daemon goes away', async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'flotilla-journal-'));
-  const port = await freePort();
-  daemon = await startDevDaemon({ dir, port });
-  const endpoint = `127.0.0.1:${port}`;
+  daemon = await startDevDaemon({ dir });
+  const endpoint = `127.0.0.1:${daemon.port}`;
   const unit = path.join(dir, 'talk.service');
   fs.writeFileSync(unit, '[Service]\nExecStart=/bin/sh -c "echo hello-journal; exec sleep 1000"\n');
   let started = await runCli(['start', '--block-attempts=10', unit], { endpoint, cwd: dir });

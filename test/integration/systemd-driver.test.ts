@@ -2,11 +2,11 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { DriverOp, DriverUnitState } from '../../src/agent/driver';
-import { SystemdDriver, orderOps, sha1, unitObjectPath } from '../../src/agent/drivers/systemd';
-import { missingExecutable } from '../../src/agent/drivers/systemd/unitfile';
+import type { DriverOp, DriverUnitState } from '../../src/drivers/driver';
+import { SystemdDriver, orderOps, sha1, unitObjectPath } from '../../src/drivers/systemd';
+import { missingExecutable } from '../../src/drivers/systemd/unitfile';
 import { ErrorCode, FlotillaError } from '../../src/errors';
-import { journalLines } from '../../src/agent/drivers/systemd/journal';
+import { journalLines } from '../../src/drivers/systemd/journal';
 import { startSystemd, type SystemdManager } from '../harness';
 import { isAlive } from '../harness/registry';
 

@@ -240,6 +240,7 @@ export class EtcdTerm implements Term {
 
   private serial<T>(what: string, fn: () => Promise<T>): Promise<T> {
     const run = this.appendChain.then(fn);
+    // Only the order is chained: the caller gets `run`'s error itself.
     this.appendChain = run.catch(() => undefined);
     return run;
   }

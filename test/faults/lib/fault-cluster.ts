@@ -20,9 +20,10 @@ import type { EtcdCluster } from '../../harness';
 import { startNatsCluster, type NatsCluster } from '../../harness/nats-cluster';
 import { startPartition, type Partition } from '../../harness/netns';
 import { killGroup } from '../../harness/registry';
-import { pidAlive } from '../../../src/agent/drivers/process';
+import { pidAlive } from '../../../src/drivers/process';
 import { DaemonNode, FLOTILLAD } from '../../helpers/cluster';
 import { sleep, waitFor } from './wait';
+import { startWriter, type Writer } from './writer';
 
 export interface FaultClusterOptions {
   etcdMembers?: number;
@@ -49,6 +50,13 @@ const UNIT_SCRIPT = `#!/bin/sh
 echo "$$ \${FAULT_AGENT:-?} $(date +%s%3N)" >> "$1"
 while [ -d "$2" ]; do sleep 5; done
 `;
+
+/** Where a case starts from: its units running, where they run, and each one's starts so far. */
+export interface Baseline {
+  units: string[];
+  placed: Map<string, string[]>;
+  before: Map<string, UnitStart[]>;
+}
 
 export class FaultCluster {
   readonly clusterName = `f${randomBytes(4).toString('hex')}`;
@@ -226,6 +234,20 @@ export class FaultCluster {
       pageToken = r.nextPageToken;
     } while (pageToken !== '');
     return out;
+  }
+
+  /** `n` launched units running once each, and the placement and starts to compare against. */
+  async baseline(n = 30): Promise<Baseline> {
+    const units = await this.launch(n);
+    return { units, placed: await this.placements(), before: this.starts() };
+  }
+
+  /** The case's client: 20 writes a second, each to the next reachable daemon. */
+  writer(): Writer {
+    return startWriter(
+      () => this.reachable(),
+      (n) => this.api(n),
+    );
   }
 
   /** Submits `n` launched units (record-keeping script) and waits until each runs once. */

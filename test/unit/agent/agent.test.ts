@@ -6,8 +6,8 @@
 import { LocalHub, type LocalBus } from '../../../src/bus/local';
 import type { Bus, BusMessage, Subscription } from '../../../src/bus/types';
 import { type AgentHandle, type AgentOptions, startAgent } from '../../../src/actors/agent';
-import { SimulatedDriver, SimulatedSystem } from '../../../src/agent/drivers/simulated';
-import { ManualClock, MemoryLogger } from '../../../src/agent/runtime';
+import { SimulatedDriver, SimulatedSystem } from '../../../src/drivers/simulated';
+import { ManualClock, MemoryLogger } from '../../helpers/manual-clock';
 import {
   JOURNAL_FOLLOW_IDLE_MS,
   PROTOCOL_VERSION,
@@ -342,6 +342,108 @@ describe('schedule protocol', () => {
       units: [{ unit: 'a.service', active: 'active' }],
     });
     expect(driver.opLog.length).toBe(ops);
+  });
+});
+
+describe('only the leader of the current epoch commands (leaderCheck)', () => {
+  /** Two engines on one bus: L1 leads epoch 1; L2 may publish schedules under its own name. */
+  async function checked(): Promise<Setup & { other: FakeLeader }> {
+    const hub = new LocalHub();
+    const leader = new FakeLeader(hub.connect(), CLUSTER);
+    leader.name = 'L1';
+    leader.start();
+    const other = new FakeLeader(hub.connect(), CLUSTER);
+    other.name = 'L2';
+    other.start();
+    const s = await setup({ hub, leader, leaderCheck: true, syncRetry: { baseMs: 10, maxMs: 50 } });
+    return { ...s, other };
+  }
+
+  it('accepts no schedule until the election names a leader, then syncs with that leader only', async () => {
+    const { agent, leader, other, driver } = await checked();
+    leader.change('m1', [scheduled('a.service')]);
+    await waitFor(() => agent.stats.scheduleRequestFailures >= 1, 'a refused request');
+    expect(agent.state()).not.toBe('ready');
+    expect(agent.unitState('a.service')).toBeUndefined();
+    agent.setLeader({ machine: 'L1', epoch: 1 });
+    await settled(agent, driver, { 'a.service': 'active' });
+    expect(agent.state()).toBe('ready');
+    // The request went to L1's own subject: L2 was never asked.
+    expect(leader.requestsFor('m1')).toBeGreaterThanOrEqual(1);
+    expect(other.requestsFor('m1')).toBe(0);
+  });
+
+  it("refuses another engine's schedule and resync for the current epoch; its sequence does not move", async () => {
+    const { agent, leader, other, driver } = await checked();
+    agent.setLeader({ machine: 'L1', epoch: 1 });
+    leader.change('m1', [scheduled('a.service')]);
+    await settled(agent, driver, { 'a.service': 'active' });
+    const requests = leader.requestsFor('m1');
+    const before = agent.stats.notFromLeader;
+    // L2 forges the next deltas of the current epoch: remove a.service, run x.service.
+    for (let seq = 2; seq <= 4; seq++) {
+      other.seqs.set('m1', seq - 1);
+      other.change('m1', [scheduled('x.service')], ['a.service']);
+    }
+    other.newTerm(); // a resync under L2's name (epoch 2): refused too
+    await waitFor(() => agent.stats.notFromLeader === before + 4, 'four refusals');
+    expect(agent.position()).toEqual({ epoch: 1, seq: 1 });
+    expect(agent.unitState('x.service')).toBeUndefined();
+    expect(agent.unitState('a.service')).toBe('active');
+    expect(leader.requestsFor('m1')).toBe(requests);
+    // The leader's next delta (seq 2) applies: the forgeries did not take its number.
+    leader.change('m1', [scheduled('b.service')]);
+    await settled(agent, driver, { 'a.service': 'active', 'b.service': 'active' });
+    expect(agent.position()).toEqual({ epoch: 1, seq: 2 });
+  });
+
+  it("refuses a deposed leader's schedule and resync once the election names a new one", async () => {
+    const { agent, leader, other, driver, log } = await checked();
+    agent.setLeader({ machine: 'L1', epoch: 1 });
+    leader.change('m1', [scheduled('a.service')]);
+    await settled(agent, driver, { 'a.service': 'active' });
+    // L2 wins epoch 2; its schedule is L1's plus b.service.
+    other.epoch = 2;
+    other.schedules.set('m1', new Map(leader.schedules.get('m1')));
+    other.change('m1', [scheduled('b.service')]);
+    agent.setLeader({ machine: 'L2', epoch: 2 });
+    await settled(agent, driver, { 'a.service': 'active', 'b.service': 'active' });
+    expect(agent.position()).toEqual({ epoch: 2, seq: 1 });
+    const before = agent.stats.notFromLeader;
+    // L1, deposed, still publishes: with its old epoch, and claiming the new one.
+    leader.change('m1', [], ['a.service']);
+    leader.epoch = 2;
+    leader.change('m1', [], ['a.service']);
+    leader.newTerm();
+    await waitFor(() => agent.stats.notFromLeader === before + 3, 'three refusals');
+    expect(agent.unitState('a.service')).toBe('active');
+    expect(agent.position()).toEqual({ epoch: 2, seq: 1 });
+    expect(log.lines.some((e) => e.level === 'warn' && e.msg.includes('not from the leader'))).toBe(
+      true,
+    );
+  });
+
+  it('does not listen on the unnamed subjects', async () => {
+    const { agent, leader, driver, hub } = await checked();
+    agent.setLeader({ machine: 'L1', epoch: 1 });
+    leader.change('m1', [scheduled('a.service')]);
+    await settled(agent, driver, { 'a.service': 'active' });
+    const bus = hub.connect();
+    const forged = {
+      v: PROTOCOL_VERSION,
+      kind: 'delta',
+      epoch: 1,
+      seq: 2,
+      put: [],
+      remove: ['a.service'],
+    };
+    bus.publish(S.schedule('m1'), encode(forged));
+    bus.publish(S.resync, encode({ v: PROTOCOL_VERSION, epoch: 1 }));
+    await bus.flush();
+    await new Promise((r) => setTimeout(r, 20));
+    expect(agent.stats.scheduleMessages).toBe(1);
+    expect(agent.stats.resyncs).toBe(0);
+    expect(agent.position()).toEqual({ epoch: 1, seq: 1 });
   });
 });
 

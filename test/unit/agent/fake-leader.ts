@@ -47,6 +47,12 @@ export class FakeLeader {
   private subs: Subscription[] = [];
   private getSub: Subscription | undefined;
   private readonly subj;
+  /**
+   * The engine's machine ID, when it speaks on the subjects that name their sender (as a
+   * daemon's engine does: `agent.<m>.schedule.<name>`, `agents.resync.<name>`, requests on
+   * `leader.<name>.schedule.get.<m>`); undefined: protocol v1's unnamed subjects.
+   */
+  name: string | undefined;
 
   constructor(
     private readonly bus: Bus,
@@ -69,7 +75,7 @@ export class FakeLeader {
     this.offStatus = this.bus.onStatus((s) => {
       if (s !== 'connected') return;
       if (!first && this.resyncOnReconnect)
-        this.bus.publish(this.subj.resync, encode({ v: PROTOCOL_VERSION, epoch: this.epoch }));
+        this.bus.publish(this.resyncSubject(), encode({ v: PROTOCOL_VERSION, epoch: this.epoch }));
       first = false;
     });
     this.subs.push(
@@ -88,7 +94,9 @@ export class FakeLeader {
   /** Answer `engine.schedule.get` (true) or leave it without responders (false). */
   answer(on: boolean): void {
     if (on && !this.getSub) {
-      this.getSub = this.bus.subscribe(this.subj.scheduleGetAll, (m) => {
+      const subject =
+        this.name === undefined ? this.subj.scheduleGetAll : this.subj.scheduleGetOfAll(this.name);
+      this.getSub = this.bus.subscribe(subject, (m) => {
         const req = decodeScheduleRequest(m.data);
         this.requests.push(req);
         m.respond?.(encode(this.page(req)));
@@ -153,7 +161,7 @@ export class FakeLeader {
     let list = this.published.get(machine);
     if (!list) this.published.set(machine, (list = []));
     list.push(delta);
-    if (!lose) this.bus.publish(this.subj.schedule(machine), encode(delta));
+    if (!lose) this.bus.publish(this.scheduleSubject(machine), encode(delta));
     return delta;
   }
 
@@ -162,7 +170,17 @@ export class FakeLeader {
     this.epoch++;
     this.seqs.clear();
     if (publishResync)
-      this.bus.publish(this.subj.resync, encode({ v: PROTOCOL_VERSION, epoch: this.epoch }));
+      this.bus.publish(this.resyncSubject(), encode({ v: PROTOCOL_VERSION, epoch: this.epoch }));
+  }
+
+  scheduleSubject(machine: string): string {
+    return this.name === undefined
+      ? this.subj.schedule(machine)
+      : this.subj.scheduleFrom(machine, this.name);
+  }
+
+  resyncSubject(): string {
+    return this.name === undefined ? this.subj.resync : this.subj.resyncFrom(this.name);
   }
 
   publishRaw(subject: string, data: Uint8Array | string): void {

@@ -3,7 +3,7 @@
  * no I/O. Each step returns the driver ops the machine asks for (its `requestOp` actions).
  */
 import { initialTransition, transition, type SnapshotFrom } from 'xstate';
-import type { DriverOp } from '../../../src/agent/driver';
+import type { DriverOp } from '../../../src/drivers/driver';
 import type { UnitRuntimeState } from '../../../src/events/types';
 import {
   type AgentUnitEvent,

@@ -4,7 +4,8 @@
  *
  *   <unit>         the unit file (written by `load`)
  *   <unit>.state   JSON: hash, last state, result, since (survives restarts)
- *   <unit>.pid     "<pid> <starttime>" while it runs (starttime from /proc guards against PID reuse)
+ *   <unit>.pid     "<pid> <starttime> <boot id>" while it runs (starttime from /proc guards against
+ *                  PID reuse; the boot id tells a process gone with a reboot from one that died)
  *   <unit>.log     stdout and stderr of the process, appended
  *
  * Children are detached (their own process group, output to the log file, not to a pipe of ours)
@@ -14,6 +15,10 @@
  * so they alone are polled cheaply (`kill(pid, 0)` every `pollMs`), and since their exit status
  * is then unknowable they are reported failed with result "unknown" when they die.
  *
+ * After a reboot (the directory outlived it, e.g. not under /run) nothing of the last boot runs
+ * and, as under systemd, nothing failed in this boot either: every unit starts inactive (dead),
+ * so the agent starts again what should run instead of reporting it failed.
+ *
  * systemd's specifiers (%i, %n, %H…) are expanded as systemd does (specifiers.ts).
  * Not modelled: Type= other than simple, Restart=, User=, dependencies, other unit types.
  */
@@ -21,9 +26,9 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { Driver, DriverOp, DriverOpResult, DriverUnitState } from '../driver';
+import type { Driver, DriverOp, DriverOpResult, DriverUnitState } from './driver';
 import { type Logger, silentLogger } from '../runtime';
-import { ErrorCode, FlotillaError } from '../../errors';
+import { ErrorCode, FlotillaError } from '../errors';
 import { serviceSpec } from './unit-file';
 
 export interface ProcessDriverOptions {
@@ -36,6 +41,8 @@ export interface ProcessDriverOptions {
   /** Base environment of children (default process.env); Environment= is added on top. */
   env?: NodeJS.ProcessEnv;
   log?: Logger;
+  /** This boot's ID (default /proc/sys/kernel/random/boot_id); set by tests to feign a reboot. */
+  bootId?: string;
 }
 
 interface PUnit {
@@ -61,12 +68,23 @@ interface StateFile {
   result?: string;
   exitStatus?: number;
   since: number;
+  /** The boot this state was written in (absent in files written before it was recorded). */
+  boot?: string;
 }
 
 const SIDE_FILES = /\.(state|pid|log|tmp)$/;
 const UNIT_NAME = /^[A-Za-z0-9:_.\\@-]+\.(service|socket|timer|target|path|mount|slice)$/;
 
 const errMsg = (err: unknown) => (err instanceof Error ? err.message : String(err));
+
+/** This machine's boot ID, or '' where the kernel does not say (then reboots go unnoticed). */
+export function currentBootId(): string {
+  try {
+    return fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+  } catch {
+    return '';
+  }
+}
 
 /** The process's start time (clock ticks since boot, /proc/<pid>/stat field 22), or null. */
 export function procStartTime(pid: number): string | null {
@@ -113,6 +131,7 @@ export class ProcessDriver implements Driver {
   private readonly log: Logger;
   private readonly pollMs: number;
   private readonly stopTimeoutMs: number;
+  private readonly bootId: string;
   private poller: ReturnType<typeof setInterval> | undefined;
   private opened = false;
 
@@ -121,6 +140,12 @@ export class ProcessDriver implements Driver {
     this.log = opts.log ?? silentLogger;
     this.pollMs = opts.pollMs ?? 1000;
     this.stopTimeoutMs = opts.stopTimeoutMs ?? 5000;
+    this.bootId = opts.bootId ?? currentBootId();
+  }
+
+  /** Whether `boot` (from a file) names another boot than this one: written before a reboot. */
+  private otherBoot(boot: string | undefined): boolean {
+    return boot !== undefined && boot !== '' && this.bootId !== '' && boot !== this.bootId;
   }
 
   private file(unit: string, ext = ''): string {
@@ -155,24 +180,27 @@ export class ProcessDriver implements Driver {
       stopping: false,
       exitWaiters: [],
     };
-    if (st.active === 'failed') {
+    const rebooted = this.otherBoot(st.boot);
+    if (st.active === 'failed' && !rebooted) {
       u.active = 'failed';
       u.sub = 'failed';
       u.result = st.result;
       u.exitStatus = st.exitStatus;
     }
+    if (rebooted) return this.afterReboot(unit, u);
     let pidLine: string | undefined;
     try {
       pidLine = fs.readFileSync(this.file(unit, '.pid'), 'utf8').trim();
     } catch {
       return u;
     }
-    const [pidStr, start] = pidLine.split(/\s+/);
+    const [pidStr, start, boot] = pidLine.split(/\s+/);
+    if (this.otherBoot(boot)) return this.afterReboot(unit, u);
     const pid = Number(pidStr);
     const alive = Number.isInteger(pid) && pid > 0 && pidAlive(pid);
     // A recorded start time that differs means the PID was reused by another process.
     const current = alive ? procStartTime(pid) : null;
-    if (alive && (!start || current === null || current === start)) {
+    if (alive && (!start || start === '-' || current === null || current === start)) {
       Object.assign(u, { active: 'active', sub: 'running', pid, adopted: true, result: undefined });
     } else {
       // It died while nobody watched: the exit status is lost.
@@ -186,6 +214,13 @@ export class ProcessDriver implements Driver {
       this.rm(this.file(unit, '.pid'));
       this.writeState(unit, u);
     }
+    return u;
+  }
+
+  /** A unit last seen in an earlier boot: its process went with the reboot, nothing failed. */
+  private afterReboot(unit: string, u: PUnit): PUnit {
+    this.rm(this.file(unit, '.pid'));
+    this.writeState(unit, u);
     return u;
   }
 
@@ -234,6 +269,7 @@ export class ProcessDriver implements Driver {
 
   private writeState(unit: string, u: PUnit): void {
     const st: StateFile = { hash: u.hash, active: u.active, sub: u.sub, since: u.since };
+    if (this.bootId) st.boot = this.bootId;
     if (u.result !== undefined) st.result = u.result;
     if (u.exitStatus !== undefined) st.exitStatus = u.exitStatus;
     this.writeAtomic(this.file(unit, '.state'), JSON.stringify(st));
@@ -377,7 +413,10 @@ export class ProcessDriver implements Driver {
       return;
     }
     child.unref();
-    this.writeAtomic(this.file(unit, '.pid'), `${child.pid} ${procStartTime(child.pid) ?? ''}\n`);
+    this.writeAtomic(
+      this.file(unit, '.pid'),
+      `${child.pid} ${procStartTime(child.pid) ?? '-'} ${this.bootId}\n`,
+    );
     this.set(unit, u, 'active', 'running');
   }
 

@@ -1,5 +1,5 @@
 import dbus from 'dbus-next';
-import { ErrorCode, FlotillaError } from '../../../errors';
+import { ErrorCode, FlotillaError } from '../../errors';
 
 export const SYSTEMD_NAME = 'org.freedesktop.systemd1';
 export const MANAGER_PATH = '/org/freedesktop/systemd1';

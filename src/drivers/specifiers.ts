@@ -10,8 +10,8 @@
  */
 import fs from 'node:fs';
 import os from 'node:os';
-import { ErrorCode, FlotillaError } from '../../errors';
-import { splitUnitName } from '../../unit';
+import { ErrorCode, FlotillaError } from '../errors';
+import { splitUnitName } from '../unit';
 
 /** Where the host-dependent specifiers come from (defaults: this host and user). */
 export interface SpecifierHost {

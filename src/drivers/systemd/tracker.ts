@@ -1,7 +1,7 @@
-import type { DriverUnitState } from '../../driver';
+import type { DriverUnitState } from '../driver';
 import { MANAGER_IFACE, MANAGER_PATH, PROPERTIES_IFACE, UNIT_IFACE, type Signal } from './bus';
 import { JobWaiter } from './jobs';
-import { unitType } from '../../../unit';
+import { unitType } from '../../unit';
 import { checkableExecutables, sha1, unitObjectPath } from './unitfile';
 
 /** What the driver knows about one managed unit (a file in the units directory). */

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
-import { optionValues, parseUnitFile } from '../../../unit';
-import type { UnitOption } from '../../../unit';
+import { optionValues, parseUnitFile } from '../../unit';
+import type { UnitOption } from '../../unit';
 
 /**
  * systemd's D-Bus object path for a unit (bus_label_escape in systemd's sources, documented in

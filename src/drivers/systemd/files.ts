@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { isValidUnitName } from '../../../unit';
+import { isValidUnitName } from '../../unit';
 
 /**
  * The directory the driver writes unit files into (fleet: /run/fleet/units). Its files ARE the

@@ -1,9 +1,5 @@
 /** The process driver's slice of systemd unit syntax: sections, ExecStart= prefixes, quoting, Environment=. */
-import {
-  parseCommandLine,
-  parseEnvironment,
-  serviceSpec,
-} from '../../../src/agent/drivers/unit-file';
+import { parseCommandLine, parseEnvironment, serviceSpec } from '../../../src/drivers/unit-file';
 import { optionValues, parseUnitFile } from '../../../src/unit';
 import { isFlotillaError } from '../../../src/errors';
 

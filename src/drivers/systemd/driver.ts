@@ -1,6 +1,6 @@
 import fs from 'node:fs';
-import { ErrorCode, FlotillaError } from '../../../errors';
-import type { Driver, DriverOp, DriverOpResult, DriverUnitState } from '../../driver';
+import { ErrorCode, FlotillaError } from '../../errors';
+import type { Driver, DriverOp, DriverOpResult, DriverUnitState } from '../driver';
 import { applyBatch, type UnitRow } from './batch';
 import {
   MANAGER_IFACE,
@@ -14,7 +14,7 @@ import { UnitsDirectory } from './files';
 import { journalLines } from './journal';
 import { formatStatus } from './status';
 import { UnitTracker } from './tracker';
-import { isValidUnitName, unitType } from '../../../unit';
+import { isValidUnitName, unitType } from '../../unit';
 import { unitObjectPath } from './unitfile';
 
 export interface SystemdDriverOptions {
@@ -189,6 +189,7 @@ export class SystemdDriver implements Driver {
       );
     };
     const next = this.queue.then(run, run);
+    // Only the order is chained: the caller gets `next`'s error itself.
     this.queue = next.catch(() => undefined);
     return next;
   }

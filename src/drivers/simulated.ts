@@ -10,7 +10,7 @@
  * Cost: one small object per unit and one timer per batch (not per unit), so 20,000 units per
  * process stay cheap.
  */
-import type { Driver, DriverOp, DriverOpResult, DriverUnitState } from '../driver';
+import type { Driver, DriverOp, DriverOpResult, DriverUnitState } from './driver';
 import { type Clock, realClock } from '../runtime';
 
 export interface SimulatedUnit {

@@ -1,4 +1,4 @@
-import { ErrorCode, FlotillaError } from '../../../errors';
+import { ErrorCode, FlotillaError } from '../../errors';
 
 interface Waiter {
   resolve: (result: string) => void;

@@ -1,5 +1,5 @@
-import { expandSystemdSpecifiers, unescapeUnitName } from '../../../src/agent/drivers/specifiers';
-import { serviceSpec } from '../../../src/agent/drivers/unit-file';
+import { expandSystemdSpecifiers, unescapeUnitName } from '../../../src/drivers/specifiers';
+import { serviceSpec } from '../../../src/drivers/unit-file';
 import { ErrorCode } from '../../../src/errors';
 
 const host = {

@@ -5,8 +5,8 @@
  * applies them (continuations joined, empty assignments resetting a list).
  * Reference: systemd.syntax(7), systemd.service(5) "COMMAND LINES", systemd.exec(5).
  */
-import { ErrorCode, FlotillaError } from '../../errors';
-import { optionValues, parseUnitFile } from '../../unit';
+import { ErrorCode, FlotillaError } from '../errors';
+import { optionValues, parseUnitFile } from '../unit';
 import { expandSystemdSpecifiers, thisHost, type SpecifierHost } from './specifiers';
 
 const ESCAPES: Record<string, string> = {

@@ -1,8 +1,8 @@
-import type { DriverOp, DriverOpResult } from '../../driver';
+import type { DriverOp, DriverOpResult } from '../driver';
 import { UNIT_IFACE, dbusErrorName, describeError, type SystemdBus } from './bus';
 import type { UnitsDirectory } from './files';
 import type { UnitTracker } from './tracker';
-import { isValidUnitName } from '../../../unit';
+import { isValidUnitName } from '../../unit';
 import { firstMissing, hasInstallSection, sha1 } from './unitfile';
 
 const NO_SUCH_UNIT = 'org.freedesktop.systemd1.NoSuchUnit';

@@ -7,9 +7,9 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { DriverOp, DriverUnitState } from '../../../src/agent/driver';
-import { ProcessDriver, pidAlive } from '../../../src/agent/drivers/process';
-import { waitFor } from './fake-leader';
+import type { DriverOp, DriverUnitState } from '../../../src/drivers/driver';
+import { ProcessDriver, pidAlive } from '../../../src/drivers/process';
+import { waitFor } from '../agent/fake-leader';
 
 const dirs: string[] = [];
 const drivers: ProcessDriver[] = [];
@@ -20,8 +20,11 @@ function tmpDir(): string {
   return d;
 }
 
-async function driver(dir: string): Promise<{ d: ProcessDriver; states: DriverUnitState[] }> {
-  const d = new ProcessDriver({ unitsDirectory: dir, pollMs: 20, stopTimeoutMs: 2000 });
+async function driver(
+  dir: string,
+  bootId?: string,
+): Promise<{ d: ProcessDriver; states: DriverUnitState[] }> {
+  const d = new ProcessDriver({ unitsDirectory: dir, pollMs: 20, stopTimeoutMs: 2000, bootId });
   const states: DriverUnitState[] = [];
   d.onState((s) => states.push(s));
   await d.open();
@@ -58,6 +61,13 @@ async function applyOk(d: ProcessDriver, ops: DriverOp[]) {
     ops.map((o) => [o.kind, true, undefined]),
   );
   return r;
+}
+
+/** A copy of a units directory (to open the same files twice, as two boots). */
+function tmpCopy(dir: string): string {
+  const copy = tmpDir();
+  fs.cpSync(dir, copy, { recursive: true });
+  return copy;
 }
 
 const stateOf = async (d: ProcessDriver, unit: string) =>
@@ -236,6 +246,39 @@ describe('process driver', () => {
         result: 'unknown',
       },
     ]);
+  });
+
+  it('after a reboot, units that ran or failed in the last boot come back inactive (dead), not failed', async () => {
+    const dir = tmpDir();
+    const first = await driver(dir, 'boot-a');
+    await applyOk(first.d, [
+      load('run.service', 'ExecStart=/bin/sleep 1000'),
+      load('bad.service', 'ExecStart=/bin/false'),
+      { kind: 'start', unit: 'run.service' },
+      { kind: 'start', unit: 'bad.service' },
+    ]);
+    await waitFor(() => first.states.some((s) => s.active === 'failed'), 'failed');
+    const pid = (await stateOf(first.d, 'run.service'))!.mainPid!;
+    await first.d.close();
+    // The reboot: every process of the last boot is gone, the directory is not.
+    process.kill(-pid, 'SIGKILL');
+    await waitFor(() => !pidAlive(pid), 'the process gone');
+
+    const same = await driver(tmpCopy(dir), 'boot-a');
+    expect((await same.d.list()).map((s) => [s.unit, s.active, s.result])).toEqual([
+      ['bad.service', 'failed', 'exit-code'],
+      ['run.service', 'failed', 'unknown'],
+    ]);
+
+    const rebooted = await driver(dir, 'boot-b');
+    expect((await rebooted.d.list()).map((s) => [s.unit, s.active, s.sub, s.result])).toEqual([
+      ['bad.service', 'inactive', 'dead', undefined],
+      ['run.service', 'inactive', 'dead', undefined],
+    ]);
+    expect(fs.existsSync(path.join(dir, 'run.service.pid'))).toBe(false);
+    // What should run is started again, as after any boot.
+    await applyOk(rebooted.d, [{ kind: 'start', unit: 'run.service' }]);
+    expect(await stateOf(rebooted.d, 'run.service')).toMatchObject({ active: 'active' });
   });
 
   it('passes Environment= and WorkingDirectory=, logs output, strips prefixes', async () => {
