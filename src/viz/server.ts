@@ -38,7 +38,7 @@ const TYPES: Record<string, string> = {
 /** The built front-end (npm run build writes dist/ui; from src/ in tests, the same place). */
 export function uiDir(): string {
   for (const d of [path.resolve(__dirname, '../../ui'), path.resolve(__dirname, '../../dist/ui')])
-    if (fs.existsSync(path.join(d, 'index.html'))) return d;
+    if (fs.existsSync(path.join(d, 'assets', 'app.js'))) return d;
   return path.resolve(__dirname, '../../ui');
 }
 
