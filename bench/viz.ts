@@ -312,10 +312,10 @@ async function run(opts: BenchOptions): Promise<void> {
     '',
     'The age of the counts is measured from the time the leader stamped on the newest event (when',
     'it took the write, before the store committed it) to the update reaching the page. The',
-    "stream's own work is the time the leader spent making updates (stepping the changed units'",
-    'lifecycles, which the engine would otherwise step a moment later, counting, encoding), timed',
-    'by the leader; the two bursts are separate runs on a shared 2-core machine, so their',
-    "difference is mostly the machine's other load.",
+    "stream's own work is the CPU time the leader spent making updates (reading the changed units'",
+    'states, counting, encoding), by `process.cpuUsage()` around each update, as the leader reports',
+    'it (`GET /ui/api/stats`): the two bursts are separate runs on a shared 2-core machine, so',
+    "their difference is mostly the machine's other load.",
     `Load average when the run ended: ${os
       .loadavg()
       .map((x) => x.toFixed(1))
