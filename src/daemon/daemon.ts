@@ -29,6 +29,7 @@ import { subjects } from '../protocol/subjects';
 import { clientTls, serverPem, serverTls } from '../api/tls';
 import { VizServer } from '../viz/server';
 import { liveBackend } from '../viz/backend';
+import { schemaCheckedTerm } from '../history/schema';
 
 export interface DaemonHandle {
   readonly machineId: string;
@@ -265,8 +266,14 @@ export async function startDaemon(
     campaignDone = (async () => {
       while (!campaignAbort.signal.aborted) {
         try {
-          const term = metrics.instrumentTerm(
-            await store.campaign({ machine: machineId, address: advertise }, campaignAbort.signal),
+          const term = schemaCheckedTerm(
+            metrics.instrumentTerm(
+              await store.campaign(
+                { machine: machineId, address: advertise },
+                campaignAbort.signal,
+              ),
+            ),
+            { allowUnknown: cfg.allow_unknown_events },
           );
           dlog.info('elected leader', { epoch: term.epoch });
           const e = await Engine.start({
@@ -284,6 +291,10 @@ export async function startDaemon(
             retentionAgeMs: cfg.log_retention_age,
             subjectNames: cfg.nats_legacy_subjects ? 'both' : 'named',
             log: dlog,
+          }).catch(async (err: unknown) => {
+            // Refused at restore (or failed before leading): let another candidate lead.
+            await term.resign().catch(() => undefined);
+            throw err;
           });
           engine = e;
           const unfollow = metrics.followEngine(e);
@@ -335,8 +346,13 @@ export async function startDaemon(
           }
         } catch (err) {
           if (campaignAbort.signal.aborted) break;
-          dlog.warn('campaign failed; retrying', { error: (err as Error).message });
-          await new Promise((r) => setTimeout(r, 500 + Math.random() * 500));
+          // A log this version cannot read stays unreadable: say so loudly, and leave the
+          // election to a daemon that can (a newer version) for a while before trying again.
+          const unknown = err instanceof FlotillaError && err.code === ErrorCode.UnknownEventSchema;
+          if (unknown)
+            dlog.error('refusing to lead: unknown events in the log', { error: err.message });
+          else dlog.warn('campaign failed; retrying', { error: (err as Error).message });
+          await new Promise((r) => setTimeout(r, (unknown ? 10_000 : 500) + Math.random() * 500));
         }
       }
       await engineBus.close();
