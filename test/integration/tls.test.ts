@@ -4,7 +4,6 @@ import path from 'node:path';
 import { startApiServer, type ApiServerHandle } from '../../src/api/server';
 import { serverTls } from '../../src/api/tls';
 import { isFlotillaError, ErrorCode } from '../../src/errors';
-import { freePort } from '../harness';
 import { runCli, runCliInProcess } from '../helpers/cli';
 import { startCluster } from '../helpers/cluster';
 import { startDevDaemon } from '../helpers/dev-daemon';
@@ -186,17 +185,15 @@ describe('gRPC API over TLS', () => {
 
 describe('flotillad with grpc_tls_*', () => {
   it('serves its API with mTLS: the CLI with a client certificate works, without one it does not', async () => {
-    const port = await freePort();
     const devDir = f('dev');
     fs.mkdirSync(devDir);
     const daemon = await startDevDaemon({
       dir: devDir,
-      port,
       args: daemonTlsFlags(),
       kind: 'flotillad --dev (tls)',
     });
     try {
-      const endpoint = `127.0.0.1:${port}`;
+      const endpoint = `127.0.0.1:${daemon.port}`;
       const mtls = mtlsFlags();
       const ok = await runCli(['list-machines', ...mtls], { endpoint });
       expect(ok.code).toBe(0);
