@@ -14,6 +14,7 @@ import { Engine } from '../engine/engine';
 import { clip, ErrorCode, errorText, FlotillaError } from '../errors';
 import type { Logger } from '../log';
 import type { LogStore } from '../store/types';
+import { sleep } from '../store/common';
 import type { DaemonConfig } from './config';
 import { ApiRouter, readOnlyView } from './router';
 import { makeDriver, startLocalAgent, type LocalAgent } from './wiring';
@@ -25,6 +26,7 @@ import type { ActivatedSocket } from './sd';
 import { natsSecurity } from './stores';
 import { checkAdvertise, checkApiExposure } from './exposure';
 import { lockDirectory } from './dir-lock';
+import { CampaignRetry } from './campaign-retry';
 import { subjects } from '../protocol/subjects';
 import { clientTls, serverPem, serverTls } from '../api/tls';
 import { VizServer } from '../viz/server';
@@ -262,12 +264,14 @@ export async function startDaemon(
   let campaignDone: Promise<void> = Promise.resolve();
   if (!cfg.disable_engine) {
     const engineBus = await connectBus('engine');
+    const retry = new CampaignRetry({ cluster: cfg.cluster, log: dlog });
     campaignDone = (async () => {
       while (!campaignAbort.signal.aborted) {
         try {
           const term = metrics.instrumentTerm(
             await store.campaign({ machine: machineId, address: advertise }, campaignAbort.signal),
           );
+          retry.succeeded();
           dlog.info('elected leader', { epoch: term.epoch });
           const e = await Engine.start({
             term,
@@ -335,8 +339,7 @@ export async function startDaemon(
           }
         } catch (err) {
           if (campaignAbort.signal.aborted) break;
-          dlog.warn('campaign failed; retrying', { error: (err as Error).message });
-          await new Promise((r) => setTimeout(r, 500 + Math.random() * 500));
+          await sleep(retry.failed(err), campaignAbort.signal);
         }
       }
       await engineBus.close();
