@@ -265,6 +265,7 @@ export async function startDaemon(
   if (!cfg.disable_engine) {
     const engineBus = await connectBus('engine');
     const retry = new CampaignRetry({ cluster: cfg.cluster, log: dlog });
+    const subjectNames = cfg.nats_legacy_subjects ? 'both' : 'named';
     campaignDone = (async () => {
       while (!campaignAbort.signal.aborted) {
         try {
@@ -286,7 +287,7 @@ export async function startDaemon(
             snapshotIntervalMs: cfg.snapshot_interval,
             retention: cfg.log_retention,
             retentionAgeMs: cfg.log_retention_age,
-            subjectNames: cfg.nats_legacy_subjects ? 'both' : 'named',
+            subjectNames,
             log: dlog,
           });
           engine = e;
@@ -295,7 +296,7 @@ export async function startDaemon(
             e,
             engineBus,
             cfg.cluster,
-            { machineId, address: advertise },
+            { machineId, address: advertise, subjectNames },
             { maxUnitBytes: cfg.max_unit_bytes },
             () => store.readAll(),
           );
