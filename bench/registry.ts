@@ -10,6 +10,7 @@ import { storeBenchmark } from './store';
 import { engineBenchmark } from './engine';
 import { soakBenchmark } from './soak';
 import { vizBenchmark } from './viz';
+import { historyBenchmark } from './history';
 import type { Benchmark } from './benchmark';
 
 export type { Benchmark, BenchOptions } from './benchmark';
@@ -28,3 +29,4 @@ benchmarks.push(herdBenchmark);
 benchmarks.push(failoverBenchmark);
 benchmarks.push(soakBenchmark);
 benchmarks.push(vizBenchmark);
+benchmarks.push(historyBenchmark);

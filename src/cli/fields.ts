@@ -14,7 +14,18 @@ export const LIST_UNITS_FIELDS: FieldSet = {
 
 export const LIST_UNIT_FILES_FIELDS: FieldSet = {
   defaults: 'unit,hash,dstate,state,target',
-  valid: ['unit', 'hash', 'dstate', 'state', 'target', 'desc', 'global', 'tmachine'],
+  valid: [
+    'unit',
+    'hash',
+    'dstate',
+    'state',
+    'target',
+    'desc',
+    'global',
+    'tmachine',
+    'reason',
+    'failure',
+  ],
 };
 
 export const LIST_MACHINES_FIELDS: FieldSet = {

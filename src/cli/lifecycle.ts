@@ -1,4 +1,4 @@
-import type { Unit } from '../gen/flotilla/v1/flotilla';
+import type { Unit, UnitFailure } from '../gen/flotilla/v1/flotilla';
 import { fetchUnits, MachineCache } from './cluster-data';
 import type { Context } from './command';
 import { blockAttempts, err, out, waitIO } from './command';
@@ -120,7 +120,8 @@ export async function createAndSetTarget(
       if (wasTriggered) out(ctx, `Triggered global unit ${name} ${verb}`);
     } else waitFor.push(name);
   }
-  return waitOrTrigger(ctx, waitFor, verb, target);
+  const failuresBefore = new Map(created.names.map((n) => [n, created.units.get(n)?.lastFailure]));
+  return waitOrTrigger(ctx, waitFor, verb, target, failuresBefore);
 }
 
 /** fleetctl's tryWaitForUnitStates: --no-block prints `Triggered unit x verb` (once). */
@@ -129,6 +130,7 @@ export async function waitOrTrigger(
   names: readonly string[],
   verb: string,
   target: TargetState,
+  failuresBefore?: ReadonlyMap<string, UnitFailure | undefined>,
 ): Promise<number> {
   const attempts = blockAttempts(ctx);
   if (attempts < 0) {
@@ -144,6 +146,7 @@ export async function waitOrTrigger(
     machines: new MachineCache(api),
     io: waitIO(ctx),
     signal: ctx.signal,
+    failuresBefore,
   });
   for (const e of errors) err(ctx, `Error waiting for units: ${e}`);
   return errors.length > 0 ? 1 : 0;

@@ -1,5 +1,5 @@
 import type { ClusterApi } from '../api/types';
-import type { Unit, UnitState } from '../gen/flotilla/v1/flotilla';
+import type { Unit, UnitFailure, UnitState } from '../gen/flotilla/v1/flotilla';
 import { fetchUnits, listAllUnitStates } from './cluster-data';
 import { CliError } from './errors';
 import type { MachineCache } from './cluster-data';
@@ -38,6 +38,11 @@ export interface Waiter<T> {
   /** Current values of the pending units (absent: not found). */
   fetch: (pending: readonly string[]) => Promise<Map<string, T>>;
   reached: (name: string, value: T | undefined) => boolean;
+  /**
+   * Why waiting for a unit is pointless (it failed; it cannot be placed), checked before
+   * `reached`: the unit stops being waited on and the message is returned with the timeouts.
+   */
+  gaveUp?: (name: string, value: T | undefined) => Promise<string | undefined>;
   /** The line to print when a unit reaches the state (none when undefined). */
   line?: (name: string, value: T | undefined) => Promise<string | undefined>;
   timeoutMessage: (name: string) => string;
@@ -83,6 +88,7 @@ export async function waitUntil<T>(w: Waiter<T>): Promise<string[]> {
   const wake: { fn?: () => void } = {};
   let dirty = false;
   const pendingSet = new Set(pending);
+  const gaveUp: string[] = [];
   void (async () => {
     try {
       for await (const ev of w.api.watch({ fromIndex: 0, types: [] }, watching.signal)) {
@@ -105,7 +111,12 @@ export async function waitUntil<T>(w: Waiter<T>): Promise<string[]> {
       for (let i = 0; i < pending.length;) {
         const name = pending[i];
         const v = values.get(name);
-        if (w.reached(name, v)) {
+        const why = await w.gaveUp?.(name, v);
+        if (why !== undefined) {
+          pending.splice(i, 1);
+          pendingSet.delete(name);
+          gaveUp.push(why);
+        } else if (w.reached(name, v)) {
           pending.splice(i, 1);
           pendingSet.delete(name);
           const line = await w.line?.(name, v);
@@ -133,10 +144,48 @@ export async function waitUntil<T>(w: Waiter<T>): Promise<string[]> {
   }
   // Interrupted (Ctrl-C): not a timeout; exit like an interrupted shell command.
   if (pending.length > 0 && w.signal?.aborted) throw new CliError('', 130);
-  return pending.map(w.timeoutMessage);
+  return [...gaveUp, ...pending.map(w.timeoutMessage)];
 }
 
 export type TargetState = 'inactive' | 'loaded' | 'launched';
+
+/** How long a unit may stay unplaceable before a blocking start gives up on it, ms. */
+export const UNPLACEABLE_MS = 5000;
+
+const sameFailure = (a: UnitFailure | undefined, b: UnitFailure | undefined): boolean =>
+  a?.timeMs === b?.timeMs && a?.machineId === b?.machineId;
+
+/** `exit-code, exit status 3`, `signal`… */
+export function failureText(f: UnitFailure): string {
+  return `${f.result || 'failed'}${f.hasExitStatus ? `, exit status ${f.exitStatus}` : ''}`;
+}
+
+/**
+ * Why a unit being started will not get there: it failed after the wait began (a failure
+ * other than the one it had before, `before`), or the scheduler has said for `UNPLACEABLE_MS`
+ * why it cannot place it.
+ */
+export function startGaveUp(
+  before: ReadonlyMap<string, UnitFailure | undefined>,
+  machines: MachineCache,
+  now: () => number = Date.now,
+): (name: string, u: Unit | undefined) => Promise<string | undefined> {
+  const unplaceableSince = new Map<string, number>();
+  return async (name, u) => {
+    if (!u) return undefined;
+    const f = u.lastFailure;
+    if (f && u.phase === 'failed' && !sameFailure(f, before.get(name)))
+      return `unit ${name} failed on ${await machines.legend(f.machineId, false)}: ${failureText(f)}`;
+    if (u.phase !== 'waiting' || !u.reason) {
+      unplaceableSince.delete(name);
+      return undefined;
+    }
+    const since = unplaceableSince.get(name) ?? now();
+    unplaceableSince.set(name, since);
+    if (now() - since < UNPLACEABLE_MS) return undefined;
+    return `unit ${name} cannot be placed: ${u.reason}`;
+  };
+}
 
 /**
  * Waits until each unit's current state (fleet's STATE column) is `target`, printing
@@ -152,8 +201,14 @@ export function waitForUnitStates(opts: {
   io: WaitIO;
   attemptMs?: number;
   signal?: AbortSignal;
+  /** With `launched`: each unit's last failure before the wait (a new one ends its wait). */
+  failuresBefore?: ReadonlyMap<string, UnitFailure | undefined>;
 }): Promise<string[]> {
   return waitUntil<Unit>({
+    gaveUp:
+      opts.target === 'launched' && opts.failuresBefore
+        ? startGaveUp(opts.failuresBefore, opts.machines)
+        : undefined,
     api: opts.api,
     names: opts.names,
     attempts: opts.attempts,

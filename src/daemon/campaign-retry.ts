@@ -2,7 +2,8 @@
  * How the daemon's leader campaign waits and logs after a failed campaign.
  *
  * A transient failure (etcd away, a lost race) is retried within about a second, with a warning
- * each time, as before. A refusal by etcd (PERMISSION_DENIED: these credentials may read the
+ * each time. A log holding events this version cannot read is said at error level each time and
+ * retried after 10 s, leaving the election to a daemon that can read them. A refusal by etcd (PERMISSION_DENIED: these credentials may read the
  * cluster's keys but not write them) will not heal by itself: it is said once, at error level,
  * with what to do, and retried with an exponential backoff up to `maxMs`, so a machine given
  * read-only credentials but left campaigning neither floods its log nor etcd. Retrying at all
@@ -37,6 +38,12 @@ export class CampaignRetry {
 
   /** Logs a failed campaign and returns how long to wait before campaigning again. */
   failed(err: unknown): number {
+    if (isFlotillaError(err, ErrorCode.UnknownEventSchema)) {
+      // A log this version cannot read stays unreadable: say so loudly, and leave the election
+      // to a daemon that can (a newer version) for a while before trying again.
+      this.o.log.error('refusing to lead: unknown events in the log', { error: errorText(err) });
+      return 10_000 + Math.random() * 500;
+    }
     if (!isPermissionDenied(err)) {
       this.o.log.warn('campaign failed; retrying', { error: errorText(err) });
       return 500 + Math.random() * 500;

@@ -85,6 +85,11 @@ export interface DaemonConfig {
   /** Events kept in the store behind the latest snapshot, for `replay` (older ones are compacted). */
   log_retention: number;
   log_retention_age: number;
+  /**
+   * Lead a log holding event types or schema versions this daemon does not know (written by a
+   * newer Flotilla), skipping them; by default such a log is refused at restore.
+   */
+  allow_unknown_events: boolean;
   /** fleet unloaded every unit on shutdown; Flotilla leaves them running unless this is set. */
   unload_on_shutdown: boolean;
   log_level: 'debug' | 'info' | 'warn' | 'error';
@@ -197,6 +202,10 @@ export const CONFIG_KEYS: Record<keyof DaemonConfig, KeySpec> = {
     kind: 'duration',
     help: 'and none older than this (e.g. 168h; default a year)',
   },
+  allow_unknown_events: {
+    kind: 'bool',
+    help: 'lead a log with event types or versions this daemon does not know (skipped); by default refused at restore',
+  },
   unload_on_shutdown: {
     kind: 'bool',
     help: "unload every local unit on SIGTERM (fleet's old behaviour)",
@@ -261,6 +270,7 @@ export function defaultConfig(): DaemonConfig {
     snapshot_interval: 60_000,
     log_retention: 100_000,
     log_retention_age: 365 * 24 * 3_600_000,
+    allow_unknown_events: false,
     unload_on_shutdown: false,
     log_level: 'info',
     log_format: 'text',

@@ -31,6 +31,7 @@ import { subjects } from '../protocol/subjects';
 import { clientTls, serverPem, serverTls } from '../api/tls';
 import { VizServer } from '../viz/server';
 import { liveBackend } from '../viz/backend';
+import { schemaCheckedTerm } from '../history/schema';
 
 export interface DaemonHandle {
   readonly machineId: string;
@@ -269,8 +270,14 @@ export async function startDaemon(
     campaignDone = (async () => {
       while (!campaignAbort.signal.aborted) {
         try {
-          const term = metrics.instrumentTerm(
-            await store.campaign({ machine: machineId, address: advertise }, campaignAbort.signal),
+          const term = schemaCheckedTerm(
+            metrics.instrumentTerm(
+              await store.campaign(
+                { machine: machineId, address: advertise },
+                campaignAbort.signal,
+              ),
+            ),
+            { allowUnknown: cfg.allow_unknown_events },
           );
           retry.succeeded();
           dlog.info('elected leader', { epoch: term.epoch });
@@ -289,6 +296,10 @@ export async function startDaemon(
             retentionAgeMs: cfg.log_retention_age,
             subjectNames,
             log: dlog,
+          }).catch(async (err: unknown) => {
+            // Refused at restore (or failed before leading): let another candidate lead.
+            await term.resign().catch(() => undefined);
+            throw err;
           });
           engine = e;
           const unfollow = metrics.followEngine(e);

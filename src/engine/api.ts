@@ -353,6 +353,8 @@ export class EngineApi implements ClusterApi {
             yield toProtoEvent(e);
           }
         }
+        // Aborted while the consumer held a yielded event: nothing would wake the wait below.
+        if (signal.aborted) break;
         await new Promise<void>((r) => (wake = r));
         wake = undefined;
       }
@@ -423,6 +425,7 @@ export class EngineApi implements ClusterApi {
       });
       while (!signal.aborted) {
         while (queue.length > 0) yield { text: queue.shift()! };
+        if (signal.aborted) break;
         await new Promise<void>((r) => (wake = r));
         wake = undefined;
       }

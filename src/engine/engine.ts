@@ -202,13 +202,20 @@ export class Engine {
 
   /** Runs the scheduler (once settled) and publishes every machine's pending schedule changes. */
   private planAndPublish(): void {
-    if (this.membership.settled && !this.stopped && !this.commits.needsRecovery) {
-      const bodies = this.projections.plan();
+    const { projections } = this;
+    if (
+      this.membership.settled &&
+      !this.stopped &&
+      !this.commits.needsRecovery &&
+      projections.mayPlan()
+    ) {
+      const { bodies, decisions } = projections.plan();
       if (bodies.length > 0) {
         const placing = this.append(bodies).then(
-          () => undefined,
+          (last) => projections.committedUpTo(decisions, last),
           (err: unknown) => {
-            // The scheduler applied its decisions optimistically; rebuild it from the state.
+            // Not applied to the scheduler: its units are decided again by the next plan.
+            projections.abandon(decisions);
             this.log.warn('placement not committed; will retry', {
               error: (err as Error).message,
             });

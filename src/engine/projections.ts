@@ -2,7 +2,7 @@ import { ErrorCode, isFlotillaError } from '../errors';
 import type { EventBody, FlotillaEvent } from '../events/types';
 import { unplaceableEvents } from '../history/observations';
 import { encode } from '../protocol';
-import { Scheduler } from '../scheduler';
+import { Scheduler, type Decision } from '../scheduler';
 import { publishSchedule } from './agent-subjects';
 import { DesiredSchedule } from './desired';
 import { applyEvent } from './fold';
@@ -32,6 +32,10 @@ export class Projections {
   /** Names of global units (they follow machine changes). */
   private readonly globals = new Set<string>();
   private readonly sortedNames = new SortedNames();
+  /** The last plan's decisions until their events are routed (`until`: the last one's index). */
+  private inFlight: { decisions: Decision[]; until?: number } | undefined;
+  /** Index of the last event routed. */
+  private routed = 0;
 
   constructor(
     private readonly ctx: EngineContext,
@@ -47,6 +51,8 @@ export class Projections {
   install(state: ClusterState, publish: boolean): string[] {
     this.sortedNames.reset(state.units.keys());
     this.scheduler = new Scheduler();
+    this.inFlight = undefined;
+    this.routed = state.index;
     // Machines holding placements are registered even when this state has never seen their
     // agent (it joined after the last snapshot): a placement on an unknown machine would read as
     // "machine lost". Their real metadata arrives with their first heartbeat of the term, and
@@ -89,6 +95,9 @@ export class Projections {
    */
   route(e: FlotillaEvent, touched: Set<string>): void {
     const { state } = this.ctx;
+    this.routed = e.index;
+    if (this.inFlight?.until !== undefined && e.index >= this.inFlight.until)
+      this.inFlight = undefined;
     // Steps the unit's lifecycle through the events the fold queued for it (lifecycle.ts).
     const unit = 'unit' in e ? state.units.get(e.unit) : undefined;
     if (unit) lifecycleOf(state, unit);
@@ -110,7 +119,8 @@ export class Projections {
         touched.add(e.unit);
         return;
       case 'UnitScheduled':
-        this.scheduler.place(e.unit, e.machine);
+        // The scheduler's decision, committed: only now does it reach its indexes.
+        this.scheduler.place(e.unit, e.machine, e.reason);
         touched.add(e.unit);
         return;
       case 'UnitUnscheduled':
@@ -164,10 +174,13 @@ export class Projections {
 
   /**
    * Runs the scheduler: the events its decisions become (UnitScheduled, UnitUnscheduled) and
-   * the units left waiting with a new reason (UnitUnplaceable), to be committed.
+   * the units left waiting with a new reason (UnitUnplaceable), to be committed. The decisions
+   * reach the scheduler's indexes when their events are routed (route); until then no other plan
+   * runs (mayPlan), since it would not see them. Not committed: `abandon`.
    */
-  plan(): EventBody[] {
+  plan(): { bodies: EventBody[]; decisions: Decision[] } {
     const decisions = this.scheduler.plan();
+    if (decisions.length > 0) this.inFlight = { decisions };
     const waits = unplaceableEvents(this.ctx.state, this.scheduler.takeWaits());
     const bodies: EventBody[] = decisions.map((d) =>
       d.kind === 'schedule'
@@ -175,7 +188,26 @@ export class Projections {
         : { type: 'UnitUnscheduled', unit: d.unit, machine: d.machine, reason: d.reason },
     );
     bodies.push(...waits);
-    return bodies;
+    return { bodies, decisions };
+  }
+
+  /** No plan's decisions are on their way to the store or to the scheduler's indexes. */
+  mayPlan(): boolean {
+    return this.inFlight === undefined;
+  }
+
+  /** The plan's events are committed up to index `last`: in flight until routed. */
+  committedUpTo(decisions: Decision[], last: number): void {
+    if (this.inFlight?.decisions !== decisions) return;
+    if (this.routed >= last) this.inFlight = undefined;
+    else this.inFlight.until = last;
+  }
+
+  /** The plan's events were not committed: its units are decided again by the next plan. */
+  abandon(decisions: Decision[]): void {
+    if (this.inFlight?.decisions !== decisions) return;
+    this.inFlight = undefined;
+    this.scheduler.abandon(decisions);
   }
 
   /** Publishes every machine's pending schedule changes, each on its machine's subject only. */

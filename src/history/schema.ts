@@ -1,5 +1,6 @@
 import { ErrorCode, FlotillaError } from '../errors';
 import { EVENT_TYPES, SCHEMA_VERSION, type FlotillaEvent } from '../events/types';
+import type { Restored, Term } from '../store/types';
 
 const KNOWN = new Set<string>(EVENT_TYPES);
 
@@ -30,4 +31,30 @@ export function checkSchema(
       { details: { index: e.index, type: e.type, v: typeof v === 'number' ? v : -1 } },
     );
   }
+}
+
+/**
+ * The daemon's check at restore: `term` with a `restore()` that refuses (UNKNOWN_EVENT_SCHEMA,
+ * naming the first unknown event) a log holding an event type or schema version this daemon
+ * does not know, before the engine folds any of it — unless `allowUnknown`
+ * (`allow_unknown_events`). A leader that folded such a log would skip what a newer version
+ * meant and then write its own decisions after it.
+ */
+export function schemaCheckedTerm<T extends Pick<Term, 'restore'>>(
+  term: T,
+  opts: { allowUnknown: boolean },
+): T {
+  return new Proxy(term, {
+    get(target, prop, receiver) {
+      if (prop === 'restore') {
+        return async (): Promise<Restored> => {
+          const r = await target.restore();
+          checkSchema(r.tail, { allowUnknown: opts.allowUnknown, source: 'the cluster log' });
+          return r;
+        };
+      }
+      const v = Reflect.get(target, prop, receiver) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
 }

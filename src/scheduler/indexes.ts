@@ -39,6 +39,8 @@ export abstract class SchedulerIndexes {
   /** Machines changed since the last sweep of waiting units, with their `touched` clock. */
   protected touchedSinceSweep = new Map<string, number>();
   protected clock = 0;
+  /** Set while a plan's decisions are taken back: nothing is marked or touched then. */
+  protected quiet = false;
 
   /** A unit must be decided again in the next (or the current) plan. */
   protected abstract markDirty(name: string): void;
@@ -63,6 +65,7 @@ export abstract class SchedulerIndexes {
 
   /** Records that `m` changed in a way that may let a waiting unit fit. */
   protected touch(m: MachineRec): void {
+    if (this.quiet) return;
     m.touched = ++this.clock;
     this.touchedSinceSweep.set(m.id, m.touched);
   }
@@ -76,6 +79,7 @@ export abstract class SchedulerIndexes {
   }
 
   protected markFollowers(name: string): void {
+    if (this.quiet) return;
     const fs = this.followers.get(name);
     if (fs) for (const f of fs) this.markDirty(f);
   }

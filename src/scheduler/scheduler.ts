@@ -4,8 +4,10 @@
  *
  * The engine feeds it facts (machines joining, leaving or changing metadata; units submitted,
  * changed or destroyed; placements it has committed) and calls {@link Scheduler.plan}, which
- * decides for every unit those facts touched and returns the decisions, already applied to the
- * scheduler's own indexes. See docs/scheduler.md for the design.
+ * decides for every unit those facts touched and returns the decisions. The decisions touch the
+ * scheduler's indexes only once committed: the engine commits them as events, and the committed
+ * events are fed back (place, unplace; or {@link Scheduler.commit}); decisions that could not be
+ * committed are handed to {@link Scheduler.abandon} and decided again. See docs/scheduler.md.
  *
  * Rules (fleet's, made deterministic):
  * - A unit goes to the least-loaded machine that satisfies every constraint; load counts every
@@ -23,14 +25,13 @@
  * - A unit whose machine is lost is rescheduled, unless `MachineID` pins it there: it waits.
  */
 import { ErrorCode, FlotillaError } from '../errors';
-import { SchedulerConstraints } from './constraints';
+import { SchedulerWaits } from './waits';
 import { PlanQueue } from './queue';
 import type { MachineRec, UnitRec } from './records';
 import {
   compile,
   formatMetadata,
   isGlobalActive,
-  machineIdMatches,
   metadataKeys,
   sameRequirements,
   wantsPlacement,
@@ -49,35 +50,28 @@ const VISIT_LIMIT = 8;
  */
 const PLAN_RETRIES = 3;
 
-export class Scheduler extends SchedulerConstraints {
+export class Scheduler extends SchedulerWaits {
   /** Units marked dirty since the last plan (during a plan, dirty units are in `queue`). */
   private dirtyList: UnitRec[] = [];
-  /**
-   * Units that found no machine, grouped by the machines that could ever take them (any, one
-   * MachineID, one metadata signature, or their MachineOf peer's machine). A changed machine only
-   * wakes groups it could serve.
-   */
-  private readonly waitGroups = new Map<
-    string,
-    { fits: (m: MachineRec) => boolean; members: Set<UnitRec> }
-  >();
   private planId = 0;
   private queue: PlanQueue | undefined;
   private decisions: Decision[] = [];
-  /** Units left waiting with a new reason since the last takeWaits(). */
-  private waited: { unit: string; reason: string }[] = [];
-
-  /** The units plans left waiting with a new reason since the last call (and the reason). */
-  takeWaits(): { unit: string; reason: string }[] {
-    const w = this.waited;
-    this.waited = [];
-    return w;
-  }
+  /** How to take back each decision of the current plan (see plan()). */
+  private undo: (() => void)[] = [];
+  /** Unit → the decisions a plan returned for it, in order, until committed or abandoned. */
+  private readonly proposed = new Map<string, Decision[]>();
+  /**
+   * Facts fed since the last plan, other than that plan's own decisions committed. While none
+   * are, committing the decisions leaves exactly the state the plan decided on: nothing needs to
+   * be decided again.
+   */
+  private factsSincePlan = 0;
 
   // ------------------------------------------------------------------ machines
 
   /** A machine joined, or its metadata changed: units that no longer fit there are re-decided. */
   upsertMachine(sm: SchedMachine): void {
+    this.factsSincePlan++;
     const metadata = new Map(Object.entries(sm.metadata));
     const m = this.machines.get(sm.id);
     if (!m) {
@@ -137,6 +131,7 @@ export class Scheduler extends SchedulerConstraints {
    * If it comes back before the next plan(), its units are simply still there.
    */
   removeMachine(id: string): void {
+    this.factsSincePlan++;
     const m = this.machines.get(id);
     if (!m) return;
     this.indexMachine(m, false);
@@ -160,6 +155,7 @@ export class Scheduler extends SchedulerConstraints {
 
   /** A unit was submitted, replaced, or its target state changed. */
   upsertUnit(su: SchedUnit): void {
+    this.factsSincePlan++;
     let u = this.units.get(su.name);
     if (u && sameRequirements(u.req, su.requirements)) {
       const wasActive = u.target !== 'inactive';
@@ -209,6 +205,7 @@ export class Scheduler extends SchedulerConstraints {
 
   /** A unit was destroyed: it leaves its machines; no decision is made for it. */
   removeUnit(name: string): void {
+    this.factsSincePlan++;
     const u = this.units.get(name);
     if (!u) return;
     this.clearPending(u);
@@ -216,6 +213,7 @@ export class Scheduler extends SchedulerConstraints {
     for (const id of [...(u.globalOn ?? [])]) this.removeResident(this.machine(id), u);
     this.indexUnit(u, false);
     this.units.delete(name);
+    this.proposed.delete(name);
     u.dirty = false;
     this.unwait(u);
     this.markFollowers(name);
@@ -233,14 +231,22 @@ export class Scheduler extends SchedulerConstraints {
         details: { unit: name, machine },
       });
     }
-    if (u.machine === machine) return;
-    this.clearPending(u);
-    if (u.machine !== undefined) this.removeResident(this.machine(u.machine), u);
-    u.machine = undefined;
-    this.settleOn(u, machine);
-    if (u.machine !== undefined) u.note = reason ?? 'placement recorded';
-    this.unwait(u);
-    this.markDirty(name);
+    const quiet = this.ownDecision(name, 'schedule', machine);
+    this.quiet = quiet;
+    try {
+      if (u.machine === machine) return;
+      this.clearPending(u);
+      if (u.machine !== undefined) this.removeResident(this.machine(u.machine), u);
+      u.machine = undefined;
+      this.settleOn(u, machine);
+      // The plan left the unit's note and wait state as it decided (after all its decisions).
+      if (quiet) return;
+      if (u.machine !== undefined) u.note = reason ?? 'placement recorded';
+      this.unwait(u);
+      this.markDirty(name);
+    } finally {
+      this.quiet = false;
+    }
   }
 
   /**
@@ -250,18 +256,43 @@ export class Scheduler extends SchedulerConstraints {
   unplace(name: string, machine?: string): void {
     const u = this.units.get(name);
     if (!u) return;
-    if (machine !== undefined && u.machine !== machine && u.pending?.machine !== machine) return;
-    let changed = false;
-    if (u.pending) {
-      this.clearPending(u);
-      changed = true;
+    this.quiet = this.ownDecision(name, 'unschedule', machine);
+    try {
+      if (machine !== undefined && u.machine !== machine && u.pending?.machine !== machine) return;
+      let changed = false;
+      if (u.pending) {
+        this.clearPending(u);
+        changed = true;
+      }
+      if (u.machine !== undefined) {
+        this.removeResident(this.machine(u.machine), u);
+        u.machine = undefined;
+        changed = true;
+      }
+      if (changed) this.markDirty(name);
+    } finally {
+      this.quiet = false;
     }
-    if (u.machine !== undefined) {
-      this.removeResident(this.machine(u.machine), u);
-      u.machine = undefined;
-      changed = true;
+  }
+
+  /**
+   * Whether a committed placement (or unschedule) is the next decision the last plan returned
+   * for the unit, with no other fact fed since that plan: then it changes nothing the plan did
+   * not already decide on, and is applied quietly (no unit marked to be decided again). Any
+   * other is a fact.
+   */
+  private ownDecision(name: string, kind: Decision['kind'], machine?: string): boolean {
+    const list = this.proposed.get(name);
+    const head = list?.[0];
+    const own = head?.kind === kind && (machine === undefined || head.machine === machine);
+    if (own) {
+      list!.shift();
+      if (list!.length === 0) this.proposed.delete(name);
+    } else {
+      this.proposed.delete(name);
+      this.factsSincePlan++;
     }
-    if (changed) this.markDirty(name);
+    return own && this.factsSincePlan === 0;
   }
 
   // ------------------------------------------------------------------ queries
@@ -308,6 +339,9 @@ export class Scheduler extends SchedulerConstraints {
     }
     if (u.target === 'inactive') return `${name}: not scheduled: target state inactive${later}`;
     if (u.machine !== undefined) return `${name}: scheduled on ${u.machine}: ${u.note}${later}`;
+    const d = this.proposed.get(name)?.at(-1);
+    if (d?.kind === 'schedule')
+      return `${name}: being scheduled on ${d.machine} (not committed yet): ${d.reason}${later}`;
     return `${name}: waiting: ${u.note}${later}`;
   }
 
@@ -315,13 +349,20 @@ export class Scheduler extends SchedulerConstraints {
 
   /**
    * Decides for every unit touched since the last plan (and waiting units a changed machine may
-   * now take), applies the decisions to this scheduler and returns them in the order made.
-   * Units are decided in name order; a decision may queue others (an evicted unit, followers of
-   * a unit that moved), which are decided in turn until nothing is left.
+   * now take) and returns the decisions in the order made. Units are decided in name order; a
+   * decision may queue others (an evicted unit, followers of a unit that moved), which are
+   * decided in turn until nothing is left.
+   *
+   * The decisions are not applied: the indexes stay as committed. Each decision is applied while
+   * the plan runs (the next one depends on it) and taken back before plan() returns; the
+   * committed events apply them (place, unplace, or commit()), or abandon() hands them back to be
+   * decided again. Plan again only once the previous plan's decisions are applied or abandoned:
+   * a plan does not see decisions still in flight.
    */
   plan(): Decision[] {
     this.planId++;
     this.decisions = [];
+    this.undo = [];
     this.evictedBy.clear();
     const names: string[] = [];
     for (const u of this.dirtyList) if (u.dirty && this.units.get(u.name) === u) names.push(u.name);
@@ -339,7 +380,41 @@ export class Scheduler extends SchedulerConstraints {
       this.queue = undefined;
     }
     for (const u of this.retryNext) if (u.machine === undefined) this.markDirty(u.name);
+    // Take the decisions back, newest first: residents, loads, holders and owed unschedules are
+    // as committed again (nothing is marked dirty nor touched meanwhile).
+    this.quiet = true;
+    try {
+      for (let i = this.undo.length - 1; i >= 0; i--) this.undo[i]();
+    } finally {
+      this.quiet = false;
+      this.undo = [];
+    }
+    this.proposed.clear();
+    for (const d of this.decisions) {
+      const list = this.proposed.get(d.unit);
+      if (list) list.push(d);
+      else this.proposed.set(d.unit, [d]);
+    }
+    this.factsSincePlan = 0;
     return this.decisions;
+  }
+
+  /** Applies committed decisions, as the committed events do (place, unplace), in order. */
+  commit(decisions: readonly Decision[]): void {
+    for (const d of decisions) {
+      if (d.kind === 'schedule') this.place(d.unit, d.machine, d.reason);
+      else this.unplace(d.unit, d.machine);
+    }
+  }
+
+  /** Decisions that could not be committed: their units are decided again in the next plan. */
+  abandon(decisions: readonly Decision[]): void {
+    for (const d of decisions) {
+      if (!this.proposed.get(d.unit)?.includes(d)) continue;
+      this.proposed.delete(d.unit);
+      this.factsSincePlan++;
+      this.markDirty(d.unit);
+    }
   }
 
   /** Units to decide again in the next plan (see PLAN_RETRIES). */
@@ -369,8 +444,10 @@ export class Scheduler extends SchedulerConstraints {
     // but is not placed again until something else changes.
     const settled = ++u.visits > VISIT_LIMIT;
     if (u.pending) {
-      this.decide('unschedule', u.name, u.pending.machine, u.pending.reason);
-      u.note = u.pending.reason;
+      const owed = u.pending;
+      this.decide('unschedule', u.name, owed.machine, owed.reason);
+      this.undo.push(() => this.setPending(u, owed.machine, owed.reason));
+      u.note = owed.reason;
       this.clearPending(u);
     }
     if (u.machine !== undefined) {
@@ -480,85 +557,10 @@ export class Scheduler extends SchedulerConstraints {
     u.note = placeReason;
     this.unwait(u);
     this.decide('schedule', u.name, m.id, placeReason);
-  }
-
-  /**
-   * Waiting units can only fit on machines changed since they last tried (every other machine
-   * still refuses them for the same reason), so only those machines are checked.
-   */
-  private sweep(): void {
-    const touched = this.touchedSinceSweep;
-    this.touchedSinceSweep = new Map();
-    if (touched.size === 0 || this.waitGroups.size === 0) return;
-    const changed: Array<{ m: MachineRec; at: number }> = [];
-    for (const [id, at] of touched) {
-      const m = this.machines.get(id);
-      if (m) changed.push({ m, at });
-    }
-    for (const group of this.waitGroups.values()) {
-      const useful = changed.filter((c) => group.fits(c.m));
-      if (useful.length === 0) continue;
-      for (const u of group.members) {
-        if (u.dirty) continue;
-        let conflictedBy: readonly string[] | undefined;
-        let replacedBy: readonly string[] | undefined;
-        for (const { m, at } of useful) {
-          if (at <= u.evalClock || !this.staticOk(u, m)) continue;
-          conflictedBy ??= this.conflictPatterns.matching(u.name);
-          replacedBy ??= this.replacePatterns.matching(u.name);
-          if (this.evaluate(u, m, conflictedBy, replacedBy, true).ok) {
-            this.markDirty(u.name);
-            break;
-          }
-        }
-      }
-    }
-  }
-
-  /** The wait group of a unit by what the machine must be: its MachineID, its metadata, or any. */
-  private staticWaitKey(u: UnitRec): string {
-    if (u.req.machineId !== undefined) return `id:${u.req.machineId}`;
-    if (u.sig) return `sig:${u.sig.key}`;
-    return '';
-  }
-
-  private wait(u: UnitRec, reason: string, key: string | null): void {
-    this.unwait(u);
-    if (u.note !== reason) this.waited.push({ unit: u.name, reason });
-    u.note = reason;
-    u.evalClock = this.clock;
-    u.waitKey = key;
-    if (key === null) return;
-    let group = this.waitGroups.get(key);
-    if (!group) {
-      group = { fits: this.groupFits(u, key), members: new Set() };
-      this.waitGroups.set(key, group);
-    }
-    group.members.add(u);
-  }
-
-  private unwait(u: UnitRec): void {
-    const key = u.waitKey;
-    u.waitKey = undefined;
-    if (key === undefined || key === null) return;
-    const group = this.waitGroups.get(key);
-    if (!group) return;
-    group.members.delete(u);
-    if (group.members.size === 0) this.waitGroups.delete(key);
-  }
-
-  private groupFits(u: UnitRec, key: string): (m: MachineRec) => boolean {
-    if (key.startsWith('at:')) {
-      const at = key.slice(3);
-      return (m) => m.id === at;
-    }
-    if (key.startsWith('id:')) {
-      const id = key.slice(3);
-      return (m) => machineIdMatches(m.id, id);
-    }
-    const sg = u.sig;
-    if (key.startsWith('sig:') && sg) return (m) => this.sigMatches(sg, m);
-    return () => true;
+    this.undo.push(() => {
+      this.removeResident(m, u);
+      u.machine = undefined;
+    });
   }
 
   // ------------------------------------------------------------------ effects
@@ -604,8 +606,13 @@ export class Scheduler extends SchedulerConstraints {
 
   private unschedule(u: UnitRec, reason: string): void {
     const machine = u.machine as string;
-    this.removeResident(this.machine(machine), u);
+    const m = this.machine(machine);
+    this.removeResident(m, u);
     u.machine = undefined;
+    this.undo.push(() => {
+      this.addResident(m, u);
+      u.machine = machine;
+    });
     u.note = reason;
     this.decide('unschedule', u.name, machine, reason);
   }
@@ -634,6 +641,7 @@ export class Scheduler extends SchedulerConstraints {
   }
 
   protected markDirty(name: string): void {
+    if (this.quiet) return;
     const u = this.units.get(name);
     if (!u || u.dirty) return;
     u.dirty = true;

@@ -2,9 +2,13 @@ import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { localFiles, runCli as runCliFunction } from '../../src/cli/run';
 
 /**
- * Runs the `flotilla` CLI as a real subprocess and parses its tables.
+ * Runs the `flotilla` CLI, in-process (`runCliInProcess`, `startCliInProcess`: the CLI's own
+ * entry function src/cli/run.ts, talking gRPC to the endpoint as the binary does) or as a real
+ * subprocess (`runCli`, `spawnCli`: for what only a process shows, such as signals and the
+ * built bin), and parses its tables.
  *
  *   const r = await runCli(['list-units'], { endpoint: '127.0.0.1:7070' });
  *   expect(r.code).toBe(0);
@@ -184,4 +188,100 @@ export function stripProgress(stderr: string): string {
     .filter((l) => l.length > 0 && !/^waiting: \d+\/\d+ /.test(l))
     .map((l) => `${l}\n`)
     .join('');
+}
+
+export interface InProcessCliOptions {
+  /** Sets FLOTILLA_ENDPOINT in the CLI's environment (flags in `args` still win). */
+  endpoint?: string;
+  /** The CLI's whole environment besides FLOTILLA_ENDPOINT (the test process's is not read). */
+  env?: Record<string, string>;
+  /** Directory unit files are read relative to. */
+  cwd?: string;
+}
+
+/** A CLI invocation running in this process; `stop()` is the Ctrl-C of a subprocess. */
+export interface InProcessCli {
+  stdout(): string;
+  stderr(): string;
+  /** Resolves once stdout matches `re` (rejects if the command ends first). */
+  waitForStdout(re: RegExp): Promise<void>;
+  /** Aborts the command's signal, as main() does on SIGINT, and returns its result. */
+  stop(): Promise<CliResult>;
+  /** Settles with the exit status the binary would exit with. */
+  result: Promise<CliResult>;
+  /** True once the command returned. */
+  done(): boolean;
+}
+
+/**
+ * Starts `flotilla <args>` in this process through the CLI's entry function (runCli in
+ * src/cli/run.ts): output is captured, stderr is not a terminal, the exit status is returned.
+ */
+export function startCliInProcess(
+  args: readonly string[],
+  opts: InProcessCliOptions = {},
+): InProcessCli {
+  let stdout = '';
+  let stderr = '';
+  let finished = false;
+  const waiters = new Set<() => void>();
+  const interrupt = new AbortController();
+  const env = {
+    ...(opts.endpoint !== undefined ? { FLOTILLA_ENDPOINT: opts.endpoint } : {}),
+    ...opts.env,
+  };
+  const result = runCliFunction(
+    args,
+    {
+      stdout: (s) => {
+        stdout += s;
+        for (const w of waiters) w();
+      },
+      stderr: (s) => (stderr += s),
+      stderrIsTTY: false,
+      env,
+      ...localFiles(opts.cwd ?? process.cwd()),
+    },
+    { signal: interrupt.signal },
+  ).then((code): CliResult => {
+    finished = true;
+    for (const w of waiters) w();
+    return { stdout, stderr, code, signal: null };
+  });
+  return {
+    stdout: () => stdout,
+    stderr: () => stderr,
+    done: () => finished,
+    result,
+    waitForStdout: (re) =>
+      new Promise<void>((resolve, reject) => {
+        const check = (): void => {
+          if (re.test(stdout)) {
+            waiters.delete(check);
+            resolve();
+          } else if (finished) {
+            waiters.delete(check);
+            reject(
+              new Error(
+                `flotilla ended before printing ${re}; stdout:\n${stdout}\nstderr:\n${stderr}`,
+              ),
+            );
+          }
+        };
+        waiters.add(check);
+        check();
+      }),
+    stop: () => {
+      interrupt.abort();
+      return result;
+    },
+  };
+}
+
+/** Runs `flotilla <args>` in this process to completion. */
+export function runCliInProcess(
+  args: readonly string[],
+  opts: InProcessCliOptions = {},
+): Promise<CliResult> {
+  return startCliInProcess(args, opts).result;
 }

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { tcpOpen } from '../harness/ports';
 import { track, untrack } from '../harness/registry';
-import { announcedPort } from './announced';
+import { announcedPort, type Listener } from './announced';
 import { FLOTILLAD } from './cluster';
 import { killUnitProcesses } from './unit-processes';
 
@@ -13,6 +13,8 @@ export interface DevDaemon {
   readonly port: number;
   /** Everything it wrote on stdout and stderr so far. */
   output(): string;
+  /** The port of a listener it announced (a fleet API or HTTP address given with port 0). */
+  portOf(what: Listener): number;
   /** SIGTERM, and its exit code once it has exited. */
   stop(): Promise<number | null>;
 }
@@ -28,6 +30,8 @@ export async function startDevDaemon(o: {
   port?: number;
   args?: string[];
   readyPort?: number;
+  /** Also wait until this listener (given with port 0 in `args`) is announced and accepts. */
+  readyListener?: Listener;
   kind?: string;
   /** Extra environment (FLEET_*, FLOTILLA_FLEET_CONFIG…). */
   env?: Record<string, string>;
@@ -66,8 +70,8 @@ export async function startDevDaemon(o: {
   let port = o.port ?? 0;
   const ready = async (): Promise<boolean> => {
     if (port === 0) port = announcedPort(output, 'API') ?? 0;
-    const probe = o.readyPort ?? port;
-    return port !== 0 && probe !== 0 && (await tcpOpen(probe));
+    const probe = o.readyPort ?? (o.readyListener ? announcedPort(output, o.readyListener) : port);
+    return port !== 0 && probe !== undefined && probe !== 0 && (await tcpOpen(probe));
   };
   while (!(await ready())) {
     if (proc.exitCode !== null) throw new Error(`flotillad --dev exited:\n${output}`);
@@ -78,6 +82,11 @@ export async function startDevDaemon(o: {
     proc,
     port,
     output: () => output,
+    portOf(what) {
+      const p = announcedPort(output, what);
+      if (p === undefined) throw new Error(`flotillad --dev announced no ${what} port:\n${output}`);
+      return p;
+    },
     async stop() {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
       const code = await exited;

@@ -2,7 +2,6 @@ import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { freePort } from '../harness';
 import { killDevUnits, startDevDaemon, type DevDaemon } from '../helpers/dev-daemon';
 
 /**
@@ -16,7 +15,6 @@ jest.setTimeout(60_000);
 
 let dir: string;
 let sock: string;
-let grpcPort: number;
 let fleetPort: number;
 let daemon: DevDaemon | undefined;
 const output = (): string => daemon?.output() ?? '';
@@ -66,15 +64,14 @@ async function eventually<T>(fn: () => Promise<T | undefined>, tries = 150): Pro
 beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'flotilla-fleetapi-'));
   sock = path.join(dir, 'run', 'fleet.sock');
-  grpcPort = await freePort();
-  fleetPort = await freePort();
+  // Both listen on ports the daemon picks (port 0) and announces.
   daemon = await startDevDaemon({
     dir,
-    port: grpcPort,
-    readyPort: fleetPort,
+    readyListener: 'fleet API v1',
     kind: 'flotillad --dev (fleet API)',
-    args: ['--fleet-api-listen', `unix://${sock},127.0.0.1:${fleetPort}`, '--token-limit', '2'],
+    args: ['--fleet-api-listen', `unix://${sock},127.0.0.1:0`, '--token-limit', '2'],
   });
+  fleetPort = daemon.portOf('fleet API v1');
   // The leader is elected and this machine's agent has joined.
   await eventually(async () => {
     const r = await fleet('unix', 'GET', '/fleet/v1/machines?alt=json');

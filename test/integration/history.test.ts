@@ -39,6 +39,12 @@ beforeAll(async () => {
     "[Service]\nExecStart=/bin/sh -c 'sleep 0.3; exit 3'\n",
   );
   fs.writeFileSync(path.join(dir, 'good.service'), '[Service]\nExecStart=/bin/sleep 600\n');
+  // Fails before it ever runs (systemd: 203/EXEC), so a blocking start sees the failure.
+  fs.writeFileSync(path.join(dir, 'fails.service'), '[Service]\nExecStart=/nonexistent/app\n');
+  fs.writeFileSync(
+    path.join(dir, 'picky.service'),
+    '[Service]\nExecStart=/bin/sleep 600\n[X-Fleet]\nMachineMetadata=region=mars\n',
+  );
 });
 
 afterAll(async () => {
@@ -136,5 +142,33 @@ describe('history', () => {
     expect((await offline(['replay', path.join(dir, 'nope.jsonl')])).code).not.toBe(0);
     expect((await offline(['replay', file, '--until=0'])).code).not.toBe(0);
     expect((await offline(['replay', file, '--until=-1'])).code).not.toBe(0);
+  });
+
+  it('why not running: a blocking start says why and exits non-zero; status and list-unit-files show it', async () => {
+    if (!daemon || daemon.proc.exitCode !== null) daemon = await startDevDaemon({ dir, port });
+    const failed = await cli(['start', 'fails.service']);
+    expect(failed.code).toBe(1);
+    expect(failed.stderr).toMatch(
+      /^Error waiting for units: unit fails\.service failed on \S+: exit-code(, exit status \d+)?$/m,
+    );
+    const unplaced = await cli(['start', 'picky.service']);
+    expect(unplaced.code).toBe(1);
+    expect(unplaced.stderr).toMatch(
+      /^Error waiting for units: unit picky\.service cannot be placed: .*MachineMetadata region=mars/m,
+    );
+
+    const st = await cli(['status', 'picky.service']);
+    expect(st.code).toBe(1);
+    expect(st.stderr).toMatch(/^Not placed: .*MachineMetadata region=mars/m);
+    const st2 = await cli(['status', 'fails.service']);
+    expect(st2.stdout).toMatch(/^Last failure: exit-code(, exit status \d+)? on \S+ at \d{4}-/m);
+
+    const rows = tableObjects(
+      (await cli(['list-unit-files', '--fields=unit,state,reason,failure'])).stdout,
+    );
+    expect(rows.find((r) => r.unit === 'picky.service')?.reason).toMatch(/region=mars/);
+    expect(rows.find((r) => r.unit === 'fails.service')?.failure).toMatch(/^exit-code/);
+    expect(rows.find((r) => r.unit === 'picky.service')?.failure).toBe('-');
+    expect(rows.find((r) => r.unit === 'fails.service')?.reason).toBe('-');
   });
 });

@@ -6,7 +6,6 @@ import type { ApiClient } from '../../src/api/client';
 import { connectApi } from '../../src/api/client';
 import { ErrorCode, FlotillaError } from '../../src/errors';
 import { UnitView } from '../../src/gen/flotilla/v1/flotilla';
-import { freePort } from '../harness';
 import { runCli } from '../helpers/cli';
 import { killDevUnits, startDevDaemon, type DevDaemon } from '../helpers/dev-daemon';
 
@@ -78,23 +77,23 @@ const SERVICE = [
 
 beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'flotilla-input-'));
-  grpcPort = await freePort();
-  fleetPort = await freePort();
-  httpPort = await freePort();
+  // Every listener on a port the daemon picks (port 0) and announces; HTTP comes up last.
   daemon = await startDevDaemon({
     dir,
-    port: grpcPort,
-    readyPort: fleetPort,
+    readyListener: 'HTTP',
     kind: 'flotillad --dev (input)',
     args: [
       '--fleet-api-listen',
-      `127.0.0.1:${fleetPort}`,
+      '127.0.0.1:0',
       '--http-listen',
-      `127.0.0.1:${httpPort}`,
+      '127.0.0.1:0',
       '--max-unit-bytes',
       String(MAX_UNIT_BYTES),
     ],
   });
+  grpcPort = daemon.port;
+  fleetPort = daemon.portOf('fleet API v1');
+  httpPort = daemon.portOf('HTTP');
   api = connectApi(`127.0.0.1:${grpcPort}`, { requestTimeoutMs: 10_000 });
   for (let i = 0; i < 200; i++) {
     const m = await api.listMachines({}).catch(() => undefined);

@@ -5,12 +5,12 @@ import { startApiServer, type ApiServerHandle } from '../../src/api/server';
 import { serverTls } from '../../src/api/tls';
 import { isFlotillaError, ErrorCode } from '../../src/errors';
 import { freePort } from '../harness';
-import { runCli } from '../helpers/cli';
+import { runCli, runCliInProcess } from '../helpers/cli';
 import { startCluster } from '../helpers/cluster';
 import { startDevDaemon } from '../helpers/dev-daemon';
 import { loadConfig, type DaemonConfig } from '../../src/daemon/config';
 import { etcdSecurity, natsSecurity } from '../../src/daemon/stores';
-import { FakeCluster } from '../helpers/fake-cluster';
+import { startEngineCluster, type EngineCluster } from '../helpers/engine-cluster';
 import { TestPki } from '../helpers/certs';
 
 /**
@@ -45,21 +45,22 @@ const mtlsFlags = (): string[] => [
   f('client.key'),
 ];
 
-let fake: FakeCluster;
+let cluster: EngineCluster;
 const servers: ApiServerHandle[] = [];
 
-beforeAll(() => {
+beforeAll(async () => {
   pki.makeBasics();
-  fake = new FakeCluster();
+  cluster = await startEngineCluster();
 });
 afterAll(async () => {
   for (const s of servers) await s.close();
+  await cluster.close();
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
 async function serve(mutual: boolean): Promise<{ tcp: string; unix: string }> {
   const server = await startApiServer({
-    api: fake,
+    api: cluster.api,
     listen: ['127.0.0.1:0', `unix://${f(`api-${servers.length}.sock`)}`],
     credentials: serverTls({
       cert: f('server.pem'),
@@ -81,10 +82,14 @@ const machineIds = (stdout: string): string[] =>
 describe('gRPC API over TLS', () => {
   it('TLS: a client that trusts the CA is served; a plaintext client is not', async () => {
     const { tcp } = await serve(false);
-    const ok = await runCli(['list-machines', '--ca-file', f('ca.pem')], { endpoint: tcp });
+    const ok = await runCliInProcess(['list-machines', '--ca-file', f('ca.pem')], {
+      endpoint: tcp,
+    });
     expect(ok.code).toBe(0);
     expect(machineIds(ok.stdout)).toHaveLength(3);
-    const plain = await runCli(['list-machines', '--request-timeout', '3'], { endpoint: tcp });
+    const plain = await runCliInProcess(['list-machines', '--request-timeout', '3'], {
+      endpoint: tcp,
+    });
     expect(plain.code).toBe(1);
     expect(plain.stderr).toMatch(/^Error retrieving list of active machines: /);
   });
@@ -92,17 +97,17 @@ describe('gRPC API over TLS', () => {
   it('mTLS: only clients with a certificate from the CA are served', async () => {
     const { tcp } = await serve(true);
     const tls = ['--ca-file', f('ca.pem')];
-    const ok = await runCli(
+    const ok = await runCliInProcess(
       ['list-machines', ...tls, '--cert-file', f('client.pem'), '--key-file', f('client.key')],
       { endpoint: tcp },
     );
     expect(ok.code).toBe(0);
     expect(machineIds(ok.stdout)).toHaveLength(3);
-    const noCert = await runCli(['list-machines', '--request-timeout', '3', ...tls], {
+    const noCert = await runCliInProcess(['list-machines', '--request-timeout', '3', ...tls], {
       endpoint: tcp,
     });
     expect(noCert.code).toBe(1);
-    const rogue = await runCli(
+    const rogue = await runCliInProcess(
       [
         'list-machines',
         '--request-timeout',
@@ -117,7 +122,7 @@ describe('gRPC API over TLS', () => {
     );
     expect(rogue.code).toBe(1);
     // The same settings from the environment, as for every flag.
-    const env = await runCli(['list-machines'], {
+    const env = await runCliInProcess(['list-machines'], {
       endpoint: tcp,
       env: {
         FLOTILLA_CA_FILE: f('ca.pem'),
@@ -130,7 +135,7 @@ describe('gRPC API over TLS', () => {
 
   it('the unix socket stays plaintext (guarded by its file mode)', async () => {
     const { unix } = await serve(true);
-    const r = await runCli(['list-machines'], { endpoint: unix });
+    const r = await runCliInProcess(['list-machines'], { endpoint: unix });
     expect(r.code).toBe(0);
     expect(machineIds(r.stdout)).toHaveLength(3);
   });
@@ -153,7 +158,7 @@ describe('gRPC API over TLS', () => {
     expect((noKey as Error).message).toBe('grpc_tls_key is required with grpc_tls_cert');
     const missing = err(() => serverTls({ cert: f('nope.pem'), key: f('server.key') }));
     expect((missing as Error).message).toContain(`grpc_tls_cert: cannot read ${f('nope.pem')}`);
-    const cli = await runCli(['list-machines', '--cert-file', f('client.pem')], {
+    const cli = await runCliInProcess(['list-machines', '--cert-file', f('client.pem')], {
       endpoint: '127.0.0.1:1',
     });
     expect(cli.code).toBe(1);

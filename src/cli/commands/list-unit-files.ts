@@ -5,6 +5,7 @@ import { err, fieldsFlag, isFull, printList } from '../command';
 import { errorMessage } from '../errors';
 import { LIST_UNIT_FILES_FIELDS, selectFields } from '../fields';
 import { dash, formatHash, machineFullLegend } from '../format';
+import { failureText } from '../wait';
 
 type Field = (u: Unit, full: boolean, machines: ReadonlyMap<string, Machine>) => string;
 
@@ -24,6 +25,9 @@ const FIELDS: Record<string, Field> = {
   tmachine: target,
   desc: (u) => dash(u.description),
   global: (u) => String(u.global),
+  // Why not running: the scheduler's reason for not placing it, and its last failure.
+  reason: (u) => dash(u.reason),
+  failure: (u) => (u.lastFailure ? failureText(u.lastFailure) : '-'),
 };
 
 export const listUnitFiles: Command = {
@@ -32,7 +36,8 @@ export const listUnitFiles: Command = {
   usage: '[--no-legend] [-l|--full] [--fields=LIST] [--json]',
   description: `Lists every unit in the cluster, loaded onto a machine or not, sorted by name.
 DSTATE is the target state, STATE the current state, TARGET the machine the unit is
-scheduled to ("global" for global units, "-" when unscheduled).
+scheduled to ("global" for global units, "-" when unscheduled). REASON is why the scheduler
+cannot place it, FAILURE its last failure (systemd's result and exit status).
 
 Valid fields: ${LIST_UNIT_FILES_FIELDS.valid.join(',')} (default ${LIST_UNIT_FILES_FIELDS.defaults}).`,
   async run(ctx: Context): Promise<number> {

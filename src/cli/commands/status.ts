@@ -1,9 +1,16 @@
-import type { Unit } from '../../gen/flotilla/v1/flotilla';
+import type { Unit, UnitFailure } from '../../gen/flotilla/v1/flotilla';
 import { getUnitOrUndefined, listAllUnitStates, MachineCache } from '../cluster-data';
 import type { Command, Context } from '../command';
 import { err, isFull, isJson } from '../command';
 import { CliError, errorMessage } from '../errors';
 import { uniqueNames } from '../units';
+import { failureText } from '../wait';
+
+/** `exit-code, exit status 3 on 5c58e13d.../10.0.0.1 at 2026-12-06T19:09:02.307Z` */
+async function failureLine(f: UnitFailure, machines: MachineCache): Promise<string> {
+  const at = f.timeMs ? ` at ${new Date(Number(f.timeMs)).toISOString()}` : '';
+  return `${failureText(f)} on ${await machines.legend(f.machineId, false)}${at}`;
+}
 
 interface StatusText {
   unit: string;
@@ -22,6 +29,7 @@ machine answers (no SSH). A global unit is shown for every machine it runs on.`,
     const api = ctx.api();
     const names = uniqueNames(ctx.args);
     const units: Unit[] = [];
+    const machines = new MachineCache(api);
     for (const name of names) {
       let u: Unit | undefined;
       try {
@@ -35,14 +43,16 @@ machine answers (no SSH). A global unit is shown for every machine it runs on.`,
         return 1;
       }
       if (!u.global && (u.currentState || 'inactive') === 'inactive') {
+        // Why not running: the scheduler's reason, and the last failure (issue 17, point 3).
         err(ctx, `Unit ${name} does not appear to be loaded.`);
+        if (u.reason) err(ctx, `Not placed: ${u.reason}`);
+        if (u.lastFailure) err(ctx, `Last failure: ${await failureLine(u.lastFailure, machines)}`);
         return 1;
       }
       units.push(u);
     }
 
     const results: StatusText[] = [];
-    const machines = new MachineCache(api);
     try {
       const globalRows = units.some((u) => u.global) ? await listAllUnitStates(api) : [];
       for (const u of units) {
@@ -71,8 +81,15 @@ machine answers (no SSH). A global unit is shown for every machine it runs on.`,
     const blocks: string[] = [];
     for (const r of results) {
       const text = r.text.endsWith('\n') ? r.text : `${r.text}\n`;
-      const global = units.find((u) => u.name === r.unit)?.global;
-      blocks.push(global ? `Machine ${await machines.legend(r.machine, full)}:\n${text}` : text);
+      const u = units.find((x) => x.name === r.unit);
+      // A unit that failed and is running again (or failed again) says when it last failed.
+      const last =
+        u?.lastFailure && !u.global
+          ? `Last failure: ${await failureLine(u.lastFailure, machines)}\n`
+          : '';
+      blocks.push(
+        u?.global ? `Machine ${await machines.legend(r.machine, full)}:\n${text}` : text + last,
+      );
     }
     // An empty line between units, as fleetctl printed to match systemctl status.
     ctx.io.stdout(blocks.join('\n'));

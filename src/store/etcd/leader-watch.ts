@@ -100,6 +100,7 @@ export class LeaderWatch {
     const w = this.watcher;
     this.watcher = undefined;
     this.connected = false;
+    // A watch being dropped: if cancelling it fails, the server drops it with the connection.
     if (w) void w.cancel().catch(() => undefined);
   }
 
@@ -137,6 +138,7 @@ export class LeaderWatch {
     w.on('error', () => {
       // The server cancelled the watch (e.g. its start revision was compacted): start over.
       if (this.watcher !== w || !this.running) return;
+      // Already cancelled by the server: cancelling again may fail, harmlessly.
       void w.cancel().catch(() => undefined);
       this.connected = false;
       this.openWatch();

@@ -258,10 +258,12 @@ describe('schedule protocol', () => {
     leader.change('m1', [scheduled('a.service')]);
     await settled(agent, driver, { 'a.service': 'active' });
     leader.newTerm(false);
-    leader.change('m1', [scheduled('b.service')]); // epoch 2 seq 1
+    // Epoch 2 seq 2: a new term's projection numbers the schedule it starts with 1 (as the
+    // engine does, src/engine/projections.ts), so the first delta of the term is 2.
+    leader.change('m1', [scheduled('b.service')]);
     await settled(agent, driver, { 'a.service': 'active', 'b.service': 'active' });
     expect(leader.requestsFor('m1')).toBe(2);
-    expect(agent.position()).toEqual({ epoch: 2, seq: 1 });
+    expect(agent.position()).toEqual({ epoch: 2, seq: 2 });
     expect(driver.counts.stop + driver.counts.unload).toBe(0);
   });
 
@@ -383,8 +385,15 @@ describe('only the leader of the current epoch commands (leaderCheck)', () => {
     const before = agent.stats.notFromLeader;
     // L2 forges the next deltas of the current epoch: remove a.service, run x.service.
     for (let seq = 2; seq <= 4; seq++) {
-      other.seqs.set('m1', seq - 1);
-      other.change('m1', [scheduled('x.service')], ['a.service']);
+      const forged = {
+        v: PROTOCOL_VERSION,
+        kind: 'delta',
+        epoch: 1,
+        seq,
+        put: [scheduled('x.service')],
+        remove: ['a.service'],
+      };
+      other.publishRaw(other.scheduleSubject('m1'), encode(forged));
     }
     other.newTerm(); // a resync under L2's name (epoch 2): refused too
     await waitFor(() => agent.stats.notFromLeader === before + 4, 'four refusals');
@@ -405,11 +414,12 @@ describe('only the leader of the current epoch commands (leaderCheck)', () => {
     await settled(agent, driver, { 'a.service': 'active' });
     // L2 wins epoch 2; its schedule is L1's plus b.service.
     other.epoch = 2;
-    other.schedules.set('m1', new Map(leader.schedules.get('m1')));
+    other.adopt('m1', leader.full('m1').units);
     other.change('m1', [scheduled('b.service')]);
     agent.setLeader({ machine: 'L2', epoch: 2 });
     await settled(agent, driver, { 'a.service': 'active', 'b.service': 'active' });
-    expect(agent.position()).toEqual({ epoch: 2, seq: 1 });
+    // Seq 2: the schedule L2 starts its term with is 1 (as the engine numbers it).
+    expect(agent.position()).toEqual({ epoch: 2, seq: 2 });
     const before = agent.stats.notFromLeader;
     // L1, deposed, still publishes: with its old epoch, and claiming the new one.
     leader.change('m1', [], ['a.service']);
@@ -418,7 +428,7 @@ describe('only the leader of the current epoch commands (leaderCheck)', () => {
     leader.newTerm();
     await waitFor(() => agent.stats.notFromLeader === before + 3, 'three refusals');
     expect(agent.unitState('a.service')).toBe('active');
-    expect(agent.position()).toEqual({ epoch: 2, seq: 1 });
+    expect(agent.position()).toEqual({ epoch: 2, seq: 2 });
     expect(log.lines.some((e) => e.level === 'warn' && e.msg.includes('not from the leader'))).toBe(
       true,
     );

@@ -1,10 +1,13 @@
 /**
- * A fake leader for agent tests: keeps a schedule per machine, publishes deltas with the
- * per-machine seq on `agent.<machine>.schedule`, answers `engine.schedule.get`, and records
- * reports and heartbeats. Works on any Bus (LocalBus or NatsBus).
+ * A stand-in leader for agent tests: the real leader's schedule projection (DesiredSchedule,
+ * src/engine/desired.ts) numbers the deltas and builds the full schedules, so the agent is
+ * tested against what the engine sends; this class only decides what runs where (the test says
+ * so with `change`), publishes the deltas on `agent.<machine>.schedule`, answers
+ * `engine.schedule.get`, and records reports and heartbeats. Works on any Bus.
  */
-import { createHash } from 'node:crypto';
 import type { Bus, Subscription } from '../../../src/bus/types';
+import { DesiredSchedule } from '../../../src/engine/desired';
+import type { UnitRecord } from '../../../src/engine/state';
 import {
   type Heartbeat,
   type ScheduleDelta,
@@ -19,34 +22,36 @@ import {
   encode,
   subjects,
 } from '../../../src/protocol';
+import { parseUnitFile, serializeUnitFile, unitHash } from '../../../src/unit';
 
 export function unitFile(name: string, exec = '/bin/sleep 1000', extra = ''): string {
   return `[Unit]\nDescription=${name}\n\n[Service]\nExecStart=${exec}\n${extra}`;
 }
 
+/** A unit as the leader schedules it: its file as the engine serializes it, and its hash. */
 export function scheduled(
   unit: string,
   target: 'loaded' | 'launched' = 'launched',
   contents = unitFile(unit),
 ): ScheduledUnit {
-  return { unit, target, contents, hash: createHash('sha1').update(contents).digest('hex') };
+  const options = parseUnitFile(contents);
+  return { unit, target, contents: serializeUnitFile(options), hash: unitHash(options) };
 }
 
 export class FakeLeader {
-  epoch: number;
-  readonly schedules = new Map<string, Map<string, ScheduledUnit>>();
-  readonly seqs = new Map<string, number>();
   readonly requests: ScheduleRequest[] = [];
   readonly reports: StateReport[] = [];
   /** Encoded size of each report received, in bytes. */
   readonly reportSizes: number[] = [];
   readonly heartbeats: Heartbeat[] = [];
-  /** Deltas published, per machine. */
+  /** Deltas published (or lost), per machine. */
   readonly published = new Map<string, ScheduleDelta[]>();
-  /** When false, schedule.get is not subscribed (no responders). */
   private subs: Subscription[] = [];
   private getSub: Subscription | undefined;
   private readonly subj;
+  /** The units' files, as the engine's fold holds them (DesiredSchedule reads name and options). */
+  private readonly records = new Map<string, UnitRecord>();
+  private desired: DesiredSchedule;
   /**
    * The engine's machine ID, when it speaks on the subjects that name their sender (as a
    * daemon's engine does: `agent.<m>.schedule.<name>`, `agents.resync.<name>`, requests on
@@ -59,8 +64,8 @@ export class FakeLeader {
     readonly cluster: string,
     epoch = 1,
   ) {
-    this.epoch = epoch;
     this.subj = subjects(cluster);
+    this.desired = new DesiredSchedule(epoch, (n) => this.records.get(n));
   }
 
   /**
@@ -122,42 +127,36 @@ export class FakeLeader {
   }
 
   full(machine: string): ScheduleFull {
-    const units = [...(this.schedules.get(machine)?.values() ?? [])];
-    return {
-      v: PROTOCOL_VERSION,
-      kind: 'full',
-      epoch: this.epoch,
-      seq: this.seqs.get(machine) ?? 0,
-      units,
-    };
+    return this.desired.full(machine);
   }
 
-  private sched(machine: string): Map<string, ScheduledUnit> {
-    let s = this.schedules.get(machine);
-    if (!s) this.schedules.set(machine, (s = new Map()));
-    return s;
-  }
-
-  /** Changes the schedule and publishes the delta (unless `lose`: then the message is "lost"). */
+  /**
+   * Changes `machine`'s schedule and publishes the delta the leader's projection makes of it
+   * (unless `lose`: then the message is "lost" on the wire). A change that changes nothing still
+   * gets the next number (an empty delta, as the leader's nudge).
+   */
   change(
     machine: string,
     put: ScheduledUnit[],
     remove: string[] = [],
     lose = false,
   ): ScheduleDelta {
-    const s = this.sched(machine);
-    for (const u of put) s.set(u.unit, u);
-    for (const r of remove) s.delete(r);
-    const seq = (this.seqs.get(machine) ?? 0) + 1;
-    this.seqs.set(machine, seq);
-    const delta: ScheduleDelta = {
-      v: PROTOCOL_VERSION,
-      kind: 'delta',
-      epoch: this.epoch,
-      seq,
-      put,
-      remove,
-    };
+    for (const u of put) {
+      // Contents as the engine serializes them: the test's file is parsed back to options.
+      const options = parseUnitFile(u.contents);
+      this.records.set(u.unit, { name: u.unit, options, hash: u.hash } as UnitRecord);
+      const on = new Set(this.desired.machinesOf(u.unit)).add(machine);
+      this.desired.set(u.unit, on, { hash: u.hash, target: u.target });
+    }
+    for (const unit of remove) {
+      const on = new Set(this.desired.machinesOf(unit));
+      on.delete(machine);
+      const entry = this.entryOf(unit);
+      this.desired.set(unit, on, on.size > 0 && entry ? entry : null);
+    }
+    const deltas = this.desired.flush().filter((d) => d.machine === machine);
+    if (deltas.length > 1) throw new Error(`one change made ${deltas.length} deltas`);
+    const delta = deltas[0]?.delta ?? this.desired.nudge(machine);
     let list = this.published.get(machine);
     if (!list) this.published.set(machine, (list = []));
     list.push(delta);
@@ -165,12 +164,57 @@ export class FakeLeader {
     return delta;
   }
 
-  /** A new term: epoch + 1, seqs restart, `agents.resync` published. */
+  /** The hash and target `unit` is scheduled with (on any machine). */
+  private entryOf(unit: string): { hash: string; target: 'loaded' | 'launched' } | undefined {
+    for (const m of this.desired.machinesOf(unit)) {
+      const u = this.desired.full(m).units.find((x) => x.unit === unit);
+      if (u) return { hash: u.hash, target: u.target };
+    }
+    return undefined;
+  }
+
+  /** The epoch of the deltas and full schedules sent. */
+  get epoch(): number {
+    return this.desired.epoch;
+  }
+
+  /** Speaks for another epoch from now on (the same placements, numbered as a new term's). */
+  set epoch(epoch: number) {
+    const placements = this.desired.units().map((u) => ({
+      unit: u,
+      machines: [...this.desired.machinesOf(u)],
+      entry: this.entryOf(u)!,
+    }));
+    this.desired = new DesiredSchedule(epoch, (n) => this.records.get(n));
+    for (const p of placements) this.desired.set(p.unit, p.machines, p.entry);
+    this.desired.discard();
+  }
+
+  /**
+   * A new term: epoch + 1 and a new projection of the same placements, numbered as the engine
+   * numbers a new term's (its pending changes discarded: agents fetch their full schedule).
+   */
   newTerm(publishResync = true): void {
-    this.epoch++;
-    this.seqs.clear();
+    this.epoch = this.epoch + 1;
     if (publishResync)
       this.bus.publish(this.resyncSubject(), encode({ v: PROTOCOL_VERSION, epoch: this.epoch }));
+  }
+
+  /**
+   * Takes `units` into `machine`'s schedule without a delta, as a new leader finds them in the
+   * state it starts its term with.
+   */
+  adopt(machine: string, units: ScheduledUnit[]): void {
+    for (const u of units) {
+      this.records.set(u.unit, {
+        name: u.unit,
+        options: parseUnitFile(u.contents),
+        hash: u.hash,
+      } as UnitRecord);
+      const on = new Set(this.desired.machinesOf(u.unit)).add(machine);
+      this.desired.set(u.unit, on, { hash: u.hash, target: u.target });
+    }
+    this.desired.discard();
   }
 
   scheduleSubject(machine: string): string {

@@ -36,12 +36,16 @@ describe('--fields', () => {
     ]);
   });
 
-  test('valid field sets are fleetctl v1.0 ones', () => {
+  test("valid field sets are fleetctl v1.0 ones (and list-unit-files' why-not-running fields)", () => {
     expect([...LIST_UNITS_FIELDS.valid].sort()).toEqual(
       ['unit', 'machine', 'active', 'sub', 'load', 'hash'].sort(),
     );
     expect([...LIST_UNIT_FILES_FIELDS.valid].sort()).toEqual(
-      ['unit', 'hash', 'dstate', 'state', 'target', 'desc', 'global', 'tmachine'].sort(),
+      [
+        ...['unit', 'hash', 'dstate', 'state', 'target', 'desc', 'global', 'tmachine'],
+        // Flotilla's: the scheduler's reason for not placing a unit, and its last failure.
+        ...['reason', 'failure'],
+      ].sort(),
     );
     expect([...LIST_MACHINES_FIELDS.valid].sort()).toEqual(['ip', 'machine', 'metadata']);
   });

@@ -47,4 +47,13 @@ describe('CampaignRetry', () => {
     for (let i = 0; i < 3; i++) expect(r.failed(outage)).toBeLessThan(1000);
     expect(lines).toEqual(Array(3).fill('warn campaign failed; retrying'));
   });
+
+  it('a log of unknown events: an error each time, and the election left to others for 10 s', () => {
+    const { log, lines } = recorder();
+    const r = new CampaignRetry({ cluster: 'prod', log });
+    const unknown = new FlotillaError(ErrorCode.UnknownEventSchema, 'event type Foo');
+    expect(r.failed(unknown)).toBeGreaterThanOrEqual(10_000);
+    expect(r.failed(unknown)).toBeGreaterThanOrEqual(10_000);
+    expect(lines).toEqual(Array(2).fill('error refusing to lead: unknown events in the log'));
+  });
 });

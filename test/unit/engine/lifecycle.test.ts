@@ -6,7 +6,10 @@ import {
   observe,
   phaseName,
   stateColumn,
+  stepAll,
 } from '../../../src/engine/lifecycle';
+import { engineUnitMachine, type EngineUnitEvent } from '../../../src/machines/engine-unit';
+import { pureStepper } from '../../../src/machines/pure';
 import { decodeState, encodeState } from '../../../src/engine/snapshot';
 import { emptyState, type ClusterState } from '../../../src/engine/state';
 import type { EventBody, FlotillaEvent, UnitRuntimeState } from '../../../src/events/types';
@@ -177,5 +180,67 @@ describe('unit lifecycle in the fold', () => {
     expect(observe([s('activating')])).toBe('loaded');
     expect(observe([s('active'), s('failed')])).toBe('failed');
     expect(observe([s('inactive', 'not-found')])).toBe('unloaded');
+  });
+});
+
+describe('stepAll (steps taken once, then looked up)', () => {
+  const observed = fc.constantFrom(
+    'none' as const,
+    'unloaded' as const,
+    'loaded' as const,
+    'running' as const,
+    'failed' as const,
+  );
+  const event: fc.Arbitrary<EngineUnitEvent> = fc.oneof(
+    target.map((t): EngineUnitEvent => ({ type: 'TARGET_SET', target: t })),
+    observed.map((o): EngineUnitEvent => ({ type: 'SCHEDULED', observed: o })),
+    fc
+      .record({ lost: fc.boolean(), observed })
+      .map((r): EngineUnitEvent => ({ type: 'UNSCHEDULED', ...r })),
+    observed.map((o): EngineUnitEvent => ({ type: 'OBSERVED', observed: o })),
+    fc.constant<EngineUnitEvent>({ type: 'UNPLACEABLE' }),
+    fc.constant<EngineUnitEvent>({ type: 'DESTROYED' }),
+  );
+  const input = fc.record({
+    name: unit,
+    target,
+    global: fc.boolean(),
+    placed: fc.boolean(),
+    lost: fc.boolean(),
+    observed,
+  });
+  const plain = pureStepper(engineUnitMachine, {
+    name: '',
+    target: 'inactive',
+    global: false,
+    placed: false,
+    lost: false,
+    observed: 'none',
+  });
+  const view = (l: ReturnType<typeof plain.initial>) => ({
+    value: l.value,
+    status: l.status,
+    context: l.context,
+  });
+
+  it('gives, for every unit, what stepping XState event by event gives', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(input, fc.array(event, { maxLength: 30 })), { maxLength: 8 }),
+        (runs) => {
+          // Several units in a row: later ones reuse the steps earlier ones took (another name).
+          for (const [i, events] of runs) {
+            let want = plain.initial(i);
+            for (const e of events) want = plain.step(want, e);
+            const got = stepAll(plain.initial(i), events);
+            expect(view(got)).toEqual(view(want));
+            // Still a snapshot XState steps on from.
+            const more: EngineUnitEvent = { type: 'OBSERVED', observed: 'running' };
+            expect(view(plain.step(got, more))).toEqual(view(plain.step(want, more)));
+          }
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 });

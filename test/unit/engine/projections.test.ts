@@ -43,7 +43,7 @@ function setup() {
     lost: (m) => membership.push(`lost ${m}`),
   });
   /** Commits `bodies` as the engine does: fold, route, desired schedules, publish. */
-  const commit = (bodies: EventBody[]): void => {
+  const commit = (bodies: EventBody[]): number => {
     const touched = new Set<string>();
     const events = bodies.map(
       (b) => ({ ...b, index: ++index, epoch: 1, time: 1000, v: SCHEMA_VERSION }) as FlotillaEvent,
@@ -52,6 +52,7 @@ function setup() {
     for (const e of events) p.route(e, touched);
     for (const u of touched) p.recompute(u);
     p.publish();
+    return index;
   };
   /** What a published delta says, per machine: `+unit` to run, `-unit` to stop. */
   const published = (): string[] =>
@@ -84,15 +85,25 @@ it('events from commit to effects: machines, units, placement, a lost machine', 
   // A global unit runs wherever its metadata fits as soon as it is committed.
   expect(published()).toEqual([`m1: +g.service`, `m2: +g.service`]);
 
-  // Placement: the scheduler's decisions are events to commit; nothing is published before.
-  const decisions = p.plan();
-  expect(decisions).toEqual([
+  // Placement: the scheduler's decisions are events to commit; they touch neither the
+  // scheduler's indexes nor the schedules before, and no other plan runs meanwhile.
+  const placement = p.plan();
+  expect(placement.bodies).toEqual([
     { type: 'UnitScheduled', unit: 'a.service', machine: 'm1', reason: 'least loaded (1 unit)' },
     { type: 'UnitScheduled', unit: 'b.service', machine: 'm2', reason: 'least loaded (1 unit)' },
   ]);
+  expect(p.scheduler.placementOf('a.service')).toBeUndefined();
+  expect(p.scheduler.loadOf('m1')).toBe(1);
+  expect(p.mayPlan()).toBe(false);
   expect(published()).toEqual([]);
-  commit(decisions);
+  p.committedUpTo(placement.decisions, commit(placement.bodies));
   expect(state.units.get('a.service')?.machine).toBe('m1');
+  expect(p.scheduler.placementOf('a.service')).toBe('m1');
+  expect(p.scheduler.loadOf('m1')).toBe(2);
+  expect(p.mayPlan()).toBe(true);
+  expect(p.scheduler.explain('a.service')).toBe(
+    'a.service: scheduled on m1: least loaded (1 unit)',
+  );
   expect(published()).toEqual([`m1: +a.service`, `m2: +b.service`]);
 
   // A machine lost: its actor hears of it; its unit goes to the other machine once committed.
@@ -101,17 +112,23 @@ it('events from commit to effects: machines, units, placement, a lost machine', 
   // Global units follow the machines at once; a placed unit waits for its decision's commit.
   expect(published()).toEqual([`m1: -g.service`]);
   const moves = p.plan();
-  expect(moves).toEqual([
+  expect(moves.bodies).toEqual([
     { type: 'UnitUnscheduled', unit: 'a.service', machine: 'm1', reason: 'machine lost' },
     { type: 'UnitScheduled', unit: 'a.service', machine: 'm2', reason: 'least loaded (2 units)' },
   ]);
-  commit(moves);
+  // The store refuses the write: nothing was applied, and the next plan decides the same.
+  p.abandon(moves.decisions);
+  expect(p.scheduler.placementOf('a.service')).toBeUndefined();
+  expect(p.scheduler.loadOf('m2')).toBe(2);
+  const again = p.plan();
+  expect(again.bodies).toEqual(moves.bodies);
+  p.committedUpTo(again.decisions, commit(again.bodies));
   expect(published()).toEqual([`m1: -a.service`, `m2: +a.service`]);
 
   // A unit stopped: it leaves its machine's schedule; the scheduler unschedules it.
   commit([{ type: 'UnitTargetSet', unit: 'b.service', target: 'inactive' }]);
   expect(published()).toEqual([`m2: -b.service`]);
-  expect(p.plan()).toEqual([
+  expect(p.plan().bodies).toEqual([
     { type: 'UnitUnscheduled', unit: 'b.service', machine: 'm2', reason: 'target state inactive' },
   ]);
 });

@@ -2,7 +2,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { ClusterApi } from '../../../src/api/types';
 import { fleetApiHandler } from '../../../src/fleetapi';
-import { FakeCluster } from '../../helpers/fake-cluster';
+import { startEngineCluster, type EngineCluster } from '../../helpers/engine-cluster';
 
 /** A fleet API handler on an in-process HTTP server on loopback, and a client that speaks to it. */
 export interface Served {
@@ -68,19 +68,19 @@ export async function serve(api: ClusterApi, tokenLimit?: number): Promise<Serve
 }
 
 /**
- * Before each test: a FakeCluster (agents moved by the test) behind a served fleet API, handed
- * to `use`; after it, both closed.
+ * Before each test: the real engine with three machines (test/helpers/engine-cluster.ts)
+ * behind a served fleet API, handed to `use`; after it, both closed.
  */
-export function serveFakeEachTest(use: (cluster: FakeCluster, api: Served) => void): void {
-  let cluster: FakeCluster;
+export function serveClusterEachTest(use: (cluster: EngineCluster, api: Served) => void): void {
+  let cluster: EngineCluster;
   let api: Served;
   beforeEach(async () => {
-    cluster = new FakeCluster({ agents: 'manual' });
-    api = await serve(cluster);
+    cluster = await startEngineCluster();
+    api = await serve(cluster.api);
     use(cluster, api);
   });
   afterEach(async () => {
     await api.close();
-    cluster.close();
+    await cluster.close();
   });
 }

@@ -5,24 +5,23 @@ import path from 'node:path';
 import { ErrorCode, FlotillaError } from '../../../src/errors';
 import { DISCOVERY_JSON } from '../../../src/fleetapi/discovery';
 import { startFleetApiServer } from '../../../src/fleetapi';
-import type { FakeCluster } from '../../helpers/fake-cluster';
-import { DEFAULT_MACHINES } from '../../helpers/fake-cluster';
+import { DEFAULT_MACHINES, type EngineCluster } from '../../helpers/engine-cluster';
 import type { Served } from './http';
-import { request, serve, serveFakeEachTest } from './http';
+import { request, serve, serveClusterEachTest } from './http';
 
 const [M1, M2, M3] = DEFAULT_MACHINES.map((m) => m.id);
 
-let cluster: FakeCluster;
+let cluster: EngineCluster;
 let api: Served;
 
-serveFakeEachTest((c, a) => {
+serveClusterEachTest((c, a) => {
   cluster = c;
   api = a;
 });
 
 describe('GET /fleet/v1/state', () => {
-  beforeEach(() => {
-    cluster.seed([
+  beforeEach(async () => {
+    await cluster.seed([
       { name: 'a.service', target: 'launched' },
       {
         name: 'g.service',
@@ -37,7 +36,7 @@ describe('GET /fleet/v1/state', () => {
     expect(r.status).toBe(200);
     const states = (r.json as { states: Record<string, string>[] }).states;
     expect(states.map((s) => `${s.name}@${s.machineID}`)).toEqual([
-      `a.service@${cluster.units.get('a.service')!.machine}`,
+      `a.service@${cluster.unitRecord('a.service')!.machine}`,
       ...[M1, M2, M3].sort().map((m) => `g.service@${m}`),
     ]);
     expect(Object.keys(states[0])).toEqual([
@@ -68,7 +67,7 @@ describe('GET /fleet/v1/state', () => {
   });
 
   it('skips pages a filter empties, so a page is empty only at the end', async () => {
-    const small = await serve(cluster, 1);
+    const small = await serve(cluster.api, 1);
     try {
       const pages: string[][] = [];
       let url = '/fleet/v1/state?alt=json&unitName=g.service';
@@ -106,7 +105,7 @@ describe('/fleet/v1/machines', () => {
   });
 
   it('pages machines with the token after the list, as MachinePage put it', async () => {
-    const small = await serve(cluster, 2);
+    const small = await serve(cluster.api, 2);
     try {
       const first = await small.req('GET', '/fleet/v1/machines');
       const page = first.json as { machines: { id: string }[]; nextPageToken: string };
@@ -123,18 +122,25 @@ describe('/fleet/v1/machines', () => {
   });
 
   it('applies add, replace and remove in order over the current metadata: 204', async () => {
+    // Removes only keys set through the API: the engine keeps those as an overlay on what the
+    // agent reports (docs/fleet-api.md), so an agent's own key (disk) cannot be removed here.
     const r = await api.req('PATCH', '/fleet/v1/machines', [
       { op: 'add', path: `/${M1}/metadata/role`, value: 'db' },
+      { op: 'add', path: `/${M1}/metadata/tier`, value: 'gold' },
       { op: 'replace', path: `/${M1}/metadata/region`, value: 'us-west' },
-      { op: 'remove', path: `/${M1}/metadata/disk` },
+      { op: 'remove', path: `/${M1}/metadata/tier` },
       { op: 'add', path: `/${M2}/metadata/role`, value: 'web' },
       { op: 'remove', path: `/${M2}/metadata/role` },
     ]);
     expect(r.status).toBe(204);
     expect(r.text).toBe('');
-    expect(cluster.machines[0].metadata).toEqual({ region: 'us-west', role: 'db' });
-    expect(cluster.machines[1].metadata).toEqual({});
-    expect(cluster.count('setMachineMetadata')).toBe(2);
+    expect(await cluster.machineMetadata(M1)).toEqual({
+      disk: 'ssd',
+      region: 'us-west',
+      role: 'db',
+    });
+    expect(await cluster.machineMetadata(M2)).toEqual({});
+    expect(cluster.api.count('setMachineMetadata')).toBe(2);
   });
 
   it.each([
@@ -154,7 +160,7 @@ describe('/fleet/v1/machines', () => {
     ]);
     expect(r.status).toBe(400);
     expect((r.json as { error: { message: string } }).error.message).toContain(message);
-    expect(cluster.count('setMachineMetadata')).toBe(0);
+    expect(cluster.api.count('setMachineMetadata')).toBe(0);
   });
 
   it('refuses a machine the cluster does not list with 404 and applies nothing', async () => {
@@ -166,11 +172,11 @@ describe('/fleet/v1/machines', () => {
     expect(r.json).toEqual({
       error: { code: 404, message: 'machine 0123456789abcdef0123456789abcdef not found' },
     });
-    expect(cluster.count('setMachineMetadata')).toBe(0);
+    expect(cluster.api.count('setMachineMetadata')).toBe(0);
   });
 
   it('passes the engine refusal of a value on as 400', async () => {
-    cluster.failNext(
+    cluster.api.failNext(
       'setMachineMetadata',
       new FlotillaError(
         ErrorCode.InvalidArgument,
@@ -242,7 +248,7 @@ describe('startFleetApiServer', () => {
     expect(fs.lstatSync(sock).isSocket()).toBe(true);
 
     const h = await startFleetApiServer({
-      api: cluster,
+      api: cluster.api,
       listen: [`unix://${sock}`, '127.0.0.1:0'],
     });
     try {
@@ -255,7 +261,7 @@ describe('startFleetApiServer', () => {
       expect(viaTcp.status).toBe(200);
       // A second server on the same live socket is refused.
       await expect(
-        startFleetApiServer({ api: cluster, listen: [`unix://${sock}`] }),
+        startFleetApiServer({ api: cluster.api, listen: [`unix://${sock}`] }),
       ).rejects.toThrow(/another process is serving on this socket/);
     } finally {
       await h.close();
@@ -266,11 +272,11 @@ describe('startFleetApiServer', () => {
   it('refuses a path that is not a socket, and a relative unix path', async () => {
     const file = path.join(dir, 'fleet.sock');
     fs.writeFileSync(file, 'x');
-    await expect(startFleetApiServer({ api: cluster, listen: [`unix://${file}`] })).rejects.toThrow(
-      /exists and is not a socket/,
-    );
     await expect(
-      startFleetApiServer({ api: cluster, listen: ['unix://fleet.sock'] }),
+      startFleetApiServer({ api: cluster.api, listen: [`unix://${file}`] }),
+    ).rejects.toThrow(/exists and is not a socket/);
+    await expect(
+      startFleetApiServer({ api: cluster.api, listen: ['unix://fleet.sock'] }),
     ).rejects.toThrow(/needs an absolute path/);
   });
 });

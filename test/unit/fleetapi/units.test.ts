@@ -1,7 +1,7 @@
 import { ErrorCode, FlotillaError } from '../../../src/errors';
-import type { FakeCluster } from '../../helpers/fake-cluster';
+import type { EngineCluster } from '../../helpers/engine-cluster';
 import type { Served } from './http';
-import { serve, serveFakeEachTest } from './http';
+import { serve, serveClusterEachTest } from './http';
 
 /**
  * /fleet/v1/units as fleetctl's generated client (fleet schema/v1-gen.go) calls it: `?alt=json`
@@ -13,10 +13,10 @@ const HELLO_OPTIONS = [
   { name: 'ExecStart', section: 'Service', value: '/bin/sleep 1000' },
 ];
 
-let cluster: FakeCluster;
+let cluster: EngineCluster;
 let api: Served;
 
-serveFakeEachTest((c, a) => {
+serveClusterEachTest((c, a) => {
   cluster = c;
   api = a;
 });
@@ -29,7 +29,7 @@ describe('PUT /fleet/v1/units/{name}', () => {
     });
     expect(r.status).toBe(201);
     expect(r.text).toBe('');
-    const u = cluster.units.get('hello.service')!;
+    const u = cluster.unitRecord('hello.service')!;
     expect(u.target).toBe('inactive');
     expect(u.options).toEqual([
       { section: 'Unit', name: 'Description', value: 'Hello' },
@@ -43,12 +43,12 @@ describe('PUT /fleet/v1/units/{name}', () => {
       options: HELLO_OPTIONS,
     });
     expect(r.status).toBe(201);
-    expect(cluster.units.get('web.service')!.target).toBe('launched');
+    expect(cluster.unitRecord('web.service')!.target).toBe('launched');
   });
 
   it('sets the desired state of an existing unit from SetUnitTargetState: 204, same options kept', async () => {
-    cluster.seed([{ name: 'hello.service', options: HELLO_OPTIONS }]);
-    const before = cluster.units.get('hello.service')!.hash;
+    await cluster.seed([{ name: 'hello.service', options: HELLO_OPTIONS }]);
+    const before = cluster.unitRecord('hello.service')!.hash;
     const r = await api.req('PUT', '/fleet/v1/units/hello.service?alt=json', {
       desiredState: 'launched',
       name: 'hello.service',
@@ -56,21 +56,21 @@ describe('PUT /fleet/v1/units/{name}', () => {
     });
     expect(r.status).toBe(204);
     expect(r.text).toBe('');
-    const u = cluster.units.get('hello.service')!;
+    const u = cluster.unitRecord('hello.service')!;
     expect(u.target).toBe('launched');
     expect(u.hash).toBe(before);
   });
 
   it('replaces the file of an existing unit sent with other options (fleetctl --replace): 201, inactive unless a desired state is sent', async () => {
-    cluster.seed([{ name: 'hello.service', target: 'launched' }]);
-    const before = cluster.units.get('hello.service')!.hash;
+    await cluster.seed([{ name: 'hello.service', target: 'launched' }]);
+    const before = cluster.unitRecord('hello.service')!.hash;
     const other = [{ name: 'ExecStart', section: 'Service', value: '/bin/other' }];
     let r = await api.req('PUT', '/fleet/v1/units/hello.service?alt=json', {
       name: 'hello.service',
       options: other,
     });
     expect(r.status).toBe(201);
-    let u = cluster.units.get('hello.service')!;
+    let u = cluster.unitRecord('hello.service')!;
     expect(u.hash).not.toBe(before);
     expect(u.options).toEqual([{ section: 'Service', name: 'ExecStart', value: '/bin/other' }]);
     expect(u.target).toBe('inactive');
@@ -82,7 +82,7 @@ describe('PUT /fleet/v1/units/{name}', () => {
       options: HELLO_OPTIONS,
     });
     expect(r.status).toBe(201);
-    u = cluster.units.get('hello.service')!;
+    u = cluster.unitRecord('hello.service')!;
     expect(u.options).toHaveLength(2);
     expect(u.target).toBe('loaded');
   });
@@ -127,7 +127,7 @@ describe('PUT /fleet/v1/units/{name}', () => {
       'cannot activate template "tmpl@.service"',
     ],
   ])('refuses %s', async (_what, name, body, status, message) => {
-    cluster.seed([{ name: 'hello.service' }]);
+    await cluster.seed([{ name: 'hello.service' }]);
     const r = await api.req('PUT', `/fleet/v1/units/${name}?alt=json`, body);
     expect(r.status).toBe(status);
     expect(r.headers['content-type']).toBe('application/json');
@@ -143,7 +143,7 @@ describe('PUT /fleet/v1/units/{name}', () => {
     expect((r.json as { error: { message: string } }).error.message).toContain(
       'unit name "hello.bogus" has unknown type "bogus"',
     );
-    expect(cluster.count('createUnits')).toBe(0);
+    expect(cluster.api.count('createUnits')).toBe(0);
   });
 
   it('refuses conflicting X-Fleet options with 400 naming the unit', async () => {
@@ -156,7 +156,7 @@ describe('PUT /fleet/v1/units/{name}', () => {
     });
     expect(r.status).toBe(400);
     expect(r.headers['x-flotilla-error-code']).toBe(ErrorCode.UnitOptionsInvalid);
-    expect(cluster.units.has('g.service')).toBe(false);
+    expect(cluster.unitRecord('g.service') !== undefined).toBe(false);
   });
 
   it('refuses another Content-Type with 415 and an undecodable body with 400', async () => {
@@ -182,8 +182,8 @@ describe('PUT /fleet/v1/units/{name}', () => {
 
 describe('GET and DELETE /fleet/v1/units/{name}', () => {
   it('shows a placed unit as fleet did: currentState, desiredState, machineID, name, options', async () => {
-    cluster.seed([{ name: 'hello.service', options: HELLO_OPTIONS, target: 'launched' }]);
-    const machine = cluster.units.get('hello.service')!.machine!;
+    await cluster.seed([{ name: 'hello.service', options: HELLO_OPTIONS, target: 'launched' }]);
+    const machine = cluster.unitRecord('hello.service')!.machine!;
     const r = await api.req('GET', '/fleet/v1/units/hello.service?alt=json');
     expect(r.status).toBe(200);
     expect(r.text).toBe(
@@ -192,7 +192,7 @@ describe('GET and DELETE /fleet/v1/units/{name}', () => {
   });
 
   it('leaves out currentState and machineID of a global unit, and empty option values', async () => {
-    cluster.seed([
+    await cluster.seed([
       {
         name: 'g.service',
         options: [
@@ -215,16 +215,16 @@ describe('GET and DELETE /fleet/v1/units/{name}', () => {
   });
 
   it('destroys with 204, then 404', async () => {
-    cluster.seed([{ name: 'hello.service' }]);
+    await cluster.seed([{ name: 'hello.service' }]);
     const r = await api.req('DELETE', '/fleet/v1/units/hello.service?alt=json');
     expect(r.status).toBe(204);
-    expect(cluster.units.has('hello.service')).toBe(false);
+    expect(cluster.unitRecord('hello.service') !== undefined).toBe(false);
     const again = await api.req('DELETE', '/fleet/v1/units/hello.service?alt=json');
     expect(again.status).toBe(404);
   });
 
   it('decodes a percent-escaped name as Go did', async () => {
-    cluster.seed([{ name: 'app@1.service' }]);
+    await cluster.seed([{ name: 'app@1.service' }]);
     const r = await api.req('GET', '/fleet/v1/units/app%401.service?alt=json');
     expect(r.status).toBe(200);
     expect((r.json as { name: string }).name).toBe('app@1.service');
@@ -241,9 +241,9 @@ describe('GET /fleet/v1/units', () => {
   });
 
   it('pages by token_limit with nextPageToken until the last page, as fleetctl loops', async () => {
-    const small = await serve(cluster, 2);
+    const small = await serve(cluster.api, 2);
     try {
-      cluster.seed(names.map((name) => ({ name })));
+      await cluster.seed(names.map((name) => ({ name })));
       const seen: string[][] = [];
       let url = '/fleet/v1/units?alt=json';
       for (let i = 0; i < 10; i++) {
@@ -263,8 +263,8 @@ describe('GET /fleet/v1/units', () => {
   });
 
   it('refuses a token it did not issue, one of another page size, and two tokens', async () => {
-    cluster.seed(names.map((name) => ({ name })));
-    const small = await serve(cluster, 2);
+    await cluster.seed(names.map((name) => ({ name })));
+    const small = await serve(cluster.api, 2);
     try {
       const first = (await small.req('GET', '/fleet/v1/units')).json as { nextPageToken: string };
       const other = await api.req('GET', `/fleet/v1/units?nextPageToken=${first.nextPageToken}`);
@@ -297,7 +297,7 @@ describe('failures of the cluster', () => {
     [new FlotillaError(ErrorCode.StoreUnavailable, 'the store is unreachable'), 503],
     [new FlotillaError(ErrorCode.Timeout, 'timed out'), 504],
   ])('answers %s with %i and the message', async (err, status) => {
-    cluster.failNext('listUnits', err);
+    cluster.api.failNext('listUnits', err);
     const r = await api.req('GET', '/fleet/v1/units?alt=json');
     expect(r.status).toBe(status);
     expect(r.json).toEqual({ error: { code: status, message: err.message } });
@@ -306,7 +306,7 @@ describe('failures of the cluster', () => {
   });
 
   it('answers a non-Flotilla error with 500', async () => {
-    cluster.failNext('getUnit', new Error('boom'));
+    cluster.api.failNext('getUnit', new Error('boom'));
     const r = await api.req('GET', '/fleet/v1/units/a.service');
     expect(r.status).toBe(500);
     expect(r.json).toEqual({ error: { code: 500, message: 'internal error: boom' } });

@@ -41,7 +41,9 @@ function run(units: SchedUnit[], steps: number[]) {
   const fold = new Map<string, string>();
   const inFlight: Decision[][] = [];
   let next = 0;
+  // Like the engine: a plan runs only once the previous plan's decisions are committed.
   const plan = () => {
+    if (inFlight.length > 0) return;
     const d = s.plan();
     if (d.length > 0) inFlight.push(d);
   };
@@ -93,7 +95,7 @@ it('no unit is left waiting when the units could all run (a displaced unit is pl
       for (const id of MACHINES) fresh.upsertMachine({ id, metadata: {} });
       for (const u of units) fresh.upsertUnit(u);
       for (const [u, m] of fold) fresh.place(u, m);
-      fresh.plan();
+      fresh.commit(fresh.plan());
       if (fresh.waitingUnits().length === 0) expect(s.waitingUnits()).toEqual([]);
     }),
     { numRuns: 2000 },

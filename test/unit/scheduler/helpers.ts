@@ -1,4 +1,4 @@
-import type { Decision, SchedMachine, SchedUnit } from '../../../src/scheduler';
+import type { Decision, SchedMachine, SchedUnit, Scheduler } from '../../../src/scheduler';
 import { formatDecision } from '../../../src/scheduler';
 import { parseUnitFile, unitRequirements, type TargetState } from '../../../src/unit';
 
@@ -22,4 +22,11 @@ export function machine(id: string, metadata: Record<string, string> = {}): Sche
 
 export function lines(ds: Decision[]): string[] {
   return ds.map(formatDecision);
+}
+
+/** One plan as the engine runs it: the decisions, then committed (applied to the scheduler). */
+export function planned(s: Scheduler): Decision[] {
+  const d = s.plan();
+  s.commit(d);
+  return d;
 }

@@ -9,6 +9,7 @@ import fc from 'fast-check';
 import type { SchedMachine, SchedUnit } from '../../../src/scheduler';
 import { machineIdMatches, schedule, Scheduler } from '../../../src/scheduler';
 import { matchesGlob, type UnitRequirements } from '../../../src/unit';
+import { planned } from './helpers';
 
 type Unit = SchedUnit & { machine?: string };
 
@@ -221,7 +222,7 @@ function run(machines: SchedMachine[], units: Unit[]): Scheduler {
   for (const m of machines) s.upsertMachine(m);
   for (const u of units) s.upsertUnit(u);
   for (const u of units) if (u.machine !== undefined) s.place(u.name, u.machine);
-  s.plan();
+  planned(s);
   return s;
 }
 
@@ -286,7 +287,7 @@ describe('scheduler properties', () => {
           if (u.machine !== undefined) s.place(u.name, u.machine);
         }
         for (const m of shuffled(machines, seed + 7)) s.upsertMachine(m);
-        expect(s.plan()).toEqual(schedule(units, machines));
+        expect(planned(s)).toEqual(schedule(units, machines));
       }),
       RUNS,
     );
@@ -296,7 +297,7 @@ describe('scheduler properties', () => {
     fc.assert(
       fc.property(clusterArb, ({ machines, units }) => {
         const s = run(machines, units);
-        expect(s.plan()).toEqual([]);
+        expect(planned(s)).toEqual([]);
       }),
       RUNS,
     );
@@ -311,11 +312,11 @@ describe('scheduler properties', () => {
         for (const u of units) s.upsertUnit(u);
         for (const u of units) if (u.machine !== undefined) s.place(u.name, u.machine);
         const decisions = s.plan();
-        const before = units.map((u) => s.placementOf(u.name));
         for (const d of decisions) {
           if (d.kind === 'schedule') s.place(d.unit, d.machine, d.reason);
           else s.unplace(d.unit);
         }
+        const before = units.map((u) => s.placementOf(u.name));
         expect(s.plan()).toEqual([]);
         expect(units.map((u) => s.placementOf(u.name))).toEqual(before);
       }),
@@ -365,9 +366,9 @@ describe('scheduler properties', () => {
         const machines = new Map<string, SchedMachine>();
         const units = new Map<string, SchedUnit>();
         const check = (): void => {
-          s.plan();
+          planned(s);
           expect(violations(worldOf(s, [...machines.values()], [...units.values()]))).toEqual([]);
-          expect(s.plan()).toEqual([]);
+          expect(planned(s)).toEqual([]);
         };
         for (const o of ops) {
           switch (o.op) {

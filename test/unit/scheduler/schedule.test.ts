@@ -1,6 +1,6 @@
 import type { SchedMachine, SchedUnit } from '../../../src/scheduler';
 import { schedule, Scheduler } from '../../../src/scheduler';
-import { lines, machine, placed, unit } from './helpers';
+import { lines, machine, placed, planned, unit } from './helpers';
 
 interface Case {
   name: string;
@@ -412,7 +412,7 @@ describe('schedule()', () => {
       for (const m of c.machines) s.upsertMachine(m);
       for (const u of c.units) s.upsertUnit(u);
       for (const u of c.units) if (u.machine !== undefined) s.place(u.name, u.machine);
-      s.plan();
+      planned(s);
       for (const [name, text] of Object.entries(c.explain)) expect(s.explain(name)).toBe(text);
     }
   });

@@ -1,20 +1,20 @@
 import { ErrorCode, FlotillaError } from '../../../src/errors';
 import { Scheduler } from '../../../src/scheduler';
-import { lines, machine, unit } from './helpers';
+import { lines, machine, planned, unit } from './helpers';
 
 /** A scheduler with machines m1..mN and the given units, planned once. */
 function cluster(n: number, ...units: ReturnType<typeof unit>[]): Scheduler {
   const s = new Scheduler();
   for (let i = 1; i <= n; i++) s.upsertMachine(machine(`m${i}`));
   for (const u of units) s.upsertUnit(u);
-  s.plan();
+  planned(s);
   return s;
 }
 
 describe('Scheduler, incrementally', () => {
   test('a second plan() with nothing new decides nothing', () => {
     const s = cluster(2, unit('a.service'), unit('b.service'));
-    expect(s.plan()).toEqual([]);
+    expect(planned(s)).toEqual([]);
   });
 
   test('machine lost: its units are rescheduled', () => {
@@ -22,7 +22,7 @@ describe('Scheduler, incrementally', () => {
     expect(s.placementOf('a.service')).toBe('m1');
     s.removeMachine('m1');
     expect(s.placementOf('a.service')).toBeUndefined();
-    expect(lines(s.plan())).toEqual([
+    expect(lines(planned(s))).toEqual([
       'unschedule a.service from m1: machine lost',
       'schedule a.service on m2: least loaded (1 unit)',
       'unschedule c.service from m1: machine lost',
@@ -34,12 +34,12 @@ describe('Scheduler, incrementally', () => {
     const s = cluster(2, unit('pin.service', 'MachineID=m1'));
     expect(s.placementOf('pin.service')).toBe('m1');
     s.removeMachine('m1');
-    expect(lines(s.plan())).toEqual(['unschedule pin.service from m1: machine lost']);
+    expect(lines(planned(s))).toEqual(['unschedule pin.service from m1: machine lost']);
     expect(s.explain('pin.service')).toBe(
       'pin.service: waiting: no machine satisfies MachineID=m1',
     );
     s.upsertMachine(machine('m1'));
-    expect(lines(s.plan())).toEqual(['schedule pin.service on m1: MachineID=m1']);
+    expect(lines(planned(s))).toEqual(['schedule pin.service on m1: MachineID=m1']);
   });
 
   test('a joining machine takes waiting units and rebalances nothing', () => {
@@ -51,9 +51,9 @@ describe('Scheduler, incrementally', () => {
     );
     expect(s.waitingUnits()).toEqual(['e.service']);
     s.upsertMachine(machine('m2'));
-    expect(s.plan()).toEqual([]);
+    expect(planned(s)).toEqual([]);
     s.upsertMachine(machine('m3', { role: 'edge' }));
-    expect(lines(s.plan())).toEqual(['schedule e.service on m3: least loaded (0 units)']);
+    expect(lines(planned(s))).toEqual(['schedule e.service on m3: least loaded (0 units)']);
     expect(s.placementOf('a.service')).toBe('m1');
     expect(s.placementOf('b.service')).toBe('m1');
   });
@@ -64,30 +64,30 @@ describe('Scheduler, incrementally', () => {
     s.upsertMachine(machine('m2', { role: 'web' }));
     s.upsertUnit(unit('w.service', 'MachineMetadata=role=web'));
     s.upsertUnit(unit('x.service'));
-    expect(lines(s.plan())).toEqual([
+    expect(lines(planned(s))).toEqual([
       'schedule w.service on m1: least loaded (0 units)',
       'schedule x.service on m2: least loaded (0 units)',
     ]);
     s.upsertMachine(machine('m1', { role: 'db' }));
-    expect(lines(s.plan())).toEqual([
+    expect(lines(planned(s))).toEqual([
       'unschedule w.service from m1: MachineMetadata role=web not satisfied (role=db)',
       'schedule w.service on m2: least loaded (1 unit)',
     ]);
     s.upsertMachine(machine('m1', { role: 'db' }));
-    expect(s.plan()).toEqual([]);
+    expect(planned(s)).toEqual([]);
   });
 
   test('a unit blocked by Conflicts is placed once the conflicting unit goes', () => {
     const s = cluster(1, unit('a.service'), unit('b.service', 'Conflicts=a.service'));
     expect(s.waitingUnits()).toEqual(['b.service']);
     s.removeUnit('a.service');
-    expect(lines(s.plan())).toEqual(['schedule b.service on m1: least loaded (0 units)']);
+    expect(lines(planned(s))).toEqual(['schedule b.service on m1: least loaded (0 units)']);
   });
 
   test('a unit blocked by Conflicts is placed once the conflicting unit is deactivated', () => {
     const s = cluster(1, unit('a.service'), unit('b.service', 'Conflicts=a.service'));
     s.upsertUnit(unit('a.service', '', 'inactive'));
-    expect(lines(s.plan())).toEqual([
+    expect(lines(planned(s))).toEqual([
       'unschedule a.service from m1: target state inactive',
       'schedule b.service on m1: least loaded (0 units)',
     ]);
@@ -98,7 +98,7 @@ describe('Scheduler, incrementally', () => {
     s.upsertUnit(unit('a.service', 'Conflicts=b*'));
     s.upsertUnit(unit('a.service', 'Conflicts=b*', 'loaded'));
     s.upsertMachine(machine('m1'));
-    expect(s.plan()).toEqual([]);
+    expect(planned(s)).toEqual([]);
     expect(s.explain('a.service')).toBe('a.service: scheduled on m1: least loaded (0 units)');
   });
 
@@ -106,7 +106,7 @@ describe('Scheduler, incrementally', () => {
     const s = cluster(2, unit('a.service'));
     s.upsertUnit(unit('a.service', 'Global=true'));
     expect(s.globalMachines('a.service')).toEqual(['m1', 'm2']);
-    expect(lines(s.plan())).toEqual(['unschedule a.service from m1: unit is global']);
+    expect(lines(planned(s))).toEqual(['unschedule a.service from m1: unit is global']);
     expect(s.loadOf('m1')).toBe(1);
     expect(s.loadOf('m2')).toBe(1);
   });
@@ -124,25 +124,25 @@ describe('Scheduler, incrementally', () => {
     s.upsertUnit(unit('g.service', 'Global=true\nMachineMetadata=role=edge', 'inactive'));
     expect(s.globalMachines('g.service')).toEqual([]);
     expect(s.loadOf('m1')).toBe(0);
-    expect(s.plan()).toEqual([]);
+    expect(planned(s)).toEqual([]);
     expect(s.globalMachines('nope.service')).toEqual([]);
   });
 
   test('a global unit submitted later pushes away units it conflicts with', () => {
     const s = cluster(2, unit('legacy.service'), unit('other.service'));
     s.upsertUnit(unit('mon.service', 'Global=true\nConflicts=legacy*'));
-    expect(lines(s.plan())).toEqual([
+    expect(lines(planned(s))).toEqual([
       'unschedule legacy.service from m1: conflicts with mon.service',
     ]);
     s.removeUnit('mon.service');
-    expect(lines(s.plan())).toEqual(['schedule legacy.service on m1: least loaded (0 units)']);
+    expect(lines(planned(s))).toEqual(['schedule legacy.service on m1: least loaded (0 units)']);
   });
 
   test('destroying a peer leaves its followers waiting', () => {
     const s = cluster(2, unit('db.service'), unit('app.service', 'MachineOf=db.service'));
     expect(s.placementOf('app.service')).toBe('m1');
     s.removeUnit('db.service');
-    expect(lines(s.plan())).toEqual([
+    expect(lines(planned(s))).toEqual([
       'unschedule app.service from m1: MachineOf peer db.service is not scheduled',
     ]);
     expect(s.explain('app.service')).toBe(
@@ -159,7 +159,7 @@ describe('Scheduler, incrementally', () => {
     );
     expect(s.placementOf('app.service')).toBe('m1');
     s.removeMachine('m1');
-    expect(lines(s.plan())).toEqual([
+    expect(lines(planned(s))).toEqual([
       'unschedule app.service from m1: machine lost',
       'unschedule db.service from m1: machine lost',
       'schedule db.service on m2: least loaded (1 unit)',
@@ -172,9 +172,9 @@ describe('Scheduler, incrementally', () => {
     s.upsertMachine(machine('m1', { role: 'web' }));
     s.upsertMachine(machine('m2'));
     s.upsertUnit(unit('v1.service'));
-    expect(lines(s.plan())).toEqual(['schedule v1.service on m1: least loaded (0 units)']);
+    expect(lines(planned(s))).toEqual(['schedule v1.service on m1: least loaded (0 units)']);
     s.upsertUnit(unit('v2.service', 'MachineMetadata=role=web\nReplaces=v1.service'));
-    expect(lines(s.plan())).toEqual([
+    expect(lines(planned(s))).toEqual([
       'unschedule v1.service from m1: replaced by v2.service',
       'schedule v2.service on m1: least loaded (0 units)',
       'schedule v1.service on m2: least loaded (0 units)',
@@ -187,16 +187,16 @@ describe('Scheduler, incrementally', () => {
     s.upsertMachine(machine('m2'));
     s.upsertUnit(unit('v1.service'));
     s.upsertUnit(unit('log.service', 'MachineOf=v1.service'));
-    s.plan();
+    planned(s);
     s.upsertUnit(unit('v2.service', 'MachineMetadata=role=web\nReplaces=v1.service'));
-    const ds = s.plan();
+    const ds = planned(s);
     expect(ds.length).toBeGreaterThan(2);
     const before = ['v1.service', 'v2.service', 'log.service'].map((n) => s.placementOf(n));
     for (const d of ds) {
       if (d.kind === 'schedule') s.place(d.unit, d.machine, d.reason);
       else s.unplace(d.unit);
     }
-    expect(s.plan()).toEqual([]);
+    expect(planned(s)).toEqual([]);
     expect(['v1.service', 'v2.service', 'log.service'].map((n) => s.placementOf(n))).toEqual(
       before,
     );
@@ -207,7 +207,7 @@ describe('Scheduler, incrementally', () => {
     s.upsertUnit(unit('a.service'));
     s.place('a.service', 'm2', 'restored');
     s.place('a.service', 'm2');
-    expect(s.plan()).toEqual([]);
+    expect(planned(s)).toEqual([]);
     expect(s.explain('a.service')).toBe('a.service: scheduled on m2: restored');
   });
 
@@ -228,19 +228,19 @@ describe('Scheduler, incrementally', () => {
     const s = cluster(2, unit('a.service'));
     s.unplace('a.service', 'm2');
     expect(s.placementOf('a.service')).toBe('m1');
-    expect(s.plan()).toEqual([]);
+    expect(planned(s)).toEqual([]);
     s.unplace('a.service', 'm1');
     s.unplace('a.service');
     s.unplace('ghost.service');
     expect(s.placementOf('a.service')).toBeUndefined();
-    expect(lines(s.plan())).toEqual(['schedule a.service on m1: least loaded (0 units)']);
+    expect(lines(planned(s))).toEqual(['schedule a.service on m1: least loaded (0 units)']);
   });
 
   test('unplace() drops an unschedule decision the engine already made', () => {
     const s = cluster(2, unit('a.service'));
     s.upsertUnit(unit('a.service', '', 'inactive'));
     s.unplace('a.service');
-    expect(s.plan()).toEqual([]);
+    expect(planned(s)).toEqual([]);
   });
 
   test('explain() says when a unit changed since the last plan, and knows unknown units', () => {
@@ -250,7 +250,7 @@ describe('Scheduler, incrementally', () => {
       'a.service: scheduled on m1: least loaded (0 units) (changed since the last plan; not yet re-decided)',
     );
     expect(s.explain('ghost.service')).toBe('ghost.service: unknown unit');
-    expect(lines(s.plan())).toEqual([
+    expect(lines(planned(s))).toEqual([
       'unschedule a.service from m1: MachineMetadata r=x not satisfied (r=(unset))',
     ]);
     expect(s.explain('a.service')).toBe(
@@ -273,15 +273,60 @@ describe('Scheduler, incrementally', () => {
         replaces: ['log.service'],
       },
     });
-    expect(s.plan()).toEqual([]);
+    expect(planned(s)).toEqual([]);
     expect(s.explain('mon.service')).toBe(
       'mon.service: waiting: cannot join MachineOf peer log.service on m1: would replace its MachineOf peer log.service',
     );
-    expect(s.plan()).toEqual([]);
+    expect(planned(s)).toEqual([]);
   });
 
   test('loadOf counts units per machine', () => {
     const s = cluster(2, unit('a.service'), unit('b.service'), unit('c.service'));
     expect([s.loadOf('m1'), s.loadOf('m2'), s.loadOf('m9')]).toEqual([2, 1, undefined]);
+  });
+});
+
+describe('plan() and commit', () => {
+  it('decisions touch the indexes only once committed; abandoned ones are decided again', () => {
+    const s = new Scheduler();
+    s.upsertMachine(machine('m1'));
+    s.upsertMachine(machine('m2'));
+    s.upsertUnit(unit('a.service', 'Conflicts=b.service'));
+    s.upsertUnit(unit('b.service'));
+    const first = s.plan();
+    expect(lines(first)).toEqual([
+      'schedule a.service on m1: least loaded (0 units)',
+      'schedule b.service on m2: least loaded (0 units)',
+    ]);
+    // Not committed: nothing is placed, loads are as before.
+    expect(s.placementOf('a.service')).toBeUndefined();
+    expect([s.loadOf('m1'), s.loadOf('m2')]).toEqual([0, 0]);
+    expect(s.explain('a.service')).toBe(
+      'a.service: being scheduled on m1 (not committed yet): least loaded (0 units)',
+    );
+    // The write failed: the same units are decided again, the same way.
+    s.abandon(first);
+    const second = s.plan();
+    expect(second).toEqual(first);
+    s.commit(second);
+    expect([s.placementOf('a.service'), s.placementOf('b.service')]).toEqual(['m1', 'm2']);
+    expect([s.loadOf('m1'), s.loadOf('m2')]).toEqual([1, 1]);
+    expect(s.plan()).toEqual([]);
+  });
+
+  it('a fact fed between a plan and its commit has the committed units decided again', () => {
+    const s = new Scheduler();
+    s.upsertMachine(machine('m1'));
+    s.upsertUnit(unit('a.service'));
+    const d = s.plan();
+    // Before the commit, a unit that conflicts with a.service is placed on m1 (a restore).
+    s.upsertUnit(unit('x.service', 'Conflicts=a.service'));
+    s.place('x.service', 'm1');
+    s.upsertMachine(machine('m2'));
+    s.commit(d);
+    expect(lines(s.plan())).toEqual([
+      'unschedule a.service from m1: conflicts with x.service',
+      'schedule a.service on m2: least loaded (0 units)',
+    ]);
   });
 });

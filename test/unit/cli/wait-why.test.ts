@@ -1,0 +1,54 @@
+import type { ClusterApi } from '../../../src/api/types';
+import { MachineCache } from '../../../src/cli/cluster-data';
+import { startGaveUp, UNPLACEABLE_MS } from '../../../src/cli/wait';
+import { Unit, type UnitFailure } from '../../../src/gen/flotilla/v1/flotilla';
+
+const M = 'a'.repeat(32);
+const machines = new MachineCache({
+  listMachines: () => Promise.resolve({ machines: [{ id: M, ip: '10.0.0.1', metadata: {} }] }),
+} as unknown as ClusterApi);
+const failure = (timeMs: number): UnitFailure => ({
+  machineId: M,
+  result: 'exit-code',
+  exitStatus: 3,
+  hasExitStatus: true,
+  timeMs,
+});
+
+describe('a blocking start gives up, saying why', () => {
+  it('on a failure after the wait began, not on the one the unit had before', async () => {
+    const why = startGaveUp(new Map([['x.service', failure(1)]]), machines);
+    const old = Unit.fromPartial({ name: 'x.service', phase: 'failed', lastFailure: failure(1) });
+    expect(await why('x.service', old)).toBeUndefined();
+    const again = Unit.fromPartial({ name: 'x.service', phase: 'failed', lastFailure: failure(2) });
+    expect(await why('x.service', again)).toBe(
+      'unit x.service failed on aaaaaaaa.../10.0.0.1: exit-code, exit status 3',
+    );
+    // Failed once, running again: nothing to give up on.
+    const up = Unit.fromPartial({ name: 'x.service', phase: 'launched', lastFailure: failure(2) });
+    expect(await why('x.service', up)).toBeUndefined();
+  });
+
+  it('when the scheduler says for UNPLACEABLE_MS why it cannot place the unit', async () => {
+    let now = 1000;
+    const why = startGaveUp(new Map(), machines, () => now);
+    const waiting = Unit.fromPartial({
+      name: 'p.service',
+      phase: 'waiting',
+      reason: 'no machine satisfies MachineMetadata region=mars',
+    });
+    expect(await why('p.service', waiting)).toBeUndefined();
+    now += UNPLACEABLE_MS - 1;
+    expect(await why('p.service', waiting)).toBeUndefined();
+    // Placed in between: the clock starts again.
+    expect(await why('p.service', Unit.fromPartial({ phase: 'scheduled' }))).toBeUndefined();
+    now += 10;
+    expect(await why('p.service', waiting)).toBeUndefined();
+    now += UNPLACEABLE_MS;
+    expect(await why('p.service', waiting)).toBe(
+      'unit p.service cannot be placed: no machine satisfies MachineMetadata region=mars',
+    );
+    // Waiting without a reason (nothing said yet) is not unplaceable.
+    expect(await why('q.service', Unit.fromPartial({ phase: 'waiting' }))).toBeUndefined();
+  });
+});
