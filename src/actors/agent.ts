@@ -5,8 +5,8 @@
  *
  * Contract:
  * - subscribes only to `agent.<machine>.schedule`, `agent.<machine>.rpc` and `agents.resync`
- *   (with `leaderCheck`: `agent.<machine>.schedule.*` and `agents.resync.*`, whose last token
- *   names the sender), and publishes only on subjects that carry its machine ID (a secured bus
+ *   (with `leaderCheck`: `agent.<machine>.schedule.*`, `agent.<machine>.rpc.*` and
+ *   `agents.resync.*`, whose last token names the sender), and publishes only on subjects that carry its machine ID (a secured bus
  *   allows no other);
  * - with `leaderCheck`, acts only on the leader of the current epoch (`setLeader`): anything
  *   else is refused, logged and counted (`stats.notFromLeader`);
@@ -92,9 +92,9 @@ export interface AgentOptions {
   legacySubjects?: boolean;
   /**
    * Act only on the leader of the current epoch (docs/protocol.md, "Only the leader commands"):
-   * listen for schedules and resyncs on the subjects that name their sender, ask the full
-   * schedule of that leader only, and refuse (count, log) anything from another sender or
-   * epoch. The leader comes from the election, through `setLeader`; until one is known the
+   * listen for schedules, resyncs and status/journal requests on the subjects that name their
+   * sender, ask the full schedule of that leader only, and refuse (count, log; a request gets no
+   * answer) anything from another sender or epoch. The leader comes from the election, through `setLeader`; until one is known the
    * agent accepts no schedule. The bus's permissions (`flotilla bus-auth`) make the subject
    * prove the sender. Default: protocol v1's unnamed subjects, no check.
    */
@@ -122,8 +122,8 @@ export interface AgentStats {
   /** Full schedules refused: from a leader older than one already heard from. */
   staleSchedules: number;
   /**
-   * Schedules, full schedules and resyncs refused with `leaderCheck`: not from the leader of the
-   * current epoch (another engine, a deposed leader, or no leader known yet).
+   * Schedules, full schedules, resyncs and status/journal requests refused with `leaderCheck`:
+   * not from the leader of the current epoch (another engine, a deposed leader, or no leader known yet).
    */
   notFromLeader: number;
   /** Messages that failed validation (any subject), dropped. */
@@ -318,8 +318,9 @@ class Agent implements AgentHandle {
         checked ? this.subj.scheduleFromAny(this.machineId) : this.subj.schedule(this.machineId),
         (m) => this.guard('schedule', () => this.onSchedule(m.data, m.subject)),
       ),
-      bus.subscribe(this.subj.agentRpc(this.machineId), (m) =>
-        this.guard('rpc', () => this.onRpc(m.data, m.respond)),
+      bus.subscribe(
+        checked ? this.subj.agentRpcFromAny(this.machineId) : this.subj.agentRpc(this.machineId),
+        (m) => this.guard('rpc', () => this.onRpc(m.data, m.respond, m.subject)),
       ),
       bus.subscribe(checked ? this.subj.resyncFromAny : this.subj.resync, (m) =>
         this.guard('resync', () => this.onResync(m.data, m.subject)),
@@ -495,7 +496,11 @@ class Agent implements AgentHandle {
     this.actor.send({ type: 'RESYNC_REQUESTED', epoch: r.epoch });
   }
 
-  private onRpc(data: Uint8Array, respond: ((d: Uint8Array) => void) | undefined): void {
+  private onRpc(
+    data: Uint8Array,
+    respond: ((d: Uint8Array) => void) | undefined,
+    subject: string,
+  ): void {
     const reply = (r: Omit<AgentRpcReply, 'v'>) =>
       respond?.(encode({ v: PROTOCOL_VERSION, ...r } satisfies AgentRpcReply));
     let req;
@@ -505,6 +510,9 @@ class Agent implements AgentHandle {
       reply({ ok: false, text: '', error: errMsg(err) });
       throw err;
     }
+    // Another engine's request gets no answer: a unit's status and journal are the leader's to
+    // ask for (an old engine's request has no epoch and is refused as well).
+    if (!this.fromLeader(subject, req.epoch ?? -1, `${req.kind} request`)) return;
     this.stats.rpcRequests++;
     const { driver } = this.opts;
     if (req.kind === 'journal' && req.follow === true && req.inbox !== undefined) {

@@ -26,9 +26,10 @@ export function agentPermissions(cluster: string, m: string): Permissions {
       `${s.journalInbox(m)}.>`,
     ],
     subscribe: [
-      // Schedules and resyncs arrive on subjects naming their sender; the agent checks it.
+      // Schedules, resyncs and status/journal requests arrive on subjects naming their sender;
+      // the agent checks it.
       s.scheduleFromAny(m),
-      s.agentRpc(m),
+      s.agentRpcFromAny(m),
       s.resyncFromAny,
       `${s.journalInbox(m)}.*.stop`,
       `${s.journalInbox(m)}.*.alive`,
@@ -39,8 +40,8 @@ export function agentPermissions(cluster: string, m: string): Permissions {
 
 /**
  * What an engine (a leader candidate) on machine `m` needs: every agent's schedule and RPC, and
- * its own name on schedules, resyncs and schedule requests, so an agent can tell the leader of
- * the current epoch from any other engine.
+ * its own name on schedules, RPCs, resyncs and schedule requests, so an agent can tell the
+ * leader of the current epoch from any other engine.
  */
 export function enginePermissions(cluster: string, m: string): Permissions {
   const s = subjects(cluster);
@@ -48,7 +49,7 @@ export function enginePermissions(cluster: string, m: string): Permissions {
     publish: [
       // Only under its own name: the subject proves to the agent who sent a schedule.
       s.scheduleFrom('*', m),
-      s.agentRpc('*'),
+      s.agentRpcFrom('*', m),
       s.resyncFrom(m),
       s.events,
       `${s.journalInbox('*')}.*.alive`,

@@ -14,6 +14,7 @@ import { Engine } from '../engine/engine';
 import { clip, ErrorCode, errorText, FlotillaError } from '../errors';
 import type { Logger } from '../log';
 import type { LogStore } from '../store/types';
+import { sleep } from '../store/common';
 import type { DaemonConfig } from './config';
 import { ApiRouter, readOnlyView } from './router';
 import { makeDriver, startLocalAgent, type LocalAgent } from './wiring';
@@ -25,6 +26,7 @@ import type { ActivatedSocket } from './sd';
 import { natsSecurity } from './stores';
 import { checkAdvertise, checkApiExposure } from './exposure';
 import { lockDirectory } from './dir-lock';
+import { CampaignRetry } from './campaign-retry';
 import { subjects } from '../protocol/subjects';
 import { clientTls, serverPem, serverTls } from '../api/tls';
 import { VizServer } from '../viz/server';
@@ -263,6 +265,8 @@ export async function startDaemon(
   let campaignDone: Promise<void> = Promise.resolve();
   if (!cfg.disable_engine) {
     const engineBus = await connectBus('engine');
+    const retry = new CampaignRetry({ cluster: cfg.cluster, log: dlog });
+    const subjectNames = cfg.nats_legacy_subjects ? 'both' : 'named';
     campaignDone = (async () => {
       while (!campaignAbort.signal.aborted) {
         try {
@@ -275,6 +279,7 @@ export async function startDaemon(
             ),
             { allowUnknown: cfg.allow_unknown_events },
           );
+          retry.succeeded();
           dlog.info('elected leader', { epoch: term.epoch });
           const e = await Engine.start({
             term,
@@ -289,7 +294,7 @@ export async function startDaemon(
             snapshotIntervalMs: cfg.snapshot_interval,
             retention: cfg.log_retention,
             retentionAgeMs: cfg.log_retention_age,
-            subjectNames: cfg.nats_legacy_subjects ? 'both' : 'named',
+            subjectNames,
             log: dlog,
           }).catch(async (err: unknown) => {
             // Refused at restore (or failed before leading): let another candidate lead.
@@ -302,7 +307,7 @@ export async function startDaemon(
             e,
             engineBus,
             cfg.cluster,
-            { machineId, address: advertise },
+            { machineId, address: advertise, subjectNames },
             { maxUnitBytes: cfg.max_unit_bytes },
             () => store.readAll(),
           );
@@ -346,13 +351,7 @@ export async function startDaemon(
           }
         } catch (err) {
           if (campaignAbort.signal.aborted) break;
-          // A log this version cannot read stays unreadable: say so loudly, and leave the
-          // election to a daemon that can (a newer version) for a while before trying again.
-          const unknown = err instanceof FlotillaError && err.code === ErrorCode.UnknownEventSchema;
-          if (unknown)
-            dlog.error('refusing to lead: unknown events in the log', { error: err.message });
-          else dlog.warn('campaign failed; retrying', { error: (err as Error).message });
-          await new Promise((r) => setTimeout(r, (unknown ? 10_000 : 500) + Math.random() * 500));
+          await sleep(retry.failed(err), campaignAbort.signal);
         }
       }
       await engineBus.close();

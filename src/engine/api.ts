@@ -39,6 +39,7 @@ import type { Bus } from '../bus/types';
 import type { Restored } from '../store/types';
 import { randomUUID } from 'node:crypto';
 import {
+  type AgentRpcRequest,
   decodeAgentRpcReply,
   decodeJournalLines,
   encode,
@@ -58,6 +59,8 @@ import {
 import type { TargetState } from '../unit/types';
 import { TARGET_STATES } from '../unit/types';
 import type { Engine } from './engine';
+import { requestAgent } from './agent-subjects';
+import type { EngineOptions } from './types';
 import { encodePageInSlices, writeItem } from './listing';
 import { EncodedUnitViews, liveReports, unitView } from './unit-views';
 import { machineMetadata } from './state';
@@ -87,7 +90,12 @@ export class EngineApi implements ClusterApi {
     private readonly engine: Engine,
     private readonly bus: Bus,
     cluster: string,
-    private readonly leader: { machineId: string; address: string },
+    /** This leader; `subjectNames` as the engine's (where it asks agents for status, journal). */
+    private readonly leader: {
+      machineId: string;
+      address: string;
+      subjectNames?: EngineOptions['subjectNames'];
+    },
     /** `max_unit_bytes`: the largest unit file accepted, the same whatever the store. */
     private readonly limits: { maxUnitBytes: number } = { maxUnitBytes: DEFAULT_MAX_UNIT_BYTES },
     /** The retained durable history in the store, for watchers asking for older events. */
@@ -461,10 +469,16 @@ export class EngineApi implements ClusterApi {
     );
   }
 
-  private async agentRpc(machine: string, req: object): Promise<string> {
+  private async agentRpc(machine: string, req: AgentRpcRequest): Promise<string> {
     let data: Uint8Array;
     try {
-      data = await this.bus.request(this.subj.agentRpc(machine), encode(req), AGENT_RPC_TIMEOUT_MS);
+      data = await requestAgent(
+        { bus: this.bus, ...this.leader },
+        this.subj,
+        machine,
+        { ...req, epoch: this.engine.epoch },
+        AGENT_RPC_TIMEOUT_MS,
+      );
     } catch (err) {
       throw new FlotillaError(
         ErrorCode.AgentUnavailable,

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
+import net from 'node:net';
 import path from 'node:path';
 import { clearStaleSocket, parseListenAddress } from '../api/server';
 import type { ClusterApi } from '../api/types';
@@ -17,8 +18,8 @@ export interface FleetApiServerOptions extends FleetApiOptions {
   /** Listening sockets passed by systemd (socket activation), served besides `listen`. */
   fds?: number[];
   /**
-   * HTTPS on the TCP listeners (unix sockets and passed fds stay plain HTTP, guarded by their
-   * file mode): the daemon's certificate, and with `ca` mutual TLS — a client must present a
+   * HTTPS on the TCP listeners, configured or passed by systemd (unix sockets, configured or
+   * passed, stay plain HTTP, guarded by their file mode): the daemon's certificate, and with `ca` mutual TLS — a client must present a
    * certificate `ca` signed, and its role decides what it may do (src/api/access.ts).
    */
   tls?: { cert: Buffer; key: Buffer; ca?: Buffer };
@@ -32,7 +33,7 @@ export interface FleetApiServerHandle {
 }
 
 function listen(
-  server: http.Server,
+  server: net.Server,
   target: string | { host: string; port: number } | { fd: number },
 ): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -69,7 +70,7 @@ export async function startFleetApiServer(
 ): Promise<FleetApiServerHandle> {
   const parsed = opts.listen.map(parseListenAddress);
   const handler = fleetApiHandler(opts.api, opts);
-  const servers: http.Server[] = [];
+  const servers: (net.Server | http.Server)[] = [];
   const sockets: string[] = [];
   const addresses: string[] = [];
   const closeAll = async (): Promise<void> => {
@@ -77,27 +78,29 @@ export async function startFleetApiServer(
       servers.map(
         (s) =>
           new Promise<void>((resolve) => {
+            // An HTTP(S) server fed by a passed socket never listens itself: close() still calls back.
             s.close(() => resolve());
-            s.closeAllConnections();
+            if ('closeAllConnections' in s) s.closeAllConnections();
           }),
       ),
     );
     for (const p of sockets) fs.rmSync(p, { force: true });
   };
   const tls = opts.tls;
+  const serverFor = (tcp: boolean): http.Server =>
+    tcp && tls
+      ? https.createServer(
+          {
+            cert: tls.cert,
+            key: tls.key,
+            ...(tls.ca ? { ca: tls.ca, requestCert: true, rejectUnauthorized: true } : {}),
+          },
+          handler,
+        )
+      : http.createServer(handler);
   try {
     for (const l of parsed) {
-      const server =
-        l.kind === 'tcp' && tls
-          ? https.createServer(
-              {
-                cert: tls.cert,
-                key: tls.key,
-                ...(tls.ca ? { ca: tls.ca, requestCert: true, rejectUnauthorized: true } : {}),
-              },
-              handler,
-            )
-          : http.createServer(handler);
+      const server = serverFor(l.kind === 'tcp');
       if (l.kind === 'unix') {
         fs.mkdirSync(path.dirname(l.path), { recursive: true });
         await clearStaleSocket(l.path);
@@ -113,10 +116,15 @@ export async function startFleetApiServer(
         addresses.push(a && typeof a === 'object' ? `${l.host}:${a.port}` : `${l.host}:${l.port}`);
       }
     }
+    // A passed socket's family is known once listening: TCP gets HTTPS like a configured TCP
+    // listener, a unix socket plain HTTP. Its connections go to the matching server.
     for (const fd of opts.fds ?? []) {
-      const server = http.createServer(handler);
-      await listen(server, { fd });
-      servers.push(server);
+      const raw = net.createServer();
+      await listen(raw, { fd });
+      const tcp = typeof raw.address() === 'object' && raw.address() !== null;
+      const server = serverFor(tcp);
+      raw.on('connection', (s) => server.emit('connection', s));
+      servers.push(raw, server);
       addresses.push(`fd://${fd}`);
     }
   } catch (err) {

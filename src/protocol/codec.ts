@@ -148,13 +148,14 @@ export const decodeAgentRpcRequest = (d: Uint8Array): AgentRpcRequest =>
     d,
     'agent rpc request',
     (x): x is Record<string, unknown> & AgentRpcRequest =>
-      (x.kind === 'status' && isStr(x.unit)) ||
-      (x.kind === 'journal' &&
-        isStr(x.unit) &&
-        isNum(x.lines) &&
-        (x.follow === undefined || typeof x.follow === 'boolean') &&
-        (x.inbox === undefined || isStr(x.inbox)) &&
-        (x.follow !== true || isStr(x.inbox))),
+      (x.epoch === undefined || isNum(x.epoch)) &&
+      ((x.kind === 'status' && isStr(x.unit)) ||
+        (x.kind === 'journal' &&
+          isStr(x.unit) &&
+          isNum(x.lines) &&
+          (x.follow === undefined || typeof x.follow === 'boolean') &&
+          (x.inbox === undefined || isStr(x.inbox)) &&
+          (x.follow !== true || isStr(x.inbox)))),
   );
 
 export const decodeAgentRpcReply = (d: Uint8Array): AgentRpcReply =>

@@ -91,12 +91,17 @@ export interface ResyncRequest {
   epoch: number;
 }
 
-/** any daemon → agent on `agent.<machine>.rpc`. */
+/**
+ * The leader → agent on `agent.<machine>.rpc.<leader>` (protocol v1: any daemon on
+ * `agent.<machine>.rpc`). `epoch` is the sender's term: an agent that checks its sender answers
+ * only the leader of the current epoch.
+ */
 export type AgentRpcRequest =
-  | { v: number; kind: 'status'; unit: string }
+  | { v: number; kind: 'status'; unit: string; epoch?: number }
   | {
       v: number;
       kind: 'journal';
+      epoch?: number;
       unit: string;
       lines: number;
       /**

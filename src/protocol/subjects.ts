@@ -38,6 +38,11 @@ export const subjects = (cluster: string) => ({
   /** What an agent subscribes to: its schedule from any sender (it checks the sender). */
   scheduleFromAny: (machine: string) => `flotilla.${cluster}.agent.${machine}.schedule.*`,
   resyncFrom: (leader: string) => `flotilla.${cluster}.agents.resync.${leader}`,
+  /** A status or journal request to `machine`'s agent from the engine `leader`. */
+  agentRpcFrom: (machine: string, leader: string) =>
+    `flotilla.${cluster}.agent.${machine}.rpc.${leader}`,
+  /** What an agent answers requests on: from any sender (it checks the sender). */
+  agentRpcFromAny: (machine: string) => `flotilla.${cluster}.agent.${machine}.rpc.*`,
   resyncFromAny: `flotilla.${cluster}.agents.resync.*`,
   /** An agent's schedule request addressed to one leader (only that engine may read it). */
   scheduleGetOf: (leader: string, machine: string) =>

@@ -146,7 +146,7 @@ describe('a cluster on a bus with per-machine identities', () => {
     for (const subject of [
       `flotilla.${CLUSTER}.engine.>`,
       S.scheduleFromAny(A),
-      S.agentRpc(A),
+      S.agentRpcFromAny(A),
       S.resyncFromAny,
     ])
       witness.nc.subscribe(subject, {
@@ -184,6 +184,7 @@ describe('a cluster on a bus with per-machine identities', () => {
       ],
       [S.resyncFrom(C), encode({ v: PROTOCOL_VERSION, epoch: 1_000_000, marker })],
       [S.agentRpc(A), encode({ v: PROTOCOL_VERSION, kind: 'status', unit: marker })],
+      [S.agentRpcFrom(A, C), encode({ v: PROTOCOL_VERSION, kind: 'status', unit: marker })],
     ];
     for (const [subject, data] of forged) attacker.nc.publish(subject, data);
     // Reading another machine's schedule, or every report, is refused as well.
@@ -191,7 +192,7 @@ describe('a cluster on a bus with per-machine identities', () => {
     for (const subject of [S.scheduleFromAny(A), S.reportAll, `flotilla.${CLUSTER}.>`])
       attacker.nc.subscribe(subject, { callback: (e) => e && subErrors.push(subject) });
     await attacker.nc.flush().catch(() => undefined);
-    await waitFor('every violation reported', async () => attacker.violations.length >= 11);
+    await waitFor('every violation reported', async () => attacker.violations.length >= 12);
     await witness.nc.flush();
     await new Promise((r) => setTimeout(r, 300));
     expect(seen).toEqual([]);
@@ -310,6 +311,31 @@ describe('a cluster on a bus with per-machine identities', () => {
     await waitFor('51 refusals on C', async () => (await refusals()) >= before + 51);
     await waitFor('three violations', async () => engine2.violations.length >= 3);
     expect(await activeOnC('led1.service')).toBe(true);
+    // Its requests for a unit's status or journal get no answer from C; under the leader's
+    // name or on the unnamed subject the server refuses them.
+    const before3 = await refusals();
+    const status = {
+      v: PROTOCOL_VERSION,
+      epoch: leader.epoch,
+      kind: 'status',
+      unit: 'led1.service',
+    };
+    const journal = { ...status, kind: 'journal', lines: 5 };
+    for (const req of [status, journal])
+      await expect(
+        engine2.nc.request(S.agentRpcFrom(C, other), encode(req), { timeout: 1500 }),
+      ).rejects.toThrow();
+    await waitFor('two refused requests on C', async () => (await refusals()) >= before3 + 2);
+    for (const subject of [S.agentRpcFrom(C, leader.machine), S.agentRpc(C)])
+      await expect(
+        engine2.nc.request(subject, encode(status), { timeout: 1500 }),
+      ).rejects.toThrow();
+    await waitFor('five violations', async () => engine2.violations.length >= 5);
+    // The leader's own requests are answered.
+    const st = await cli(['status', 'led1.service']);
+    expect(st.code).toBe(0);
+    expect(st.stdout).toContain('led1.service');
+    expect((await cli(['journal', '--lines', '3', 'led1.service'])).code).toBe(0);
     // The leader's next change applies: the forgeries took no sequence number.
     expect((await cli(['start', 'led2.service'])).code).toBe(0);
     await waitFor('led2 active on C', () => activeOnC('led2.service'));

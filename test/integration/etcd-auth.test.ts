@@ -45,6 +45,7 @@ async function daemon(
   machineId: string,
   user: string,
   extra: string[],
+  level = 'info',
 ): Promise<DaemonNode> {
   const nodeDir = fs.mkdtempSync(path.join(os.tmpdir(), `flotilla-node${index}-`));
   const pw = path.join(nodeDir, 'etcd.password');
@@ -73,7 +74,7 @@ async function daemon(
   const env = {
     PATH: process.env.PATH,
     FLOTILLA_CONFIG: path.join(nodeDir, 'none.conf'),
-    FLOTILLA_LOG_LEVEL: 'info',
+    FLOTILLA_LOG_LEVEL: level,
   };
   const node = new DaemonNode(index, machineId, grpcPort, args, env, nodeDir);
   cluster.nodes.push(node);
@@ -160,12 +161,31 @@ describe('etcd with authentication', () => {
     expect(await must(['get', `${PREFIX}leader`, '--print-value-only'], 'ctl:ctl-pw')).toContain(A);
   });
 
-  it('a daemon with the read-only credentials cannot win the election; units keep running', async () => {
-    const candidate = await daemon(2, D, 'worker', []);
+  it('a daemon with the read-only credentials cannot win the election, says why once and backs off; units keep running', async () => {
+    // Debug level, to see each refused attempt; every campaign line is kept (`output` is capped).
+    const candidate = await daemon(2, D, 'worker', [], 'debug');
+    const lines: string[] = [];
+    let partial = '';
+    candidate.proc?.stderr?.on('data', (b: Buffer) => {
+      const parts = (partial + b.toString()).split('\n');
+      partial = parts.pop() ?? '';
+      lines.push(...parts.filter((l) => /campaign/i.test(l)));
+    });
     await ctl.kill(); // a crash: its lease expires after the 3 s TTL and the key goes
-    await waitFor('a refused campaign', async () =>
-      /campaign failed.*permission denied/i.test(candidate.output),
-    );
+    const refused = (l: string) => / DEBUG campaign still refused: permission denied/.test(l);
+    // The first refusal, then three more attempts: 1 s, then 2 s, then 4 s later.
+    await waitFor('three retried refusals', async () => lines.filter(refused).length >= 3);
+    const errors = lines.filter((l) => / ERROR /.test(l));
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toContain('campaign failed: permission denied');
+    expect(errors[0]).toContain(`these etcd credentials cannot write ${PREFIX}`);
+    expect(errors[0]).toContain('set disable_engine=true on agent-only machines');
+    // Not the old warning every second; the attempts come further and further apart.
+    expect(lines.filter((l) => /WARN campaign failed/.test(l))).toEqual([]);
+    const at = lines.filter(refused).map((l) => Date.parse(l.split(' ')[0]));
+    const gaps = at.slice(1).map((t, i) => t - at[i]);
+    expect(gaps.length).toBeGreaterThanOrEqual(2);
+    for (let i = 1; i < gaps.length; i++) expect(gaps[i] / gaps[i - 1]).toBeGreaterThan(1.5);
     const status = await cli(worker, ['cluster', '--json']).catch(() => undefined);
     expect(status?.stdout ?? '').not.toContain(`"leaderMachineId":"${D}"`);
     expect(

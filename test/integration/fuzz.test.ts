@@ -353,8 +353,10 @@ describe('random input never crashes or hangs a daemon', () => {
     const requests = new Set([
       s.legacy.scheduleGet,
       ...machines.flatMap((m) => [s.scheduleGet(m), s.agentRpc(m)]),
-      // Requests addressed to each engine by name.
-      ...machines.flatMap((l) => machines.map((m) => s.scheduleGetOf(l, m))),
+      // Requests addressed to each engine by name, and to each agent under each engine's name.
+      ...machines.flatMap((l) =>
+        machines.flatMap((m) => [s.scheduleGetOf(l, m), s.agentRpcFrom(m, l)]),
+      ),
     ]);
     const targets = [
       s.legacy.report,

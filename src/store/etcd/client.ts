@@ -23,7 +23,7 @@ import {
   retry,
   type IBackoff,
 } from 'cockatiel';
-import { Etcd3, isRecoverableError, type IOptions } from 'etcd3';
+import { Etcd3, EtcdPermissionDeniedError, isRecoverableError, type IOptions } from 'etcd3';
 import { ErrorCode, FlotillaError, isFlotillaError } from '../../errors';
 import { unavailableError } from '../common';
 import type { ResolvedEtcdOptions } from './options';
@@ -66,7 +66,9 @@ export function createEtcdClient(o: ResolvedEtcdOptions): Etcd3 {
 /**
  * Maps an error from etcd3 to the store's codes: network, deadline and open-circuit failures are
  * STORE_UNAVAILABLE (retryable); a request etcd refuses as too large is INVALID_ARGUMENT (a bug
- * in our limits, not an outage); anything else is STORE_UNAVAILABLE, not retryable.
+ * in our limits, not an outage); a request the credentials' role does not allow is
+ * PERMISSION_DENIED (a configuration to fix, not an outage); anything else is STORE_UNAVAILABLE,
+ * not retryable.
  */
 export function toStoreError(err: unknown, what: string): FlotillaError {
   if (isFlotillaError(err)) return err;
@@ -74,6 +76,15 @@ export function toStoreError(err: unknown, what: string): FlotillaError {
   if (isRecoverableError(e) || isBrokenCircuitError(e)) return unavailableError(what, e);
   // A paged read pinned to a revision that etcd's auto-compaction removed meanwhile: read again.
   if (/required revision has been compacted/i.test(e.message)) return unavailableError(what, e);
+  if (e instanceof EtcdPermissionDeniedError || /etcdserver: permission denied/i.test(e.message)) {
+    return new FlotillaError(
+      ErrorCode.PermissionDenied,
+      `etcd refused ${what}: permission denied`,
+      {
+        cause: e,
+      },
+    );
+  }
   if (/request is too large|too many operations in txn/i.test(e.message)) {
     return new FlotillaError(ErrorCode.InvalidArgument, `etcd refused ${what}: ${e.message}`, {
       cause: e,

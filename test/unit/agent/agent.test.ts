@@ -7,6 +7,7 @@ import { LocalHub, type LocalBus } from '../../../src/bus/local';
 import type { Bus, BusMessage, Subscription } from '../../../src/bus/types';
 import { type AgentHandle, type AgentOptions, startAgent } from '../../../src/actors/agent';
 import { SimulatedDriver, SimulatedSystem } from '../../../src/drivers/simulated';
+import { ErrorCode } from '../../../src/errors';
 import { ManualClock, MemoryLogger } from '../../helpers/manual-clock';
 import {
   JOURNAL_FOLLOW_IDLE_MS,
@@ -431,6 +432,29 @@ describe('only the leader of the current epoch commands (leaderCheck)', () => {
     expect(log.lines.some((e) => e.level === 'warn' && e.msg.includes('not from the leader'))).toBe(
       true,
     );
+  });
+
+  it('answers status and journal requests only from the leader of the current epoch', async () => {
+    const { agent, leader, driver, hub } = await checked();
+    agent.setLeader({ machine: 'L1', epoch: 1 });
+    leader.change('m1', [scheduled('a.service')]);
+    await settled(agent, driver, { 'a.service': 'active' });
+    const bus = hub.connect();
+    const ask = (subject: string, epoch: number | undefined, kind: 'status' | 'journal') =>
+      bus.request(subject, encode({ v: 1, kind, unit: 'a.service', lines: 1, epoch }), 100).then(
+        (d) => decodeAgentRpcReply(d).ok,
+        (err: { code?: string }) => err.code,
+      );
+    expect(await ask(S.agentRpcFrom('m1', 'L1'), 1, 'status')).toBe(true);
+    expect(await ask(S.agentRpcFrom('m1', 'L1'), 1, 'journal')).toBe(true);
+    const before = agent.stats.notFromLeader;
+    // Another engine, the leader's name with another epoch or none, the unnamed subject.
+    expect(await ask(S.agentRpcFrom('m1', 'L2'), 1, 'status')).toBe(ErrorCode.Timeout);
+    expect(await ask(S.agentRpcFrom('m1', 'L2'), 1, 'journal')).toBe(ErrorCode.Timeout);
+    expect(await ask(S.agentRpcFrom('m1', 'L1'), 2, 'status')).toBe(ErrorCode.Timeout);
+    expect(await ask(S.agentRpcFrom('m1', 'L1'), undefined, 'journal')).toBe(ErrorCode.Timeout);
+    expect(await ask(S.agentRpc('m1'), 1, 'status')).toBe(ErrorCode.Unavailable);
+    expect(agent.stats.notFromLeader).toBe(before + 4);
   });
 
   it('does not listen on the unnamed subjects', async () => {

@@ -1,0 +1,111 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+import os from 'node:os';
+import path from 'node:path';
+import { freePort } from '../harness';
+import { TestPki } from '../helpers/certs';
+
+/**
+ * Sockets systemd passes (socket activation, `LISTEN_FDS`) for fleet's HTTP API, handed over by
+ * systemd's own `systemd-socket-activate`: with TLS configured a passed TCP socket serves HTTPS
+ * with client certificates, as a configured TCP listener does; a passed unix socket stays plain
+ * HTTP, guarded by its file mode (docs/security.md).
+ */
+jest.setTimeout(60_000);
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'flotilla-activation-'));
+const pki = new TestPki(dir);
+const sock = path.join(dir, 'fleet.sock');
+const DIST = path.resolve(__dirname, '../../dist/src');
+let port: number;
+let child: ChildProcess;
+let output = '';
+
+// The child: flotillad's fleet API server over the sockets systemd passed, with mTLS.
+const script = `
+const fs = require('fs');
+const { listenFds } = require(${JSON.stringify(`${DIST}/daemon/sd.js`)});
+const { startFleetApiServer } = require(${JSON.stringify(`${DIST}/fleetapi/server.js`)});
+const f = (n) => fs.readFileSync(${JSON.stringify(dir)} + '/' + n);
+startFleetApiServer({
+  api: {},
+  listen: [],
+  fds: listenFds().map((s) => s.fd),
+  tls: { cert: f('server.pem'), key: f('server.key'), ca: f('ca.pem') },
+}).then((h) => console.log('serving ' + h.addresses.join(',')), (e) => { console.error(e); process.exit(1); });
+`;
+
+function get(
+  o: https.RequestOptions & { tls?: boolean },
+): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = (o.tls ? https : http).request(
+      { path: '/fleet/v1/discovery', method: 'GET', ...o },
+      (res) => {
+        let body = '';
+        res.on('data', (d: Buffer) => (body += d.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      },
+    );
+    req.on('error', reject);
+    req.setTimeout(5000, () => req.destroy(new Error('timeout')));
+    req.end();
+  });
+}
+
+beforeAll(async () => {
+  pki.makeBasics();
+  port = await freePort();
+  child = spawn(
+    'systemd-socket-activate',
+    ['-l', `127.0.0.1:${port}`, '-l', sock, process.execPath, '-e', script],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  child.stdout?.on('data', (b: Buffer) => (output += b.toString()));
+  child.stderr?.on('data', (b: Buffer) => (output += b.toString()));
+  // systemd-socket-activate starts the child at the first connection: this one (plain HTTP on
+  // the unix socket) wakes it.
+  const end = Date.now() + 20_000;
+  for (;;) {
+    const r = await get({ socketPath: sock }).catch(() => undefined);
+    if (r?.status === 200) break;
+    if (Date.now() > end) throw new Error(`the activated fleet API never answered:\n${output}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+});
+
+afterAll(() => {
+  child?.kill('SIGTERM');
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+describe('fleet API on sockets passed by systemd', () => {
+  it('serves both passed sockets', () => {
+    expect(output).toMatch(/serving fd:\/\/3,fd:\/\/4/);
+  });
+
+  it('a passed TCP socket serves HTTPS with client certificates when TLS is configured', async () => {
+    const ok = await get({
+      host: '127.0.0.1',
+      port,
+      tls: true,
+      ca: fs.readFileSync(pki.f('ca.pem')),
+      cert: fs.readFileSync(pki.f('client.pem')),
+      key: fs.readFileSync(pki.f('client.key')),
+    });
+    expect(ok.status).toBe(200);
+    expect(ok.body).toContain('"discoveryVersion"');
+    // Without a client certificate, or in plain HTTP: no answer.
+    await expect(
+      get({ host: '127.0.0.1', port, tls: true, ca: fs.readFileSync(pki.f('ca.pem')) }),
+    ).rejects.toThrow();
+    await expect(get({ host: '127.0.0.1', port })).rejects.toThrow();
+  });
+
+  it('a passed unix socket stays plain HTTP', async () => {
+    const r = await get({ socketPath: sock });
+    expect(r.status).toBe(200);
+  });
+});
