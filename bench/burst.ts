@@ -98,6 +98,7 @@ export async function runBurst(p: BurstParams): Promise<BurstResult> {
     fleet = await AgentFleet.start({
       cluster: cluster.clusterName,
       natsUrl: cluster.nats.url,
+      leaderFrom: { etcdEndpoints: cluster.etcd.endpoints },
       agentTtlMs: 10_000,
       agents: p.agents,
       processes: p.processes,

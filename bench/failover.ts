@@ -38,6 +38,7 @@ async function run(opts: BenchOptions): Promise<void> {
     fleet = await AgentFleet.start({
       cluster: cluster.clusterName,
       natsUrl: cluster.nats.url,
+      leaderFrom: { etcdEndpoints: cluster.etcd.endpoints },
       agentTtlMs: 10_000,
       agents,
       processes,

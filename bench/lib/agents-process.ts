@@ -13,12 +13,20 @@ import { SimulatedDriver } from '../../src/drivers/simulated';
 import { NatsBus } from '../../src/bus/nats';
 import type { Bus } from '../../src/bus/types';
 import { HerdAgentBus } from './herd';
+import { openLogStore } from '../../src/store/open';
+import type { LeaderInfo } from '../../src/store/types';
 
 export interface AgentsConfig {
   cluster: string;
   natsUrl: string;
   machineIds: string[];
   agentTtlMs: number;
+  /**
+   * etcd, to follow the election as flotillad's agents do: each agent then acts only on the
+   * current leader's schedules (`leaderCheck`). Unset: agents listen on the unnamed subjects of
+   * an in-process engine.
+   */
+  leaderFrom?: { etcdEndpoints: string[] };
   /** Set for the --watch-all baseline. */
   watchAll?: { etcdEndpoints: string[]; prefix: string };
 }
@@ -55,6 +63,15 @@ interface Running {
 async function main(): Promise<void> {
   const cfg = JSON.parse(process.argv[2]) as AgentsConfig;
   const running: Running[] = [];
+  // One election watch for every agent of this process, as each flotillad has one.
+  let leader: LeaderInfo | undefined;
+  const election = cfg.leaderFrom
+    ? openLogStore({ kind: 'etcd', endpoints: cfg.leaderFrom.etcdEndpoints, cluster: cfg.cluster })
+    : undefined;
+  const unwatch = election?.watchLeader((l) => {
+    leader = l;
+    for (const r of running) r.handle.setLeader(l);
+  });
   const startOne = async (machineId: string): Promise<void> => {
     const nats = await NatsBus.connect({
       servers: [cfg.natsUrl],
@@ -77,7 +94,9 @@ async function main(): Promise<void> {
       bus,
       driver,
       agentTtlMs: cfg.agentTtlMs,
+      leaderCheck: election !== undefined,
     });
+    if (election) handle.setLeader(leader);
     running.push({ handle, driver, bus, herd, etcd });
   };
   // A few at a time: hundreds of simultaneous connects only measure the accept queue.
@@ -123,6 +142,8 @@ async function main(): Promise<void> {
           r.etcd?.close();
         }),
       );
+      unwatch?.();
+      await election?.close();
       out('bye');
       process.exit(0);
     }

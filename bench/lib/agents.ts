@@ -28,6 +28,7 @@ export class AgentFleet {
         natsUrl: o.natsUrl,
         agentTtlMs: o.agentTtlMs,
         watchAll: o.watchAll,
+        leaderFrom: o.leaderFrom,
         machineIds,
       };
       children.push(
