@@ -122,34 +122,48 @@ export class HistoryParser {
   private done?: HistoryFile;
   private endLine = 0;
 
-  /**
-   * `keep`, when given, says which event lines are needed whole; the others become stubs
-   * holding only `type`, `index`, `epoch`, `time` and `v` without a `JSON.parse` (when the line
-   * has the writer's layout; otherwise it is parsed). For reading one unit's timeline.
-   */
-  constructor(
-    private readonly file: string,
-    private readonly keep?: (line: string) => boolean,
-  ) {}
+  constructor(private readonly file: string) {}
 
-  /** The stub of an event line in historyLines' layout, or undefined. */
-  private stub(text: string): FlotillaEvent | undefined {
-    if (!text.startsWith(STUB_HEAD)) return undefined;
-    const q = text.indexOf('"', STUB_HEAD.length);
-    const k = text.lastIndexOf('"index":');
-    if (q < 0 || k < q) return undefined;
-    STUB_TAIL.lastIndex = k;
-    const m = STUB_TAIL.exec(text);
-    if (!m) return undefined;
-    const type = text.slice(STUB_HEAD.length, q);
-    if (type === '' || type.includes('\\')) return undefined;
-    return {
-      type,
-      index: Number(m[1]),
-      epoch: Number(m[2]),
-      time: Number(m[3]),
-      v: Number(m[4]),
-    } as unknown as FlotillaEvent;
+  /**
+   * The next line, `buf[at, nl)`, as a stub holding only the event's `type`, `index`, `epoch`,
+   * `time` and `v`, without a `JSON.parse` — when it is an event line in historyLines' layout
+   * (`{"event":{"type":"T",…,"index":I,"epoch":E,"time":T,"v":V}}`); false (nothing consumed)
+   * otherwise. For reading one unit's timeline: the lines not about it need no more.
+   */
+  stubLine(buf: Buffer, at: number, nl: number): boolean {
+    if (!this.header || this.wantSnapshot || this.done) return false;
+    const h = at + STUB_HEAD.length;
+    if (nl <= h || buf.compare(STUB_HEAD, 0, STUB_HEAD.length, at, h) !== 0) return false;
+    const q = buf.indexOf(34, h);
+    if (q <= h || q >= nl) return false;
+    for (let i = h; i < q; i++) if (buf[i] === 92 || buf[i] > 126 || buf[i] < 32) return false;
+    let p = buf.lastIndexOf(STUB_FIELDS[0], nl - 1);
+    if (p < q) return false;
+    const v: number[] = [];
+    for (let f = 0; f < STUB_FIELDS.length; f++) {
+      const lit = STUB_FIELDS[f];
+      if (p + lit.length > nl || buf.compare(lit, 0, lit.length, p, p + lit.length) !== 0)
+        return false;
+      p += lit.length;
+      let n = 0;
+      const start = p;
+      while (p < nl && buf[p] >= 48 && buf[p] <= 57) n = n * 10 + (buf[p++] - 48);
+      if (p === start || p - start > 15) return false;
+      v.push(n);
+    }
+    if (p + 2 !== nl || buf[p] !== 125 || buf[p + 1] !== 125) return false;
+    this.n++;
+    if (v[0] <= this.prev)
+      throw bad(this.file, this.n, `event index ${v[0]} does not follow ${this.prev}`);
+    this.prev = v[0];
+    this.tail.push({
+      type: buf.toString('latin1', h, q),
+      index: v[0],
+      epoch: v[1],
+      time: v[2],
+      v: v[3],
+    } as unknown as FlotillaEvent);
+    return true;
   }
 
   private parse(text: string): Record<string, unknown> {
@@ -187,16 +201,6 @@ export class HistoryParser {
       return;
     }
     const tail = this.tail;
-    if (this.keep && !this.keep(text)) {
-      const e = this.stub(text);
-      if (e) {
-        if (e.index <= this.prev)
-          throw bad(file, this.n, `event index ${e.index} does not follow ${this.prev}`);
-        this.prev = e.index;
-        tail.push(e);
-        return;
-      }
-    }
     const rec = this.parse(text);
     if ('end' in rec) {
       const n = isObject(rec.end) ? rec.end.events : undefined;
@@ -236,8 +240,8 @@ export class HistoryParser {
   }
 }
 
-const STUB_HEAD = '{"event":{"type":"';
-const STUB_TAIL = /"index":(\d+),"epoch":(\d+),"time":(\d+),"v":(\d+)\}\}$/y;
+const STUB_HEAD = Buffer.from('{"event":{"type":"');
+const STUB_FIELDS = ['"index":', ',"epoch":', ',"time":', ',"v":'].map((f) => Buffer.from(f));
 
 function checkHeader(h: Record<string, unknown>, file: string): HistoryHeader {
   if (h.format !== HISTORY_FORMAT)

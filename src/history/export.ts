@@ -43,7 +43,7 @@ export function writeHistoryFile(
  */
 export function readHistoryFile(
   file: string,
-  opts: { keep?: (line: string) => boolean } = {},
+  opts: { keepIfContains?: string[] } = {},
 ): HistoryFile {
   let fd: number;
   try {
@@ -51,7 +51,11 @@ export function readHistoryFile(
   } catch (err) {
     throw notFound(file, err);
   }
-  const parser = new HistoryParser(file, opts.keep);
+  const parser = new HistoryParser(file);
+  // With keepIfContains: only lines holding one of these are parsed whole, the others are
+  // stubs (HistoryParser.stubLine). next[i]: where needle i next occurs in the buffer.
+  const needles = (opts.keepIfContains ?? []).map((s) => Buffer.from(s));
+  const next = needles.map(() => -1);
   try {
     let buf = Buffer.allocUnsafe(CHUNK);
     let have = 0;
@@ -69,9 +73,19 @@ export function readHistoryFile(
       }
       if (n === 0) break;
       const end = have + n;
+      const view = buf.subarray(0, end);
+      next.fill(-1);
       let at = 0;
-      for (let nl = buf.indexOf(10, have); nl >= 0 && nl < end; nl = buf.indexOf(10, at)) {
-        parser.line(buf.toString('utf8', at, nl));
+      for (let nl = view.indexOf(10, have); nl >= 0; nl = view.indexOf(10, at)) {
+        let whole = needles.length === 0;
+        for (let i = 0; i < needles.length && !whole; i++) {
+          if (next[i] !== Infinity && next[i] < at) {
+            const p = view.indexOf(needles[i], at);
+            next[i] = p < 0 ? Infinity : p;
+          }
+          whole = next[i] < nl;
+        }
+        if (whole || !parser.stubLine(buf, at, nl)) parser.line(buf.toString('utf8', at, nl));
         at = nl + 1;
       }
       // Keep the incomplete last line at the start of the buffer for the next read.

@@ -18,10 +18,9 @@ export type HistorySource =
  * (as JSON encodes it) and the machine events; the others are read as stubs (index, time,
  * type), which is all the timeline and the point resolution (--at) look at.
  */
-function keepFor(unit: string | undefined): ((line: string) => boolean) | undefined {
+function keepFor(unit: string | undefined): string[] | undefined {
   if (unit === undefined || unit === '') return undefined;
-  const name = JSON.stringify(unit);
-  return (line) => line.includes(name) || line.includes('"type":"Machine');
+  return [JSON.stringify(unit), '"type":"Machine'];
 }
 
 const silent = {
@@ -41,7 +40,7 @@ export async function readHistory(
   opts: { unit?: string } = {},
 ): Promise<{ restored: Restored; cluster: string }> {
   if (src.kind === 'file') {
-    const { header, restored } = readHistoryFile(src.file, { keep: keepFor(opts.unit) });
+    const { header, restored } = readHistoryFile(src.file, { keepIfContains: keepFor(opts.unit) });
     return { restored, cluster: header.cluster };
   }
   let store: LogStore;
