@@ -27,8 +27,11 @@ export interface BurstParams {
   footprint: boolean;
   restMs: number;
   leaderEnv?: NodeJS.ProcessEnv;
-  /** Started just before the burst with the leader's HTTP address, stopped once all run (bench/viz.ts). */
-  observer?: (httpAt: string) => Promise<{ stop(): Promise<void> }>;
+  /**
+   * Started just before the burst with the leader's HTTP address, stopped once all run, `after`
+   * once the leader's CPU was read (bench/viz.ts).
+   */
+  observer?: (httpAt: string) => Promise<{ stop(): Promise<void>; after?(): Promise<void> }>;
 }
 
 export interface BurstResult extends BurstParams {
@@ -126,6 +129,7 @@ export async function runBurst(p: BurstParams): Promise<BurstResult> {
     const small = (await mprobe?.stop())?.ms;
     const lc = leaderCpu();
     const ac = agentsCpu();
+    await observer?.after?.();
 
     const stats = await fleet.stats();
     const ratios = stats.rows.map((r) => (r.units > 0 ? r.scheduleChanges / r.units : NaN));

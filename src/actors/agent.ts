@@ -216,6 +216,8 @@ class Agent implements AgentHandle {
   private readonly units_ = new Map<string, UnitActor>();
   /** The driver's latest state of each managed unit (what a full report sends). */
   private readonly known = new Map<string, DriverUnitState>();
+  /** Start ops applied per unit since this agent started (reported as `starts`). */
+  private readonly starts = new Map<string, number>();
   private readonly unitTimers = new Map<string, TimerHandle>();
   private readonly batcher: OpBatcher;
   private readonly reporter: Reporter;
@@ -592,6 +594,7 @@ class Agent implements AgentHandle {
     a.stop();
     this.units_.delete(unit);
     this.known.delete(unit);
+    this.starts.delete(unit);
     const t = this.unitTimers.get(unit);
     if (t !== undefined) this.clock.clearTimeout(t);
     this.unitTimers.delete(unit);
@@ -609,6 +612,7 @@ class Agent implements AgentHandle {
   private deliverResults(results: DriverOpResult[]): void {
     const now = this.clock.now();
     for (const r of results) {
+      if (r.op.kind === 'start') this.countStart(r.op.unit);
       if (r.ok) {
         this.sendUnit(r.op.unit, { type: 'OP_SUCCEEDED', op: r.op });
       } else {
@@ -620,6 +624,23 @@ class Agent implements AgentHandle {
     }
   }
 
+  /**
+   * A start op was applied (whatever its outcome): the unit's report carries the new count even
+   * when systemd's state ends where it was (a unit that exits 0 at once, or fails as before).
+   */
+  private countStart(unit: string): void {
+    if (!this.units_.has(unit)) return;
+    this.starts.set(unit, (this.starts.get(unit) ?? 0) + 1);
+    const s = this.known.get(unit);
+    if (s) this.reporter.changed(this.reportOf(s));
+  }
+
+  /** The driver's state as reported: with the unit's start count once it was started. */
+  private reportOf(s: DriverUnitState): ReportedUnit {
+    const starts = this.starts.get(s.unit);
+    return starts === undefined ? s : { ...s, starts };
+  }
+
   private onDriverState(s: DriverUnitState): void {
     if (this.early) {
       this.early.push(s);
@@ -628,7 +649,7 @@ class Agent implements AgentHandle {
     // States of units the agent does not manage (e.g. just unloaded) are not reported.
     if (!this.units_.has(s.unit)) return;
     this.known.set(s.unit, s);
-    this.reporter.changed(s);
+    this.reporter.changed(this.reportOf(s));
     this.sendUnit(s.unit, { type: 'STATE_OBSERVED', state: s });
   }
 
@@ -770,7 +791,7 @@ class Agent implements AgentHandle {
     const units: ReportedUnit[] = [];
     for (const unit of this.units_.keys()) {
       const s = this.known.get(unit);
-      if (s) units.push(s);
+      if (s) units.push(this.reportOf(s));
     }
     this.reporter.full(units);
   }

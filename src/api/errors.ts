@@ -142,16 +142,49 @@ function parseDetails(raw: string | undefined): Record<string, string | number |
   }
 }
 
-/** A short human reason for a transport failure, from grpc-js' details text. */
+/** TLS failures as OpenSSL/Node word them, and what they mean to someone running a command. */
+const TLS_REASONS: [RegExp, string][] = [
+  [
+    /unable to verify the first certificate|unable to get (local )?issuer certificate|self[- ]signed certificate|certificate signature failure/i,
+    "TLS: the server's certificate is not signed by a trusted CA (check --ca-file)",
+  ],
+  [
+    /certificate has expired|certificate is not yet valid/i,
+    "TLS: the server's certificate has expired or is not valid yet",
+  ],
+  [
+    /hostname\/ip does not match|ERR_TLS_CERT_ALTNAME_INVALID|does not match certificate's altnames/i,
+    "TLS: the server's certificate does not name this endpoint (its subjectAltName)",
+  ],
+  [
+    /wrong version number|packet length too long|http_request|unknown protocol/i,
+    'TLS: the server does not speak TLS (drop --ca-file/--cert-file for a plaintext endpoint)',
+  ],
+  [
+    /certificate required|alert handshake failure|bad certificate|unknown ca/i,
+    'TLS: the server refused our client certificate (it requires one its CA signed: --cert-file, --key-file)',
+  ],
+];
+
+/** A short human reason for a transport failure, from grpc-js' details text, on one line. */
 export function transportReason(details: string): string {
-  const d = details.toLowerCase();
+  // grpc-js: "No connection established. Last error: Error: <reason>. Resolution note: …"
+  const last =
+    /Last error: (?:Error: )?(.*?)(?:\s*\(\d{4}-\d\d-\d\dT[^)]*\))?\.?\s*(?:Resolution note:.*)?$/s.exec(
+      details,
+    );
+  const reason = (last ? last[1] : details).replace(/\s+/g, ' ').trim();
+  for (const [re, what] of TLS_REASONS) if (re.test(reason)) return `${what}: ${reason}`;
+  if (/^Failed to connect$/i.test(reason))
+    return 'connection failed during setup (a TLS server needs --ca-file)';
+  const d = reason.toLowerCase();
   if (d.includes('econnrefused')) return 'connection refused';
   if (d.includes('enoent')) return 'no such socket';
   if (d.includes('eacces')) return 'permission denied';
   if (d.includes('enotfound') || d.includes('name resolution failed')) return 'unknown host';
   if (d.includes('etimedout')) return 'connection timed out';
   if (d.includes('econnreset')) return 'connection reset';
-  return details;
+  return reason;
 }
 
 /**

@@ -1,3 +1,4 @@
+import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
 import fs from 'node:fs';
 import { credentials, ServerCredentials, type ChannelCredentials } from '@grpc/grpc-js';
 import { ErrorCode, FlotillaError } from '../errors';
@@ -25,6 +26,34 @@ export function readPem(path: string, what: string): Buffer {
   }
 }
 
+/** CONFIG_INVALID naming the setting, its file and what is wrong with it, on one line. */
+function badFile(what: string, file: string, problem: string, cause?: unknown): FlotillaError {
+  const why = cause instanceof Error ? ` (${cause.message.replace(/^error:[0-9A-F]+:/i, '')})` : '';
+  return new FlotillaError(ErrorCode.ConfigInvalid, `${what} ${file}: ${problem}${why}`, {
+    cause,
+    details: { field: what, file },
+  });
+}
+
+/** The first certificate of a PEM file, checked here so that TLS errors name the file. */
+function certOf(pem: Buffer, what: string, file: string): X509Certificate {
+  if (!pem.includes('-----BEGIN CERTIFICATE-----'))
+    throw badFile(what, file, 'no PEM certificate in it (-----BEGIN CERTIFICATE-----)');
+  try {
+    return new X509Certificate(pem);
+  } catch (err) {
+    throw badFile(what, file, 'not a valid PEM certificate', err);
+  }
+}
+
+function keyOf(pem: Buffer, what: string, file: string): KeyObject {
+  try {
+    return createPrivateKey(pem);
+  } catch (err) {
+    throw badFile(what, file, 'not a valid PEM private key (or it is encrypted)', err);
+  }
+}
+
 function pair(
   f: TlsFiles,
   names: { cert: string; key: string },
@@ -38,7 +67,23 @@ function pair(
       { details: { field: missing } },
     );
   }
-  return { cert: readPem(f.cert, names.cert), key: readPem(f.key, names.key) };
+  const cert = readPem(f.cert, names.cert);
+  const key = readPem(f.key, names.key);
+  const c = certOf(cert, names.cert, f.cert);
+  if (!c.checkPrivateKey(keyOf(key, names.key, f.key)))
+    throw new FlotillaError(
+      ErrorCode.ConfigInvalid,
+      `${names.key} ${f.key} is not the private key of ${names.cert} ${f.cert}`,
+      { details: { field: names.key, file: f.key } },
+    );
+  return { cert, key };
+}
+
+/** A CA bundle, checked to hold at least one certificate. */
+function caOf(file: string, what: string): Buffer {
+  const pem = readPem(file, what);
+  certOf(pem, what, file);
+  return pem;
 }
 
 /**
@@ -59,7 +104,7 @@ export function serverTls(
       );
     return undefined;
   }
-  const ca = f.ca ? readPem(f.ca, names.ca) : null;
+  const ca = f.ca ? caOf(f.ca, names.ca) : null;
   return ServerCredentials.createSsl(ca, [{ cert_chain: p.cert, private_key: p.key }], ca !== null);
 }
 
@@ -74,7 +119,7 @@ export function clientTls(
 ): ChannelCredentials | undefined {
   const p = pair(f, names);
   if (!p && !f.ca) return undefined;
-  const ca = f.ca ? readPem(f.ca, names.ca) : null;
+  const ca = f.ca ? caOf(f.ca, names.ca) : null;
   return credentials.createSsl(ca, p?.key ?? null, p?.cert ?? null);
 }
 
@@ -88,5 +133,25 @@ export function serverPem(
 ): { cert: Buffer; key: Buffer; ca?: Buffer } | undefined {
   const p = pair(f, names);
   if (!p) return undefined;
-  return f.ca ? { ...p, ca: readPem(f.ca, names.ca) } : p;
+  return f.ca ? { ...p, ca: caOf(f.ca, names.ca) } : p;
+}
+
+/**
+ * Drops Node's DEP0123 warning ("Setting the TLS ServerName to an IP address is not permitted by
+ * RFC 6066"): grpc-js passes the endpoint's host as the server name, so every TLS connection to
+ * an address such as 10.0.0.1:7070 printed two lines on stderr — and the CLI promises one-line
+ * errors. The certificate is still checked against the IP (its subjectAltName). Other warnings
+ * pass. Idempotent.
+ */
+export function quietIpServerNameWarning(): void {
+  const p = process as NodeJS.Process & { flotillaQuietTls?: boolean };
+  if (p.flotillaQuietTls) return;
+  p.flotillaQuietTls = true;
+  const emit = process.emitWarning.bind(process) as (...args: unknown[]) => void;
+  process.emitWarning = ((warning: unknown, ...rest: unknown[]) => {
+    const code =
+      typeof rest[1] === 'string' ? rest[1] : (rest[0] as { code?: unknown } | undefined)?.code;
+    if (code === 'DEP0123') return;
+    emit(warning, ...rest);
+  }) as typeof process.emitWarning;
 }

@@ -1,4 +1,11 @@
-import { connect, credsAuthenticator, nkeyAuthenticator, type NatsConnection } from 'nats';
+import { checkServerIdentity, type PeerCertificate } from 'node:tls';
+import {
+  connect,
+  credsAuthenticator,
+  nkeyAuthenticator,
+  type NatsConnection,
+  type TlsOptions,
+} from 'nats';
 import { ErrorCode, FlotillaError } from '../errors';
 import type { Bus, BusMessage, Subscription } from './types';
 import { checkPayload } from './types';
@@ -75,7 +82,9 @@ export class NatsBus implements Bus {
                 ...(opts.tls.ca ? { ca: opts.tls.ca } : {}),
                 ...(opts.tls.cert ? { cert: opts.tls.cert } : {}),
                 ...(opts.tls.key ? { key: opts.tls.key } : {}),
-              },
+                // Passed through to tls.connect by nats.js' node transport (not in its types).
+                checkServerIdentity: serverIdentityCheck(opts.servers),
+              } as TlsOptions,
             }
           : {}),
         ...(opts.user ? { user: opts.user, pass: opts.pass } : {}),
@@ -161,4 +170,36 @@ export class NatsBus implements Bus {
   async close(): Promise<void> {
     if (!this.nc.isClosed()) await this.nc.drain().catch(() => this.nc.close());
   }
+}
+
+/**
+ * nats.js upgrades its socket to TLS without passing the host, so Node checks the server's
+ * certificate against "localhost": a certificate for `tls://10.0.0.1:4222` (subjectAltName
+ * IP:10.0.0.1) was refused with ERR_TLS_CERT_ALTNAME_INVALID. The certificate (already verified
+ * against the CA) must instead name one of the configured servers.
+ */
+export function serverIdentityCheck(
+  servers: string | string[] | undefined,
+): (host: string, cert: PeerCertificate) => Error | undefined {
+  const hosts = [servers ?? []]
+    .flat()
+    .flatMap((s) => s.split(','))
+    .map((s) => s.trim())
+    .filter((s) => s !== '')
+    .map((s) => {
+      try {
+        return new URL(s.includes('://') ? s : `nats://${s}`).hostname.replace(/^\[|\]$/g, '');
+      } catch {
+        return s;
+      }
+    });
+  return (host, cert) => {
+    let first: Error | undefined;
+    for (const h of hosts.length > 0 ? hosts : [host]) {
+      const err = checkServerIdentity(h, cert);
+      if (err === undefined) return undefined;
+      first ??= err;
+    }
+    return first;
+  };
 }

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { quietIpServerNameWarning } from '../api/tls';
 import { localFiles, runCli } from './run';
 
 /**
@@ -6,6 +7,7 @@ import { localFiles, runCli } from './run';
  * is set with process.exitCode (not process.exit), so piped output is never cut short.
  */
 export async function main(argv: readonly string[] = process.argv.slice(2)): Promise<void> {
+  quietIpServerNameWarning();
   const interrupted = new AbortController();
   let interrupts = 0;
   // Ctrl-C ends streams (journal -f, events -f) and waits cleanly; a command that does not

@@ -3,6 +3,7 @@
  * flotillad: the Flotilla daemon. One per machine: an agent (unless disable_agent) and a leader
  * candidate (unless disable_engine). `--dev` runs a one-machine cluster with no external services.
  */
+import { quietIpServerNameWarning } from '../api/tls';
 import { isFlotillaError } from '../errors';
 import { createLogger } from '../log';
 import { loadConfig, type LoadedConfig } from './config';
@@ -13,6 +14,7 @@ import { SystemdNotifier, listenFds } from './sd';
 import { secretWarnings } from './secrets';
 
 async function main(): Promise<void> {
+  quietIpServerNameWarning();
   const argv = process.argv.slice(2);
   if (argv.includes('--help') || argv.includes('-h')) {
     process.stdout.write(usage());

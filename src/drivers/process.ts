@@ -4,16 +4,25 @@
  *
  *   <unit>         the unit file (written by `load`)
  *   <unit>.state   JSON: hash, last state, result, since (survives restarts)
- *   <unit>.pid     "<pid> <starttime> <boot id>" while it runs (starttime from /proc guards against
- *                  PID reuse; the boot id tells a process gone with a reboot from one that died)
+ *   <unit>.pid     "<pid> <starttime> <boot id> <keeper pid>" while it runs (starttime from /proc
+ *                  guards against PID reuse; the boot id tells a process gone with a reboot from
+ *                  one that died)
+ *   <unit>.exit    the main process's last wait status, written by its keeper
  *   <unit>.log     stdout and stderr of the process, appended
  *
- * Children are detached (their own process group, output to the log file, not to a pipe of ours)
- * so they survive an agent or daemon restart, as units survive under systemd. A new driver finds
- * them by their pidfiles and adopts them: same PID, active (running), no restart. Our own
- * children are followed by their 'exit' event; adopted ones cannot be wait()ed by a new process,
- * so they alone are polled cheaply (`kill(pid, 0)` every `pollMs`), and since their exit status
- * is then unknowable they are reported failed with result "unknown" when they die.
+ * Processes are detached (their own session and process group, output to the log file, not to a
+ * pipe of ours) so they survive an agent or daemon restart, as units survive under systemd. A new
+ * driver finds them by their pidfiles and adopts them: same PID, active (running), no restart.
+ *
+ * The exit status of a process can only be read by its parent, and a restarted daemon is not the
+ * parent of what it adopts. So the main process is not our child but the child of a *keeper*, a
+ * `/bin/sh` of a few lines (KEEPER below, ~1 MiB) that starts it with `setsid`, hands us its PID,
+ * waits for it and writes its status to `<unit>.exit` before exiting with it. Our own keepers are
+ * followed by their 'exit' event; adopted processes are polled cheaply (`kill(pid, 0)` every
+ * `pollMs`) and, once gone, their status is read from the file: a unit killed after adoption
+ * reads `Result: signal` as under systemd, not "unknown". Only a process whose keeper was killed
+ * too (or one started before keepers existed) dies with result "unknown". As a shell reports it,
+ * a status above 128 is taken as death by a signal.
  *
  * After a reboot (the directory outlived it, e.g. not under /run) nothing of the last boot runs
  * and, as under systemd, nothing failed in this boot either: every unit starts inactive (dead),
@@ -54,9 +63,14 @@ interface PUnit {
   exitStatus?: number;
   since: number;
   pid?: number;
+  /** The keeper of the main process (its parent), when there is one. */
+  keeperPid?: number;
+  /** Our child: the keeper, or the process itself when it runs without one. */
   child?: ChildProcess;
-  /** Found running at open(): not our child, polled. */
+  /** Found running at open(), or its keeper is gone: not followed by 'exit', polled. */
   adopted: boolean;
+  /** How the main process ended when its keeper wrote it (`ignoreFailure` of its ExecStart). */
+  ignoreFailure?: boolean;
   stopping: boolean;
   exitWaiters: (() => void)[];
 }
@@ -72,7 +86,45 @@ interface StateFile {
   boot?: string;
 }
 
-const SIDE_FILES = /\.(state|pid|log|tmp)$/;
+const SIDE_FILES = /\.(state|pid|exit|log|tmp)$/;
+
+/**
+ * The keeper (see the top of this file): `sh -c KEEPER keeper EXITFILE PATH ARGS…`. The process
+ * gets its own session (`setsid` execs in place: a background job is no group leader), fd 3
+ * closed; its PID goes out on fd 3; `wait` is repeated until the process is really gone.
+ */
+const KEEPER = [
+  'f=$1; shift',
+  'setsid "$@" 3>&- &',
+  'p=$!',
+  'echo "$p" >&3',
+  'exec 3>&-',
+  'while :; do wait "$p"; s=$?; kill -0 "$p" 2>/dev/null || break; done',
+  'echo "$s" > "$f.tmp" && mv -f "$f.tmp" "$f"',
+  'exit "$s"',
+].join('\n');
+const SETSID = ['/usr/bin/setsid', '/bin/setsid'].find((p) => fs.existsSync(p));
+
+/** systemd's Result and status for a wait status as `sh` reports it (128+N: signal N). */
+function resultOfStatus(status: number, ignoreFailure: boolean): [string, string, string] {
+  if (status === 0 || (ignoreFailure && status <= 128)) return ['inactive', 'dead', 'success'];
+  if (status > 128) return ['failed', 'failed', 'signal'];
+  return ['failed', 'failed', 'exit-code'];
+}
+
+/** Whether `file` can be executed: an absolute path, or found on `PATH` (as execvp does). */
+function executable(file: string, env: NodeJS.ProcessEnv): boolean {
+  const can = (p: string) => {
+    try {
+      fs.accessSync(p, fs.constants.X_OK);
+      return fs.statSync(p).isFile();
+    } catch {
+      return false;
+    }
+  };
+  if (file.includes('/')) return can(file);
+  return (env.PATH ?? '/usr/bin:/bin').split(':').some((d) => d !== '' && can(path.join(d, file)));
+}
 const UNIT_NAME = /^[A-Za-z0-9:_.\\@-]+\.(service|socket|timer|target|path|mount|slice)$/;
 
 const errMsg = (err: unknown) => (err instanceof Error ? err.message : String(err));
@@ -194,7 +246,7 @@ export class ProcessDriver implements Driver {
     } catch {
       return u;
     }
-    const [pidStr, start, boot] = pidLine.split(/\s+/);
+    const [pidStr, start, boot, keeper] = pidLine.split(/\s+/);
     if (this.otherBoot(boot)) return this.afterReboot(unit, u);
     const pid = Number(pidStr);
     const alive = Number.isInteger(pid) && pid > 0 && pidAlive(pid);
@@ -202,19 +254,45 @@ export class ProcessDriver implements Driver {
     const current = alive ? procStartTime(pid) : null;
     if (alive && (!start || start === '-' || current === null || current === start)) {
       Object.assign(u, { active: 'active', sub: 'running', pid, adopted: true, result: undefined });
+      if (keeper && Number(keeper) > 0) u.keeperPid = Number(keeper);
+      u.ignoreFailure = this.ignoresFailure(unit);
     } else {
-      // It died while nobody watched: the exit status is lost.
+      // It died while nobody watched: its keeper wrote how, if it had one.
+      const status = this.readExit(unit);
+      const [active, sub, result] =
+        status === undefined
+          ? ['failed', 'failed', 'unknown']
+          : resultOfStatus(status, this.ignoresFailure(unit));
       Object.assign(u, {
-        active: 'failed',
-        sub: 'failed',
-        result: 'unknown',
-        exitStatus: undefined,
+        active,
+        sub,
+        result: active === 'failed' ? result : undefined,
+        exitStatus: result === 'exit-code' ? status : undefined,
         since: Date.now(),
       });
       this.rm(this.file(unit, '.pid'));
       this.writeState(unit, u);
     }
     return u;
+  }
+
+  /** The status the unit's keeper wrote, if any. */
+  private readExit(unit: string): number | undefined {
+    try {
+      const n = Number(fs.readFileSync(this.file(unit, '.exit'), 'utf8').trim());
+      return Number.isInteger(n) && n >= 0 ? n : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Whether the unit's ExecStart= has systemd's `-` prefix (false when it cannot be read). */
+  private ignoresFailure(unit: string): boolean {
+    try {
+      return serviceSpec(unit, fs.readFileSync(this.file(unit), 'utf8')).exec.ignoreFailure;
+    } catch {
+      return false;
+    }
   }
 
   /** A unit last seen in an earlier boot: its process went with the reboot, nothing failed. */
@@ -350,7 +428,7 @@ export class ProcessDriver implements Driver {
     if (!this.units.has(unit)) return;
     await this.stop(unit);
     this.units.delete(unit);
-    for (const ext of ['', '.state', '.pid', '.log']) this.rm(this.file(unit, ext));
+    for (const ext of ['', '.state', '.pid', '.exit', '.log']) this.rm(this.file(unit, ext));
     this.emit(unit);
   }
 
@@ -369,71 +447,127 @@ export class ProcessDriver implements Driver {
       }
       cwd = undefined;
     }
-    const logFd = fs.openSync(this.file(unit, '.log'), 'a');
-    let child: ChildProcess;
-    try {
-      this.appendLog(
-        unit,
-        `flotilla: starting ${unit}: ${[spec.exec.path, ...spec.exec.args].join(' ')}`,
-        logFd,
-      );
-      child = spawn(spec.exec.path, spec.exec.args, {
-        argv0: spec.exec.argv0,
-        cwd: cwd ?? '/', // systemd's default for system services
-        env: { ...(this.opts.env ?? process.env), ...spec.env },
-        detached: true,
-        stdio: ['ignore', logFd, logFd],
-      });
-    } finally {
-      fs.closeSync(logFd);
-    }
-    const ignoreFailure = spec.exec.ignoreFailure;
-    const spawned = await new Promise<boolean>((resolve) => {
-      child.once('spawn', () => {
-        // Recorded before any 'exit' can be delivered (that comes in a later I/O callback).
-        u.child = child;
-        u.pid = child.pid;
-        u.adopted = false;
-        u.stopping = false;
-        child.on('exit', (code) => this.onExit(unit, child, code, ignoreFailure));
-        resolve(true);
-      });
-      child.once('error', (err) => {
-        if (u.child === child) return; // an error after spawning (e.g. a failed kill): not ours
-        this.appendLog(
-          unit,
-          `flotilla: ${unit}: failed to execute ${spec.exec.path}: ${err.message}`,
-        );
-        resolve(false);
-      });
-    });
-    if (!spawned || child.pid === undefined) {
-      // systemd: status=203/EXEC, Result=exit-code. The start job ran; the unit failed.
+    const env = { ...(this.opts.env ?? process.env), ...spec.env };
+    const { path: exe, args, argv0, ignoreFailure } = spec.exec;
+    // The keeper cannot set another argv[0] (dash has no `exec -a`): such a rare unit runs as
+    // our child alone, its status then lost if it outlives us.
+    const keeper = SETSID !== undefined && argv0 === exe;
+    if (keeper && !executable(exe, env)) {
+      // What spawn would say without a keeper; systemd: status=203/EXEC, Result=exit-code.
+      this.appendLog(unit, `flotilla: ${unit}: failed to execute ${exe}: spawn ${exe} ENOENT`);
       this.set(unit, u, 'failed', 'failed', 'exit-code');
       return;
     }
+    this.rm(this.file(unit, '.exit'));
+    const logFd = fs.openSync(this.file(unit, '.log'), 'a');
+    let child: ChildProcess;
+    try {
+      this.appendLog(unit, `flotilla: starting ${unit}: ${[exe, ...args].join(' ')}`, logFd);
+      child = keeper
+        ? spawn(
+            '/bin/sh',
+            ['-c', KEEPER, 'flotilla-keeper', this.file(unit, '.exit'), exe, ...args],
+            {
+              cwd: cwd ?? '/', // systemd's default for system services
+              env,
+              detached: true,
+              stdio: ['ignore', logFd, logFd, 'pipe'],
+            },
+          )
+        : spawn(exe, args, {
+            argv0,
+            cwd: cwd ?? '/',
+            env,
+            detached: true,
+            stdio: ['ignore', logFd, logFd],
+          });
+    } finally {
+      fs.closeSync(logFd);
+    }
+    // Listened to at once: a process that ends at once (ExecStart=/bin/true) may take its keeper
+    // with it before the PID has arrived.
+    const ended = new Promise<[number | null, NodeJS.Signals | null]>((resolve) =>
+      child.once('exit', (code, signal) => resolve([code, signal])),
+    );
+    const spawned = await new Promise<boolean>((resolve) => {
+      child.once('spawn', () => resolve(true));
+      child.once('error', (err) => {
+        if (u.child === child) return; // an error after spawning (e.g. a failed kill): not ours
+        this.appendLog(unit, `flotilla: ${unit}: failed to execute ${exe}: ${err.message}`);
+        resolve(false);
+      });
+    });
+    // The main process: the keeper's child, whose PID the keeper sends on fd 3.
+    const pid = !spawned ? undefined : keeper ? await this.keptPid(child) : child.pid;
+    if (pid === undefined) {
+      if (spawned) child.kill('SIGKILL');
+      this.set(unit, u, 'failed', 'failed', 'exit-code');
+      return;
+    }
+    u.child = child;
+    u.pid = pid;
+    u.keeperPid = keeper ? child.pid : undefined;
+    u.ignoreFailure = ignoreFailure;
+    u.adopted = false;
+    u.stopping = false;
     child.unref();
     this.writeAtomic(
       this.file(unit, '.pid'),
-      `${child.pid} ${procStartTime(child.pid) ?? '-'} ${this.bootId}\n`,
+      `${pid} ${procStartTime(pid) ?? '-'} ${this.bootId}${keeper ? ` ${child.pid}` : ''}\n`,
     );
     this.set(unit, u, 'active', 'running');
+    // The process may be gone already (ExecStart=/bin/true): then it ends right after this.
+    void ended.then(([code, signal]) => this.onExit(unit, child, keeper, code, signal));
   }
 
+  /** The PID a keeper sends on fd 3 (undefined when it ends without sending one). */
+  private keptPid(child: ChildProcess): Promise<number | undefined> {
+    const out = child.stdio[3] as NodeJS.ReadableStream & { destroy(): void };
+    return new Promise((resolve) => {
+      let text = '';
+      out.setEncoding('utf8');
+      out.on('data', (d: string) => (text += d));
+      out.once('error', () => resolve(undefined));
+      out.once('end', () => {
+        out.destroy();
+        const n = Number(text.trim());
+        resolve(Number.isInteger(n) && n > 0 ? n : undefined);
+      });
+    });
+  }
+
+  /** Our child ended: the keeper with the main process's status, or the process itself. */
   private onExit(
     unit: string,
     child: ChildProcess,
+    keeper: boolean,
     code: number | null,
-    ignoreFailure: boolean,
+    signal: NodeJS.Signals | null,
   ): void {
     const u = this.units.get(unit);
     if (!u || u.child !== child) return;
-    u.exitStatus = code ?? undefined;
+    if (keeper && code === null && u.pid !== undefined && pidAlive(u.pid)) {
+      // The keeper was killed, the process lives on: follow it by polling, status unknown.
+      u.child = undefined;
+      u.keeperPid = undefined;
+      u.adopted = true;
+      this.writeAtomic(
+        this.file(unit, '.pid'),
+        `${u.pid} ${procStartTime(u.pid) ?? '-'} ${this.bootId}\n`,
+      );
+      return;
+    }
+    const status = code ?? (signal ? 128 + (os.constants.signals[signal] ?? 0) : undefined);
+    this.ended(unit, u, status);
+  }
+
+  /** The main process ended with `status` as a shell reports it (undefined: not known). */
+  private ended(unit: string, u: PUnit, status: number | undefined): void {
+    u.exitStatus = status !== undefined && status > 0 && status <= 128 ? status : undefined;
     this.exited(unit, u, () => {
-      if (u.stopping || code === 0 || (ignoreFailure && code !== null))
-        return ['inactive', 'dead', 'success'];
-      if (code !== null) return ['failed', 'failed', 'exit-code'];
-      return ['failed', 'failed', 'signal'];
+      if (u.stopping) return ['inactive', 'dead', 'success'];
+      if (status === undefined) return ['failed', 'failed', 'unknown'];
+      return resultOfStatus(status, u.ignoreFailure ?? false);
     });
   }
 
@@ -441,6 +575,7 @@ export class ProcessDriver implements Driver {
   private exited(unit: string, u: PUnit, how: () => [string, string, string]): void {
     const [active, sub, result] = how();
     u.pid = undefined;
+    u.keeperPid = undefined;
     u.child = undefined;
     u.adopted = false;
     this.rm(this.file(unit, '.pid'));
@@ -455,10 +590,10 @@ export class ProcessDriver implements Driver {
     for (const [unit, u] of this.units) {
       if (!u.adopted || u.pid === undefined) continue;
       if (pidAlive(u.pid)) continue;
-      u.exitStatus = undefined;
-      this.exited(unit, u, () =>
-        u.stopping ? ['inactive', 'dead', 'success'] : ['failed', 'failed', 'unknown'],
-      );
+      // Gone: its keeper writes its status, then exits.
+      const status = this.readExit(unit);
+      if (status === undefined && u.keeperPid !== undefined && pidAlive(u.keeperPid)) continue;
+      this.ended(unit, u, status);
     }
   }
 

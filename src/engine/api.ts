@@ -227,6 +227,7 @@ export class EngineApi implements ClusterApi {
           activeState: s.active,
           subState: s.sub,
           hash: s.hash,
+          starts: s.starts ?? 0,
         });
       }
     }

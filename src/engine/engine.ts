@@ -331,6 +331,11 @@ export class Engine {
     return this.membership.phase(id);
   }
 
+  /** A machine actor's state as it is, pending effects not applied (the visualizer's stream). */
+  machinePhaseNow(id: string): string | undefined {
+    return this.membership.phase(id);
+  }
+
   /** Unit names in order, cached until a unit is added or removed (listing pages read it). */
   sortedUnitNames(): string[] {
     return this.projections.sortedUnitNames();

@@ -142,7 +142,10 @@ function applyRecords(state: ClusterState, e: FlotillaEvent): void {
         return;
       }
       if (!byMachine) state.reported.set(e.unit, (byMachine = new Map()));
-      byMachine.set(e.machine, e.state);
+      // A UnitObserved follows the report it records, without the agent's start count (not
+      // kept in the log): the count stays.
+      const starts = e.type === 'UnitObserved' ? byMachine.get(e.machine)?.starts : undefined;
+      byMachine.set(e.machine, starts === undefined ? e.state : { ...e.state, starts });
       return;
     }
     default:

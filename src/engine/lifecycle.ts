@@ -26,6 +26,8 @@ const stepper = pureStepper(engineUnitMachine, {
   lost: false,
   observed: 'none',
 });
+/** The same stepper, for the visualizer's read-only memo (src/viz/phases.ts). */
+export const lifecycleStepper = stepper;
 
 const RUNNING = new Set(['active', 'reloading', 'deactivating']);
 

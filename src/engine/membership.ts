@@ -297,6 +297,7 @@ export class Membership implements MembershipEffects {
         ...(s.mainPid ? { mainPid: s.mainPid } : {}),
         ...(s.result ? { result: s.result } : {}),
         ...(s.exitStatus !== undefined ? { exitStatus: s.exitStatus } : {}),
+        ...(s.starts ? { starts: s.starts } : {}),
       };
       if (!prev || !sameRecord(prev as unknown as Record<string, unknown>, rec)) {
         bodies.push({ type: 'UnitStateReported', unit: s.unit, machine: r.machine, state: rec });

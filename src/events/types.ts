@@ -19,6 +19,13 @@ export interface UnitRuntimeState {
   result?: string;
   /** The main process's exit status (ExecMainStatus) when the unit failed (schema 2). */
   exitStatus?: number;
+  /**
+   * Start operations the reporting agent has applied to the unit since the agent started
+   * (absent: none, or an agent from before this field). A new value says "started again",
+   * whatever the unit did next — what fleet's `launched` meant (src/fleetapi/launched.ts).
+   * Reports only: the leader keeps it with the reported state, never in a durable event.
+   */
+  starts?: number;
 }
 
 /**

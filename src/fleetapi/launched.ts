@@ -3,34 +3,35 @@ import { encodePageToken } from '../engine/requests';
 import type { Unit, UnitState } from '../gen/flotilla/v1/flotilla';
 
 /**
- * fleet's `currentState: launched` for a unit that was started and then failed.
+ * fleet's `currentState: launched` for a unit that was started and did not keep running.
  *
  * fleet's agent reported a unit `launched` once it had started it, whatever the unit did next;
- * fleetctl's blocking `start` waits for `launched`, then reads systemd's state and fails at once
- * with "Failed to find an active unit" when the unit is not active. Flotilla's STATE column is
- * `launched` only while the unit runs, so a unit whose process failed (`ExecStart=/bin/false`)
- * stayed `loaded` and fleetctl waited forever.
+ * fleetctl's blocking `start` waits for `launched`, then reads systemd's state from `/state`
+ * and fails at once with "Failed to find an active unit" when the unit is not active. Flotilla's
+ * STATE column is `launched` only while the unit runs, so a unit that failed
+ * (`ExecStart=/bin/false`) or exited 0 at once (`Type=oneshot`, `/bin/true`) stayed `loaded`
+ * and fleetctl waited until `--block-attempts` ran out, or for ever.
  *
  * Here a unit reads `launched` through the fleet API when a launch was requested through this
- * API and, since that request, the machine the unit is placed on reports it `failed` with its
- * current file: the agent started it (a unit is only seen failed after a start) and it failed.
- * A failed state reported before the request does not count — a unit that failed, is stopped
- * and started again reads `launched` only once it runs or fails anew.
- *
- * Not covered: a unit that exits 0 (an `inactive` unit looks the same whether it ran or not),
- * and one that fails again with exactly the state it failed with before the request (the
- * engine keeps no new report of it); fleetctl then waits until `--block-attempts`.
+ * API and, since that request, the agent of the machine the unit is placed on has reported a
+ * start of the unit with its current file: its `starts` count (start ops applied, see
+ * UnitRuntimeState) differs from the one it reported at the request. An agent from before that
+ * count reports none; then a `failed` report new since the request counts (the agent only sees
+ * a unit fail after starting it). A unit stopped and started again reads `launched` only once
+ * it is started anew.
  */
-export function startedAndFailed(u: Unit, row: UnitState | undefined, before: string): boolean {
-  return (
-    u.targetState === 'launched' &&
-    u.currentState !== 'launched' &&
-    row !== undefined &&
-    row.machineId === u.targetMachine &&
-    row.hash === u.hash &&
-    row.activeState === 'failed' &&
-    rowKey(row) !== before
-  );
+export function startedSinceRequest(u: Unit, row: UnitState | undefined, before: Before): boolean {
+  if (u.targetState !== 'launched' || u.currentState === 'launched') return false;
+  if (row === undefined || row.machineId !== u.targetMachine || row.hash !== u.hash) return false;
+  if (row.starts > 0) return row.starts !== before.starts;
+  return row.activeState === 'failed' && rowKey(row) !== before.key;
+}
+
+/** What the placed machine reported when the launch was requested. */
+export interface Before {
+  key: string;
+  /** Its `starts` count (0: none reported). */
+  starts: number;
 }
 
 /** What identifies a reported state: a change of any part is a new report. */
@@ -62,10 +63,10 @@ const MAX_REMEMBERED = 10_000;
 
 /**
  * The launch requests this fleet API served, with the state the unit's placed machine
- * reported at the time: what `startedAndFailed` compares with.
+ * reported at the time: what `startedSinceRequest` compares with.
  */
 export class LaunchRequests {
-  private readonly before = new Map<string, string>();
+  private readonly before = new Map<string, Before>();
 
   /** Before a write that makes the unit's desired state `launched`. */
   async noteLaunch(api: ClusterApi, name: string, machine: string): Promise<void> {
@@ -73,7 +74,7 @@ export class LaunchRequests {
       ? (await unitStateRows(api, name)).find((s) => s.machineId === machine)
       : undefined;
     this.before.delete(name);
-    this.before.set(name, rowKey(row));
+    this.before.set(name, { key: rowKey(row), starts: row?.starts ?? 0 });
     if (this.before.size > MAX_REMEMBERED) {
       this.before.delete(this.before.keys().next().value as string);
     }
@@ -84,12 +85,12 @@ export class LaunchRequests {
     this.before.delete(name);
   }
 
-  /** The unit as fleet showed it: `launched` once started and failed since a launch request. */
+  /** The unit as fleet showed it: `launched` once started since a launch request. */
   async view(api: ClusterApi, u: Unit): Promise<Unit> {
     const before = this.before.get(u.name);
     if (before === undefined || u.targetState !== 'launched' || u.currentState === 'launched')
       return u;
     const row = (await unitStateRows(api, u.name)).find((s) => s.machineId === u.targetMachine);
-    return startedAndFailed(u, row, before) ? { ...u, currentState: 'launched' } : u;
+    return startedSinceRequest(u, row, before) ? { ...u, currentState: 'launched' } : u;
   }
 }

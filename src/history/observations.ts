@@ -35,6 +35,13 @@ export function observedClass(s: UnitRuntimeState | null | undefined): ObservedC
   }
 }
 
+/** A reported state as the log keeps it: without the agent's start count (transient). */
+function durable(s: UnitRuntimeState | null): UnitRuntimeState | null {
+  if (s?.starts === undefined) return s;
+  const { starts: _starts, ...rest } = s;
+  return rest;
+}
+
 /** True when an agent's report (after `prev`) is a milestone worth a durable UnitObserved. */
 export function isMilestone(
   prev: UnitRuntimeState | undefined,
@@ -64,7 +71,7 @@ export function withObservations(
   for (const b of bodies) {
     out.push(b);
     if (b.type === 'UnitStateReported' && isMilestone(prevOf(b.unit, b.machine), b.state))
-      out.push({ type: 'UnitObserved', unit: b.unit, machine: b.machine, state: b.state });
+      out.push({ type: 'UnitObserved', unit: b.unit, machine: b.machine, state: durable(b.state) });
   }
   return out;
 }

@@ -59,7 +59,8 @@ const isReportedUnit = (x: unknown): x is ReportedUnit =>
   isStr(x.hash) &&
   (x.mainPid === undefined || isNum(x.mainPid)) &&
   (x.result === undefined || isStr(x.result)) &&
-  (x.exitStatus === undefined || isNum(x.exitStatus));
+  (x.exitStatus === undefined || isNum(x.exitStatus)) &&
+  (x.starts === undefined || isNum(x.starts));
 
 function decodeWith<T>(data: Uint8Array, what: string, check: Check<T>): T {
   let x: unknown;

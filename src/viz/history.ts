@@ -1,31 +1,49 @@
-import { foldAll } from '../engine/fold';
-import { decodeState, encodeState } from '../engine/snapshot';
-import type { ClusterState } from '../engine/state';
+import { applyEvent } from '../engine/fold';
+import { decodeState } from '../engine/snapshot';
+import type { ClusterState, UnitRecord } from '../engine/state';
 import { emptyState } from '../engine/state';
 import { ErrorCode, FlotillaError } from '../errors';
 import type { FlotillaEvent } from '../events/types';
 import type { Restored } from '../store/types';
+import { CountLog } from './count-log';
+import { settleLifecycles } from './phases';
+import type { Counts } from './views';
 
-/** Checkpoints take at most this much memory in all (encoded states), whatever the history's length. */
-const MAX_CHECKPOINT_BYTES = 192 * 2 ** 20;
+/** Checkpoints take about this much memory at most in all, whatever the history's length. */
+const MAX_CHECKPOINT_BYTES = 256 * 2 ** 20;
 const MIN_SPACING = 10_000;
+/** Rough heap cost of a copied record (measured with node --expose-gc: ~250 B a unit). */
+const UNIT_BYTES = 300;
+const REPORT_BYTES = 150;
+
+interface Checkpoint {
+  index: number;
+  /** Events before it in `events`. */
+  pos: number;
+  /** A copy of the state at `index`, lifecycles settled; copied again before folding on. */
+  state: ClusterState;
+  bytes: number;
+}
 
 /**
  * A retained history (snapshot + events) folded on demand at any index, for the scrubber:
- * checkpoints (encoded states) are taken while the events are first folded, so the state at an
- * index is the nearest checkpoint before it plus at most one spacing of events — never the whole
- * log. Folding is the leader's own fold (engine/fold.ts).
+ * checkpoints (copies of the folded state, in memory) are taken while the events are first
+ * folded, so the state at an index is a copy of the nearest checkpoint before it plus at most
+ * one spacing of events — never the whole log. Folding is the leader's own fold (engine/fold.ts).
+ * Copies, not encoded snapshots: decoding a 20,000-unit snapshot took longer than the whole
+ * target for a scrubber move, and a copy keeps each unit's lifecycle exactly as the fold left it.
  */
 export class History {
   readonly events: FlotillaEvent[] = [];
   /** The index the history starts from (the snapshot's, or 0 when it holds the whole log). */
   readonly base: number;
   private readonly baseData?: Uint8Array;
-  private checkpoints: { index: number; pos: number; data: Uint8Array }[] = [];
+  private checkpoints: Checkpoint[] = [];
   private checkpointBytes = 0;
   private spacing = MIN_SPACING;
   private head: ClusterState;
   private sinceCheckpoint = 0;
+  private readonly counts: CountLog;
 
   constructor(restored: Restored) {
     const snap = restored.snapshot;
@@ -33,6 +51,7 @@ export class History {
     this.base = snap && !fromStart ? snap.index : 0;
     if (snap && !fromStart) this.baseData = snap.data;
     this.head = this.baseData ? decodeState(this.baseData) : emptyState();
+    this.counts = new CountLog(this.head);
     for (const e of restored.tail) if (e.index > this.base) this.append(e);
   }
 
@@ -40,16 +59,19 @@ export class History {
   append(e: FlotillaEvent): void {
     if (e.index <= this.head.index) return;
     this.events.push(e);
-    foldAll([e], this.head);
+    applyEvent(this.head, e);
+    this.counts.record(this.head, e);
     if (++this.sinceCheckpoint >= this.spacing) {
-      const data = encodeState(this.head);
-      this.checkpoints.push({ index: e.index, pos: this.events.length, data });
-      this.checkpointBytes += data.length;
+      settleLifecycles(this.head);
+      const state = copyState(this.head);
+      const bytes = state.units.size * UNIT_BYTES + reportCount(state) * REPORT_BYTES;
+      this.checkpoints.push({ index: e.index, pos: this.events.length, state, bytes });
+      this.checkpointBytes += bytes;
       this.sinceCheckpoint = 0;
       if (this.checkpointBytes > MAX_CHECKPOINT_BYTES) {
         // Keep every other one: spacing doubles, memory stays bounded.
         this.checkpoints = this.checkpoints.filter((_, i) => i % 2 === 1);
-        this.checkpointBytes = this.checkpoints.reduce((n, c) => n + c.data.length, 0);
+        this.checkpointBytes = this.checkpoints.reduce((n, c) => n + c.bytes, 0);
         this.spacing *= 2;
       }
     }
@@ -80,8 +102,16 @@ export class History {
     return pos > 0 ? this.events[pos - 1].index : this.base;
   }
 
-  /** A fresh state as of `index` (inclusive). */
-  stateAt(index: number): ClusterState {
+  /**
+   * Units and machines per state as of `index` (inclusive), unfiltered: from the counts written
+   * down while folding (count-log.ts), not from a state folded again.
+   */
+  countsAt(index: number): Counts {
+    this.checkRetained(index);
+    return this.counts.countsAt(this.positionAfter(index));
+  }
+
+  private checkRetained(index: number): void {
     if (index < this.base) {
       throw new FlotillaError(
         ErrorCode.InvalidArgument,
@@ -89,12 +119,21 @@ export class History {
         { details: { field: 'at' } },
       );
     }
+  }
+
+  /** A fresh state as of `index` (inclusive). */
+  stateAt(index: number): ClusterState {
+    this.checkRetained(index);
     if (index >= this.head.index) index = this.head.index;
-    let from: { pos: number; data?: Uint8Array } = { pos: 0, data: this.baseData };
+    let from: Checkpoint | undefined;
     for (const c of this.checkpoints) if (c.index <= index) from = c;
-    const state = from.data ? decodeState(from.data) : emptyState();
+    const state = from
+      ? copyState(from.state)
+      : this.baseData
+        ? decodeState(this.baseData)
+        : emptyState();
     const end = this.positionAfter(index);
-    for (let i = from.pos; i < end; i++) foldAll([this.events[i]], state);
+    for (let i = from?.pos ?? 0; i < end; i++) applyEvent(state, this.events[i]);
     return state;
   }
 
@@ -102,6 +141,32 @@ export class History {
   private positionAfter(index: number): number {
     return countUpTo(this.events, (e) => e.index <= index);
   }
+}
+
+/**
+ * A copy of a folded state that folding one cannot change in the other. The fold replaces
+ * the records' inner objects (options, requirements, metadata, reports, lifecycle snapshots)
+ * rather than changing them, so copying each record and map is enough; queued lifecycle events
+ * are copied too.
+ */
+export function copyState(s: ClusterState): ClusterState {
+  const units = new Map<string, UnitRecord>();
+  for (const [name, u] of s.units) {
+    const q = u.lifecycleQueue;
+    units.set(
+      name,
+      q ? { ...u, lifecycleQueue: { init: q.init, events: [...q.events] } } : { ...u },
+    );
+  }
+  const machines = new Map([...s.machines].map(([id, m]) => [id, { ...m }]));
+  const reported = new Map([...s.reported].map(([unit, byMachine]) => [unit, new Map(byMachine)]));
+  return { ...s, units, machines, reported };
+}
+
+function reportCount(s: ClusterState): number {
+  let n = 0;
+  for (const m of s.reported.values()) n += m.size;
+  return n;
 }
 
 /** How many leading items satisfy `below` (binary search; `below` holds for a prefix). */

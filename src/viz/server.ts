@@ -6,10 +6,24 @@ import type { VizBackend } from './backend';
 import type { History } from './history';
 import { VIZ_MACHINES, vizGraphs } from './machines';
 import type { ClusterView, VizFilter } from './views';
-import { countStates, foldedView, machineRows, parseFilter, unitsIn, unitTimeline } from './views';
+import type { Counts } from './views';
+import {
+  countStates,
+  foldedView,
+  isEmptyFilter,
+  machineRows,
+  parseFilter,
+  unitsIn,
+  unitTimeline,
+} from './views';
 
-/** The stream sends at most this often (a burst of events becomes one update). */
+/**
+ * The stream sends at most this often (a burst of events becomes one update): a change is sent
+ * at once when the last update is older than this, else when it is this old.
+ */
 export const STREAM_INTERVAL_MS = 250;
+/** While changes keep coming, the engine is checked for a new leader this often too. */
+const RECHECK_MS = 1000;
 const KEEPALIVE_MS = 15_000;
 const MAX_PAGE = 500;
 
@@ -24,7 +38,7 @@ const TYPES: Record<string, string> = {
 /** The built front-end (npm run build writes dist/ui; from src/ in tests, the same place). */
 export function uiDir(): string {
   for (const d of [path.resolve(__dirname, '../../ui'), path.resolve(__dirname, '../../dist/ui')])
-    if (fs.existsSync(path.join(d, 'index.html'))) return d;
+    if (fs.existsSync(path.join(d, 'assets', 'app.js'))) return d;
   return path.resolve(__dirname, '../../ui');
 }
 
@@ -43,7 +57,12 @@ export class VizServer {
   private readonly clients = new Set<StreamClient>();
   private timer: NodeJS.Timeout | undefined;
   private keepalive: NodeJS.Timeout | undefined;
+  private recheck: NodeJS.Timeout | undefined;
+  private unlisten: (() => void) | undefined;
   private sentVersion = -1;
+  private sentAt = 0;
+  /** What the stream cost this process: updates sent, and the CPU time spent making them. */
+  private readonly streamStats = { updates: 0, cpuMs: 0 };
   private readonly atCache: { index: number; view: ClusterView }[] = [];
   private readonly dir = uiDir();
 
@@ -99,26 +118,30 @@ export class VizServer {
       });
     }
     if (route === 'stream') return this.stream(req, res, parseFilter(q));
+    if (route === 'stats')
+      return this.json(res, { clients: this.clients.size, ...this.streamStats });
     const filter = parseFilter(q);
-    const { view, index, history } = await this.viewAt(q.get('at'));
-    const point = { index, time: view.time, live: this.backend.live && q.get('at') === null };
+    // A scrubber move asks for the chart's counts at a past point: read from the counts the
+    // history wrote down, with no state folded again (filters need the state).
+    const at = q.get('at');
+    if (route === 'counts' && at && isEmptyFilter(filter)) {
+      const history = await this.backend.history();
+      const index = this.indexAt(history, at);
+      return this.json(res, {
+        index,
+        time: history.timeAt(index),
+        live: false,
+        counts: history.countsAt(index),
+        compare: await this.compared(q.get('compare'), filter),
+        range: rangeOf(history),
+      });
+    }
+    const { view, index, history } = await this.viewAt(at);
+    const point = { index, time: view.time, live: this.backend.live && at === null };
     if (route === 'counts') {
       const counts = countStates(view, filter);
-      let compare: unknown;
-      const other = q.get('compare');
-      if (other !== null) {
-        const b = await this.viewAt(other);
-        compare = { index: b.index, time: b.view.time, counts: countStates(b.view, filter) };
-      }
-      const range = history
-        ? {
-            first: history.first,
-            last: history.last,
-            firstTime: history.timeAt(history.first + 1),
-            lastTime: history.timeAt(history.last),
-          }
-        : undefined;
-      return this.json(res, { ...point, counts, compare, range });
+      const compare = await this.compared(q.get('compare'), filter);
+      return this.json(res, { ...point, counts, compare, range: history && rangeOf(history) });
     }
     if (route === 'units') {
       const page = unitsIn(view, filter, {
@@ -132,13 +155,7 @@ export class VizServer {
     if (route === 'machines')
       return this.json(res, { ...point, machines: machineRows(view, filter) });
     if (route === 'history') {
-      const h = history ?? (await this.backend.history());
-      return this.json(res, {
-        first: h.first,
-        last: h.last,
-        firstTime: h.timeAt(h.first + 1),
-        lastTime: h.timeAt(h.last),
-      });
+      return this.json(res, rangeOf(history ?? (await this.backend.history())));
     }
     if (route.startsWith('units/')) {
       const name = decodeURIComponent(route.slice('units/'.length));
@@ -176,11 +193,44 @@ export class VizServer {
     });
   }
 
+  /** The counts at `at` for the comparison (`compare`), if asked for. */
+  private async compared(
+    at: string | null,
+    filter: VizFilter,
+  ): Promise<{ index: number; time: number; counts: Counts } | undefined> {
+    if (at === null) return undefined;
+    if (at !== '' && isEmptyFilter(filter)) {
+      const h = await this.backend.history();
+      const index = this.indexAt(h, at);
+      return { index, time: h.timeAt(index), counts: h.countsAt(index) };
+    }
+    const b = await this.viewAt(at);
+    return { index: b.index, time: b.view.time, counts: countStates(b.view, filter) };
+  }
+
+  /** The index `at` names (an index, or an RFC 3339 time), within the history. */
+  private indexAt(history: History, at: string): number {
+    let index: number;
+    if (/^\d+$/.test(at)) index = Math.min(Number(at), history.last);
+    else {
+      const t = Date.parse(at);
+      if (Number.isNaN(t))
+        throw new FlotillaError(
+          ErrorCode.InvalidArgument,
+          `at: "${at}" is neither an index nor an RFC 3339 time`,
+          { details: { field: 'at' } },
+        );
+      index = history.indexAtTime(t);
+    }
+    return Math.max(index, history.first);
+  }
+
   /** The view at `at` (undefined: now), with the history when one was needed. */
   async viewAt(
     at: string | null,
   ): Promise<{ view: ClusterView; index: number; history?: History }> {
     if (at === null || at === '') {
+      await this.backend.ready?.();
       const head = this.backend.head();
       if (!head)
         throw new FlotillaError(ErrorCode.NotLeader, this.backend.why ?? 'no leader', {
@@ -190,21 +240,7 @@ export class VizServer {
       return { view: head, index: head.state.index, history: await this.backend.history() };
     }
     const history = await this.backend.history();
-    let index: number;
-    if (/^\d+$/.test(at)) index = Math.min(Number(at), history.last);
-    else {
-      const t = Date.parse(at);
-      if (Number.isNaN(t))
-        throw new FlotillaError(
-          ErrorCode.InvalidArgument,
-          `at: "${at}" is neither an index nor an RFC 3339 time`,
-          {
-            details: { field: 'at' },
-          },
-        );
-      index = history.indexAtTime(t);
-    }
-    index = Math.max(index, history.first);
+    const index = this.indexAt(history, at);
     const cached = this.atCache.find((c) => c.index === index);
     if (cached && !this.backend.live) return { view: cached.view, index, history };
     if (cached && index < history.last) return { view: cached.view, index, history };
@@ -228,21 +264,42 @@ export class VizServer {
     });
     this.sentVersion = -1;
     this.push();
-    this.timer ??= setInterval(() => this.push(), STREAM_INTERVAL_MS);
+    this.unlisten ??= this.backend.onChange(() => this.schedulePush());
+    // A new leader's engine (or none) is noticed here: onChange follows the engine it was
+    // given, and the backend swaps engines when asked for the view.
+    this.recheck ??= setInterval(() => this.schedulePush(), RECHECK_MS);
     this.keepalive ??= setInterval(() => {
       for (const c of this.clients) c.res.write(': keepalive\n\n');
     }, KEEPALIVE_MS);
-    this.timer.unref();
+    this.recheck.unref();
     this.keepalive.unref();
+  }
+
+  /** Sends now if the last update is old enough, else once it is (one timer at most). */
+  private schedulePush(): void {
+    if (this.timer || this.clients.size === 0) return;
+    const wait = this.sentAt + STREAM_INTERVAL_MS - performance.now();
+    // Even when due now: after the event's fold and its write's answer, not in the middle.
+    this.timer = setTimeout(
+      () => {
+        this.timer = undefined;
+        this.push();
+      },
+      Math.max(0, wait),
+    );
+    this.timer.unref();
   }
 
   /** One update to every stream client, if anything changed since the last (coalesced). */
   private push(): void {
     const version = this.backend.version();
     if (version === this.sentVersion) return;
+    const t = performance.now();
+    const cpu = process.cpuUsage();
     const head = this.backend.head();
     if (!head) return;
     this.sentVersion = version;
+    this.sentAt = t;
     const byFilter = new Map<string, string>();
     for (const c of this.clients) {
       let data = byFilter.get(c.key);
@@ -257,12 +314,17 @@ export class VizServer {
       }
       c.res.write(`data: ${data}\n\n`);
     }
+    this.streamStats.updates++;
+    const used = process.cpuUsage(cpu);
+    this.streamStats.cpuMs += (used.user + used.system) / 1000;
   }
 
   private stopTimers(): void {
-    if (this.timer) clearInterval(this.timer);
+    if (this.timer) clearTimeout(this.timer);
     if (this.keepalive) clearInterval(this.keepalive);
-    this.timer = this.keepalive = undefined;
+    if (this.recheck) clearInterval(this.recheck);
+    this.unlisten?.();
+    this.timer = this.keepalive = this.recheck = this.unlisten = undefined;
   }
 
   private json(res: http.ServerResponse, body: unknown): void {
@@ -290,6 +352,15 @@ export class VizServer {
     this.clients.clear();
     this.backend.close();
   }
+}
+
+function rangeOf(h: History): { first: number; last: number; firstTime: number; lastTime: number } {
+  return {
+    first: h.first,
+    last: h.last,
+    firstTime: h.timeAt(h.first + 1),
+    lastTime: h.timeAt(h.last),
+  };
 }
 
 function intParam(q: URLSearchParams, name: string, dflt: number, max: number): number {

@@ -6,9 +6,12 @@ import path from 'node:path';
  * A TCP port that was free a moment ago (the kernel picks it: port 0), released before it is
  * returned: another process may take it before the caller binds it. Prefer a server that binds
  * port 0 itself and says which port it got — nats-server (`startNats`: its ports file), flotillad
- * (test/helpers/announced.ts: `startCluster`, `startDevDaemon` without a port). Left for etcd,
- * which cannot (`startEtcdCluster` starts again on fresh ports when it loses the race), and for
- * tests that must name a port before the server starts.
+ * (test/helpers/announced.ts: `startCluster`, `startDevDaemon` without a port; a restart passes
+ * back the port learned at the first start). Left for etcd, which cannot (`startEtcdCluster`
+ * starts again on fresh ports when it loses the race), for addresses that are never dialed, and
+ * for a port that must be named before its server starts (api-access's forwarding loop: the
+ * leader advertises the follower's port). Not yet converted: the cli-api, history, visualizer,
+ * etcd-auth and bus-identity integration tests, bench/ and scripts/.
  */
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

@@ -2,7 +2,6 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
-import { freePort } from '../harness';
 import { track, untrack } from '../harness/registry';
 import { TestPki } from '../helpers/certs';
 import { runCli, spawnCli } from '../helpers/cli';
@@ -52,15 +51,14 @@ beforeAll(async () => {
     path.join(dir, 'talk.service'),
     '[Service]\nExecStart=/bin/sh -c "echo hello-journal; exec sleep 1000"\n',
   );
-  const port = await freePort();
-  const fleetPort = await freePort();
+  // Port 0 everywhere: the daemon picks its ports and announces them.
   daemon = await startDevDaemon({
     dir,
-    port,
-    args: [...pki.daemonTlsFlags(), '--fleet-api-listen', `0.0.0.0:${fleetPort}`],
+    args: [...pki.daemonTlsFlags(), '--fleet-api-listen', '0.0.0.0:0'],
+    readyListener: 'fleet API v1',
   });
-  grpc = `127.0.0.1:${port}`;
-  fleet = `https://127.0.0.1:${fleetPort}`;
+  grpc = `127.0.0.1:${daemon.port}`;
+  fleet = `https://127.0.0.1:${daemon.portOf('fleet API v1')}`;
 });
 
 afterAll(async () => {
@@ -118,7 +116,7 @@ describe("fleet's HTTP API over HTTPS (the original fleetctl)", () => {
   });
 
   it('refuses to start with a fleet API on 0.0.0.0 with TLS but no client certificates', async () => {
-    const port = await freePort();
+    // Refused before it binds anything: port 0 (the message names the address as given).
     const proc = spawn(
       process.execPath,
       [
@@ -127,13 +125,13 @@ describe("fleet's HTTP API over HTTPS (the original fleetctl)", () => {
         '--data-dir',
         path.join(dir, 'refused'),
         '--grpc-listen',
-        `127.0.0.1:${await freePort()}`,
+        '127.0.0.1:0',
         '--grpc-tls-cert',
         f('server.pem'),
         '--grpc-tls-key',
         f('server.key'),
         '--fleet-api-listen',
-        `0.0.0.0:${port}`,
+        '0.0.0.0:0',
       ],
       {
         env: { PATH: process.env.PATH, FLOTILLA_CONFIG: path.join(dir, 'none.conf') },
@@ -148,7 +146,7 @@ describe("fleet's HTTP API over HTTPS (the original fleetctl)", () => {
     untrack(proc.pid!);
     expect(code).toBe(2);
     expect(output).toContain(
-      `refusing to serve fleet's HTTP API on 0.0.0.0:${port} with TLS but without client certificates`,
+      `refusing to serve fleet's HTTP API on 0.0.0.0:0 with TLS but without client certificates`,
     );
   });
 });

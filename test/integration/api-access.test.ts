@@ -74,14 +74,9 @@ describe('roles from client certificates (mTLS)', () => {
   let daemon: DevDaemon;
   let endpoint: string;
   beforeAll(async () => {
-    const port = await freePort();
     fs.mkdirSync(f('dev'));
-    daemon = await startDevDaemon({
-      dir: f('dev'),
-      port,
-      args: pki.daemonTlsFlags(),
-    });
-    endpoint = `127.0.0.1:${port}`;
+    daemon = await startDevDaemon({ dir: f('dev'), args: pki.daemonTlsFlags() });
+    endpoint = `127.0.0.1:${daemon.port}`;
   });
   afterAll(async () => {
     await daemon?.stop();
@@ -123,7 +118,7 @@ describe('roles from client certificates (mTLS)', () => {
 
 describe('listeners other hosts can reach', () => {
   it('refuses a plaintext gRPC API on 0.0.0.0 without --grpc-insecure', async () => {
-    const r = await refusedStart(['--grpc-listen', `0.0.0.0:${await freePort()}`]);
+    const r = await refusedStart(['--grpc-listen', '0.0.0.0:0']);
     expect(r.code).toBe(2);
     expect(r.output).toContain('refusing to serve the gRPC API in plaintext on 0.0.0.0:');
     expect(r.output).toContain('grpc_insecure=true');
@@ -132,7 +127,7 @@ describe('listeners other hosts can reach', () => {
   it('refuses TLS without client certificates, and a fleet API on a non-loopback address', async () => {
     const tlsOnly = await refusedStart([
       '--grpc-listen',
-      `0.0.0.0:${await freePort()}`,
+      '0.0.0.0:0',
       '--grpc-tls-cert',
       f('server.pem'),
       '--grpc-tls-key',
@@ -140,7 +135,7 @@ describe('listeners other hosts can reach', () => {
     ]);
     expect(tlsOnly.code).toBe(2);
     expect(tlsOnly.output).toContain('with TLS but without client certificates');
-    const fleet = await refusedStart(['--fleet-api-listen', `0.0.0.0:${await freePort()}`]);
+    const fleet = await refusedStart(['--fleet-api-listen', '0.0.0.0:0']);
     expect(fleet.code).toBe(2);
     expect(fleet.output).toContain("refusing to serve fleet's HTTP API in plaintext");
   });
@@ -152,7 +147,7 @@ describe('listeners other hosts can reach', () => {
         '--machine-id',
         '0123456789abcdef0123456789abcdef',
         '--grpc-listen',
-        `127.0.0.1:${await freePort()}`,
+        '127.0.0.1:0',
         '--etcd-servers',
         `http://127.0.0.1:${await freePort()}`,
         '--nats-servers',

@@ -1,7 +1,6 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { freePort } from '../harness';
 import { runCli, tableObjects, type CliResult } from '../helpers/cli';
 import { startCluster, type TestCluster } from '../helpers/cluster';
 import { killDevUnits, startDevDaemon, type DevDaemon } from '../helpers/dev-daemon';
@@ -112,11 +111,12 @@ describe('flotilla backup and restore', () => {
   });
 
   it('file store: restores into an empty data directory, refuses a non-empty one', async () => {
-    const port = await freePort();
-    const cli = at(`127.0.0.1:${port}`);
     const dev1 = path.join(dir, 'dev1');
     fs.mkdirSync(dev1);
-    dev = await startDevDaemon({ dir: dev1, port });
+    dev = await startDevDaemon({ dir: dev1 });
+    // The restored daemon comes back on the port the first one picked: the same endpoint.
+    const port = dev.port;
+    const cli = at(`127.0.0.1:${port}`);
     const before = await populate(cli);
     const file = path.join(dir, 'dev.backup');
     ok(await cli(['backup', file, '--data-dir', path.join(dev1, 'state')]));

@@ -2,7 +2,6 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { freePort } from '../harness';
 import { killGroup } from '../harness/registry';
 import { REPO_ROOT, runCli, tableObjects } from '../helpers/cli';
 import { FLOTILLAD } from '../helpers/cluster';
@@ -15,11 +14,13 @@ import { killDevUnits, startDevDaemon, type DevDaemon } from '../helpers/dev-dae
 jest.setTimeout(60_000);
 
 let dir: string;
-let port: number;
+/** The gRPC port the first start picked (port 0); restarts listen on it again. */
+let port = 0;
 let daemon: DevDaemon | undefined;
 
 async function startDev(): Promise<void> {
-  daemon = await startDevDaemon({ dir, port });
+  daemon = await startDevDaemon({ dir, port: port || undefined });
+  port = daemon.port;
 }
 
 async function stopDev(): Promise<number | null> {
@@ -30,7 +31,6 @@ const cli = (args: string[]) => runCli(args, { endpoint: `127.0.0.1:${port}`, cw
 
 beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'flotilla-dev-'));
-  port = await freePort();
 });
 
 afterAll(async () => {

@@ -1,7 +1,6 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { freePort } from '../harness';
 import { runCli } from '../helpers/cli';
 import { killDevUnits, startDevDaemon, type DevDaemon } from '../helpers/dev-daemon';
 
@@ -25,17 +24,15 @@ test('fleet.conf and FLEET_* are accepted: honoured keys apply, the others get o
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'flotilla-fleetconf-'));
   const conf = path.join(dir, 'fleet.conf');
   fs.writeFileSync(conf, 'engine_reconcile_interval=10\nverbosity=0\nmetadata="role=web"\n');
-  const port = await freePort();
   daemon = await startDevDaemon({
     dir,
-    port,
     env: {
       FLOTILLA_FLEET_CONFIG: conf,
       FLEET_METADATA: 'role=db,region=east',
       FLEET_ENABLE_GRPC: 'true',
     },
   });
-  const endpoint = `127.0.0.1:${port}`;
+  const endpoint = `127.0.0.1:${daemon.port}`;
   let machines = '';
   for (let i = 0; i < 100 && !machines.includes('region=east'); i++) {
     machines = (await runCli(['list-machines', '--no-legend'], { endpoint })).stdout;
@@ -54,8 +51,7 @@ test('an unknown fleet key stops flotillad with exit 2 naming the file and line'
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'flotilla-fleetconf-'));
   const conf = path.join(dir, 'fleet.conf');
   fs.writeFileSync(conf, '# fleet\nagent_tll=30s\n');
-  const port = await freePort();
-  await expect(startDevDaemon({ dir, port, env: { FLOTILLA_FLEET_CONFIG: conf } })).rejects.toThrow(
+  await expect(startDevDaemon({ dir, env: { FLOTILLA_FLEET_CONFIG: conf } })).rejects.toThrow(
     new RegExp(`unknown fleet configuration key "agent_tll" \\(${conf}:2\\)`),
   );
 });

@@ -425,6 +425,39 @@ describe('a unit that fails', () => {
     await fleetctl('destroy', name);
   });
 
+  // fleet's agent reported `launched` once it had started a unit, so fleetctl's blocking start
+  // of a unit that exits 0 at once (or fails exactly as it failed before) returned at once
+  // too: "launched", then systemd's state, which is not active.
+  test.each([
+    ['exits0.service', '[Service]\nExecStart=/bin/true\n'],
+    ['oneshot-ok.service', '[Service]\nType=oneshot\nExecStart=/bin/true\n'],
+  ])(
+    'a blocking start of %s (exits 0) returns as fleet did, not after --block-attempts',
+    async (name, body) => {
+      unitFile(name, body);
+      const r = await fleetctl('start', '--block-attempts=20', name);
+      expect(r.code).toBe(1);
+      expect(r.stdout).toMatch(new RegExp(`Unit ${name.replace('.', '\\.')} launched on`));
+      expect(r.stdout + r.stderr).toContain(`Failed to find an active unit ${name}`);
+      expect(r.stdout + r.stderr).not.toContain('timed out waiting');
+      expect((await unitRows(name)).map((x) => x.slice(2))).toEqual([['inactive', 'dead']]);
+      await fleetctl('destroy', name);
+    },
+  );
+
+  test('a unit failing again exactly as before is reported launched again', async () => {
+    unitFile('again-fails.service', '[Service]\nExecStart=/bin/false\n');
+    let r = await fleetctl('start', '--block-attempts=20', 'again-fails.service');
+    expect(r.code).toBe(1);
+    r = await fleetctl('stop', '--block-attempts=20', 'again-fails.service');
+    expectOk(r);
+    r = await fleetctl('start', '--block-attempts=20', 'again-fails.service');
+    expect(r.code).toBe(1);
+    expect(r.stdout + r.stderr).toContain('Failed to find an active unit again-fails.service');
+    expect(r.stdout + r.stderr).not.toContain('timed out waiting');
+    await fleetctl('destroy', 'again-fails.service');
+  });
+
   test('a unit stopped and started again is waited for until it runs', async () => {
     unitFile('again.service', SLEEP);
     let r = await fleetctl('start', '--block-attempts=20', 'again.service');

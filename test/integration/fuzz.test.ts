@@ -9,7 +9,7 @@ import { ErrorCode, FlotillaError } from '../../src/errors';
 import { EVENT_TYPES } from '../../src/events/types';
 import { FlotillaService } from '../../src/gen/flotilla/v1/flotilla';
 import { PROTOCOL_VERSION, subjects } from '../../src/protocol';
-import { freePort } from '../harness';
+import { announcedPort } from '../helpers/announced';
 import { startCluster, type TestCluster } from '../helpers/cluster';
 import { hostileText } from '../helpers/hostile';
 
@@ -43,21 +43,19 @@ async function until<T>(fn: () => Promise<T | undefined>, what: string, ms = 30_
 }
 
 beforeAll(async () => {
-  fleetPort = await freePort();
-  httpPort = await freePort();
   cluster = await startCluster({
     nodes: [
-      {
-        flags: [
-          '--fleet-api-listen',
-          `127.0.0.1:${fleetPort}`,
-          '--http-listen',
-          `127.0.0.1:${httpPort}`,
-        ],
-      },
+      // Port 0: the daemon picks its ports and announces them (read back below).
+      { flags: ['--fleet-api-listen', '127.0.0.1:0', '--http-listen', '127.0.0.1:0'] },
       { disableEngine: true },
     ],
   });
+  const node = cluster.nodes[0];
+  fleetPort = await until(
+    async () => announcedPort(node.output, 'fleet API v1'),
+    'the fleet API port',
+  );
+  httpPort = await until(async () => announcedPort(node.output, 'HTTP'), 'the HTTP port');
   leader = connectApi(cluster.nodes[0].endpoint, { requestTimeoutMs: 15_000 });
   follower = connectApi(cluster.nodes[1].endpoint, { requestTimeoutMs: 15_000 });
   const m = await until(async () => {

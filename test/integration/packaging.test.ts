@@ -3,9 +3,10 @@ import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { freePort, startSystemd, type SystemdManager } from '../harness';
+import { startSystemd, type SystemdManager } from '../harness';
 import { isAlive } from '../harness/registry';
 import { REPO_ROOT, runCli } from '../helpers/cli';
+import { announcedPort } from '../helpers/announced';
 import { FLOTILLAD } from '../helpers/cluster';
 import { killDevUnits } from '../helpers/dev-daemon';
 
@@ -68,11 +69,11 @@ function fleetGet(socketPath: string, p: string): Promise<{ status: number; body
 }
 
 /** The shipped unit file with the lines a test must change replaced. */
-function testUnit(port: number, httpPort: number): string {
+function testUnit(): string {
   const shipped = fs.readFileSync(path.join(REPO_ROOT, 'packaging', 'flotillad.service'), 'utf8');
   const exec =
     `ExecStart=${process.execPath} ${FLOTILLAD} --dev --data-dir ${dir}/state ` +
-    `--grpc-listen 127.0.0.1:${port} --http-listen 127.0.0.1:${httpPort}\n` +
+    `--grpc-listen 127.0.0.1:0 --http-listen 127.0.0.1:0\n` +
     `Environment=FLOTILLA_CONFIG=${dir}/none.conf`;
   const out = shipped
     .replace(/^ExecStart=.*$/m, exec)
@@ -92,9 +93,7 @@ describe('packaging/flotillad.service under systemd', () => {
     manager = await startSystemd();
     const units = path.join(manager.env.HOME!, '.config', 'systemd', 'user');
     fs.mkdirSync(units, { recursive: true });
-    const port = await freePort();
-    const httpPort = await freePort();
-    fs.writeFileSync(path.join(units, 'flotillad.service'), testUnit(port, httpPort));
+    fs.writeFileSync(path.join(units, 'flotillad.service'), testUnit());
     const sock = path.join(dir, 'fleet.sock');
     const socketUnit = fs
       .readFileSync(path.join(REPO_ROOT, 'packaging', 'flotillad.socket'), 'utf8')
@@ -113,6 +112,14 @@ describe('packaging/flotillad.service under systemd', () => {
       log: '',
     });
     expect(up.StatusText).toMatch(/serving .*agent registered/);
+    // Its listeners are on port 0: it announced the ports it picked before reporting ready.
+    const port = announcedPort(log(), 'API');
+    const httpPort = announcedPort(log(), 'HTTP');
+    expect({ port, httpPort, log: port && httpPort ? '' : log() }).toEqual({
+      port: expect.any(Number),
+      httpPort: expect.any(Number),
+      log: '',
+    });
     const readyz = await fetch(`http://127.0.0.1:${httpPort}/readyz`);
     expect(readyz.status).toBe(200);
 

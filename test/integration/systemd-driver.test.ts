@@ -284,6 +284,35 @@ describe('SystemdDriver against a real systemd --user', () => {
     }
   });
 
+  it("a unit killed after adoption is reported with systemd's Result, as its status says", async () => {
+    await using manager = await startSystemd();
+    const contents = service('adopted then killed');
+    const first = await openDriver(manager);
+    expect(
+      (
+        await first.apply([
+          load('killed.service', contents),
+          { kind: 'start', unit: 'killed.service' },
+        ])
+      ).every((r) => r.ok),
+    ).toBe(true);
+    const pid = Number(show(manager, 'killed.service').MainPID);
+    await first.close();
+
+    const second = await openDriver(manager);
+    const log = new StateLog(second);
+    try {
+      expect((await second.list())[0]).toMatchObject({ active: 'active', mainPid: pid });
+      process.kill(pid, 'SIGKILL');
+      const failed = await log.waitFor((s) => s.unit === 'killed.service' && s.active === 'failed');
+      expect(failed).toMatchObject({ result: 'signal' });
+      expect(show(manager, 'killed.service').Result).toBe('signal');
+      expect(await second.status('killed.service')).toContain('failed (Result: signal)');
+    } finally {
+      await second.close();
+    }
+  });
+
   it('adopts running units after a restart: same MainPID, no reload, no restart', async () => {
     await using manager = await startSystemd();
     const contents = service('adopted');

@@ -4,7 +4,6 @@ import path from 'node:path';
 import { startApiServer, type ApiServerHandle } from '../../src/api/server';
 import { serverTls } from '../../src/api/tls';
 import { isFlotillaError, ErrorCode } from '../../src/errors';
-import { freePort } from '../harness';
 import { runCli, runCliInProcess } from '../helpers/cli';
 import { startCluster } from '../helpers/cluster';
 import { startDevDaemon } from '../helpers/dev-daemon';
@@ -92,6 +91,23 @@ describe('gRPC API over TLS', () => {
     });
     expect(plain.code).toBe(1);
     expect(plain.stderr).toMatch(/^Error retrieving list of active machines: /);
+    // One line naming the endpoint and the problem; no OpenSSL dump, no Node warning.
+    expect(plain.stderr).toBe(
+      `Error retrieving list of active machines: cannot reach flotilla at ${tcp}: connection failed during setup (a TLS server needs --ca-file)\n`,
+    );
+    // A CA that did not sign the server's certificate (the intruder's own).
+    const untrusted = await runCli(
+      ['list-machines', '--request-timeout', '3', '--ca-file', f('intruder.pem')],
+      { endpoint: tcp },
+    );
+    expect(untrusted.code).toBe(1);
+    // A separate process: Node's DEP0123 warning (an IP as TLS server name) would show here.
+    expect(untrusted.stderr).not.toContain('DeprecationWarning');
+    expect(untrusted.stderr).toMatch(
+      new RegExp(
+        `^Error retrieving list of active machines: cannot reach flotilla at ${tcp.replace(/\./g, '\\.')}: TLS: the server's certificate is not signed by a trusted CA \\(check --ca-file\\): [^\\n]*\\n$`,
+      ),
+    );
   });
 
   it('mTLS: only clients with a certificate from the CA are served', async () => {
@@ -107,6 +123,7 @@ describe('gRPC API over TLS', () => {
       endpoint: tcp,
     });
     expect(noCert.code).toBe(1);
+    expect(noCert.stderr.split('\n')).toHaveLength(2); // one line and its newline
     const rogue = await runCliInProcess(
       [
         'list-machines',
@@ -168,17 +185,15 @@ describe('gRPC API over TLS', () => {
 
 describe('flotillad with grpc_tls_*', () => {
   it('serves its API with mTLS: the CLI with a client certificate works, without one it does not', async () => {
-    const port = await freePort();
     const devDir = f('dev');
     fs.mkdirSync(devDir);
     const daemon = await startDevDaemon({
       dir: devDir,
-      port,
       args: daemonTlsFlags(),
       kind: 'flotillad --dev (tls)',
     });
     try {
-      const endpoint = `127.0.0.1:${port}`;
+      const endpoint = `127.0.0.1:${daemon.port}`;
       const mtls = mtlsFlags();
       const ok = await runCli(['list-machines', ...mtls], { endpoint });
       expect(ok.code).toBe(0);

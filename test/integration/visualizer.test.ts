@@ -5,7 +5,9 @@ import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { freePort } from '../harness';
 import { killGroup } from '../harness/registry';
-import { REPO_ROOT, runCli } from '../helpers/cli';
+import type { EventBody, FlotillaEvent } from '../../src/events/types';
+import { writeHistoryFile } from '../../src/history/export';
+import { REPO_ROOT, runCli, spawnCli } from '../helpers/cli';
 import { killDevUnits, startDevDaemon, type DevDaemon } from '../helpers/dev-daemon';
 
 /**
@@ -174,6 +176,81 @@ describe('the visualizer in a browser', () => {
       await page.goto(ui + 'units/crash.service');
       await page.locator('table.timeline tbody tr').first().waitFor();
       await page.screenshot({ path: path.join(REPO_ROOT, 'docs/img/visualizer-timeline.png') });
+    }
+  });
+});
+
+describe('flotilla viz FILE', () => {
+  it('serves an exported history offline on a local port: the chart, a timeline, the scrubber', async () => {
+    const M = 'c'.repeat(32);
+    const bodies: EventBody[] = [
+      { type: 'MachineUp', machine: M, ip: '10.0.0.3', metadata: { role: 'batch' } },
+    ];
+    for (const unit of ['a.service', 'b.service', 'c.service'])
+      bodies.push(
+        {
+          type: 'UnitSubmitted',
+          unit,
+          options: [{ section: 'Service', name: 'ExecStart', value: '/bin/sleep 600' }],
+          hash: 'h',
+          target: 'launched',
+        },
+        { type: 'UnitScheduled', unit, machine: M, reason: 'least loaded' },
+        {
+          type: 'UnitObserved',
+          unit,
+          machine: M,
+          state: { load: 'loaded', active: 'active', sub: 'running', hash: 'h' },
+        },
+      );
+    bodies.push({
+      type: 'UnitObserved',
+      unit: 'c.service',
+      machine: M,
+      state: { load: 'loaded', active: 'failed', sub: 'failed', hash: 'h', result: 'signal' },
+    });
+    const T = Date.UTC(2026, 5, 1);
+    const events = bodies.map(
+      (b, i) => ({ ...b, index: i + 1, epoch: 1, time: T + i * 1000, v: 2 }) as FlotillaEvent,
+    );
+    const file = path.join(dir, 'exported.jsonl');
+    writeHistoryFile(file, { tail: events }, 'offline-test');
+
+    const viz = spawnCli(['viz', file, '--listen', '127.0.0.1:0'], { cwd: dir });
+    try {
+      await viz.waitForStdout(/at (http:\S+)/);
+      const url = /at (http:\S+)/.exec(viz.stdout())![1];
+      const res = await fetch(url + 'api/counts');
+      expect(await res.json()).toMatchObject({
+        index: events.length,
+        live: false,
+        counts: { 'engine-unit': { launched: 2, failed: 1 }, 'engine-machine': { alive: 1 } },
+      });
+      const offline = await browser!.newPage();
+      try {
+        await offline.goto(url);
+        const launched = offline.locator('svg.chart [data-state="launched"] .count');
+        await until('the chart of the file', async () =>
+          (await launched.textContent())?.trim() === '2' ? true : undefined,
+        );
+        await offline.goto(url + 'units/c.service');
+        await offline
+          .locator('table.timeline tbody')
+          .getByText('result=signal')
+          .waitFor({ timeout: 15_000 });
+        // Back to before c.service was submitted.
+        await offline.goto(url + 'units/c.service?at=4');
+        await until('c.service absent at index 4', async () =>
+          (await offline.getByTestId('unit-state').textContent()) === 'does not exist at this point'
+            ? true
+            : undefined,
+        );
+      } finally {
+        await offline.close();
+      }
+    } finally {
+      const r = await viz.stop('SIGINT');
+      expect(r.code).toBe(0);
     }
   });
 });

@@ -60,29 +60,36 @@ const filterPart = (q: Query) => ({ name: q.name, machine: q.machine, meta: q.me
 
 // ------------------------------------------------------------------ data
 
-/** Counts at the query's point: fetched for a past point, streamed (SSE) when live. */
+/**
+ * Counts at the query's point: fetched for a past point; when live, fetched once (the quickest
+ * first answer: an EventSource's first message comes later) and then streamed (SSE).
+ */
 function useCounts(q: Query): { reply?: CountsReply; error: string } {
   const [reply, setReply] = useState<CountsReply | undefined>();
   const [error, setError] = useState('');
   const key = queryString(q);
   useEffect(() => {
     setError('');
-    if (q.at || q.compare) {
-      let live = true;
-      getJson<CountsReply>('counts' + key).then(
-        (r) => live && setReply(r),
-        (e: Error) => live && setError(e.message),
-      );
-      if (q.at) return () => void (live = false);
-    }
+    let live = true;
+    let streamed = false;
+    getJson<CountsReply>('counts' + key).then(
+      // A stream update that came first is newer: keep it (with the comparison fetched here).
+      (r) => live && setReply((prev) => (streamed && prev ? { ...prev, compare: r.compare } : r)),
+      (e: Error) => live && setError(e.message),
+    );
+    if (q.at) return () => void (live = false);
     const es = new EventSource('/ui/api/stream' + queryString(filterPart(q)));
     es.onmessage = (m) => {
       const r = JSON.parse(m.data as string) as CountsReply;
+      streamed = true;
       setError('');
       setReply((prev) => (q.compare && prev?.compare ? { ...r, compare: prev.compare } : r));
     };
     es.onerror = () => setError('live stream interrupted; reconnecting…');
-    return () => es.close();
+    return () => {
+      live = false;
+      es.close();
+    };
   }, [key]);
   return { reply, error };
 }
@@ -482,7 +489,9 @@ function App() {
   const { reply: counts, error: countsError } = useCounts(q);
   const parts = route.path.split('/').filter(Boolean);
   const page = useMemo(() => {
-    if (!graphs) return <p class="muted">loading…</p>;
+    // The chart is drawn once, with its counts (a second render costs as much as the first).
+    const chart = !['units', 'states', 'machines'].includes(parts[0]);
+    if (!graphs || (chart && !counts && !countsError)) return <p class="muted">loading…</p>;
     if (parts[0] === 'units' && parts[1])
       return <UnitPage name={decodeURIComponent(parts.slice(1).join('/'))} q={q} />;
     if (parts[0] === 'states' && parts[2])
@@ -496,7 +505,7 @@ function App() {
         counts={counts}
       />
     );
-  }, [graphs, route, counts]);
+  }, [graphs, route, counts, countsError]);
   return (
     <>
       <header>

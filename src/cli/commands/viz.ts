@@ -7,7 +7,9 @@ import { errorMessage } from '../errors';
 import { offlineBackend } from '../../viz/backend';
 import { VizServer } from '../../viz/server';
 import type { Restored } from '../../store/types';
-import { readStore, STORE_FLAGS } from './replay';
+import { STORE_FLAGS } from './replay';
+import { historySourceOf } from '../history-source';
+import { readHistory } from '../../history/source';
 import { CliError } from '../errors';
 import { VIZ_MACHINE_NAMES, vizGraphs } from '../../viz/machines';
 import { toDot, toMermaid } from '../../viz/render';
@@ -54,15 +56,17 @@ export function renderDiagrams(format: string, names: readonly string[]): string
 export const viz: Command = {
   name: 'viz',
   summary: 'Draw the lifecycle machines, or serve the visualizer over an exported history',
-  usage: `--format=mermaid|dot [${VIZ_MACHINE_NAMES.join('|')}] | [--listen=HOST:PORT] --data-dir=DIR | --etcd-servers=URLS --cluster=NAME`,
+  usage: `--format=mermaid|dot [${VIZ_MACHINE_NAMES.join('|')}] | [--listen=HOST:PORT] FILE | --data-dir=DIR | --etcd-servers=URLS --cluster=NAME`,
   description: `With --format, prints the state machines drawn from their XState definitions
 (states, nested states, events, guards, eventless and delayed transitions), so diagrams never
 drift from the code: engine-unit (a unit's lifecycle on the leader), engine-machine (a machine's
 presence), agent and agent-unit.
 
-Without --format, serves the visualizer over a cluster's retained history read offline (a
-dev-mode data directory, or etcd read-only: nothing is written) on a local port: the same views
-as flotillad's /ui/, with the scrubber over the whole history. The live visualizer is served by
+Without --format, serves the visualizer over a cluster's retained history read offline (a FILE
+written by 'flotilla events export' or 'flotilla backup', a dev-mode data directory, or etcd
+read-only: nothing is written) on a local port: the same views as flotillad's /ui/, with the
+scrubber over the whole history. No network access is needed: the page and its layouts are
+served by this command. The live visualizer is served by
 flotillad under /ui/ on its http_listen address.`,
   flags: FLAGS,
   needsApi: false,
@@ -72,19 +76,20 @@ flotillad under /ui/ on its http_listen address.`,
       ctx.io.stdout(renderDiagrams(format, ctx.args));
       return 0;
     }
-    if (ctx.args.length > 0)
+    if (
+      ctx.args.length === 0 &&
+      !ctx.parsed.given.has('data-dir') &&
+      !ctx.parsed.given.has('etcd-servers')
+    )
       throw new CliError(
-        'serving an exported history FILE needs `flotilla events export`; use --data-dir or --etcd-servers',
+        'give --format=mermaid|dot, or a history to serve: FILE, --data-dir DIR or --etcd-servers URLS',
       );
-    if (!ctx.parsed.given.has('data-dir') && !ctx.parsed.given.has('etcd-servers'))
-      throw new CliError(
-        'give --format=mermaid|dot, or a history to serve: --data-dir DIR or --etcd-servers URLS',
-      );
+    const source = historySourceOf(ctx);
     let restored: Restored;
     try {
-      restored = await readStore(ctx);
+      restored = (await readHistory(source)).restored;
     } catch (e) {
-      err(ctx, `Error reading the event log: ${errorMessage(e)}`);
+      err(ctx, `Error reading the history: ${errorMessage(e)}`);
       return 1;
     }
     if (!restored.snapshot && restored.tail.length === 0) {

@@ -15,7 +15,7 @@ import { connectApi, type ApiClient } from '../../../src/api/client';
 import { UnitView } from '../../../src/gen/flotilla/v1/flotilla';
 import { openLogStore } from '../../../src/store/open';
 import type { FlotillaEvent } from '../../../src/events/types';
-import { freePort, startEtcdCluster } from '../../harness';
+import { startEtcdCluster } from '../../harness';
 import type { EtcdCluster } from '../../harness';
 import { startNatsCluster, type NatsCluster } from '../../harness/nats-cluster';
 import { startPartition, type Partition } from '../../harness/netns';
@@ -112,8 +112,11 @@ export class FaultCluster {
   private async node(i: number, role: 'leader' | 'agent'): Promise<DaemonNode> {
     const dir = fs.mkdtempSync(path.join(this.dir, `${role}${i}-`));
     const id = randomBytes(16).toString('hex');
-    const port = await freePort();
     const isolated = role === 'agent' && i === this.opts.isolate;
+    // Port 0: the daemon picks its gRPC port and announces it (DaemonNode reads it and keeps it
+    // for restarts). The isolated agent advertises its address, so that port is known before it
+    // starts: 7070, in a network namespace of its own where nothing else listens.
+    const port = isolated ? 7070 : 0;
     const via = (u: string): string =>
       isolated ? u.replace('127.0.0.1', this.partition!.hostIp) : u;
     const args = [

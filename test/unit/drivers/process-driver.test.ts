@@ -37,11 +37,18 @@ afterEach(async () => {
   // No leftover processes: kill whatever a pidfile still names.
   for (const dir of dirs.splice(0)) {
     for (const f of fs.readdirSync(dir).filter((n) => n.endsWith('.pid'))) {
-      const pid = Number(fs.readFileSync(path.join(dir, f), 'utf8').split(' ')[0]);
-      try {
-        process.kill(-pid, 'SIGKILL');
-      } catch {
-        // gone
+      // The keeper first (killed, it writes no status), then the process's group.
+      const [pid, , , keeper] = fs
+        .readFileSync(path.join(dir, f), 'utf8')
+        .trim()
+        .split(' ')
+        .map(Number);
+      for (const p of [keeper, -pid]) {
+        try {
+          if (p) process.kill(p, 'SIGKILL');
+        } catch {
+          // gone
+        }
       }
     }
     fs.rmSync(dir, { recursive: true, force: true });
@@ -195,7 +202,45 @@ describe('process driver', () => {
     }
   });
 
-  it('an adopted process that dies is noticed by polling and reported failed (result unknown)', async () => {
+  it.each([
+    ['killed', () => 'ExecStart=/bin/sleep 1000', 'SIGKILL'],
+    [
+      'ending with status 3',
+      (dir: string) =>
+        `ExecStart=/bin/sh -c 'trap "exit 3" USR1; : > ${dir}/ready; while :; do sleep 0.05; done'`,
+      'SIGUSR1',
+    ],
+  ] as const)(
+    'an adopted process %s is noticed by polling and reported with its real result',
+    async (_, exec, sig) => {
+      const dir = tmpDir();
+      const first = await driver(dir);
+      await applyOk(first.d, [load('a.service', exec(dir)), { kind: 'start', unit: 'a.service' }]);
+      const pid = (await stateOf(first.d, 'a.service'))!.mainPid!;
+      await first.d.close();
+      const second = await driver(dir);
+      expect((await stateOf(second.d, 'a.service'))!.mainPid).toBe(pid);
+      // SIGUSR1: the shell's trap exits 3 (once it is set).
+      if (sig === 'SIGUSR1')
+        await waitFor(() => fs.existsSync(path.join(dir, 'ready')), 'trap set');
+      process.kill(pid, sig);
+      await waitFor(() => second.states.some((s) => s.active === 'failed'), 'death noticed');
+      expect(await stateOf(second.d, 'a.service')).toEqual({
+        unit: 'a.service',
+        load: 'loaded',
+        active: 'failed',
+        sub: 'failed',
+        hash: 'h1',
+        ...(sig === 'SIGKILL' ? { result: 'signal' } : { result: 'exit-code', exitStatus: 3 }),
+      });
+      expect((await second.d.status('a.service')).split('\n')[2]).toContain(
+        sig === 'SIGKILL' ? 'failed (Result: signal)' : 'failed (Result: exit-code)',
+      );
+      expect(fs.existsSync(path.join(dir, 'a.service.pid'))).toBe(false);
+    },
+  );
+
+  it('a process that died while no driver ran is reported with the status its keeper wrote', async () => {
     const dir = tmpDir();
     const first = await driver(dir);
     await applyOk(first.d, [
@@ -204,14 +249,55 @@ describe('process driver', () => {
     ]);
     const pid = (await stateOf(first.d, 'a.service'))!.mainPid!;
     await first.d.close();
+    process.kill(pid, 'SIGTERM');
+    await waitFor(() => fs.existsSync(path.join(dir, 'a.service.exit')), 'status written');
     const second = await driver(dir);
+    // SIGTERM ends a service cleanly for systemd too (status 143 from the shell: a signal).
+    expect(await stateOf(second.d, 'a.service')).toMatchObject({
+      active: 'failed',
+      result: 'signal',
+    });
+  });
+
+  it('a process whose keeper was killed too dies with result unknown', async () => {
+    const dir = tmpDir();
+    const first = await driver(dir);
+    await applyOk(first.d, [
+      load('a.service', 'ExecStart=/bin/sleep 1000'),
+      { kind: 'start', unit: 'a.service' },
+    ]);
+    const pid = (await stateOf(first.d, 'a.service'))!.mainPid!;
+    const keeper = Number(
+      fs.readFileSync(path.join(dir, 'a.service.pid'), 'utf8').trim().split(' ')[3],
+    );
+    expect(keeper).toBeGreaterThan(0);
+    await first.d.close();
+    const second = await driver(dir);
+    process.kill(keeper, 'SIGKILL');
     process.kill(pid, 'SIGKILL');
     await waitFor(() => second.states.some((s) => s.active === 'failed'), 'death noticed');
     expect(await stateOf(second.d, 'a.service')).toMatchObject({
       active: 'failed',
       result: 'unknown',
     });
-    expect(fs.existsSync(path.join(dir, 'a.service.pid'))).toBe(false);
+  });
+
+  it.each([
+    ['/bin/true', { active: 'inactive', sub: 'dead' }],
+    ['/bin/false', { active: 'failed', sub: 'failed', result: 'exit-code', exitStatus: 1 }],
+  ])('a process that ends at once (%s) is seen ending, not left running', async (exe, want) => {
+    const { d, states } = await driver(tmpDir());
+    await applyOk(d, [
+      load('once.service', `ExecStart=${exe}`),
+      { kind: 'start', unit: 'once.service' },
+    ]);
+    await waitFor(() => {
+      const started = states.findIndex((x) => x.active === 'active');
+      return started >= 0 && states.slice(started + 1).some((x) => x.active !== 'active');
+    }, 'ended');
+    const s = await stateOf(d, 'once.service');
+    expect(s).toMatchObject(want);
+    expect(s?.mainPid).toBeUndefined();
   });
 
   it('a failed unit stays failed across a driver restart; a stale pidfile is not adopted', async () => {
@@ -263,11 +349,13 @@ describe('process driver', () => {
     // The reboot: every process of the last boot is gone, the directory is not.
     process.kill(-pid, 'SIGKILL');
     await waitFor(() => !pidAlive(pid), 'the process gone');
+    await waitFor(() => fs.existsSync(path.join(dir, 'run.service.exit')), 'its keeper wrote');
 
+    // In the same boot it died: its keeper says how.
     const same = await driver(tmpCopy(dir), 'boot-a');
     expect((await same.d.list()).map((s) => [s.unit, s.active, s.result])).toEqual([
       ['bad.service', 'failed', 'exit-code'],
-      ['run.service', 'failed', 'unknown'],
+      ['run.service', 'failed', 'signal'],
     ]);
 
     const rebooted = await driver(dir, 'boot-b');

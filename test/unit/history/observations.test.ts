@@ -35,6 +35,31 @@ describe('durable observations', () => {
     ]);
   });
 
+  it("keeps the agent's start count out of the log: a new count alone is no milestone", () => {
+    const report: EventBody = {
+      type: 'UnitStateReported',
+      unit: 'a.service',
+      machine: 'm1',
+      state: st('failed', { result: 'exit-code', starts: 2 }),
+    };
+    const out = withObservations([report], () => st('inactive', { starts: 1 }));
+    expect(out).toEqual([
+      report,
+      {
+        type: 'UnitObserved',
+        unit: 'a.service',
+        machine: 'm1',
+        state: st('failed', { result: 'exit-code' }),
+      },
+    ]);
+    expect(isMilestone(st('inactive', { starts: 1 }), st('inactive', { starts: 2 }))).toBe(false);
+    // Folded live, the record keeps the count its report brought.
+    const state = emptyState();
+    for (const body of out)
+      applyEvent(state, { ...body, index: 1, epoch: 1, time: 0, v: SCHEMA_VERSION });
+    expect(state.reported.get('a.service')?.get('m1')?.starts).toBe(2);
+  });
+
   it('records a restart (new main PID), a failure, a different failure, and the unit going away', () => {
     expect(isMilestone(st('active', { mainPid: 1 }), st('active', { mainPid: 2 }))).toBe(true);
     expect(isMilestone(st('active', { mainPid: 1 }), st('active', { mainPid: 1 }))).toBe(false);
