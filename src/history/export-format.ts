@@ -97,20 +97,153 @@ function isObject(v: unknown): v is Record<string, unknown> {
  * and the end line with the count. Errors name the file and line.
  */
 export function parseHistory(text: string, file: string): HistoryFile {
-  const lines = text.split('\n');
-  if (lines.at(-1) === '') lines.pop();
-  const parse = (i: number): Record<string, unknown> => {
+  const p = new HistoryParser(file);
+  let at = 0;
+  while (at < text.length) {
+    let nl = text.indexOf('\n', at);
+    if (nl < 0) nl = text.length;
+    p.line(text.slice(at, nl));
+    at = nl + 1;
+  }
+  return p.end();
+}
+
+/**
+ * The checks of `parseHistory`, one line at a time, so that a file can be read in chunks (see
+ * readHistoryFile) without holding its whole text or an array of its lines.
+ */
+export class HistoryParser {
+  private n = 0;
+  private header?: HistoryHeader;
+  private snapshot: Restored['snapshot'];
+  private wantSnapshot = false;
+  private readonly tail: FlotillaEvent[] = [];
+  private prev = 0;
+  private done?: HistoryFile;
+  private endLine = 0;
+
+  constructor(private readonly file: string) {}
+
+  /**
+   * The next line, `buf[at, nl)`, as a stub holding only the event's `type`, `index`, `epoch`,
+   * `time` and `v`, without a `JSON.parse` — when it is an event line in historyLines' layout
+   * (`{"event":{"type":"T",…,"index":I,"epoch":E,"time":T,"v":V}}`); false (nothing consumed)
+   * otherwise. For reading one unit's timeline: the lines not about it need no more.
+   */
+  stubLine(buf: Buffer, at: number, nl: number): boolean {
+    if (!this.header || this.wantSnapshot || this.done) return false;
+    const h = at + STUB_HEAD.length;
+    if (nl <= h || buf.compare(STUB_HEAD, 0, STUB_HEAD.length, at, h) !== 0) return false;
+    const q = buf.indexOf(34, h);
+    if (q <= h || q >= nl) return false;
+    for (let i = h; i < q; i++) if (buf[i] === 92 || buf[i] > 126 || buf[i] < 32) return false;
+    let p = buf.lastIndexOf(STUB_FIELDS[0], nl - 1);
+    if (p < q) return false;
+    const v: number[] = [];
+    for (let f = 0; f < STUB_FIELDS.length; f++) {
+      const lit = STUB_FIELDS[f];
+      if (p + lit.length > nl || buf.compare(lit, 0, lit.length, p, p + lit.length) !== 0)
+        return false;
+      p += lit.length;
+      let n = 0;
+      const start = p;
+      while (p < nl && buf[p] >= 48 && buf[p] <= 57) n = n * 10 + (buf[p++] - 48);
+      if (p === start || p - start > 15) return false;
+      v.push(n);
+    }
+    if (p + 2 !== nl || buf[p] !== 125 || buf[p + 1] !== 125) return false;
+    this.n++;
+    if (v[0] <= this.prev)
+      throw bad(this.file, this.n, `event index ${v[0]} does not follow ${this.prev}`);
+    this.prev = v[0];
+    this.tail.push({
+      type: buf.toString('latin1', h, q),
+      index: v[0],
+      epoch: v[1],
+      time: v[2],
+      v: v[3],
+    } as unknown as FlotillaEvent);
+    return true;
+  }
+
+  private parse(text: string): Record<string, unknown> {
     let v: unknown;
     try {
-      v = JSON.parse(lines[i]);
+      v = JSON.parse(text);
     } catch (err) {
-      throw bad(file, i + 1, `not JSON (${(err as Error).message})`);
+      throw bad(this.file, this.n, `not JSON (${(err as Error).message})`);
     }
-    if (!isObject(v)) throw bad(file, i + 1, 'expected a JSON object');
+    if (!isObject(v)) throw bad(this.file, this.n, 'expected a JSON object');
     return v;
-  };
-  if (lines.length === 0) throw bad(file, 1, 'empty file: not a flotilla history file');
-  const h = parse(0);
+  }
+
+  /** The next line, without its newline. */
+  line(text: string): void {
+    this.n++;
+    const file = this.file;
+    if (this.done) throw bad(file, this.endLine + 1, 'data after the end line');
+    if (!this.header) {
+      this.header = checkHeader(this.parse(text), file);
+      this.wantSnapshot = this.header.snapshot !== null;
+      return;
+    }
+    const header = this.header;
+    if (this.wantSnapshot) {
+      this.wantSnapshot = false;
+      const s = header.snapshot!;
+      const line = this.parse(text);
+      if (typeof line.snapshot !== 'string')
+        throw bad(file, this.n, 'expected {"snapshot": BASE64}');
+      const data = new Uint8Array(Buffer.from(line.snapshot, 'base64'));
+      if (data.length !== s.bytes || sha256(data) !== s.sha256)
+        throw bad(file, this.n, 'the snapshot does not match its size and sha256 in the header');
+      this.snapshot = { index: s.index, epoch: s.epoch, data };
+      return;
+    }
+    const tail = this.tail;
+    const rec = this.parse(text);
+    if ('end' in rec) {
+      const n = isObject(rec.end) ? rec.end.events : undefined;
+      if (n !== tail.length || n !== header.events)
+        throw bad(file, this.n, `end line counts ${String(n)} events; the file has ${tail.length}`);
+      if (tail.length > 0 && (tail[0].index !== header.first || this.prev !== header.last))
+        throw bad(
+          file,
+          this.n,
+          `events ${tail[0].index}..${this.prev} do not match the header's ${header.first}..${header.last}`,
+        );
+      this.endLine = this.n;
+      this.done = { header, restored: { snapshot: this.snapshot, tail } };
+      return;
+    }
+    const e = rec.event;
+    if (!isObject(e)) throw bad(file, this.n, 'expected {"event": {...}} or {"end": {...}}');
+    for (const k of ['index', 'epoch', 'time', 'v'] as const) {
+      if (typeof e[k] !== 'number' || !Number.isFinite(e[k]))
+        throw bad(file, this.n, `event field ${k}: expected a number`);
+    }
+    if (typeof e.type !== 'string' || e.type === '')
+      throw bad(file, this.n, 'event field type: expected a string');
+    if ((e.index as number) <= this.prev)
+      throw bad(file, this.n, `event index ${String(e.index)} does not follow ${this.prev}`);
+    this.prev = e.index as number;
+    tail.push(e as unknown as FlotillaEvent);
+  }
+
+  /** After the last line: the file, or why it is incomplete. */
+  end(): HistoryFile {
+    if (this.done) return this.done;
+    if (this.n === 0) throw bad(this.file, 1, 'empty file: not a flotilla history file');
+    if (this.wantSnapshot)
+      throw bad(this.file, this.n + 1, 'the snapshot line is missing (truncated file?)');
+    throw bad(this.file, this.n, 'no end line: the file is truncated');
+  }
+}
+
+const STUB_HEAD = Buffer.from('{"event":{"type":"');
+const STUB_FIELDS = ['"index":', ',"epoch":', ',"time":', ',"v":'].map((f) => Buffer.from(f));
+
+function checkHeader(h: Record<string, unknown>, file: string): HistoryHeader {
   if (h.format !== HISTORY_FORMAT)
     throw bad(file, 1, `not a flotilla history file (format ${JSON.stringify(h.format)})`);
   if (typeof h.version !== 'number' || !Number.isInteger(h.version) || h.version < 1)
@@ -126,56 +259,14 @@ export function parseHistory(text: string, file: string): HistoryFile {
       throw bad(file, 1, `header field ${k}: expected a whole number`);
   }
   if (typeof h.cluster !== 'string') throw bad(file, 1, 'header field cluster: expected a string');
-  const header = h as unknown as HistoryHeader;
-  let i = 1;
-  let snapshot: Restored['snapshot'];
-  if (header.snapshot !== null) {
-    const s = header.snapshot as unknown;
-    if (
-      !isObject(s) ||
+  const s = h.snapshot as unknown;
+  if (
+    s !== null &&
+    (!isObject(s) ||
       typeof s.index !== 'number' ||
       typeof s.epoch !== 'number' ||
-      typeof s.sha256 !== 'string'
-    )
-      throw bad(file, 1, 'header field snapshot: expected {index, epoch, bytes, sha256} or null');
-    if (i >= lines.length) throw bad(file, i + 1, 'the snapshot line is missing (truncated file?)');
-    const line = parse(i);
-    if (typeof line.snapshot !== 'string') throw bad(file, i + 1, 'expected {"snapshot": BASE64}');
-    const data = new Uint8Array(Buffer.from(line.snapshot, 'base64'));
-    if (data.length !== s.bytes || sha256(data) !== s.sha256)
-      throw bad(file, i + 1, 'the snapshot does not match its size and sha256 in the header');
-    snapshot = { index: s.index, epoch: s.epoch, data };
-    i++;
-  }
-  const tail: FlotillaEvent[] = [];
-  let prev = 0;
-  for (; i < lines.length; i++) {
-    const rec = parse(i);
-    if ('end' in rec) {
-      const n = isObject(rec.end) ? rec.end.events : undefined;
-      if (n !== tail.length || n !== header.events)
-        throw bad(file, i + 1, `end line counts ${String(n)} events; the file has ${tail.length}`);
-      if (i !== lines.length - 1) throw bad(file, i + 2, 'data after the end line');
-      if (tail.length > 0 && (tail[0].index !== header.first || prev !== header.last))
-        throw bad(
-          file,
-          i + 1,
-          `events ${tail[0].index}..${prev} do not match the header's ${header.first}..${header.last}`,
-        );
-      return { header, restored: { snapshot, tail } };
-    }
-    const e = rec.event;
-    if (!isObject(e)) throw bad(file, i + 1, 'expected {"event": {...}} or {"end": {...}}');
-    for (const k of ['index', 'epoch', 'time', 'v'] as const) {
-      if (typeof e[k] !== 'number' || !Number.isFinite(e[k]))
-        throw bad(file, i + 1, `event field ${k}: expected a number`);
-    }
-    if (typeof e.type !== 'string' || e.type === '')
-      throw bad(file, i + 1, 'event field type: expected a string');
-    if ((e.index as number) <= prev)
-      throw bad(file, i + 1, `event index ${String(e.index)} does not follow ${prev}`);
-    prev = e.index as number;
-    tail.push(e as unknown as FlotillaEvent);
-  }
-  throw bad(file, lines.length, 'no end line: the file is truncated');
+      typeof s.sha256 !== 'string')
+  )
+    throw bad(file, 1, 'header field snapshot: expected {index, epoch, bytes, sha256} or null');
+  return h as unknown as HistoryHeader;
 }

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { cliVersion } from '../cli/version';
 import { ErrorCode, FlotillaError } from '../errors';
 import type { Restored } from '../store/types';
-import { historyLines, parseHistory, type HistoryFile } from './export-format';
+import { HistoryParser, historyLines, type HistoryFile } from './export-format';
 
 /**
  * Writing and reading history files (the format: src/history/export-format.ts), for `flotilla
@@ -23,8 +23,22 @@ export function writeHistoryFile(
   const fd = fs.openSync(tmp, 'w', 0o600);
   let bytes = 0;
   try {
-    for (const line of historyLines(restored, { cluster, flotilla: cliVersion() }))
-      bytes += fs.writeSync(fd, line);
+    // Lines gathered into ~1 MiB writes: one write per line was 100,000 system calls.
+    let pending: string[] = [];
+    let size = 0;
+    const flush = (): void => {
+      const buf = Buffer.from(pending.join(''), 'utf8');
+      for (let at = 0; at < buf.length;) at += fs.writeSync(fd, buf, at, buf.length - at);
+      bytes += buf.length;
+      pending = [];
+      size = 0;
+    };
+    for (const line of historyLines(restored, { cluster, flotilla: cliVersion() })) {
+      pending.push(line);
+      size += line.length;
+      if (size >= 1 << 20) flush();
+    }
+    flush();
     fs.fsyncSync(fd);
   } catch (err) {
     fs.closeSync(fd);
@@ -36,17 +50,75 @@ export function writeHistoryFile(
   return { bytes };
 }
 
-/** Reads and checks a history file; a file that cannot be read is HISTORY_NOT_FOUND. */
-export function readHistoryFile(file: string): HistoryFile {
-  let text: string;
+/**
+ * Reads and checks a history file; a file that cannot be read is HISTORY_NOT_FOUND. Read in
+ * large chunks and parsed line by line: the file's text is never held whole (a 200 MiB file
+ * read as one string, then split, cost more in copying and garbage collection than parsing).
+ */
+export function readHistoryFile(
+  file: string,
+  opts: { keepIfContains?: string[] } = {},
+): HistoryFile {
+  let fd: number;
   try {
-    text = fs.readFileSync(file, 'utf8');
+    fd = fs.openSync(file, 'r');
   } catch (err) {
-    throw new FlotillaError(
-      ErrorCode.HistoryNotFound,
-      `cannot read history file ${file}: ${(err as Error).message}`,
-      { cause: err, details: { file } },
-    );
+    throw notFound(file, err);
   }
-  return parseHistory(text, file);
+  const parser = new HistoryParser(file);
+  // With keepIfContains: only lines holding one of these are parsed whole, the others are
+  // stubs (HistoryParser.stubLine). next[i]: where needle i next occurs in the buffer.
+  const needles = (opts.keepIfContains ?? []).map((s) => Buffer.from(s));
+  const next = needles.map(() => -1);
+  try {
+    let buf = Buffer.allocUnsafe(CHUNK);
+    let have = 0;
+    for (;;) {
+      if (have === buf.length) {
+        const bigger = Buffer.allocUnsafe(buf.length * 2);
+        buf.copy(bigger, 0, 0, have);
+        buf = bigger;
+      }
+      let n: number;
+      try {
+        n = fs.readSync(fd, buf, have, buf.length - have, null);
+      } catch (err) {
+        throw notFound(file, err);
+      }
+      if (n === 0) break;
+      const end = have + n;
+      const view = buf.subarray(0, end);
+      next.fill(-1);
+      let at = 0;
+      for (let nl = view.indexOf(10, have); nl >= 0; nl = view.indexOf(10, at)) {
+        let whole = needles.length === 0;
+        for (let i = 0; i < needles.length && !whole; i++) {
+          if (next[i] !== Infinity && next[i] < at) {
+            const p = view.indexOf(needles[i], at);
+            next[i] = p < 0 ? Infinity : p;
+          }
+          whole = next[i] < nl;
+        }
+        if (whole || !parser.stubLine(buf, at, nl)) parser.line(buf.toString('utf8', at, nl));
+        at = nl + 1;
+      }
+      // Keep the incomplete last line at the start of the buffer for the next read.
+      buf.copy(buf, 0, at, end);
+      have = end - at;
+    }
+    if (have > 0) parser.line(buf.toString('utf8', 0, have));
+  } finally {
+    fs.closeSync(fd);
+  }
+  return parser.end();
+}
+
+const CHUNK = 4 << 20;
+
+function notFound(file: string, err: unknown): FlotillaError {
+  return new FlotillaError(
+    ErrorCode.HistoryNotFound,
+    `cannot read history file ${file}: ${(err as Error).message}`,
+    { cause: err, details: { file } },
+  );
 }

@@ -121,7 +121,12 @@ source that does not exist or holds no cluster is an error.`,
     const source = historySourceOf(ctx);
     let r: Restored;
     try {
-      r = (await readHistory(source)).restored;
+      // One unit's timeline needs only its own and the machines' events whole (see keepFor).
+      const unit =
+        flagBool(ctx.parsed, 'verify') || flagString(ctx.parsed, 'diff')
+          ? undefined
+          : flagString(ctx.parsed, 'unit') || undefined;
+      r = (await readHistory(source, { unit })).restored;
       checkSchema(r.tail, { allowUnknown: flagBool(ctx.parsed, 'allow-unknown') });
     } catch (e) {
       err(ctx, `Error reading the history: ${errorMessage(e)}`);

@@ -14,6 +14,7 @@ import { SCHEMA_VERSION } from '../../../src/events/types';
 import { lifecycleOf, statusOf } from '../../../src/engine/lifecycle';
 import type { ClusterState } from '../../../src/engine/state';
 import { readHistoryFile } from '../../../src/history/export';
+import { readHistory } from '../../../src/history/source';
 import { describeEvent } from '../../../src/history/describe';
 import { lastIndex, stateAt, unitTimeline, verify } from '../../../src/history/replay';
 import { checkSchema } from '../../../src/history/schema';
@@ -99,4 +100,22 @@ describe('golden histories', () => {
     expect(got.schema).toBe(Number(/v(\d+)/.exec(name)![1]));
     expect(got).toEqual(expected);
   });
+
+  it.each(fixtures)(
+    '%s: replay --unit, reading only the lines about the unit, tells the same timelines',
+    async (name) => {
+      const file = path.join(DIR, name);
+      const expected = JSON.parse(
+        fs.readFileSync(file.replace(/\.ndjson$/, '.expected.json'), 'utf8'),
+      ) as Expected;
+      for (const [unit, lines] of Object.entries(expected.timelines)) {
+        const { restored } = await readHistory({ kind: 'file', file }, { unit });
+        checkSchema(restored.tail, { source: file });
+        const got = unitTimeline(restored, unit).entries.map(
+          (t) => `${describeEvent(t.event)} → ${t.phase}`,
+        );
+        expect(got).toEqual(lines);
+      }
+    },
+  );
 });
