@@ -6,7 +6,14 @@ import { killGroup } from '../harness/registry';
 export function killUnitProcesses(units: string): void {
   if (!fs.existsSync(units)) return;
   for (const f of fs.readdirSync(units).filter((x) => x.endsWith('.pid'))) {
-    const pid = parseInt(fs.readFileSync(path.join(units, f), 'utf8'), 10);
+    // "<pid> <starttime> <boot id> <keeper pid>": the keeper first, so that it cannot write its
+    // unit's exit file into a directory the caller is about to remove.
+    const [pid, , , keeper] = fs
+      .readFileSync(path.join(units, f), 'utf8')
+      .trim()
+      .split(/\s+/)
+      .map((x) => parseInt(x, 10));
+    if (keeper > 0) killGroup(keeper, 'SIGKILL');
     if (pid > 0) killGroup(pid, 'SIGKILL');
   }
 }
