@@ -9,6 +9,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { faultCase } from './lib/case';
+import { killUnitProcesses } from '../helpers/unit-processes';
 import { outcome, report } from './lib/result';
 import { sleep, waitFor } from './lib/wait';
 import { killGroup } from '../harness/registry';
@@ -28,6 +29,9 @@ async function crashAndRestart(reboot: boolean): Promise<void> {
   await sleep(2000);
   await agent.kill();
   if (reboot) {
+    // Everything of the machine dies: each unit's keeper (first: it would write the unit's exit
+    // file) and the unit.
+    killUnitProcesses(path.join(agent.dir, 'units'));
     for (const u of mine) killGroup(before.get(u)![0].pid, 'SIGKILL');
     // The units directory defaults to /run/flotilla/units, a tmpfs a reboot empties.
     fs.rmSync(path.join(agent.dir, 'units'), { recursive: true, force: true });

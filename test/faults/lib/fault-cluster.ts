@@ -20,6 +20,7 @@ import type { EtcdCluster } from '../../harness';
 import { startNatsCluster, type NatsCluster } from '../../harness/nats-cluster';
 import { startPartition, type Partition } from '../../harness/netns';
 import { killGroup } from '../../harness/registry';
+import { killUnitProcesses } from '../../helpers/unit-processes';
 import { pidAlive } from '../../../src/drivers/process';
 import { DaemonNode, FLOTILLAD } from '../../helpers/cluster';
 import { sleep, waitFor } from './wait';
@@ -342,6 +343,8 @@ export class FaultCluster {
   async dispose(): Promise<void> {
     for (const c of this.clients.values()) c.close();
     await Promise.all([...this.leaders, ...this.agents].map((n) => n.kill()));
+    // Keepers first (they would write their unit's exit file into a directory being removed).
+    for (const n of this.agents) killUnitProcesses(path.join(n.dir, 'units'));
     if (fs.existsSync(path.join(this.dir, 'starts')))
       for (const list of this.starts().values()) for (const s of list) killGroup(s.pid, 'SIGKILL');
     await this.partition?.dispose();
@@ -351,7 +354,7 @@ export class FaultCluster {
       for (const n of [...this.leaders, ...this.agents])
         fs.writeFileSync(path.join(n.dir, 'daemon.log'), n.output);
       console.log(`kept ${this.dir}`);
-    } else fs.rmSync(this.dir, { recursive: true, force: true });
+    } else fs.rmSync(this.dir, { recursive: true, force: true, maxRetries: 5 });
   }
 }
 
