@@ -395,6 +395,9 @@ async function verifyLoads(ctx: BatchContext, loads: Entry[], out: Outcome): Pro
   const checked = loads.filter((e) => !e.op.unit.includes('@.'));
   if (checked.length === 0) return;
   const names = [...new Set(checked.map((e) => e.op.unit))];
+  const marks = new Map(
+    names.map((n) => [n, tracker.get(n) ? tracker.mark(tracker.get(n)!) : undefined]),
+  );
   let rows: UnitRow[];
   try {
     [rows] = (await bus.manager('ListUnitsByNames', 'as', [names])) as [UnitRow[]];
@@ -410,7 +413,12 @@ async function verifyLoads(ctx: BatchContext, loads: Entry[], out: Outcome): Pro
       const rec = tracker.get(e.op.unit);
       if (!row || !rec) return;
       rec.inMemory = true;
-      tracker.update(rec, { load: row[2], active: row[3], sub: row[4] });
+      tracker.update(
+        rec,
+        { load: row[2], active: row[3], sub: row[4] },
+        true,
+        marks.get(e.op.unit),
+      );
       if (row[2] === 'loaded') return;
       let reason = '';
       try {

@@ -202,6 +202,7 @@ export class SystemdDriver implements Driver {
     for (const unit of names) this.manageFile(unit);
     if (names.length === 0) return [];
 
+    const marks = new Map(names.map((n) => [n, this.tracker.mark(this.tracker.get(n)!)]));
     const [rows] = (await this.bus.manager('ListUnitsByNames', 'as', [names])) as [UnitRow[]];
     await Promise.all(
       rows.map(async ([unit, , load, active, sub]) => {
@@ -225,7 +226,12 @@ export class SystemdDriver implements Driver {
           // A lost connection, though, must not pass for a state.
           if (err instanceof FlotillaError) throw err;
         }
-        this.tracker.update(rec, { load, active, sub, mainPid, result, exitStatus }, false);
+        this.tracker.update(
+          rec,
+          { load, active, sub, mainPid, result, exitStatus },
+          false,
+          marks.get(unit),
+        );
       }),
     );
     return names.map((unit) => this.tracker.stateOf(this.tracker.get(unit)!));
@@ -274,6 +280,7 @@ export class SystemdDriver implements Driver {
     if (this.ownReloads > 0) return;
     const names = this.tracker.names();
     if (names.length === 0) return;
+    const marks = new Map(names.map((n) => [n, this.tracker.mark(this.tracker.get(n)!)]));
     this.bus
       // Patterns are fnmatch globs: escape the backslash in names like "foo\x2dbar.service".
       .manager('ListUnitsByPatterns', 'asas', [[], names.map((n) => n.replace(/\\/g, '\\\\'))])
@@ -284,7 +291,7 @@ export class SystemdDriver implements Driver {
           // The reload may have been for an edited file: report the hash of what is there now.
           const contents = this.files.read(unit);
           if (contents !== undefined) this.tracker.manage(unit, contents);
-          this.tracker.update(rec, { load, active, sub });
+          this.tracker.update(rec, { load, active, sub }, true, marks.get(unit));
         }
       })
       .catch(() => {

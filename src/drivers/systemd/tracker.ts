@@ -26,7 +26,14 @@ export interface UnitRecord {
   inMemory: boolean | undefined;
   /** The last state given to listeners, serialized, to drop duplicates. */
   emitted?: string;
+  /** How many PropertiesChanged signals have updated this record (see UnitTracker.mark). */
+  signals: number;
 }
+
+/** Facts about a unit read from a method reply. */
+export type UnitFacts = Partial<
+  Pick<UnitRecord, 'load' | 'active' | 'sub' | 'mainPid' | 'result' | 'exitStatus'>
+>;
 
 export interface TrackerStats {
   /** Signals that concerned a managed unit or an awaited job, and so did work. */
@@ -64,7 +71,14 @@ export class UnitTracker {
   manage(unit: string, contents: string): UnitRecord {
     let rec = this.byName.get(unit);
     if (!rec) {
-      rec = { unit, path: unitObjectPath(unit), hash: '', execPaths: [], inMemory: undefined };
+      rec = {
+        unit,
+        path: unitObjectPath(unit),
+        hash: '',
+        execPaths: [],
+        inMemory: undefined,
+        signals: 0,
+      };
       this.byName.set(unit, rec);
       this.byPath.set(rec.path, rec);
     }
@@ -129,17 +143,30 @@ export class UnitTracker {
   }
 
   /**
-   * Records fresh facts about a unit (from a method reply) and emits its state if it changed.
-   * Load state is only known this way: systemd does not send it in PropertiesChanged.
+   * Where `rec` stands in the signal stream, taken before a method call whose reply will be
+   * given to update(): see there.
    */
-  update(
-    rec: UnitRecord,
-    facts: Partial<
-      Pick<UnitRecord, 'load' | 'active' | 'sub' | 'mainPid' | 'result' | 'exitStatus'>
-    >,
-    emit = true,
-  ): void {
-    Object.assign(rec, facts);
+  mark(rec: UnitRecord): number {
+    return rec.signals;
+  }
+
+  /**
+   * Records facts about a unit read from a method reply and emits its state if it changed.
+   * Load state is only known this way: systemd does not send it in PropertiesChanged.
+   *
+   * `since` (from mark(), taken before the call): if a signal about the unit was handled since,
+   * the reply's run-time facts (active, sub, PID, result) are dropped. dbus-next handles the
+   * signals that arrive with a reply before the reply's continuation runs, so the reply can be
+   * older than the signals, and systemd signals every later change anyway. Without this, a
+   * ListUnitsByNames reply read just before a start overwrote the "active" that the start's
+   * signals had just brought, and the unit was reported inactive while it ran.
+   */
+  update(rec: UnitRecord, facts: UnitFacts, emit = true, since?: number): void {
+    if (since !== undefined && since !== rec.signals) {
+      if (facts.load !== undefined) rec.load = facts.load;
+    } else {
+      Object.assign(rec, facts);
+    }
     if (emit) this.emit(rec);
   }
 
@@ -166,6 +193,7 @@ export class UnitTracker {
     iface: string,
     changed: Record<string, Variantish>,
   ): void {
+    rec.signals++;
     if (iface !== UNIT_IFACE) {
       // Service/Socket/…: recorded now, emitted with the Unit signal that follows.
       if ('MainPID' in changed) rec.mainPid = Number(changed.MainPID.value);
