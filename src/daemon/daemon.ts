@@ -205,7 +205,16 @@ export async function startDaemon(
         log: dlog.child({ component: 'fleet-api' }),
         onInternalError: internal('fleet'),
       });
+      // A passed TCP socket's address is known only now: the same rule as a configured one.
+      const passed = checkApiExposure({
+        ...cfg,
+        grpc_listen: [],
+        fleet_api_listen: fleetApi.passedTcp,
+      });
+      for (const w of passed) dlog.warn(w);
+      insecure.push(...passed);
     } catch (err) {
+      await fleetApi?.close();
       await api.close();
       throw err;
     }

@@ -28,6 +28,8 @@ export interface FleetApiServerOptions extends FleetApiOptions {
 export interface FleetApiServerHandle {
   /** Bound addresses in `listen` order: `127.0.0.1:54321` (actual port) or `unix:///…`. */
   readonly addresses: string[];
+  /** The TCP sockets systemd passed, as `host:port` (`[::]:7072` for IPv6), for the exposure rule. */
+  readonly passedTcp: string[];
   /** Stops accepting, ends open connections, removes the unix sockets it created. */
   close(): Promise<void>;
 }
@@ -73,6 +75,7 @@ export async function startFleetApiServer(
   const servers: (net.Server | http.Server)[] = [];
   const sockets: string[] = [];
   const addresses: string[] = [];
+  const passedTcp: string[] = [];
   const closeAll = async (): Promise<void> => {
     await Promise.all(
       servers.map(
@@ -121,7 +124,14 @@ export async function startFleetApiServer(
     for (const fd of opts.fds ?? []) {
       const raw = net.createServer();
       await listen(raw, { fd });
-      const tcp = typeof raw.address() === 'object' && raw.address() !== null;
+      const bound = raw.address();
+      const tcp = typeof bound === 'object' && bound !== null;
+      if (tcp)
+        passedTcp.push(
+          bound.family === 'IPv6'
+            ? `[${bound.address}]:${bound.port}`
+            : `${bound.address}:${bound.port}`,
+        );
       const server = serverFor(tcp);
       raw.on('connection', (s) => server.emit('connection', s));
       servers.push(raw, server);
@@ -132,5 +142,5 @@ export async function startFleetApiServer(
     throw err;
   }
   let closing: Promise<void> | undefined;
-  return { addresses, close: () => (closing ??= closeAll()) };
+  return { addresses, passedTcp, close: () => (closing ??= closeAll()) };
 }

@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { freePort } from '../harness';
 import { TestPki } from '../helpers/certs';
+import { FLOTILLAD } from '../helpers/cluster';
 
 /**
  * Sockets systemd passes (socket activation, `LISTEN_FDS`) for fleet's HTTP API, handed over by
@@ -107,5 +108,56 @@ describe('fleet API on sockets passed by systemd', () => {
   it('a passed unix socket stays plain HTTP', async () => {
     const r = await get({ socketPath: sock });
     expect(r.status).toBe(200);
+  });
+});
+
+describe('flotillad on a TCP socket passed by systemd', () => {
+  it('refuses a non-loopback passed socket without TLS, naming it, as it refuses a configured one', async () => {
+    const data = fs.mkdtempSync(path.join(os.tmpdir(), 'flotilla-activation-d-'));
+    const p = await freePort();
+    const d = spawn(
+      'systemd-socket-activate',
+      [
+        '-l',
+        `0.0.0.0:${p}`,
+        process.execPath,
+        FLOTILLAD,
+        '--dev',
+        '--data-dir',
+        data,
+        '--grpc-listen',
+        '127.0.0.1:0',
+        '--http-listen',
+        '127.0.0.1:0',
+      ],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: { ...process.env, FLOTILLA_CONFIG: path.join(data, 'none.conf') },
+      },
+    );
+    let out = '';
+    d.stdout?.on('data', (b: Buffer) => (out += b.toString()));
+    d.stderr?.on('data', (b: Buffer) => (out += b.toString()));
+    const exited = new Promise<number | null>((resolve) => d.on('exit', (code) => resolve(code)));
+    try {
+      // The first connection wakes the daemon; it must refuse to serve and exit.
+      const end = Date.now() + 30_000;
+      let code: number | null | undefined;
+      while (code === undefined && Date.now() < end) {
+        await get({ host: '127.0.0.1', port: p }).catch(() => undefined);
+        code = await Promise.race([
+          exited,
+          new Promise<undefined>((r) => setTimeout(() => r(undefined), 300)),
+        ]);
+      }
+      expect(out).toContain(
+        `refusing to serve fleet's HTTP API in plaintext and without authentication on 0.0.0.0:${p}`,
+      );
+      expect(code).not.toBe(0);
+      expect(code).not.toBeUndefined();
+    } finally {
+      d.kill('SIGKILL');
+      fs.rmSync(data, { recursive: true, force: true, maxRetries: 5 });
+    }
   });
 });
