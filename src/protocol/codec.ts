@@ -140,7 +140,8 @@ export const decodeResyncRequest = (d: Uint8Array): ResyncRequest =>
   decodeWith<ResyncRequest>(
     d,
     'resync request',
-    (x): x is Record<string, unknown> & ResyncRequest => isNum(x.epoch),
+    // No `kind`: a full schedule (`kind: 'full'`, with an epoch) is not a resync request.
+    (x): x is Record<string, unknown> & ResyncRequest => isNum(x.epoch) && x.kind === undefined,
   );
 
 export const decodeAgentRpcRequest = (d: Uint8Array): AgentRpcRequest =>
