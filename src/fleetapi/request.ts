@@ -2,6 +2,7 @@ import type http from 'node:http';
 import { clip, ErrorCode } from '../errors';
 import type { UnitOption } from '../gen/flotilla/v1/flotilla';
 import { fleetError } from './errors';
+import { jsonNestsDeeper, MAX_JSON_DEPTH } from '../json-depth';
 
 /**
  * The largest request body read. A body holds one unit (at most `max_unit_bytes`, itself at most
@@ -58,6 +59,7 @@ function undecodable(why: string): Error {
 }
 
 function parseJson(text: string): unknown {
+  if (jsonNestsDeeper(text)) throw undecodable(`JSON nested deeper than ${MAX_JSON_DEPTH} levels`);
   try {
     return JSON.parse(text);
   } catch (err) {

@@ -288,6 +288,26 @@ describe('a cluster on a bus with per-machine identities', () => {
     await witness.nc.close();
   });
 
+  it("deeply nested JSON on an agent's own subjects is dropped unparsed: the leader keeps its lease", async () => {
+    const leaderNow = async () =>
+      (await (await fetch(`http://127.0.0.1:${httpC}/readyz`)).json()) as Readiness;
+    const before = await waitFor('the leader', async () => (await leaderNow()).checks.leader);
+    const attacker = await clientAs(C);
+    // 1 MB each (NATS's max_payload): V8 took ~2 s to parse one; twenty cost the leader its
+    // 5 s etcd lease.
+    const deep = new TextEncoder().encode(`${'['.repeat(500_000)}${']'.repeat(500_000)}`);
+    for (let i = 0; i < 20; i++) {
+      attacker.nc.publish(S.report(C), deep);
+      attacker.nc.publish(S.heartbeat(C), deep);
+    }
+    await attacker.nc.flush();
+    await new Promise((r) => setTimeout(r, 8000));
+    const after = (await leaderNow()).checks.leader;
+    expect(after).toMatchObject({ machine: before.machine, epoch: before.epoch });
+    expect(attacker.violations).toEqual([]);
+    await attacker.nc.close();
+  });
+
   it('an agent acts only on the leader of the current epoch: not another engine, not a deposed leader', async () => {
     const leaderOfC = async (): Promise<{ machine: string; epoch: number } | undefined> => {
       const r = await fetch(`http://127.0.0.1:${httpC}/readyz`).catch(() => undefined);

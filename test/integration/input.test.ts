@@ -407,7 +407,7 @@ describe('other fields', () => {
     expect(second.units[0].name).not.toBe(first.units[0].name);
   });
 
-  it('fleet API: a "__proto__" key is ignored as fleet ignored it, and a body over 4 MiB is refused (413)', async () => {
+  it('fleet API: a "__proto__" key is ignored as fleet ignored it, a body over 4 MiB is refused (413), and so is deep nesting', async () => {
     // Keys were copied into a plain object: "__proto__" set its prototype, and the unit's
     // options were read from there.
     const proto = await request(
@@ -426,6 +426,17 @@ describe('other fields', () => {
     });
     const big = await request(fleetPort, 'PUT', '/fleet/v1/units/huge.service', huge).catch(
       (err: Error) => ({ status: 0, text: err.message }),
+    );
+    // Deep nesting is refused before it is parsed (2 MB of "[[[…" held the loop for seconds).
+    const deep = await request(
+      fleetPort,
+      'PUT',
+      '/fleet/v1/units/deep.service',
+      `{"options":${'['.repeat(1_000_000)}${']'.repeat(1_000_000)}}`,
+    );
+    expect(deep.status).toBe(400);
+    expect(JSON.parse(deep.text).error.message).toBe(
+      'unable to decode body: JSON nested deeper than 32 levels',
     );
     expect(big.status).toBe(413);
     expect(JSON.parse(big.text).error.message).toContain(
