@@ -2,7 +2,6 @@ import { execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { freePort } from '../harness';
 import { track, untrack } from '../harness/registry';
 import { TestPki } from '../helpers/certs';
 import { runCli } from '../helpers/cli';
@@ -149,7 +148,8 @@ describe('listeners other hosts can reach', () => {
         '--grpc-listen',
         '127.0.0.1:0',
         '--etcd-servers',
-        `http://127.0.0.1:${await freePort()}`,
+        // Never dialed either: refused before.
+        'http://127.0.0.1:2379',
         '--nats-servers',
         'nats://192.0.2.1:4222',
         '--driver',
@@ -208,17 +208,13 @@ describe('listeners other hosts can reach', () => {
 
 describe('forwarding', () => {
   it('a call that the advertise address sends back to a follower is refused as a loop, and answered', async () => {
-    const followerPort = await freePort();
     // The leader advertises an address that reaches the follower, as 127.0.0.1:7070 did on
-    // every host of the README's multi-host example.
-    const cluster = await startCluster({
-      nodes: [
-        { flags: ['--grpc-advertise', `127.0.0.1:${followerPort}`] },
-        { disableEngine: true, grpcPort: followerPort },
-      ],
-    });
+    // every host of the README's multi-host example. The follower starts first, on a port it
+    // picks, so that the leader can be told that port (no port probed free and handed over).
+    const cluster = await startCluster({ nodes: [{ disableEngine: true }] });
+    await cluster.addNode({ flags: ['--grpc-advertise', cluster.nodes[0].endpoint] });
     try {
-      const follower = cluster.endpoints()[1];
+      const follower = cluster.nodes[0].endpoint;
       let r = await cli(follower, ['list-machines']);
       const end = Date.now() + 20_000;
       while (!r.stderr.includes('forwarding loop') && Date.now() < end) {
@@ -229,7 +225,7 @@ describe('forwarding', () => {
       expect(r.stderr).toContain('forwarding loop');
       expect(r.stderr).toContain('set grpc_advertise on the leader');
       // The leader itself still serves.
-      expect((await cli(cluster.endpoints()[0], ['list-machines'])).code).toBe(0);
+      expect((await cli(cluster.nodes[1].endpoint, ['list-machines'])).code).toBe(0);
     } finally {
       await cluster.dispose();
     }
