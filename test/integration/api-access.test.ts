@@ -6,7 +6,7 @@ import { track, untrack } from '../harness/registry';
 import { TestPki } from '../helpers/certs';
 import { runCli } from '../helpers/cli';
 import { FLOTILLAD, startCluster } from '../helpers/cluster';
-import { killDevUnits, startDevDaemon, type DevDaemon } from '../helpers/dev-daemon';
+import { killDevUnits, runRefused, startDevDaemon, type DevDaemon } from '../helpers/dev-daemon';
 
 /**
  * Who may reach the API and what each role may do (docs/security.md), on real daemons:
@@ -32,32 +32,7 @@ const as = (name: string, ca = 'ca'): string[] => [
 const cli = (endpoint: string, args: string[]) =>
   runCli(['--request-timeout', '5', ...args], { endpoint, cwd: dir, mode: 'dist' });
 
-/** Runs flotillad (--dev unless `dev` is false) expecting it to refuse to start. */
-function refusedStart(
-  args: string[],
-  dev = true,
-): Promise<{ code: number | null; output: string }> {
-  const mode = dev ? ['--dev', '--data-dir', path.join(dir, 'refused')] : [];
-  return new Promise((resolve, reject) => {
-    const proc = spawn(process.execPath, [FLOTILLAD, ...mode, ...args], {
-      env: { PATH: process.env.PATH, FLOTILLA_CONFIG: path.join(dir, 'none.conf') },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    track({ pid: proc.pid!, kind: 'flotillad (refused)' });
-    let output = '';
-    proc.stdout.on('data', (b: Buffer) => (output += b.toString()));
-    proc.stderr.on('data', (b: Buffer) => (output += b.toString()));
-    const timer = setTimeout(() => {
-      proc.kill('SIGKILL');
-      reject(new Error(`flotillad did not refuse to start:\n${output}`));
-    }, 20_000);
-    proc.once('exit', (code) => {
-      clearTimeout(timer);
-      untrack(proc.pid!);
-      resolve({ code, output });
-    });
-  });
-}
+const refusedStart = (args: string[], dev = true) => runRefused(dir, args, dev);
 
 beforeAll(() => {
   pki.makeBasics('operator');
