@@ -3,7 +3,8 @@
  * with. Starts etcd and nats-server (the Debian binaries, on PATH or where test/harness looks,
  * FLOTILLA_ETCD_BIN / FLOTILLA_NATS_BIN override) on free loopback ports, then N flotillad
  * processes on loopback with the process driver (units run as child processes; no systemd
- * needed), prints the endpoints and some commands, and on Ctrl-C (or SIGTERM) stops the
+ * needed), each serving fleet's HTTP API v1 on a unix socket for the original fleetctl, prints
+ * the endpoints and some commands, and on Ctrl-C (or SIGTERM) stops the
  * daemons, the units they started, NATS and etcd, and removes its temp directory.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -31,6 +32,8 @@ interface Daemon {
   grpc: string;
   http: string;
   unitsDir: string;
+  /** fleet's HTTP API v1 for the original fleetctl (`--endpoint unix://…`). */
+  fleetSock: string;
   log: string;
   proc: ChildProcess;
 }
@@ -134,6 +137,7 @@ async function main(): Promise<void> {
       const log = path.join(dir, 'flotillad.log');
       const machineId = randomBytes(16).toString('hex');
       const unitsDir = path.join(dir, 'units');
+      const fleetSock = path.join(dir, 'fleet.sock');
       const args = [
         ...daemonFlags({
           etcd,
@@ -150,6 +154,8 @@ async function main(): Promise<void> {
         unitsDir,
         '--metadata',
         `machine=${i + 1},zone=${['a', 'b', 'c'][i % 3]}`,
+        '--fleet-api-listen',
+        `unix://${fleetSock}`,
       ];
       const out = fs.openSync(log, 'a');
       const proc = spawn(process.execPath, [FLOTILLAD, ...args], {
@@ -165,6 +171,7 @@ async function main(): Promise<void> {
         grpc: '',
         http: '',
         unitsDir,
+        fleetSock,
         log,
         proc,
       };
@@ -183,7 +190,8 @@ async function main(): Promise<void> {
     `etcd:  ${etcd.endpoints.join(',')}`,
     `NATS:  ${nats.url}`,
     ...daemons.map(
-      (d) => `machine ${d.index}: gRPC ${d.grpc}  http://${d.http}/metrics  /readyz  log ${d.log}`,
+      (d) =>
+        `machine ${d.index}: gRPC ${d.grpc}  http://${d.http}/metrics  /readyz  fleet API unix://${d.fleetSock}  log ${d.log}`,
     ),
     '',
     'Try, in another terminal:',
@@ -198,6 +206,7 @@ async function main(): Promise<void> {
     `  npx flotilla replay --etcd-servers ${etcd.endpoints[0]} --cluster ${cluster} --unit hello.service`,
     `  npx flotilla backup /tmp/flotilla.backup --etcd-servers ${etcd.endpoints[0]} --cluster ${cluster}`,
     `  curl -s http://${daemons[0].http}/readyz`,
+    `  fleetctl --endpoint unix://${daemons[0].fleetSock} list-machines   # the original fleetctl (fleet's API v1 on every machine)`,
     '  kill the leader (flotilla cluster shows it) and watch another take over',
     '',
     'Ctrl-C stops everything and removes the temporary directory.',

@@ -171,6 +171,9 @@ export const decodeAgentRpcReply = (d: Uint8Array): AgentRpcReply =>
   );
 
 export const decodeJournalLines = (d: Uint8Array): JournalLines =>
-  decodeWith<JournalLines>(d, 'journal lines', (x): x is Record<string, unknown> & JournalLines =>
-    isStr(x.text),
+  decodeWith<JournalLines>(
+    d,
+    'journal lines',
+    (x): x is Record<string, unknown> & JournalLines =>
+      isStr(x.text) && (x.end === undefined || typeof x.end === 'boolean'),
   );

@@ -148,6 +148,32 @@ describe('process driver', () => {
     expect(r[2].error).toMatch(/zz\.service/);
   });
 
+  it('every unit type loads; targets and slices start without a process; other types fail once, saying why', async () => {
+    const dir = tmpDir();
+    const { d } = await driver(dir);
+    const r = await d.apply([
+      load('t.target', '[Unit]\nDescription=group'),
+      load('s.slice', '[Unit]\nDescription=slice'),
+      load('dev.device', '[Unit]\nDescription=disk'),
+      load('a.automount', '[Automount]\nWhere=/x'),
+      { kind: 'start', unit: 't.target' },
+      { kind: 'start', unit: 's.slice' },
+      { kind: 'start', unit: 'dev.device' },
+    ]);
+    expect(r.map((x) => x.ok)).toEqual([true, true, true, true, true, true, true]);
+    expect(await stateOf(d, 't.target')).toMatchObject({ active: 'active', sub: 'active' });
+    expect(await stateOf(d, 's.slice')).toMatchObject({ active: 'active', sub: 'active' });
+    expect(await stateOf(d, 'dev.device')).toMatchObject({ active: 'failed', result: 'resources' });
+    expect(fs.readFileSync(path.join(dir, 'dev.device.log'), 'utf8')).toContain(
+      'the process driver runs services, targets and slices, not device units',
+    );
+    await applyOk(d, [{ kind: 'stop', unit: 't.target' }]);
+    expect(await stateOf(d, 't.target')).toMatchObject({ active: 'inactive', sub: 'dead' });
+    expect(await d.status('s.slice')).toMatch(
+      /Active: active \(active\) since (Sun|Mon|Tue|Wed|Thu|Fri|Sat) \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC; \d+s ago/,
+    );
+  });
+
   it('a new driver instance adopts a running unit: same pid, no restart; it can then stop it', async () => {
     const dir = tmpDir();
     const first = await driver(dir);
