@@ -3,7 +3,6 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { connect, nkeyAuthenticator, type NatsConnection } from 'nats';
-import { freePort } from '../harness';
 import { encode, PROTOCOL_VERSION, subjects } from '../../src/protocol';
 import { runCli, tableObjects } from '../helpers/cli';
 import { startCluster, type TestCluster } from '../helpers/cluster';
@@ -73,7 +72,6 @@ async function clientAs(machine: string): Promise<{ nc: NatsConnection; violatio
 }
 
 beforeAll(async () => {
-  httpC = await freePort();
   const gen = await busAuth(ALL_OUT);
   expect(gen.code).toBe(0);
   cluster = await startCluster({
@@ -84,11 +82,12 @@ beforeAll(async () => {
       {
         machineId: C,
         disableEngine: true,
-        flags: ['--nats-nkey-seed-file', seedOf(C), '--http-listen', `127.0.0.1:${httpC}`],
+        flags: ['--nats-nkey-seed-file', seedOf(C)],
       },
     ],
     nats: { config: fs.readFileSync(path.join(keys, 'flotilla-auth.conf'), 'utf8') },
   });
+  httpC = await cluster.nodes[2].listenerPort('HTTP');
 });
 
 afterAll(async () => {
