@@ -77,6 +77,24 @@ export function unitPredicate(state: ClusterState, f: VizFilter): (u: UnitRecord
 
 export type Counts = Record<string, Record<string, number>>;
 
+/** The retained history's span (the scrubber's range). */
+export interface Range {
+  first: number;
+  last: number;
+  firstTime: number;
+  lastTime: number;
+}
+
+/** GET /ui/api/counts, and each message of the stream. */
+export interface CountsReply {
+  index: number;
+  time: number;
+  live: boolean;
+  counts: Counts;
+  compare?: { index: number; time: number; counts: Counts };
+  range?: Range;
+}
+
 /** How many units are in each engine-unit state and machines in each engine-machine state. */
 export function countStates(view: ClusterView, f: VizFilter): Counts {
   const machines = machineCounts(view, f);
