@@ -22,7 +22,7 @@ import {
  * The stream sends at most this often (a burst of events becomes one update): a change is sent
  * at once when the last update is older than this, else when it is this old.
  */
-export const STREAM_INTERVAL_MS = 250;
+export const STREAM_INTERVAL_MS = 100;
 /** While changes keep coming, the engine is checked for a new leader this often too. */
 const RECHECK_MS = 1000;
 const KEEPALIVE_MS = 15_000;
@@ -378,6 +378,7 @@ export class VizServer {
         data = JSON.stringify({
           index: head.state.index,
           time: head.time,
+          committed: head.committedAt,
           live: true,
           counts: countStates(head, c.filter),
         });

@@ -12,6 +12,11 @@ export interface ClusterView {
   state: ClusterState;
   /** Time of the last event folded into `state` (ms; 0 when none). */
   time: number;
+  /**
+   * The live leader's clock when the store had committed that event and the engine folded it:
+   * from then on it exists (`time` is stamped earlier, when the leader took the write).
+   */
+  committedAt?: number;
   unitPhase(name: string): string | undefined;
   machinePhase(id: string): string;
   /** Units per state for the whole cluster, when maintained (the live leader). */
@@ -90,6 +95,8 @@ export interface CountsReply {
   index: number;
   time: number;
   live: boolean;
+  /** See ClusterView.committedAt (the live leader's stream only). */
+  committed?: number;
   counts: Counts;
   compare?: { index: number; time: number; counts: Counts };
   range?: Range;
