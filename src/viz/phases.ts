@@ -1,5 +1,5 @@
-import { pendingNode } from '../engine/lifecycle';
-import type { LifecycleNode } from '../engine/lifecycle';
+import { lifecycleNode, pendingNode } from '../engine/lifecycle';
+import type { LifecycleNode, UnitLifecycle } from '../engine/lifecycle';
 import type { ClusterState, UnitRecord } from '../engine/state';
 import { stateIds } from './graph';
 
@@ -26,6 +26,11 @@ function phaseOf(n: LifecycleNode): string {
  */
 export function foldedUnitPhase(state: ClusterState, u: UnitRecord): string {
   return phaseOf(pendingNode(state, u));
+}
+
+/** The state id of a lifecycle (a unit's, stepped by anyone), memoised per (state, context). */
+export function lifecyclePhase(l: UnitLifecycle): string {
+  return phaseOf(lifecycleNode(l));
 }
 
 /** The (first) leaf state id of a snapshot value. */
