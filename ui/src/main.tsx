@@ -548,13 +548,12 @@ function App({ graphs }: { graphs: GraphsReply }) {
   );
 }
 
-// Drawn once the layouts are here (preloaded beside the script). A chart the server drew is
-// painted first, then taken over in place (hydrated: its elements are kept, handlers added).
+// Drawn once the layouts are here (preloaded beside the script). A chart the server drew was
+// painted before this script ran (see index.html), and is taken over in place (hydrated: its
+// elements are kept, handlers added).
 const root = document.getElementById('app')!;
 const drawn = boot !== undefined;
-const afterPaint = (f: () => void): void =>
-  drawn ? void requestAnimationFrame(() => setTimeout(f, 0)) : f();
 getJson<GraphsReply>('/ui/assets/machines.json').then(
-  (graphs) => afterPaint(() => (drawn ? hydrate : render)(<App graphs={graphs} />, root)),
+  (graphs) => (drawn ? hydrate : render)(<App graphs={graphs} />, root),
   (e: Error) => render(<p class="error">{e.message}</p>, root),
 );
