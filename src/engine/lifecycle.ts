@@ -40,20 +40,38 @@ export const MACHINE_LOST_REASON = 'machine lost';
  * loaded, one still stopping as running, so waiting for "loaded" after a stop means stopped).
  */
 export function observe(reports: Iterable<UnitRuntimeState>): Observed {
-  let any = false;
-  let allRunning = true;
-  let allLoaded = true;
-  let failed = false;
-  for (const s of reports) {
-    any = true;
-    allRunning &&= RUNNING.has(s.active);
-    allLoaded &&= s.load === 'loaded';
-    failed ||= s.active === 'failed';
+  const acc = new Observation();
+  for (const s of reports) acc.add(s);
+  return acc.word();
+}
+
+/** `observe`, one report at a time (the fold calls it per event: no array, no generator). */
+class Observation {
+  private any = false;
+  private allRunning = true;
+  private allLoaded = true;
+  private failed = false;
+
+  add(s: UnitRuntimeState): void {
+    this.any = true;
+    this.allRunning &&= RUNNING.has(s.active);
+    this.allLoaded &&= s.load === 'loaded';
+    this.failed ||= s.active === 'failed';
   }
-  if (!any) return 'none';
-  if (allRunning) return 'running';
-  if (failed) return 'failed';
-  return allLoaded ? 'loaded' : 'unloaded';
+
+  word(): Observed {
+    if (!this.any) return 'none';
+    if (this.allRunning) return 'running';
+    if (this.failed) return 'failed';
+    return this.allLoaded ? 'loaded' : 'unloaded';
+  }
+}
+
+/** `observe([s])`. */
+function observeOne(s: UnitRuntimeState): Observed {
+  if (RUNNING.has(s.active)) return 'running';
+  if (s.active === 'failed') return 'failed';
+  return s.load === 'loaded' ? 'loaded' : 'unloaded';
 }
 
 /**
@@ -81,12 +99,13 @@ export function observedOf(state: ClusterState, u: UnitRecord): Observed {
   const byMachine = state.reported.get(u.name);
   if (!byMachine) return 'none';
   if (u.machine === undefined || u.requirements.global) {
-    const live: UnitRuntimeState[] = [];
-    for (const [, s] of liveReports(state, u.name)) live.push(s);
-    return observe(live);
+    const acc = new Observation();
+    for (const [machine, s] of byMachine)
+      if (state.machines.get(machine)?.presence !== 'lost') acc.add(s);
+    return acc.word();
   }
   const s = byMachine.get(u.machine);
-  return s && state.machines.get(u.machine)?.presence !== 'lost' ? observe([s]) : 'none';
+  return s && state.machines.get(u.machine)?.presence !== 'lost' ? observeOne(s) : 'none';
 }
 
 /**
@@ -107,7 +126,7 @@ export function unitsReportedOn(state: ClusterState, machine: string): UnitRecor
 export function afterPresenceChange(state: ClusterState, units: readonly UnitRecord[]): void {
   for (const u of units) {
     if (state.units.get(u.name) !== u) continue;
-    queue(u, { type: 'OBSERVED', observed: observedOf(state, u) });
+    queue(u, observedEvent(observedOf(state, u)));
   }
 }
 
@@ -153,28 +172,65 @@ export function lifecycleOf(state: ClusterState, u: UnitRecord): UnitLifecycle {
 }
 
 /**
- * Where a step leads: the next state and context (`key`), and a snapshot in that state (of
- * whichever unit took the step first: `template`).
+ * Steps already taken: a graph whose nodes are a state and context without the unit's name
+ * (`stateKey`), each with the steps out of it by event (`eventKey`), and a snapshot in that
+ * state (of whichever unit reached it first: `template`). A step depends on nothing else (the
+ * machine is pure), and units go through the same few hundred steps over and over: replaying a
+ * long log (or a burst) steps XState once per distinct step, not once per event — 1,000,000
+ * events, 10,000 units: ~6 s of transitions became a map lookup each.
  */
-interface Step {
-  key: string;
+interface StepNode {
   template: UnitLifecycle;
+  next: Map<string, StepNode>;
 }
 
-/**
- * Steps already taken, by state, context (without the unit's name) and event. A step depends
- * on nothing else (the machine is pure), and units go through the same few hundred steps over
- * and over: replaying a long log (or a burst) steps XState once per distinct step, not once per
- * event — 1,000,000 events, 10,000 units: ~6 s of transitions became a map lookup each.
- */
-const steps = new Map<string, Step>();
-const MAX_STEPS = 10_000;
+const nodes = new Map<string, StepNode>();
+const MAX_NODES = 10_000;
 
 /** What a lifecycle's next step depends on: its state and its context without the name. */
 function stateKey(l: UnitLifecycle): string {
   const c = l.context;
   return JSON.stringify([l.value, l.status, c.target, c.global, c.placed, c.lost, c.observed]);
 }
+
+function nodeOf(l: UnitLifecycle): StepNode {
+  const key = stateKey(l);
+  let n = nodes.get(key);
+  if (!n) {
+    // Nodes still referenced (by a walk in progress) stay valid; only the lookup forgets them.
+    if (nodes.size >= MAX_NODES) nodes.clear();
+    nodes.set(key, (n = { template: l, next: new Map() }));
+  }
+  return n;
+}
+
+/** An event's key in the graph: made once per event object (the fold's are shared, below). */
+const eventKeys = new WeakMap<EngineUnitEvent, string>();
+function eventKey(e: EngineUnitEvent): string {
+  let k = eventKeys.get(e);
+  if (k === undefined) eventKeys.set(e, (k = JSON.stringify(e)));
+  return k;
+}
+
+/**
+ * The machine's events the fold queues, one shared (frozen) object per distinct event: a long
+ * replay queues one per committed event about a unit, and these cost no allocation.
+ */
+function shared<K, E extends EngineUnitEvent>(make: (k: K) => E): (k: K) => E {
+  const made = new Map<K, E>();
+  return (k) => {
+    let e = made.get(k);
+    if (!e) made.set(k, (e = Object.freeze(make(k))));
+    return e;
+  };
+}
+const targetSetEvent = shared((target: TargetState) => ({ type: 'TARGET_SET' as const, target }));
+const scheduledEvent = shared((observed: Observed) => ({ type: 'SCHEDULED' as const, observed }));
+const observedEvent = shared((observed: Observed) => ({ type: 'OBSERVED' as const, observed }));
+const unscheduledEvents = [false, true].map((lost) =>
+  shared((observed: Observed) => ({ type: 'UNSCHEDULED' as const, lost, observed })),
+);
+const UNPLACEABLE_EVENT: EngineUnitEvent = Object.freeze({ type: 'UNPLACEABLE' as const });
 
 /** `template`'s state and context as unit `name`'s lifecycle. */
 function asUnit(template: UnitLifecycle, name: string): UnitLifecycle {
@@ -187,44 +243,48 @@ function asUnit(template: UnitLifecycle, name: string): UnitLifecycle {
 
 /** `l` stepped through `events`, as `stepper.step` one by one would (a property test checks). */
 export function stepAll(l: UnitLifecycle, events: readonly EngineUnitEvent[]): UnitLifecycle {
+  if (events.length === 0) return l;
   const name = l.context.name;
+  // snap: this unit's own snapshot, while the walk has one (after a step taken for the first time).
   let snap: UnitLifecycle | undefined = l;
-  let key = stateKey(l);
-  let template = l;
+  let node = nodeOf(l);
   for (const e of events) {
-    const k = key + JSON.stringify(e);
-    let s = steps.get(k);
-    if (s) snap = undefined;
+    const k = eventKey(e);
+    let n = node.next.get(k);
+    if (n) snap = undefined;
     else {
-      const next = stepper.step(snap ?? asUnit(template, name), e);
-      s = { key: stateKey(next), template: next };
-      if (steps.size >= MAX_STEPS) steps.clear();
-      steps.set(k, s);
+      const next = stepper.step(snap ?? asUnit(node.template, name), e);
+      n = nodeOf(next);
+      node.next.set(k, n);
       snap = next;
     }
-    key = s.key;
-    template = s.template;
+    node = n;
   }
-  return snap ?? asUnit(template, name);
+  return snap ?? asUnit(node.template, name);
 }
 
 /** What the fold knew of a unit before it applied an event about it. */
 export interface UnitBefore {
   machine: string | undefined;
   global: boolean;
-  observed: Observed;
+  /** What its agents observed (for an event that reports them: see `beforeUnitEvent`). */
+  observed: Observed | undefined;
 }
 
 /**
  * Called by the fold before it applies an event about `u`. A unit whose lifecycle was never
  * made (restored from a snapshot and not read since) gets the input its record describes now,
- * before the event, for the event to be stepped from.
+ * before the event, for the event to be stepped from. What its agents observe is computed only
+ * with `observing` (an event carrying a report: only then does `stepLifecycle` compare).
  */
-export function beforeUnitEvent(state: ClusterState, u: UnitRecord): UnitBefore {
-  const observed = observedOf(state, u);
+export function beforeUnitEvent(state: ClusterState, u: UnitRecord, observing = true): UnitBefore {
   if (!u.lifecycle && !u.lifecycleQueue)
     u.lifecycleQueue = { init: inputFromRecord(state, u), events: [] };
-  return { machine: u.machine, global: u.requirements.global, observed };
+  return {
+    machine: u.machine,
+    global: u.requirements.global,
+    observed: observing ? observedOf(state, u) : undefined,
+  };
 }
 
 /** Before a machine's presence may change: see `unitsReportedOn`. */
@@ -257,24 +317,20 @@ export function stepLifecycle(state: ClusterState, e: FlotillaEvent, before: Uni
       }
       return;
     case 'UnitTargetSet':
-      return queue(u, { type: 'TARGET_SET', target: e.target });
+      return queue(u, targetSetEvent(e.target));
     case 'UnitScheduled':
-      if (!u.requirements.global) queue(u, { type: 'SCHEDULED', observed: observedOf(state, u) });
+      if (!u.requirements.global) queue(u, scheduledEvent(observedOf(state, u)));
       return;
     case 'UnitUnscheduled':
       if (before.machine === e.machine && !u.requirements.global)
-        queue(u, {
-          type: 'UNSCHEDULED',
-          lost: e.reason === MACHINE_LOST_REASON,
-          observed: observedOf(state, u),
-        });
+        queue(u, unscheduledEvents[e.reason === MACHINE_LOST_REASON ? 1 : 0](observedOf(state, u)));
       return;
     case 'UnitUnplaceable':
-      return queue(u, { type: 'UNPLACEABLE' });
+      return queue(u, UNPLACEABLE_EVENT);
     case 'UnitStateReported':
     case 'UnitObserved': {
       const now = observedOf(state, u);
-      if (now !== before.observed) queue(u, { type: 'OBSERVED', observed: now });
+      if (now !== before.observed) queue(u, observedEvent(now));
       return;
     }
     case 'UnitDestroyed':
