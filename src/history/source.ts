@@ -13,16 +13,6 @@ export type HistorySource =
   | { kind: 'data-dir'; dir: string }
   | { kind: 'etcd'; options: EtcdLogStoreOptions };
 
-/**
- * With `unit`: which lines of a history file `unitTimeline` needs whole — those naming the unit
- * (as JSON encodes it) and the machine events; the others are read as stubs (index, time,
- * type), which is all the timeline and the point resolution (--at) look at.
- */
-function keepFor(unit: string | undefined): string[] | undefined {
-  if (unit === undefined || unit === '') return undefined;
-  return [JSON.stringify(unit), '"type":"Machine'];
-}
-
 const silent = {
   debug: () => undefined,
   info: () => undefined,
@@ -37,10 +27,9 @@ const silent = {
  */
 export async function readHistory(
   src: HistorySource,
-  opts: { unit?: string } = {},
 ): Promise<{ restored: Restored; cluster: string }> {
   if (src.kind === 'file') {
-    const { header, restored } = readHistoryFile(src.file, { keepIfContains: keepFor(opts.unit) });
+    const { header, restored } = readHistoryFile(src.file);
     return { restored, cluster: header.cluster };
   }
   let store: LogStore;
