@@ -271,6 +271,35 @@ export function describeClusterApiContract(name: string, fixture: ClusterApiFixt
       expect(listed?.metadata).toMatchObject({ rack: 'r7' });
     });
 
+    test('setMachineMetadata with patch: per-key changes; an empty value hides the agent key until set again', async () => {
+      const m = t.machines.find((x) => Object.keys(x.metadata).length > 0) ?? t.machines[0];
+      const own = Object.keys(m.metadata).sort();
+      const listed = async () =>
+        (await api.listMachines({})).machines.find((x) => x.id === m.id)?.metadata;
+      await api.setMachineMetadata({ machineId: m.id, metadata: { rack: 'r1' }, patch: true });
+      await api.setMachineMetadata({ machineId: m.id, metadata: { row: '7' }, patch: true });
+      // Each patch changes only the keys it names: rack stays, the agent's keys too.
+      expect(await listed()).toEqual({ ...m.metadata, rack: 'r1', row: '7' });
+      if (own.length > 0) {
+        await api.setMachineMetadata({ machineId: m.id, metadata: { [own[0]]: '' }, patch: true });
+        const hidden = await listed();
+        expect(hidden).not.toHaveProperty(own[0]);
+        expect(hidden).toMatchObject({ rack: 'r1', row: '7' });
+        await api.setMachineMetadata({
+          machineId: m.id,
+          metadata: { [own[0]]: 'back' },
+          patch: true,
+        });
+        expect((await listed())?.[own[0]]).toBe('back');
+      }
+      // Removing an API key forgets it; an invalid key is refused before anything is written.
+      await api.setMachineMetadata({ machineId: m.id, metadata: { row: '' }, patch: true });
+      expect(await listed()).not.toHaveProperty('row');
+      await expect(
+        api.setMachineMetadata({ machineId: m.id, metadata: { 'bad key': '' }, patch: true }),
+      ).rejects.toMatchObject({ code: ErrorCode.InvalidArgument });
+    });
+
     test('getClusterStatus: the leader, its epoch, the log index of the last write, counts', async () => {
       const { index } = await create(['a.service', 'b.service']);
       const s = await api.getClusterStatus({ resumeRescheduling: false });

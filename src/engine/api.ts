@@ -64,6 +64,7 @@ import type { EngineOptions } from './types';
 import { encodePageInSlices, writeItem } from './listing';
 import { EncodedUnitViews, liveReports, unitView } from './unit-views';
 import { machineMetadata } from './state';
+import { patchOverlay } from './metadata';
 import {
   checkEventTypes,
   checkMetadata,
@@ -280,12 +281,30 @@ export class EngineApi implements ClusterApi {
         { details: { machine: req.machineId } },
       );
     }
-    checkMetadata(req.metadata);
-    const index = await this.engine.append([
-      { type: 'MachineMetadataSet', machine: req.machineId, metadata: req.metadata },
-    ]);
-    return { index };
+    const id = req.machineId;
+    let overlay: Record<string, string>;
+    if (req.patch) {
+      // Over the overlay of the last metadata write still in flight, if any: two patches sent
+      // together both count (each event holds the whole overlay).
+      const m = this.engine.state.machines.get(id)!;
+      overlay = patchOverlay(this.overlays.get(id) ?? m.overrides, m.reported, req.metadata);
+    } else {
+      checkMetadata(req.metadata);
+      overlay = { ...req.metadata };
+    }
+    this.overlays.set(id, overlay);
+    try {
+      const index = await this.engine.append([
+        { type: 'MachineMetadataSet', machine: id, metadata: overlay },
+      ]);
+      return { index };
+    } finally {
+      if (this.overlays.get(id) === overlay) this.overlays.delete(id);
+    }
   }
+
+  /** Per machine, the overlay of the latest metadata write not yet committed. */
+  private readonly overlays = new Map<string, Record<string, string>>();
 
   async getClusterStatus(req: Partial<GetClusterStatusRequest> = {}): Promise<ClusterStatus> {
     const resumed = req.resumeRescheduling ? this.engine.resumeRescheduling() : undefined;

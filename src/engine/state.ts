@@ -2,6 +2,7 @@ import type { UnitRuntimeState } from '../events/types';
 import type { EngineUnitEvent, EngineUnitInput } from '../machines/engine-unit';
 import type { UnitLifecycle } from './lifecycle';
 import type { TargetState, UnitOption, UnitRequirements } from '../unit/types';
+import { effectiveMetadata } from './metadata';
 
 export interface UnitRecord {
   name: string;
@@ -40,7 +41,7 @@ export interface MachineRecord {
   ip: string;
   /** Metadata the agent reports (its configuration). */
   reported: Record<string, string>;
-  /** Metadata set through the API (durable); wins over `reported` key by key. */
+  /** Metadata set through the API (durable); wins over `reported` key by key ('' hides it). */
   overrides: Record<string, string>;
   presence: MachinePresence;
   /** Time (ms) of the event that last changed presence. */
@@ -75,7 +76,10 @@ export function emptyState(): ClusterState {
   };
 }
 
-/** Effective metadata: the agent's, overridden key by key by the API's. */
+/**
+ * Effective metadata: the agent's, overridden key by key by the API's; an API value of '' hides
+ * the agent's key (a removal, src/engine/metadata.ts).
+ */
 export function machineMetadata(m: MachineRecord): Record<string, string> {
-  return { ...m.reported, ...m.overrides };
+  return effectiveMetadata(m.reported, m.overrides);
 }

@@ -29,11 +29,16 @@ function badOp(i: number, message: string): Error {
 
 /**
  * PATCH /machines: JSON Patch add/replace/remove of metadata keys, validated whole before any
- * is applied, then applied in order. Flotilla keeps a machine's metadata as what its agent
- * reports overlaid with what the API set (SetMachineMetadata replaces that overlay): the new
- * overlay is the machine's current metadata with the operations applied. Only machines the
- * cluster knows as alive can be patched (404 otherwise): the overlay of a machine that is not
- * listed cannot be read, so patching it would silently drop its other keys.
+ * is applied, then applied in order, as fleet v1.0 did. Flotilla keeps a machine's metadata as
+ * what its agent reports overlaid key by key with what the API set; each machine's operations
+ * go to the leader as one per-key change of that overlay (SetMachineMetadata with `patch`), so
+ * keys the request does not name — the agent's own among them — are left as they are.
+ *
+ * `remove` of a key the agent reports records the removal (fleet recorded it as an empty
+ * dynamic value): the key is hidden, durably, until it is added again through the API.
+ * Removing a key set only through the API forgets it; removing a key nobody set changes
+ * nothing (204), as in fleet. Only machines the cluster knows as alive can be patched (404
+ * otherwise, before anything is applied).
  */
 export async function patchMachines(api: ClusterApi, ops: MetadataOp[]): Promise<Reply> {
   const parsed = ops.map((op, i) => {
@@ -54,22 +59,21 @@ export async function patchMachines(api: ClusterApi, ops: MetadataOp[]): Promise
   });
   if (parsed.length === 0) return { status: 204 };
   const { machines } = await api.listMachines({});
-  const next = new Map<string, Record<string, string>>();
+  // Per machine, each key's last operation: its value, or '' for a removal.
+  const changes = new Map<string, Record<string, string>>();
   for (const p of parsed) {
-    let md = next.get(p.machine);
-    if (!md) {
-      const current = machines.find((m) => m.id === p.machine);
-      if (!current) {
+    let c = changes.get(p.machine);
+    if (!c) {
+      if (!machines.some((m) => m.id === p.machine)) {
         throw fleetError(404, ErrorCode.MachineNotFound, `machine ${clip(p.machine)} not found`, {
           machine: p.machine,
         });
       }
-      md = { ...current.metadata };
-      next.set(p.machine, md);
+      changes.set(p.machine, (c = {}));
     }
-    if (p.op === 'remove') delete md[p.key];
-    else md[p.key] = p.value;
+    c[p.key] = p.op === 'remove' ? '' : p.value;
   }
-  for (const [machineId, metadata] of next) await api.setMachineMetadata({ machineId, metadata });
+  for (const [machineId, metadata] of changes)
+    await api.setMachineMetadata({ machineId, metadata, patch: true });
   return { status: 204 };
 }

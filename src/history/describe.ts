@@ -17,12 +17,13 @@ export function eventDetails(e: FlotillaEvent): string[] {
   if ('hash' in e) x.push(`hash=${e.hash.slice(0, 7)}`);
   if ('ip' in e && e.ip) x.push(`ip=${e.ip}`);
   if ('address' in e) x.push(`address=${e.address}`);
-  if ('metadata' in e && Object.keys(e.metadata).length > 0)
-    x.push(
-      `metadata=${Object.entries(e.metadata)
-        .map(([k, v]) => `${k}=${v}`)
-        .join(',')}`,
-    );
+  if ('metadata' in e) {
+    // In an API overlay (MachineMetadataSet) the empty value hides the agent's key.
+    const set = Object.entries(e.metadata).filter(([, v]) => v !== '');
+    const hidden = Object.keys(e.metadata).filter((k) => e.metadata[k] === '');
+    if (set.length > 0) x.push(`metadata=${set.map(([k, v]) => `${k}=${v}`).join(',')}`);
+    if (hidden.length > 0) x.push(`hidden=${hidden.join(',')}`);
+  }
   if ('state' in e) {
     const s = e.state;
     if (!s) x.push('state=gone');

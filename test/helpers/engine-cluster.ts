@@ -159,6 +159,13 @@ export class EngineCluster {
     return this.engine.state.units.get(name);
   }
 
+  /** Changes machine `id`'s own metadata (its configuration); its agent announces it at once. */
+  setAgentMetadata(id: string, metadata: Record<string, string>): void {
+    const a = this.agents.get(id);
+    if (!a?.handle) throw new Error(`no running agent on ${id}`);
+    a.handle.setMetadata(metadata);
+  }
+
   /** A machine's metadata as the API lists it. */
   async machineMetadata(id: string): Promise<Record<string, string> | undefined> {
     const { machines } = await this.engineApi.listMachines();

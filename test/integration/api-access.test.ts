@@ -164,11 +164,11 @@ describe('listeners other hosts can reach', () => {
     );
   });
 
-  it('with --grpc-insecure it serves, and warns in its log and in /healthz (in a network namespace)', async () => {
+  it('with --grpc-insecure it serves, and warns in its log and in /healthz; an http_listen on 0.0.0.0 is warned of (in a network namespace)', async () => {
     const port = 7070;
     const script = [
       'ip link set lo up',
-      `exec ${process.execPath} ${FLOTILLAD} --dev --data-dir ${f('ns')} --grpc-listen 0.0.0.0:${port} --grpc-insecure --http-listen 127.0.0.1:8080`,
+      `exec ${process.execPath} ${FLOTILLAD} --dev --data-dir ${f('ns')} --grpc-listen 0.0.0.0:${port} --grpc-insecure --http-listen 0.0.0.0:8080`,
     ].join(' && ');
     const proc = spawn('unshare', ['-n', 'sh', '-c', script], {
       env: { PATH: process.env.PATH, FLOTILLA_CONFIG: path.join(dir, 'none.conf') },
@@ -197,6 +197,10 @@ describe('listeners other hosts can reach', () => {
         `INSECURE (grpc_insecure=true): serving the gRPC API in plaintext on 0.0.0.0:${port}`,
       ]);
       expect(output).toContain('INSECURE (grpc_insecure=true): serving the gRPC API in plaintext');
+      // /metrics and the visualizer on every address: served (monitoring), with a warning.
+      expect(output).toContain(
+        'http_listen 0.0.0.0:8080 serves /metrics and the visualizer (/ui/: unit names, states and histories, machines, their IPs and metadata) without authentication',
+      );
     } finally {
       proc.kill('SIGTERM');
       await new Promise((r) => proc.once('exit', r));

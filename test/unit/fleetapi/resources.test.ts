@@ -122,8 +122,8 @@ describe('/fleet/v1/machines', () => {
   });
 
   it('applies add, replace and remove in order over the current metadata: 204', async () => {
-    // Removes only keys set through the API: the engine keeps those as an overlay on what the
-    // agent reports (docs/fleet-api.md), so an agent's own key (disk) cannot be removed here.
+    // One per-key change of each machine's overlay (docs/fleet-api.md): the agent's own keys
+    // that the request does not name (disk) are left as they are.
     const r = await api.req('PATCH', '/fleet/v1/machines', [
       { op: 'add', path: `/${M1}/metadata/role`, value: 'db' },
       { op: 'add', path: `/${M1}/metadata/tier`, value: 'gold' },
@@ -141,6 +141,29 @@ describe('/fleet/v1/machines', () => {
     });
     expect(await cluster.machineMetadata(M2)).toEqual({});
     expect(cluster.api.count('setMachineMetadata')).toBe(2);
+  });
+
+  it("records the removal of a key the agent reports: hidden until added again, the agent's other keys not pinned", async () => {
+    const patch = (ops: object[]) => api.req('PATCH', '/fleet/v1/machines', ops);
+    const r = await patch([{ op: 'remove', path: `/${M1}/metadata/disk` }]);
+    expect(r.status).toBe(204);
+    expect(await cluster.machineMetadata(M1)).toEqual({ region: 'us-east' });
+    // The machine's configuration changes: its new region shows (the patch did not copy the
+    // agent's keys into the overlay), its disk stays hidden.
+    cluster.setAgentMetadata(M1, { region: 'us-central', disk: 'nvme' });
+    await cluster.until(
+      () => cluster.engine.state.machines.get(M1)?.reported.region === 'us-central',
+      'the new metadata announced',
+    );
+    expect(await cluster.machineMetadata(M1)).toEqual({ region: 'us-central' });
+    // Added again through the API: the API's value; removed again: hidden again.
+    await patch([{ op: 'add', path: `/${M1}/metadata/disk`, value: 'hdd' }]);
+    expect(await cluster.machineMetadata(M1)).toEqual({ disk: 'hdd', region: 'us-central' });
+    await patch([{ op: 'remove', path: `/${M1}/metadata/disk` }]);
+    expect(await cluster.machineMetadata(M1)).toEqual({ region: 'us-central' });
+    // Removing a key nobody set changes nothing, as in fleet.
+    expect((await patch([{ op: 'remove', path: `/${M2}/metadata/nothing` }])).status).toBe(204);
+    expect(await cluster.machineMetadata(M2)).toEqual({});
   });
 
   it.each([
