@@ -319,7 +319,9 @@ async function run(opts: BenchOptions): Promise<void> {
     const f = opts.smoke
       ? await measure(20_000, 1000, 500, dir)
       : await measure(1_000_000, 10_000, 20_000, dir);
-    const ab = opts.smoke ? undefined : await burstAB(20_000, 50);
+    // FLOTILLA_BENCH_HISTORY_BURST=0: the figures above only (the burst takes many minutes).
+    const burst = !opts.smoke && process.env.FLOTILLA_BENCH_HISTORY_BURST !== '0';
+    const ab = burst ? await burstAB(20_000, 50) : undefined;
     const body = report(f, ab);
     console.log(body);
     if (!opts.smoke)

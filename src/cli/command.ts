@@ -36,8 +36,12 @@ export interface Command {
   description?: string;
   /** Flags only this command accepts (globals are always accepted). */
   flags?: readonly FlagSpec[];
-  /** False for help and version: they run without a server. */
-  needsApi?: boolean;
+  /**
+   * False for commands that run without a server (help, version, replay…), or whether the given
+   * arguments need it (`events` does, `events export` does not). The API client is loaded only
+   * when needed: a command without it starts faster.
+   */
+  needsApi?: boolean | ((args: readonly string[]) => boolean);
   run(ctx: Context): Promise<number>;
 }
 

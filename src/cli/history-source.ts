@@ -3,7 +3,7 @@ import type { FlagSpec } from './args';
 import { flagString } from './args';
 import type { Context } from './command';
 import { CliError } from './errors';
-import { etcdSecurityOf } from '../daemon/stores';
+import type { etcdSecurityOf as EtcdSecurityOf } from '../daemon/stores';
 import { readHistory, type HistorySource } from '../history/source';
 import type { EtcdLogStoreOptions } from '../store/etcd/options';
 import type { Restored } from '../store/types';
@@ -54,6 +54,11 @@ const silent = { warn: () => undefined };
 
 /** The etcd store named by --etcd-servers, --cluster and the --etcd-* security flags. */
 export function etcdOptionsFromFlags(ctx: Context): EtcdLogStoreOptions {
+  // Loaded here, not by every command: it loads the etcd and gRPC clients (most of a second).
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { etcdSecurityOf } = require('../daemon/stores') as {
+    etcdSecurityOf: typeof EtcdSecurityOf;
+  };
   return {
     endpoints: flagString(ctx.parsed, 'etcd-servers').split(',').filter(Boolean),
     cluster: flagString(ctx.parsed, 'cluster'),

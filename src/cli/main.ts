@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { quietIpServerNameWarning } from '../api/tls';
+import { quietIpServerNameWarning } from '../api/quiet-warning';
 import { localFiles, runCli } from './run';
 
 /**

@@ -1,8 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { connectApi } from '../api/client';
-import type { ApiClient, ConnectOptions } from '../api/client';
-import { clientTls } from '../api/tls';
+import type { ApiClient, ConnectOptions, connectApi as ConnectApi } from '../api/client';
+import type { clientTls as ClientTls } from '../api/tls';
 import type { ClusterApi } from '../api/types';
 import { parseUnitFileNamed } from '../unit';
 import { flagBool, flagNumber, flagString, parseArgs } from './args';
@@ -85,6 +84,12 @@ export async function runCli(
 
   let client: ApiClient | ClusterApi | undefined;
   const endpoint = flagString(parsed, 'endpoint');
+  const needsApi =
+    typeof command.needsApi === 'function'
+      ? command.needsApi(parsed.args)
+      : command.needsApi !== false;
+  // grpc-js and the generated protobuf code take a third of a second to load: only when used.
+  const { connectApi, clientTls } = needsApi ? loadApi() : NO_API;
   const connect = opts.connect ?? connectApi;
   const api = (): ClusterApi => {
     client ??= connect(endpoint, {
@@ -114,5 +119,19 @@ export async function runCli(
     if (client && 'close' in client) client.close();
   }
 }
+
+/** The API client's modules, loaded when a command needs them (a synchronous require: CommonJS). */
+function loadApi(): { connectApi: typeof ConnectApi; clientTls: typeof ClientTls } {
+  /* eslint-disable @typescript-eslint/no-require-imports */
+  const { connectApi } = require('../api/client') as { connectApi: typeof ConnectApi };
+  const { clientTls } = require('../api/tls') as { clientTls: typeof ClientTls };
+  /* eslint-enable @typescript-eslint/no-require-imports */
+  return { connectApi, clientTls };
+}
+
+const noApi = (): never => {
+  throw new Error('this command runs without the API (its needsApi is false)');
+};
+const NO_API = { connectApi: noApi, clientTls: noApi };
 
 export { COMMANDS };

@@ -31,7 +31,8 @@ import { emptyState } from './state';
 export function applyEvent(state: ClusterState, e: FlotillaEvent): void {
   if (e.index <= state.index) return;
   const u = 'unit' in e ? state.units.get(e.unit) : undefined;
-  const before = u && beforeUnitEvent(state, u);
+  const before =
+    u && beforeUnitEvent(state, u, e.type === 'UnitObserved' || e.type === 'UnitStateReported');
   // A machine lost or back: the units its agent reported are observed differently.
   const presence = PRESENCE[e.type] && 'machine' in e ? state.machines.get(e.machine) : undefined;
   const was = presence?.presence;

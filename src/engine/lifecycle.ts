@@ -38,20 +38,38 @@ export const MACHINE_LOST_REASON = 'machine lost';
  * loaded, one still stopping as running, so waiting for "loaded" after a stop means stopped).
  */
 export function observe(reports: Iterable<UnitRuntimeState>): Observed {
-  let any = false;
-  let allRunning = true;
-  let allLoaded = true;
-  let failed = false;
-  for (const s of reports) {
-    any = true;
-    allRunning &&= RUNNING.has(s.active);
-    allLoaded &&= s.load === 'loaded';
-    failed ||= s.active === 'failed';
+  const acc = new Observation();
+  for (const s of reports) acc.add(s);
+  return acc.word();
+}
+
+/** `observe`, one report at a time (the fold calls it per event: no array, no generator). */
+class Observation {
+  private any = false;
+  private allRunning = true;
+  private allLoaded = true;
+  private failed = false;
+
+  add(s: UnitRuntimeState): void {
+    this.any = true;
+    this.allRunning &&= RUNNING.has(s.active);
+    this.allLoaded &&= s.load === 'loaded';
+    this.failed ||= s.active === 'failed';
   }
-  if (!any) return 'none';
-  if (allRunning) return 'running';
-  if (failed) return 'failed';
-  return allLoaded ? 'loaded' : 'unloaded';
+
+  word(): Observed {
+    if (!this.any) return 'none';
+    if (this.allRunning) return 'running';
+    if (this.failed) return 'failed';
+    return this.allLoaded ? 'loaded' : 'unloaded';
+  }
+}
+
+/** `observe([s])`. */
+function observeOne(s: UnitRuntimeState): Observed {
+  if (RUNNING.has(s.active)) return 'running';
+  if (s.active === 'failed') return 'failed';
+  return s.load === 'loaded' ? 'loaded' : 'unloaded';
 }
 
 /**
@@ -79,12 +97,13 @@ export function observedOf(state: ClusterState, u: UnitRecord): Observed {
   const byMachine = state.reported.get(u.name);
   if (!byMachine) return 'none';
   if (u.machine === undefined || u.requirements.global) {
-    const live: UnitRuntimeState[] = [];
-    for (const [, s] of liveReports(state, u.name)) live.push(s);
-    return observe(live);
+    const acc = new Observation();
+    for (const [machine, s] of byMachine)
+      if (state.machines.get(machine)?.presence !== 'lost') acc.add(s);
+    return acc.word();
   }
   const s = byMachine.get(u.machine);
-  return s && state.machines.get(u.machine)?.presence !== 'lost' ? observe([s]) : 'none';
+  return s && state.machines.get(u.machine)?.presence !== 'lost' ? observeOne(s) : 'none';
 }
 
 /**
@@ -105,7 +124,7 @@ export function unitsReportedOn(state: ClusterState, machine: string): UnitRecor
 export function afterPresenceChange(state: ClusterState, units: readonly UnitRecord[]): void {
   for (const u of units) {
     if (state.units.get(u.name) !== u) continue;
-    queue(u, { type: 'OBSERVED', observed: observedOf(state, u) });
+    queue(u, observedEvent(observedOf(state, u)));
   }
 }
 
@@ -176,7 +195,7 @@ export function pendingNode(state: ClusterState, u: UnitRecord): LifecycleNode {
 export interface LifecycleNode {
   /** A snapshot in this pair (of whichever unit reached it first: its name is another's). */
   readonly snap: UnitLifecycle;
-  /** Event (as JSON) → the pair it leads to. */
+  /** Event (as JSON: `eventKey`) → the pair it leads to. */
   readonly next: Map<string, LifecycleNode>;
 }
 
@@ -206,11 +225,39 @@ export function initialNode(input: EngineUnitInput): LifecycleNode {
 
 /** The node `e` leads to from `n` (stepped by XState the first time only). */
 export function stepNode(n: LifecycleNode, e: EngineUnitEvent): LifecycleNode {
-  const k = JSON.stringify(e);
+  const k = eventKey(e);
   let m = n.next.get(k);
   if (!m) n.next.set(k, (m = lifecycleNode(stepper.step(n.snap, e))));
   return m;
 }
+
+/** An event's key in the graph: made once per event object (the fold's are shared, below). */
+const eventKeys = new WeakMap<EngineUnitEvent, string>();
+function eventKey(e: EngineUnitEvent): string {
+  let k = eventKeys.get(e);
+  if (k === undefined) eventKeys.set(e, (k = JSON.stringify(e)));
+  return k;
+}
+
+/**
+ * The machine's events the fold queues, one shared (frozen) object per distinct event: a long
+ * replay queues one per committed event about a unit, and these cost no allocation.
+ */
+function shared<K, E extends EngineUnitEvent>(make: (k: K) => E): (k: K) => E {
+  const made = new Map<K, E>();
+  return (k) => {
+    let e = made.get(k);
+    if (!e) made.set(k, (e = Object.freeze(make(k))));
+    return e;
+  };
+}
+const targetSetEvent = shared((target: TargetState) => ({ type: 'TARGET_SET' as const, target }));
+const scheduledEvent = shared((observed: Observed) => ({ type: 'SCHEDULED' as const, observed }));
+const observedEvent = shared((observed: Observed) => ({ type: 'OBSERVED' as const, observed }));
+const unscheduledEvents = [false, true].map((lost) =>
+  shared((observed: Observed) => ({ type: 'UNSCHEDULED' as const, lost, observed })),
+);
+const UNPLACEABLE_EVENT: EngineUnitEvent = Object.freeze({ type: 'UNPLACEABLE' as const });
 
 /** `template`'s state and context as unit `name`'s lifecycle. */
 function asUnit(template: UnitLifecycle, name: string): UnitLifecycle {
@@ -235,19 +282,24 @@ export function stepAll(l: UnitLifecycle, events: readonly EngineUnitEvent[]): U
 export interface UnitBefore {
   machine: string | undefined;
   global: boolean;
-  observed: Observed;
+  /** What its agents observed (for an event that reports them: see `beforeUnitEvent`). */
+  observed: Observed | undefined;
 }
 
 /**
  * Called by the fold before it applies an event about `u`. A unit whose lifecycle was never
  * made (restored from a snapshot and not read since) gets the input its record describes now,
- * before the event, for the event to be stepped from.
+ * before the event, for the event to be stepped from. What its agents observe is computed only
+ * with `observing` (an event carrying a report: only then does `stepLifecycle` compare).
  */
-export function beforeUnitEvent(state: ClusterState, u: UnitRecord): UnitBefore {
-  const observed = observedOf(state, u);
+export function beforeUnitEvent(state: ClusterState, u: UnitRecord, observing = true): UnitBefore {
   if (!u.lifecycle && !u.lifecycleQueue)
     u.lifecycleQueue = { init: inputFromRecord(state, u), events: [] };
-  return { machine: u.machine, global: u.requirements.global, observed };
+  return {
+    machine: u.machine,
+    global: u.requirements.global,
+    observed: observing ? observedOf(state, u) : undefined,
+  };
 }
 
 /** Before a machine's presence may change: see `unitsReportedOn`. */
@@ -280,24 +332,20 @@ export function stepLifecycle(state: ClusterState, e: FlotillaEvent, before: Uni
       }
       return;
     case 'UnitTargetSet':
-      return queue(u, { type: 'TARGET_SET', target: e.target });
+      return queue(u, targetSetEvent(e.target));
     case 'UnitScheduled':
-      if (!u.requirements.global) queue(u, { type: 'SCHEDULED', observed: observedOf(state, u) });
+      if (!u.requirements.global) queue(u, scheduledEvent(observedOf(state, u)));
       return;
     case 'UnitUnscheduled':
       if (before.machine === e.machine && !u.requirements.global)
-        queue(u, {
-          type: 'UNSCHEDULED',
-          lost: e.reason === MACHINE_LOST_REASON,
-          observed: observedOf(state, u),
-        });
+        queue(u, unscheduledEvents[e.reason === MACHINE_LOST_REASON ? 1 : 0](observedOf(state, u)));
       return;
     case 'UnitUnplaceable':
-      return queue(u, { type: 'UNPLACEABLE' });
+      return queue(u, UNPLACEABLE_EVENT);
     case 'UnitStateReported':
     case 'UnitObserved': {
       const now = observedOf(state, u);
-      if (now !== before.observed) queue(u, { type: 'OBSERVED', observed: now });
+      if (now !== before.observed) queue(u, observedEvent(now));
       return;
     }
     case 'UnitDestroyed':

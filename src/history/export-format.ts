@@ -16,8 +16,8 @@
  */
 import { createHash } from 'node:crypto';
 import { ErrorCode, FlotillaError } from '../errors';
-import { SCHEMA_VERSION, type FlotillaEvent } from '../events/types';
-import type { Restored } from '../store/types';
+import { EVENT_TYPES, SCHEMA_VERSION, type FlotillaEvent } from '../events/types';
+import type { Restored, Snapshot } from '../store/types';
 
 export const HISTORY_FORMAT = 'flotilla-history';
 /** Bump when the layout changes; readers refuse versions above theirs. */
@@ -92,12 +92,46 @@ function isObject(v: unknown): v is Record<string, unknown> {
 }
 
 /**
+ * Where a reader puts what it reads of a history file, line by line: the snapshot (checked),
+ * then each event in index order — whole (`event`), or, for a line the caller said it needs
+ * only the metadata of, as a stub (`stub`; see HistoryParser.stubLine).
+ */
+export interface HistorySink {
+  snapshot(s: Snapshot): void;
+  event(e: FlotillaEvent): void;
+  stub(type: string, index: number, time: number, v: number): void;
+}
+
+/** A sink that keeps everything: the history as `Restored` (a stub is kept as a partial event). */
+export class CollectingSink implements HistorySink {
+  private snap: Snapshot | undefined;
+  readonly tail: FlotillaEvent[] = [];
+
+  snapshot(s: Snapshot): void {
+    this.snap = s;
+  }
+
+  event(e: FlotillaEvent): void {
+    this.tail.push(e);
+  }
+
+  stub(type: string, index: number, time: number, v: number): void {
+    this.tail.push({ type, index, epoch: 0, time, v } as unknown as FlotillaEvent);
+  }
+
+  restored(): Restored {
+    return { snapshot: this.snap, tail: this.tail };
+  }
+}
+
+/**
  * Parses and checks a history file: format and version, the snapshot's size and digest, every
  * event line (increasing indexes within the header's range, a type and the metadata fields),
  * and the end line with the count. Errors name the file and line.
  */
 export function parseHistory(text: string, file: string): HistoryFile {
-  const p = new HistoryParser(file);
+  const sink = new CollectingSink();
+  const p = new HistoryParser(file, sink);
   let at = 0;
   while (at < text.length) {
     let nl = text.indexOf('\n', at);
@@ -105,65 +139,72 @@ export function parseHistory(text: string, file: string): HistoryFile {
     p.line(text.slice(at, nl));
     at = nl + 1;
   }
-  return p.end();
+  return { header: p.end(), restored: sink.restored() };
 }
 
 /**
  * The checks of `parseHistory`, one line at a time, so that a file can be read in chunks (see
- * readHistoryFile) without holding its whole text or an array of its lines.
+ * readHistoryFile) without holding its whole text or an array of its lines; what it reads goes
+ * to a sink, as it is read.
  */
 export class HistoryParser {
   private n = 0;
   private header?: HistoryHeader;
-  private snapshot: Restored['snapshot'];
   private wantSnapshot = false;
-  private readonly tail: FlotillaEvent[] = [];
+  private count = 0;
+  private first = 0;
   private prev = 0;
-  private done?: HistoryFile;
+  private done = false;
   private endLine = 0;
+  /** A stub's v, time, epoch and index (in the order stubLine reads them). */
+  private readonly stubValues = new Float64Array(4);
 
-  constructor(private readonly file: string) {}
+  constructor(
+    private readonly file: string,
+    private readonly sink: HistorySink,
+  ) {}
 
   /**
-   * The next line, `buf[at, nl)`, as a stub holding only the event's `type`, `index`, `epoch`,
-   * `time` and `v`, without a `JSON.parse` — when it is an event line in historyLines' layout
-   * (`{"event":{"type":"T",…,"index":I,"epoch":E,"time":T,"v":V}}`); false (nothing consumed)
-   * otherwise. For reading one unit's timeline: the lines not about it need no more.
+   * The next line, `buf[at, nl)`, given to the sink as a stub (the event's `type`, `index`,
+   * `time` and `v`), without a `JSON.parse` — when it is an event line in historyLines' layout
+   * (`{"event":{"type":"T",…,"index":I,"epoch":E,"time":T,"v":V}}`, T plain ASCII); false
+   * (nothing consumed) otherwise. For reading one unit's timeline: the lines not about it need
+   * no more. Only the line's framing and these fields are checked, not the JSON between them.
    */
-  stubLine(buf: Buffer, at: number, nl: number): boolean {
+  stubLine(buf: Uint8Array, at: number, nl: number): boolean {
     if (!this.header || this.wantSnapshot || this.done) return false;
     const h = at + STUB_HEAD.length;
-    if (nl <= h || buf.compare(STUB_HEAD, 0, STUB_HEAD.length, at, h) !== 0) return false;
-    const q = buf.indexOf(34, h);
-    if (q <= h || q >= nl) return false;
-    for (let i = h; i < q; i++) if (buf[i] === 92 || buf[i] > 126 || buf[i] < 32) return false;
-    let p = buf.lastIndexOf(STUB_FIELDS[0], nl - 1);
-    if (p < q) return false;
-    const v: number[] = [];
-    for (let f = 0; f < STUB_FIELDS.length; f++) {
-      const lit = STUB_FIELDS[f];
-      if (p + lit.length > nl || buf.compare(lit, 0, lit.length, p, p + lit.length) !== 0)
-        return false;
-      p += lit.length;
-      let n = 0;
-      const start = p;
-      while (p < nl && buf[p] >= 48 && buf[p] <= 57) n = n * 10 + (buf[p++] - 48);
-      if (p === start || p - start > 15) return false;
-      v.push(n);
+    if (nl <= h) return false;
+    for (let i = 0; i < STUB_HEAD.length; i++) if (buf[at + i] !== STUB_HEAD[i]) return false;
+    let q = h;
+    while (q < nl && buf[q] !== 34) {
+      if (buf[q] === 92 || buf[q] > 126 || buf[q] < 32) return false;
+      q++;
     }
-    if (p + 2 !== nl || buf[p] !== 125 || buf[p + 1] !== 125) return false;
+    if (q === h || q >= nl) return false;
+    // The metadata fields, read backwards from the line's end: …,"index":I,"epoch":E,"time":T,"v":V}}
+    let p = nl - 2;
+    if (p <= q || buf[p] !== 125 || buf[p + 1] !== 125) return false;
+    const vals = this.stubValues;
+    for (let f = 0; f < STUB_FIELDS.length; f++) {
+      const start = digitsStart(buf, p, q);
+      if (start < 0) return false;
+      vals[f] = numberAt(buf, start, p);
+      p = fieldBefore(buf, start, STUB_FIELDS[f], q);
+      if (p === 0) return false;
+    }
+    if (buf[p - 1] !== 44) return false;
     this.n++;
-    if (v[0] <= this.prev)
-      throw bad(this.file, this.n, `event index ${v[0]} does not follow ${this.prev}`);
-    this.prev = v[0];
-    this.tail.push({
-      type: buf.toString('latin1', h, q),
-      index: v[0],
-      epoch: v[1],
-      time: v[2],
-      v: v[3],
-    } as unknown as FlotillaEvent);
+    this.accept(vals[3]);
+    this.sink.stub(typeName(buf, h, q), vals[3], vals[1], vals[0]);
     return true;
+  }
+
+  private accept(index: number): void {
+    if (index <= this.prev)
+      throw bad(this.file, this.n, `event index ${index} does not follow ${this.prev}`);
+    if (this.count++ === 0) this.first = index;
+    this.prev = index;
   }
 
   private parse(text: string): Record<string, unknown> {
@@ -197,23 +238,22 @@ export class HistoryParser {
       const data = new Uint8Array(Buffer.from(line.snapshot, 'base64'));
       if (data.length !== s.bytes || sha256(data) !== s.sha256)
         throw bad(file, this.n, 'the snapshot does not match its size and sha256 in the header');
-      this.snapshot = { index: s.index, epoch: s.epoch, data };
+      this.sink.snapshot({ index: s.index, epoch: s.epoch, data });
       return;
     }
-    const tail = this.tail;
     const rec = this.parse(text);
     if ('end' in rec) {
       const n = isObject(rec.end) ? rec.end.events : undefined;
-      if (n !== tail.length || n !== header.events)
-        throw bad(file, this.n, `end line counts ${String(n)} events; the file has ${tail.length}`);
-      if (tail.length > 0 && (tail[0].index !== header.first || this.prev !== header.last))
+      if (n !== this.count || n !== header.events)
+        throw bad(file, this.n, `end line counts ${String(n)} events; the file has ${this.count}`);
+      if (this.count > 0 && (this.first !== header.first || this.prev !== header.last))
         throw bad(
           file,
           this.n,
-          `events ${tail[0].index}..${this.prev} do not match the header's ${header.first}..${header.last}`,
+          `events ${this.first}..${this.prev} do not match the header's ${header.first}..${header.last}`,
         );
       this.endLine = this.n;
-      this.done = { header, restored: { snapshot: this.snapshot, tail } };
+      this.done = true;
       return;
     }
     const e = rec.event;
@@ -224,15 +264,13 @@ export class HistoryParser {
     }
     if (typeof e.type !== 'string' || e.type === '')
       throw bad(file, this.n, 'event field type: expected a string');
-    if ((e.index as number) <= this.prev)
-      throw bad(file, this.n, `event index ${String(e.index)} does not follow ${this.prev}`);
-    this.prev = e.index as number;
-    tail.push(e as unknown as FlotillaEvent);
+    this.accept(e.index as number);
+    this.sink.event(e as unknown as FlotillaEvent);
   }
 
-  /** After the last line: the file, or why it is incomplete. */
-  end(): HistoryFile {
-    if (this.done) return this.done;
+  /** After the last line: the file's header, or why it is incomplete. */
+  end(): HistoryHeader {
+    if (this.done) return this.header!;
     if (this.n === 0) throw bad(this.file, 1, 'empty file: not a flotilla history file');
     if (this.wantSnapshot)
       throw bad(this.file, this.n + 1, 'the snapshot line is missing (truncated file?)');
@@ -240,8 +278,45 @@ export class HistoryParser {
   }
 }
 
-const STUB_HEAD = Buffer.from('{"event":{"type":"');
-const STUB_FIELDS = ['"index":', ',"epoch":', ',"time":', ',"v":'].map((f) => Buffer.from(f));
+const bytes = (s: string): Uint8Array => Uint8Array.from(Buffer.from(s, 'latin1'));
+const STUB_HEAD = bytes('{"event":{"type":"');
+/** The metadata fields of an event line, last first. */
+const STUB_FIELDS = [',"v":', ',"time":', ',"epoch":', '"index":'].map(bytes);
+
+/** Where the 1 to 15 digits that end just before `end` (and after `floor`) start, or -1. */
+function digitsStart(buf: Uint8Array, end: number, floor: number): number {
+  let i = end;
+  while (i > floor && buf[i - 1] >= 48 && buf[i - 1] <= 57) i--;
+  return i === end || end - i > 15 ? -1 : i;
+}
+
+function numberAt(buf: Uint8Array, from: number, to: number): number {
+  let n = 0;
+  for (let i = from; i < to; i++) n = n * 10 + (buf[i] - 48);
+  return n;
+}
+
+/** Where `lit` starts when it ends just before `end` (and after `floor`), else 0. */
+function fieldBefore(buf: Uint8Array, end: number, lit: Uint8Array, floor: number): number {
+  const start = end - lit.length;
+  if (start <= floor) return 0;
+  for (let i = 0; i < lit.length; i++) if (buf[start + i] !== lit[i]) return 0;
+  return start;
+}
+
+/** The known event types as bytes, to name a stub's type without making a string per line. */
+const TYPE_BYTES = EVENT_TYPES.map((t) => [t, bytes(t)] as const);
+
+function typeName(buf: Uint8Array, from: number, to: number): string {
+  const len = to - from;
+  for (const [name, b] of TYPE_BYTES) {
+    if (b.length !== len) continue;
+    let i = 0;
+    while (i < len && buf[from + i] === b[i]) i++;
+    if (i === len) return name;
+  }
+  return Buffer.from(buf.buffer, buf.byteOffset + from, len).toString('latin1');
+}
 
 function checkHeader(h: Record<string, unknown>, file: string): HistoryHeader {
   if (h.format !== HISTORY_FORMAT)

@@ -3,7 +3,14 @@ import path from 'node:path';
 import { cliVersion } from '../cli/version';
 import { ErrorCode, FlotillaError } from '../errors';
 import type { Restored } from '../store/types';
-import { HistoryParser, historyLines, type HistoryFile } from './export-format';
+import {
+  CollectingSink,
+  HistoryParser,
+  historyLines,
+  type HistoryFile,
+  type HistoryHeader,
+  type HistorySink,
+} from './export-format';
 
 /**
  * Writing and reading history files (the format: src/history/export-format.ts), for `flotilla
@@ -55,20 +62,34 @@ export function writeHistoryFile(
  * large chunks and parsed line by line: the file's text is never held whole (a 200 MiB file
  * read as one string, then split, cost more in copying and garbage collection than parsing).
  */
-export function readHistoryFile(
+export function readHistoryFile(file: string): HistoryFile {
+  const sink = new CollectingSink();
+  const header = streamHistoryFile(file, sink);
+  return { header, restored: sink.restored() };
+}
+
+/**
+ * Reads and checks a history file as readHistoryFile does, giving what it reads to `sink` as
+ * it reads it (nothing is held: a fold over a long file keeps only its state). With
+ * `keepIfContains`, only the lines holding one of these strings are parsed whole; the others
+ * are read as stubs (HistoryParser.stubLine) — all of them, when the list is empty.
+ */
+export function streamHistoryFile(
   file: string,
-  opts: { keepIfContains?: string[] } = {},
-): HistoryFile {
+  sink: HistorySink,
+  opts: { keepIfContains?: readonly string[] } = {},
+): HistoryHeader {
   let fd: number;
   try {
     fd = fs.openSync(file, 'r');
   } catch (err) {
     throw notFound(file, err);
   }
-  const parser = new HistoryParser(file);
-  // With keepIfContains: only lines holding one of these are parsed whole, the others are
-  // stubs (HistoryParser.stubLine). next[i]: where needle i next occurs in the buffer.
-  const needles = (opts.keepIfContains ?? []).map((s) => Buffer.from(s));
+  const parser = new HistoryParser(file, sink);
+  const stubs = opts.keepIfContains !== undefined;
+  // A line with an escape sequence is parsed whole: the needles are searched as written.
+  const needles = stubs ? [...opts.keepIfContains!, '\\'].map((s) => Buffer.from(s)) : [];
+  // next[i]: where needle i next occurs in the buffer (Infinity: not in the rest of it).
   const next = needles.map(() => -1);
   try {
     let buf = Buffer.allocUnsafe(CHUNK);
@@ -91,7 +112,7 @@ export function readHistoryFile(
       next.fill(-1);
       let at = 0;
       for (let nl = view.indexOf(10, have); nl >= 0; nl = view.indexOf(10, at)) {
-        let whole = needles.length === 0;
+        let whole = !stubs;
         for (let i = 0; i < needles.length && !whole; i++) {
           if (next[i] !== Infinity && next[i] < at) {
             const p = view.indexOf(needles[i], at);

@@ -5,7 +5,9 @@ import { lifecycleOf, phaseName, type UnitLifecycle } from '../engine/lifecycle'
 import { decodeState, encodeState, toSnapshotDoc } from '../engine/snapshot';
 import type { ClusterState, UnitRecord } from '../engine/state';
 import { emptyState } from '../engine/state';
-import type { Restored } from '../store/types';
+import type { Restored, Snapshot } from '../store/types';
+import type { HistorySink } from './export-format';
+import { unknownSchema } from './schema';
 
 /**
  * Offline time travel over a retained history (snapshot + durable log), with the leader's own
@@ -13,13 +15,16 @@ import type { Restored } from '../store/types';
  * points, and a determinism check. Reads only.
  */
 
-/** `INDEX` (a positive integer) or an RFC 3339 time, resolved to the last event at or before it. */
-export function resolvePoint(r: Restored, spec: string, what: string): number {
+/** A point of the history as given: an event index, or a time (the last event at or before it). */
+export type Point = { spec: string } & ({ index: number } | { time: number });
+
+/** `INDEX` (a positive integer) or an RFC 3339 time, checked. */
+export function parsePoint(spec: string, what: string): Point {
   const s = spec.trim();
   if (/^\d+$/.test(s)) {
     const n = Number(s);
     if (n < 1) throw invalid(`${what} ${s}: indexes start at 1`);
-    return n;
+    return { spec: s, index: n };
   }
   if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(s))
     throw invalid(
@@ -27,16 +32,31 @@ export function resolvePoint(r: Restored, spec: string, what: string): number {
     );
   const t = Date.parse(s);
   if (Number.isNaN(t)) throw invalid(`${what} "${spec}" is not a valid time`);
+  return { spec: s, time: t };
+}
+
+/** `INDEX` (a positive integer) or an RFC 3339 time, resolved to the last event at or before it. */
+export function resolvePoint(r: Restored, spec: string, what: string): number {
+  const p = parsePoint(spec, what);
+  if ('index' in p) return p.index;
   let at = 0;
   for (const e of r.tail) {
-    if (e.time > t) break;
+    if (e.time > p.time) break;
     at = e.index;
   }
-  if (at === 0) {
-    if (r.snapshot && (r.tail.length === 0 || r.tail[0].index > 1)) return r.snapshot.index;
-    throw invalid(`${what} ${s} is before the first event of the history`);
-  }
+  if (at === 0) return beforeFirstEvent(r.snapshot, r.tail[0]?.index, p, what);
   return at;
+}
+
+/** A time before the first event: the snapshot's index when the log starts after it. */
+function beforeFirstEvent(
+  snapshot: Snapshot | undefined,
+  first: number | undefined,
+  p: Point,
+  what: string,
+): number {
+  if (snapshot && (first === undefined || first > 1)) return snapshot.index;
+  throw invalid(`${what} ${p.spec} is before the first event of the history`);
 }
 
 function invalid(msg: string): FlotillaError {
@@ -45,15 +65,26 @@ function invalid(msg: string): FlotillaError {
 
 /** Where folding may start for a point: the empty state when the log starts at 1, else the snapshot. */
 function base(r: Restored, until: number): { state: ClusterState; from: number } {
-  const fromStart = r.tail.length > 0 && r.tail[0].index === 1;
-  if (fromStart || !r.snapshot) return { state: emptyState(), from: 0 };
-  if (until < r.snapshot.index) {
+  return baseOf(r.snapshot, r.tail.length > 0 && r.tail[0].index === 1, until);
+}
+
+function baseOf(
+  snapshot: Snapshot | undefined,
+  fromStart: boolean,
+  until: number,
+): { state: ClusterState; from: number } {
+  checkBase(snapshot, fromStart, until);
+  if (fromStart || !snapshot) return { state: emptyState(), from: 0 };
+  return { state: decodeState(snapshot.data), from: snapshot.index };
+}
+
+function checkBase(snapshot: Snapshot | undefined, fromStart: boolean, until: number): void {
+  if (!fromStart && snapshot && until < snapshot.index) {
     throw invalid(
-      `events before index ${r.snapshot.index} were compacted behind the snapshot at ${r.snapshot.index} ` +
+      `events before index ${snapshot.index} were compacted behind the snapshot at ${snapshot.index} ` +
         `(raise flotillad's log_retention to keep more history)`,
     );
   }
-  return { state: decodeState(r.snapshot.data), from: r.snapshot.index };
 }
 
 /** The newest index of a history. */
@@ -107,30 +138,225 @@ export function unitTimeline(
   until = Infinity,
 ): { entries: TimelineEntry[]; record?: UnitRecord; state: ClusterState } {
   const { state, from } = base(r, until);
-  // Only the unit's record is needed: drop the others so their lifecycles are never made.
-  for (const name of [...state.units.keys()]) if (name !== unit) state.units.delete(name);
-  const lifecycle = (): UnitLifecycle | undefined => {
-    const u = state.units.get(unit);
-    return u && lifecycleOf(state, u);
-  };
-  const entries: TimelineEntry[] = [];
+  const t = new Timeline(state, unit);
   for (const e of r.tail) {
     if (e.index > until) break;
-    if (e.index <= from) continue;
+    if (e.index > from) t.add(e);
+  }
+  return t.result();
+}
+
+/** A unit's timeline, event after event (unitTimeline, and the streaming replay below). */
+class Timeline {
+  private readonly entries: TimelineEntry[] = [];
+
+  constructor(
+    private readonly state: ClusterState,
+    private readonly unit: string,
+  ) {
+    // Only the unit's record is needed: drop the others so their lifecycles are never made.
+    for (const name of [...state.units.keys()]) if (name !== unit) state.units.delete(name);
+  }
+
+  /** The next event (after the base state's index). */
+  add(e: FlotillaEvent): void {
+    const { state, unit } = this;
     const about = 'unit' in e && e.unit === unit;
     const machineEvent = !('unit' in e) && 'machine' in e && MACHINE_EVENTS.has(e.type);
     if (!about && !machineEvent) {
       state.index = e.index;
-      continue;
+      return;
     }
     const onItsMachine = machineEvent && state.units.get(unit)?.machine === e.machine;
-    const before = about || onItsMachine ? lifecycle() : undefined;
+    const before = about || onItsMachine ? this.lifecycle() : undefined;
     applyEvent(state, e);
-    if (!about && !onItsMachine) continue;
-    const after = lifecycle();
-    entries.push({ event: e, phase: after ? phaseName(after) : 'destroyed', before, after });
+    if (!about && !onItsMachine) return;
+    const after = this.lifecycle();
+    this.entries.push({ event: e, phase: after ? phaseName(after) : 'destroyed', before, after });
   }
-  return { entries, record: state.units.get(unit), state };
+
+  private lifecycle(): UnitLifecycle | undefined {
+    const u = this.state.units.get(this.unit);
+    return u && lifecycleOf(this.state, u);
+  }
+
+  /** The next event, known not to be about the unit nor a machine's (a stub): its index only. */
+  skip(index: number): void {
+    this.state.index = index;
+  }
+
+  result(): { entries: TimelineEntry[]; record?: UnitRecord; state: ClusterState } {
+    return { entries: this.entries, record: this.state.units.get(this.unit), state: this.state };
+  }
+}
+
+/**
+ * A replay fed a history as it is read (`streamHistoryFile`), holding none of its events: the
+ * point, the fold's base (the empty state, or the snapshot when the log starts after it) and
+ * the schema check are decided as resolvePoint, base and checkSchema decide them over the whole
+ * history, event by event. Folding a long file then costs its parsing and the fold (holding a
+ * million parsed events cost more in garbage collection than the fold itself).
+ */
+abstract class StreamingReplay implements HistorySink {
+  private snap: Snapshot | undefined;
+  private first: number | undefined;
+  private last = 0;
+  /** The last event at or before the point, and its time. */
+  private at = 0;
+  private atTime: number | undefined;
+  private stopped = false;
+  private from = 0;
+  /** The base state's index, and the time of the event at it (wherever it is in the log). */
+  private baseIndex = 0;
+  private baseTime: number | undefined;
+  private refused: FlotillaError | undefined;
+
+  constructor(
+    protected readonly point: Point | undefined,
+    private readonly opts: { allowUnknown?: boolean } = {},
+  ) {}
+
+  snapshot(s: Snapshot): void {
+    this.snap = s;
+  }
+
+  event(e: FlotillaEvent): void {
+    if (this.take(e.type, e.index, e.time, e.v)) this.fold(e);
+  }
+
+  stub(type: string, index: number, time: number, v: number): void {
+    if (this.take(type, index, time, v)) this.skip(index);
+  }
+
+  /** Whether the event is one to fold: after the base, at or before the point, and known. */
+  private take(type: string, index: number, time: number, v: number): boolean {
+    this.last = index;
+    if (this.first === undefined) {
+      this.first = index;
+      this.begin(index === 1);
+    }
+    if (index === this.baseIndex) this.baseTime = time;
+    if (!this.opts.allowUnknown && !this.refused) {
+      this.refused = unknownSchema({ type, index, v } as FlotillaEvent);
+      // The history is refused (after it is read, as checkSchema would): nothing more to fold.
+      if (this.refused) this.stopped = true;
+    }
+    if (this.stopped) return false;
+    const p = this.point;
+    if (p && ('index' in p ? index > p.index : time > p.time)) {
+      this.stopped = true;
+      return false;
+    }
+    this.at = index;
+    this.atTime = time;
+    return index > this.from;
+  }
+
+  private begin(fromStart: boolean): void {
+    const { state, from } = baseOf(this.snap, fromStart, Infinity);
+    this.from = from;
+    this.baseIndex = state.index;
+    this.started(state);
+  }
+
+  protected abstract started(state: ClusterState): void;
+  protected abstract fold(e: FlotillaEvent): void;
+  protected abstract skip(index: number): void;
+
+  /** Once the whole history was read: refuses an unknown event as checkSchema would. */
+  finish(): void {
+    if (this.first === undefined) this.begin(false);
+    if (this.refused) throw this.refused;
+  }
+
+  /** The newest index of the history (lastIndex). */
+  get lastIndex(): number {
+    return Math.max(this.last, this.snap?.index ?? 0);
+  }
+
+  /** The point as an index (resolvePoint's), Infinity without one. */
+  until(what: string): number {
+    const p = this.point;
+    if (!p) return Infinity;
+    if ('index' in p) return p.index;
+    return this.at === 0 ? beforeFirstEvent(this.snap, this.first, p, what) : this.at;
+  }
+
+  /** Refuses a point behind the snapshot the log starts after, as `base` does. */
+  protected checkBase(until: number): void {
+    checkBase(this.snap, this.first === 1, until);
+  }
+
+  /**
+   * The time of the event at the folded state's `index`: the last one folded, or, when none was,
+   * the one at the base state's index (even after the point, as the whole read finds it).
+   */
+  protected timeOf(index: number): number | undefined {
+    if (index === this.at) return this.atTime;
+    return index === this.baseIndex ? this.baseTime : undefined;
+  }
+}
+
+/** `stateAt(r, resolvePoint(r, point))` of a history being read (see StreamingReplay). */
+export class StreamingState extends StreamingReplay {
+  private state!: ClusterState;
+
+  protected started(state: ClusterState): void {
+    this.state = state;
+  }
+
+  protected fold(e: FlotillaEvent): void {
+    applyEvent(this.state, e);
+  }
+
+  protected skip(): void {
+    throw new Error('StreamingState folds every event: read it without stubs');
+  }
+
+  /** The state at `until` (this.until()), and the time of its last event. */
+  result(until: number): { state: ClusterState; time?: number } {
+    this.checkBase(until);
+    const time = this.state.index > 0 ? this.timeOf(this.state.index) : undefined;
+    return { state: this.state, ...(time === undefined ? {} : { time }) };
+  }
+}
+
+/**
+ * `unitTimeline(r, unit, resolvePoint(r, point))` of a history being read: the lines not about
+ * the unit nor a machine can be read as stubs (`keepIfContains`: keep).
+ */
+export class StreamingTimeline extends StreamingReplay {
+  private timeline!: Timeline;
+
+  constructor(
+    private readonly unit: string,
+    point: Point | undefined,
+    opts: { allowUnknown?: boolean } = {},
+  ) {
+    super(point, opts);
+  }
+
+  /** What a history file's lines must hold to be read whole for this unit's timeline. */
+  get keep(): string[] {
+    return [JSON.stringify(this.unit), '"type":"Machine'];
+  }
+
+  protected started(state: ClusterState): void {
+    this.timeline = new Timeline(state, this.unit);
+  }
+
+  protected fold(e: FlotillaEvent): void {
+    this.timeline.add(e);
+  }
+
+  protected skip(index: number): void {
+    this.timeline.skip(index);
+  }
+
+  result(until: number): { entries: TimelineEntry[]; record?: UnitRecord; state: ClusterState } {
+    this.checkBase(until);
+    return this.timeline.result();
+  }
 }
 
 /** What a unit looks like in a diff. */

@@ -16,21 +16,30 @@ export function checkSchema(
 ): void {
   if (opts.allowUnknown) return;
   for (const e of events) {
-    const v = (e as { v?: unknown }).v;
-    const known = KNOWN.has(e.type);
-    if (known && typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= SCHEMA_VERSION)
-      continue;
-    const what = !known
-      ? `event type ${e.type}`
-      : `schema version ${JSON.stringify(v)} of ${e.type} (this version reads 1–${SCHEMA_VERSION})`;
-    throw new FlotillaError(
-      ErrorCode.UnknownEventSchema,
-      `${opts.source ? `${opts.source}: ` : ''}event ${e.index} has ${what}, which this version of ` +
-        `Flotilla does not know; upgrade, or allow unknown events (allow_unknown_events=true, ` +
-        `replay --allow-unknown) to skip them`,
-      { details: { index: e.index, type: e.type, v: typeof v === 'number' ? v : -1 } },
-    );
+    const err = unknownSchema(e, opts.source);
+    if (err) throw err;
   }
+}
+
+/** checkSchema's refusal of one event (only its type, index and v are read), if it is refused. */
+export function unknownSchema(
+  e: { type: string; index: number },
+  source?: string,
+): FlotillaError | undefined {
+  const v = (e as { v?: unknown }).v;
+  const known = KNOWN.has(e.type);
+  if (known && typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= SCHEMA_VERSION)
+    return undefined;
+  const what = !known
+    ? `event type ${e.type}`
+    : `schema version ${JSON.stringify(v)} of ${e.type} (this version reads 1–${SCHEMA_VERSION})`;
+  return new FlotillaError(
+    ErrorCode.UnknownEventSchema,
+    `${source ? `${source}: ` : ''}event ${e.index} has ${what}, which this version of ` +
+      `Flotilla does not know; upgrade, or allow unknown events (allow_unknown_events=true, ` +
+      `replay --allow-unknown) to skip them`,
+    { details: { index: e.index, type: e.type, v: typeof v === 'number' ? v : -1 } },
+  );
 }
 
 /**

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { ErrorCode, FlotillaError } from '../errors';
-import { EtcdLogStore } from '../store/etcd';
+import type { EtcdLogStore as EtcdLogStoreClass } from '../store/etcd';
 import type { EtcdLogStoreOptions } from '../store/etcd/options';
 import { FileLogStore } from '../store/file';
 import type { LogStore, Restored } from '../store/types';
@@ -12,16 +12,6 @@ export type HistorySource =
   | { kind: 'file'; file: string }
   | { kind: 'data-dir'; dir: string }
   | { kind: 'etcd'; options: EtcdLogStoreOptions };
-
-/**
- * With `unit`: which lines of a history file `unitTimeline` needs whole — those naming the unit
- * (as JSON encodes it) and the machine events; the others are read as stubs (index, time,
- * type), which is all the timeline and the point resolution (--at) look at.
- */
-function keepFor(unit: string | undefined): string[] | undefined {
-  if (unit === undefined || unit === '') return undefined;
-  return [JSON.stringify(unit), '"type":"Machine'];
-}
 
 const silent = {
   debug: () => undefined,
@@ -37,10 +27,9 @@ const silent = {
  */
 export async function readHistory(
   src: HistorySource,
-  opts: { unit?: string } = {},
 ): Promise<{ restored: Restored; cluster: string }> {
   if (src.kind === 'file') {
-    const { header, restored } = readHistoryFile(src.file, { keepIfContains: keepFor(opts.unit) });
+    const { header, restored } = readHistoryFile(src.file);
     return { restored, cluster: header.cluster };
   }
   let store: LogStore;
@@ -61,6 +50,9 @@ export async function readHistory(
     store = new FileLogStore({ dir, logger: silent });
   } else {
     where = `cluster "${src.options.cluster}" at ${src.options.endpoints.join(',')}`;
+    // Loaded only for etcd: the client takes most of a second to load (a file needs none of it).
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { EtcdLogStore } = require('../store/etcd') as { EtcdLogStore: typeof EtcdLogStoreClass };
     store = new EtcdLogStore({ ...src.options, logger: silent });
   }
   let restored: Restored;

@@ -5,7 +5,7 @@ import { CliError, errorMessage } from '../errors';
 import { flagBool, flagString } from '../args';
 import { historyIndex, parseHistory } from '../../history/export-format';
 import { writeHistoryFile } from '../../history/export';
-import { restoreHistory, type RestoreTarget } from '../../history/restore';
+import type { RestoreTarget, restoreHistory as RestoreHistory } from '../../history/restore';
 import type { Restored } from '../../store/types';
 import { STORE_FLAGS, etcdOptionsFromFlags, readStore } from './replay';
 
@@ -88,6 +88,11 @@ agents as they reconnect.`,
       const target: RestoreTarget = dataDir
         ? { kind: 'file', dataDir }
         : { kind: 'etcd', options: etcdOptionsFromFlags(ctx) };
+      // Loaded here: it loads the etcd client, which every other command would pay for.
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const { restoreHistory } = require('../../history/restore') as {
+        restoreHistory: typeof RestoreHistory;
+      };
       const r = await restoreHistory(target, h, flagBool(ctx.parsed, 'force'));
       out(
         ctx,

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { nkeys } from 'nats';
+import type { nkeys as Nkeys } from 'nats';
 import type { FlagSpec } from '../args';
 import { flagString } from '../args';
 import type { Command, Context } from '../command';
@@ -46,6 +46,9 @@ const ids = (raw: string): string[] =>
  * new one written with mode 0600.
  */
 function seedFor(file: string): { publicKey: string; created: boolean } {
+  // Loaded here, not with every command: the nats client takes a fifth of a second to load.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { nkeys } = require('nats') as { nkeys: typeof Nkeys };
   if (fs.existsSync(file)) {
     const seed = fs.readFileSync(file, 'utf8').trim();
     let kp;

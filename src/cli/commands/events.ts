@@ -134,6 +134,7 @@ export const events: Command = {
   summary: "Print the cluster's committed events, or export its history",
   usage:
     '[--since=INDEX|TIME] [--type=TYPES] [--unit=NAMES] [--machine=IDS] [-f|--follow] [--json] | export FILE [--data-dir=DIR | --etcd-servers=URLS --cluster=NAME]',
+  needsApi: (args) => args[0] !== 'export',
   description: `Prints events from the leader, one per line with their details (index, time, type,
 unit, machine, target, observed state with result and exit status, reason). Events older than
 the leader's memory are read from the store (its durable ones: what agents reported in between

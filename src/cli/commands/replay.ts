@@ -7,11 +7,24 @@ import { formatTable } from '../tabwriter';
 import { machineIdLegend } from '../format';
 import { lifecycleOf, phaseName } from '../../engine/lifecycle';
 import { toSnapshotDoc } from '../../engine/snapshot';
-import type { UnitRecord } from '../../engine/state';
+import type { ClusterState, UnitRecord } from '../../engine/state';
 import type { FlotillaEvent } from '../../events/types';
 import { checkSchema } from '../../history/schema';
 import { describeEvent, describeFailure } from '../../history/describe';
-import { diff, lastIndex, resolvePoint, stateAt, unitTimeline, verify } from '../../history/replay';
+import { streamHistoryFile } from '../../history/export';
+import {
+  diff,
+  lastIndex,
+  parsePoint,
+  resolvePoint,
+  stateAt,
+  StreamingState,
+  StreamingTimeline,
+  unitTimeline,
+  verify,
+  type Point,
+  type TimelineEntry,
+} from '../../history/replay';
 import { readHistory } from '../../history/source';
 import { STORE_FLAGS, etcdOptionsFromFlags, historySourceOf, readStore } from '../history-source';
 import type { Restored } from '../../store/types';
@@ -119,14 +132,11 @@ source that does not exist or holds no cluster is an error.`,
   needsApi: false,
   async run(ctx: Context): Promise<number> {
     const source = historySourceOf(ctx);
+    const streamed = source.kind === 'file' ? streamable(ctx) : undefined;
+    if (source.kind === 'file' && streamed) return runStreamed(ctx, source.file, streamed);
     let r: Restored;
     try {
-      // One unit's timeline needs only its own and the machines' events whole (see keepFor).
-      const unit =
-        flagBool(ctx.parsed, 'verify') || flagString(ctx.parsed, 'diff')
-          ? undefined
-          : flagString(ctx.parsed, 'unit') || undefined;
-      r = (await readHistory(source, { unit })).restored;
+      r = (await readHistory(source)).restored;
       checkSchema(r.tail, { allowUnknown: flagBool(ctx.parsed, 'allow-unknown') });
     } catch (e) {
       err(ctx, `Error reading the history: ${errorMessage(e)}`);
@@ -140,6 +150,59 @@ source that does not exist or holds no cluster is an error.`,
     }
   },
 };
+
+/**
+ * The state at a point, or a unit's timeline, of a history file can be folded while the file is
+ * read (StreamingState, StreamingTimeline), holding none of its events; --verify, --diff and
+ * --events read it whole. Undefined also when the point is not valid: the whole read then
+ * refuses it, after the file, as it always did.
+ */
+function streamable(ctx: Context): { point?: Point; what: string; unit?: string } | undefined {
+  if (flagBool(ctx.parsed, 'verify') || flagString(ctx.parsed, 'diff')) return undefined;
+  if (flagBool(ctx.parsed, 'events')) return undefined;
+  const at = flagString(ctx.parsed, 'at');
+  const hasUntil = ctx.parsed.given.has('until');
+  if (at && hasUntil) return undefined;
+  const what = at ? '--at' : '--until';
+  let point: Point | undefined;
+  try {
+    if (at) point = parsePoint(at, what);
+    else if (hasUntil) point = parsePoint(String(flagNumber(ctx.parsed, 'until')), what);
+  } catch {
+    return undefined;
+  }
+  return { point, what, unit: flagString(ctx.parsed, 'unit') || undefined };
+}
+
+function runStreamed(
+  ctx: Context,
+  file: string,
+  { point, what, unit }: { point?: Point; what: string; unit?: string },
+): number {
+  const opts = { allowUnknown: flagBool(ctx.parsed, 'allow-unknown') };
+  const replay = unit ? new StreamingTimeline(unit, point, opts) : new StreamingState(point, opts);
+  try {
+    // One unit's timeline needs only the lines about it or a machine whole; the others are stubs.
+    const keepIfContains = replay instanceof StreamingTimeline ? replay.keep : undefined;
+    streamHistoryFile(file, replay, { keepIfContains });
+    replay.finish();
+  } catch (e) {
+    err(ctx, `Error reading the history: ${errorMessage(e)}`);
+    return 1;
+  }
+  try {
+    const until = replay.until(what);
+    if (until !== Infinity && until > replay.lastIndex)
+      throw new CliError(`--at ${until}: the history ends at index ${replay.lastIndex}`);
+    if (replay instanceof StreamingTimeline)
+      return printTimeline(ctx, unit!, until, replay.result(until));
+    const { state, time } = replay.result(until);
+    return printState(ctx, state, time);
+  } catch (e) {
+    err(ctx, `Error replaying: ${errorMessage(e)}`);
+    return 1;
+  }
+}
 
 function run(ctx: Context, r: Restored): number {
   if (flagBool(ctx.parsed, 'verify')) {
@@ -176,34 +239,46 @@ function run(ctx: Context, r: Restored): number {
   if (until !== Infinity && until > lastIndex(r))
     throw new CliError(`--at ${until}: the history ends at index ${lastIndex(r)}`);
   const unit = flagString(ctx.parsed, 'unit');
-  if (unit) {
-    const t = unitTimeline(r, unit, until);
-    if (t.entries.length === 0 && !t.record) {
-      err(ctx, `No events for unit ${unit}${until !== Infinity ? ` up to index ${until}` : ''}`);
-      return 1;
-    }
-    for (const { event, phase } of t.entries)
-      out(
-        ctx,
-        isJson(ctx) ? JSON.stringify({ ...event, phase }) : `${describeEvent(event)} → ${phase}`,
-      );
-    if (t.record && !isJson(ctx)) {
-      const u = t.record;
-      const why = u.why ? `; not placed: ${u.why}` : '';
-      const fail = u.lastFailure ? `; last failure: ${describeFailure(u.lastFailure)}` : '';
-      out(
-        ctx,
-        `Now: ${phaseName(lifecycleOf(t.state, u))}, target ${u.target}${u.machine ? ` on ${u.machine}` : ''}${why}${fail}`,
-      );
-    }
-    return 0;
-  }
+  if (unit) return printTimeline(ctx, unit, until, unitTimeline(r, unit, until));
   if (flagBool(ctx.parsed, 'events')) {
     const picked: FlotillaEvent[] = r.tail.filter((e) => e.index <= until);
     for (const e of picked) out(ctx, isJson(ctx) ? JSON.stringify(e) : describeEvent(e));
     return 0;
   }
   const state = stateAt(r, until);
+  const when = state.index > 0 ? r.tail.find((e) => e.index === state.index)?.time : undefined;
+  return printState(ctx, state, when);
+}
+
+function printTimeline(
+  ctx: Context,
+  unit: string,
+  until: number,
+  t: { entries: TimelineEntry[]; record?: UnitRecord; state: ClusterState },
+): number {
+  if (t.entries.length === 0 && !t.record) {
+    err(ctx, `No events for unit ${unit}${until !== Infinity ? ` up to index ${until}` : ''}`);
+    return 1;
+  }
+  for (const { event, phase } of t.entries)
+    out(
+      ctx,
+      isJson(ctx) ? JSON.stringify({ ...event, phase }) : `${describeEvent(event)} → ${phase}`,
+    );
+  if (t.record && !isJson(ctx)) {
+    const u = t.record;
+    const why = u.why ? `; not placed: ${u.why}` : '';
+    const fail = u.lastFailure ? `; last failure: ${describeFailure(u.lastFailure)}` : '';
+    out(
+      ctx,
+      `Now: ${phaseName(lifecycleOf(t.state, u))}, target ${u.target}${u.machine ? ` on ${u.machine}` : ''}${why}${fail}`,
+    );
+  }
+  return 0;
+}
+
+/** The cluster as folded; `when`: the time of its last event. */
+function printState(ctx: Context, state: ClusterState, when: number | undefined): number {
   if (isJson(ctx)) {
     out(ctx, JSON.stringify(toSnapshotDoc(state), null, 2));
     return 0;
@@ -213,7 +288,6 @@ function run(ctx: Context, r: Restored): number {
     const u = state.units.get(name)!;
     rows.push(unitRow(ctx, u, phaseName(lifecycleOf(state, u))));
   }
-  const when = state.index > 0 ? r.tail.find((e) => e.index === state.index)?.time : undefined;
   err(
     ctx,
     `State at index ${state.index}${when ? ` (${new Date(when).toISOString()})` : ''} (epoch ${state.epoch}): ${state.units.size} units`,

@@ -13,10 +13,16 @@ import path from 'node:path';
 import { SCHEMA_VERSION } from '../../../src/events/types';
 import { lifecycleOf, statusOf } from '../../../src/engine/lifecycle';
 import type { ClusterState } from '../../../src/engine/state';
-import { readHistoryFile } from '../../../src/history/export';
-import { readHistory } from '../../../src/history/source';
+import { readHistoryFile, streamHistoryFile } from '../../../src/history/export';
 import { describeEvent } from '../../../src/history/describe';
-import { lastIndex, stateAt, unitTimeline, verify } from '../../../src/history/replay';
+import {
+  lastIndex,
+  stateAt,
+  StreamingState,
+  StreamingTimeline,
+  unitTimeline,
+  verify,
+} from '../../../src/history/replay';
 import { checkSchema } from '../../../src/history/schema';
 
 const DIR = path.join(__dirname, '..', '..', 'fixtures', 'history');
@@ -102,18 +108,27 @@ describe('golden histories', () => {
   });
 
   it.each(fixtures)(
-    '%s: replay --unit, reading only the lines about the unit, tells the same timelines',
-    async (name) => {
+    '%s: replay FILE and replay FILE --unit, folded while the file is read, tell the same',
+    (name) => {
       const file = path.join(DIR, name);
       const expected = JSON.parse(
         fs.readFileSync(file.replace(/\.ndjson$/, '.expected.json'), 'utf8'),
       ) as Expected;
+      for (const [point, want] of [
+        [undefined, expected.final],
+        [{ spec: String(expected.middle.at), index: expected.middle.at }, expected.middle.state],
+      ] as const) {
+        const s = new StreamingState(point);
+        streamHistoryFile(file, s);
+        s.finish();
+        expect(summary(s.result(s.until('--at')).state)).toEqual(want);
+      }
       for (const [unit, lines] of Object.entries(expected.timelines)) {
-        const { restored } = await readHistory({ kind: 'file', file }, { unit });
-        checkSchema(restored.tail, { source: file });
-        const got = unitTimeline(restored, unit).entries.map(
-          (t) => `${describeEvent(t.event)} → ${t.phase}`,
-        );
+        // Only the lines about the unit (or a machine) are parsed, the others read as stubs.
+        const t = new StreamingTimeline(unit, undefined);
+        streamHistoryFile(file, t, { keepIfContains: t.keep });
+        t.finish();
+        const got = t.result(Infinity).entries.map((e) => `${describeEvent(e.event)} → ${e.phase}`);
         expect(got).toEqual(lines);
       }
     },
