@@ -8,7 +8,6 @@
  */
 import { connectApi } from '../src/api/client';
 import { AgentFleet } from './lib/agents';
-import { freePort } from '../test/harness';
 import { startBenchCluster, waitReady } from './lib/cluster';
 import { fmtMs, summarize } from './lib/histogram';
 import { cpuMeter, rssBytes, sleep } from './lib/proc';
@@ -80,16 +79,20 @@ async function loopDelay(at: string): Promise<LoopDelay> {
 }
 
 export async function runBurst(p: BurstParams): Promise<BurstResult> {
-  const metricsAt = `127.0.0.1:${await freePort()}`;
   const cluster = await startBenchCluster({
     leaders: 1,
     systemdAgents: 0,
     agentTtl: '10s',
     leaseTtl: '5s',
     leaderEnv: p.leaderEnv,
-    leaderFlags: ['--http-listen', metricsAt],
   });
   const leader = cluster.leaders[0];
+  // Its /metrics: the HTTP listener it picked (daemonFlags: 127.0.0.1:0).
+  const httpPort = await leader.listenerPort('HTTP').catch(async (err: unknown) => {
+    await cluster.dispose();
+    throw err;
+  });
+  const metricsAt = `127.0.0.1:${httpPort}`;
   let fleet: AgentFleet | undefined;
   let watcher: ActiveWatcher | undefined;
   const api = connectApi(leader.endpoint, { requestTimeoutMs: 120_000 });

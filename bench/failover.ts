@@ -7,13 +7,10 @@
  * before the kill until everything settled; acknowledged writes missing afterwards.
  */
 import { connectApi } from '../src/api/client';
-import { AgentFleet } from './lib/agents';
-import { startBenchCluster, waitReady } from './lib/cluster';
+import { startLoadedCluster } from './lib/loaded';
 import { fmtMs } from './lib/histogram';
 import { sleep } from './lib/proc';
-import { submitLaunched } from './lib/submit';
-import { listAllUnitNames, unitNames } from './lib/units';
-import { ActiveWatcher } from './lib/watcher';
+import { listAllUnitNames } from './lib/units';
 import type { AgentStatsRow } from './lib/agents-process';
 import type { BenchOptions, Benchmark } from './benchmark';
 import { writeSection } from './report';
@@ -25,36 +22,11 @@ const activeOf = (rows: AgentStatsRow[]): number => rows.reduce((s, r) => s + r.
 
 async function run(opts: BenchOptions): Promise<void> {
   const [units, agents, processes] = opts.smoke ? [300, 5, 1] : [20_000, 50, 2];
-  const cluster = await startBenchCluster({
-    leaders: 2,
-    systemdAgents: 0,
-    agentTtl: '10s',
-    leaseTtl: '2s',
-  });
-  let fleet: AgentFleet | undefined;
-  let watcher: ActiveWatcher | undefined;
+  const loaded = await startLoadedCluster({ prefix: 'fo', units, agents, processes });
+  const { cluster, fleet, leader: old, names } = loaded;
   try {
-    const first = cluster.leaders[0];
-    fleet = await AgentFleet.start({
-      cluster: cluster.clusterName,
-      natsUrl: cluster.nats.url,
-      leaderFrom: { etcdEndpoints: cluster.etcd.endpoints },
-      agentTtlMs: 10_000,
-      agents,
-      processes,
-    });
-    await waitReady(first.endpoint, agents, 120_000);
-    const old = await cluster.currentLeader();
     const follower = cluster.leaders.find((l) => l !== old)!;
-    watcher = new ActiveWatcher(() => old.endpoint);
-    await watcher.ready;
-    const api = connectApi(old.endpoint, { requestTimeoutMs: 120_000 });
-    const names = unitNames('fo', units);
-    await submitLaunched(api, names);
-    const running = await watcher.waitActive(names, 600_000);
-    api.close();
-    await watcher.close();
-    watcher = undefined;
+    const running = loaded.active;
     await sleep(opts.smoke ? 1000 : 3000);
     const before = await fleet.stats();
 
@@ -148,9 +120,7 @@ async function run(opts: BenchOptions): Promise<void> {
         `${versionsLine()}\n\n${body}`,
       );
   } finally {
-    await watcher?.close();
-    await fleet?.stop();
-    await cluster.dispose();
+    await loaded.dispose();
   }
 }
 

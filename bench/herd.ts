@@ -8,7 +8,7 @@
  * Each design gets fresh etcd and NATS servers.
  */
 import { connectApi } from '../src/api/client';
-import { freePort, startEtcd, startNats } from '../test/harness';
+import { startEtcd, startNats } from '../test/harness';
 import { AgentFleet } from './lib/agents';
 import { LineChild } from './lib/child';
 import { profileEnv, waitReady } from './lib/cluster';
@@ -50,13 +50,10 @@ async function runDesign(
   const nats = await startNats();
   const cluster = `herd${design === 'flotilla' ? 'n' : 'e'}${process.pid}`;
   const prefix = `/herd/${cluster}`;
-  const port = await freePort();
-  const endpoint = `127.0.0.1:${port}`;
   const cfg: LeaderConfig = {
     cluster,
     natsUrl: nats.url,
     etcdEndpoints: etcd.endpoints,
-    listen: endpoint,
     agentTtlMs: 10_000,
     watchAll: design === 'watch-all' ? { prefix } : undefined,
   };
@@ -66,7 +63,7 @@ async function runDesign(
   process.once('SIGTERM', onSignal);
   let fleet: AgentFleet | undefined;
   let watcher: ActiveWatcher | undefined;
-  const api = connectApi(endpoint, { requestTimeoutMs: 120_000 });
+  let api: ReturnType<typeof connectApi> | undefined;
   let cleaned = false;
   async function cleanup(): Promise<void> {
     if (cleaned) return;
@@ -74,14 +71,18 @@ async function runDesign(
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     await watcher?.close();
-    api.close();
+    api?.close();
     await fleet?.stop();
     await leader.stop();
     await nats.dispose();
     await etcd.dispose();
   }
   try {
-    if ((await leader.next(60_000)) !== 'ready') throw new Error(leader.stderr);
+    // The leader serves on a port it picked: "ready 127.0.0.1:PORT".
+    const ready = /^ready (\S+)$/.exec(await leader.next(60_000));
+    if (!ready) throw new Error(leader.stderr);
+    const endpoint = ready[1];
+    api = connectApi(endpoint, { requestTimeoutMs: 120_000 });
     fleet = await AgentFleet.start({
       cluster,
       natsUrl: nats.url,

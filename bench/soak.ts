@@ -14,14 +14,10 @@ import { connectApi, type ApiClient } from '../src/api/client';
 import type { FlotillaEvent } from '../src/events/types';
 import { UnitView } from '../src/gen/flotilla/v1/flotilla';
 import { openLogStore } from '../src/store/open';
-import { AgentFleet } from './lib/agents';
-import { startBenchCluster, waitReady } from './lib/cluster';
+import { startLoadedCluster } from './lib/loaded';
 import type { DaemonNode } from '../test/helpers/cluster';
 import { fmtMs } from './lib/histogram';
 import { rssBytes, sleep } from './lib/proc';
-import { submitLaunched } from './lib/submit';
-import { unitNames } from './lib/units';
-import { ActiveWatcher } from './lib/watcher';
 import type { BenchOptions, Benchmark } from './benchmark';
 import { mib, writeSection } from './report';
 import { versionsLine } from './lib/versions';
@@ -100,15 +96,14 @@ async function run(opts: BenchOptions): Promise<void> {
   const [units, agents, processes, durationMs, sampleMs] = opts.smoke
     ? [300, 5, 1, 20_000, 1000]
     : [20_000, 50, 2, 600_000, 5000];
-  const cluster = await startBenchCluster({
-    leaders: 2,
-    systemdAgents: 0,
-    agentTtl: '10s',
-    leaseTtl: '2s',
+  const loaded = await startLoadedCluster({
+    prefix: 'soak',
+    units,
+    agents,
+    processes,
     leaderFlags: ['--log-retention', '100000000'],
   });
-  let fleet: AgentFleet | undefined;
-  let watcher: ActiveWatcher | undefined;
+  const { cluster, leader: old } = loaded;
   const clients = new Map<DaemonNode, ApiClient>();
   const api = (n: DaemonNode): ApiClient => {
     let c = clients.get(n);
@@ -116,27 +111,6 @@ async function run(opts: BenchOptions): Promise<void> {
     return c;
   };
   try {
-    const first = cluster.leaders[0];
-    fleet = await AgentFleet.start({
-      cluster: cluster.clusterName,
-      natsUrl: cluster.nats.url,
-      leaderFrom: { etcdEndpoints: cluster.etcd.endpoints },
-      agentTtlMs: 10_000,
-      agents,
-      processes,
-    });
-    await waitReady(first.endpoint, agents, 120_000);
-    const old = await cluster.currentLeader();
-    watcher = new ActiveWatcher(() => old.endpoint);
-    await watcher.ready;
-    const bulk = connectApi(old.endpoint, { requestTimeoutMs: 120_000 });
-    const names = unitNames('soak', units);
-    await submitLaunched(bulk, names);
-    await watcher.waitActive(names, 600_000);
-    bulk.close();
-    await watcher.close();
-    watcher = undefined;
-
     // 20 writes a second, each sent on time whatever happened to the previous ones, to the
     // leader candidates still running in turn (a follower forwards to the leader).
     const writes: Write[] = [];
@@ -308,9 +282,7 @@ async function run(opts: BenchOptions): Promise<void> {
       );
   } finally {
     for (const c of clients.values()) c.close();
-    await watcher?.close();
-    await fleet?.stop();
-    await cluster.dispose();
+    await loaded.dispose();
   }
 }
 

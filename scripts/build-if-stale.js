@@ -35,6 +35,12 @@ function newest(p) {
   return max;
 }
 
+// `npm run build` ends with `--stamp`: a full build leaves dist/ current for `npm start` too.
+if (process.argv[2] === '--stamp') {
+  fs.writeFileSync(stamp, `${new Date().toISOString()}\n`);
+  process.exit(0);
+}
+
 const built = fs.existsSync(stamp) ? fs.statSync(stamp).mtimeMs : 0;
 const changed = Math.max(...inputs.map((i) => newest(path.join(root, i))));
 if (built > changed && fs.existsSync(path.join(root, 'dist', 'src', 'daemon', 'main.js'))) {
@@ -44,5 +50,4 @@ const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 process.stderr.write('building (sources changed since the last build)…\n');
 const started = Date.now();
 execFileSync(npm, ['run', '--silent', 'build'], { cwd: root, stdio: 'inherit' });
-fs.writeFileSync(stamp, `${new Date().toISOString()}\n`);
 process.stderr.write(`built in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);

@@ -19,8 +19,12 @@ esbuild.buildSync({
   legalComments: 'linked',
   logLevel: 'warning',
 });
-fs.copyFileSync(path.join(root, 'ui', 'index.html'), path.join(out, 'index.html'));
-fs.copyFileSync(path.join(root, 'ui', 'app.css'), path.join(out, 'assets', 'app.css'));
+// The stylesheet goes in the page: a chart the server drew is painted without waiting for it.
+const css = fs.readFileSync(path.join(root, 'ui', 'app.css'), 'utf8');
+const link = '<link rel="stylesheet" href="/ui/assets/app.css" />';
+const html = fs.readFileSync(path.join(root, 'ui', 'index.html'), 'utf8');
+if (!html.includes(link)) throw new Error(`ui/index.html: no ${link} to inline`);
+fs.writeFileSync(path.join(out, 'index.html'), html.replace(link, `<style>${css}</style>`));
 
 // The machines drawn from their definitions (compiled by tsc just before), laid out by ELK here,
 // once: the page draws the positions and runs no layout code.

@@ -3,7 +3,8 @@
  * with. Starts etcd and nats-server (the Debian binaries, on PATH or where test/harness looks,
  * FLOTILLA_ETCD_BIN / FLOTILLA_NATS_BIN override) on free loopback ports, then N flotillad
  * processes on loopback with the process driver (units run as child processes; no systemd
- * needed), prints the endpoints and some commands, and on Ctrl-C (or SIGTERM) stops the
+ * needed), each serving fleet's HTTP API v1 on a unix socket for the original fleetctl, prints
+ * the endpoints and some commands, and on Ctrl-C (or SIGTERM) stops the
  * daemons, the units they started, NATS and etcd, and removes its temp directory.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -11,16 +12,18 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { freePort, startEtcd, startNats, type EtcdCluster, type NatsServer } from '../test/harness';
+import { startEtcd, startNats, type EtcdCluster, type NatsServer } from '../test/harness';
 import { tcpOpen } from '../test/harness/ports';
 import { killGroup, track, untrack } from '../test/harness/registry';
+import { announcedPort } from '../test/helpers/announced';
 import { daemonFlags, FLOTILLAD } from '../test/helpers/cluster';
+import { killUnitProcesses } from '../test/helpers/unit-processes';
 
 const USAGE = `usage: npm run cluster -- [--machines N] [--base-port PORT]
 
 Starts etcd, NATS and N flotillad daemons (default 3) on 127.0.0.1, prints how to use them,
 and tears everything down on Ctrl-C. --base-port P gives daemon i the gRPC port P+i (default:
-free ports).
+ports each daemon picks).
 `;
 
 interface Daemon {
@@ -29,6 +32,8 @@ interface Daemon {
   grpc: string;
   http: string;
   unitsDir: string;
+  /** fleet's HTTP API v1 for the original fleetctl (`--endpoint unix://…`). */
+  fleetSock: string;
   log: string;
   proc: ChildProcess;
 }
@@ -60,28 +65,25 @@ function parse(argv: string[]): { machines: number; basePort: number } {
   return { machines, basePort };
 }
 
-async function waitListening(d: Daemon, port: number): Promise<void> {
+/**
+ * Waits until daemon `d` has announced its gRPC and HTTP ports in its log (it picks those given
+ * as port 0) and its gRPC port accepts connections; fills in `d.grpc` and `d.http`.
+ */
+async function waitListening(d: Daemon): Promise<void> {
   const end = Date.now() + 60_000;
-  while (!(await tcpOpen(port))) {
-    if (d.proc.exitCode !== null)
-      throw new Error(`flotillad ${d.index} exited:\n${fs.readFileSync(d.log, 'utf8')}`);
+  for (;;) {
+    const log = fs.readFileSync(d.log, 'utf8');
+    const grpc = announcedPort(log, 'API');
+    const http = announcedPort(log, 'HTTP');
+    if (grpc !== undefined && http !== undefined && (await tcpOpen(grpc))) {
+      d.grpc = `127.0.0.1:${grpc}`;
+      d.http = `127.0.0.1:${http}`;
+      return;
+    }
+    if (d.proc.exitCode !== null) throw new Error(`flotillad ${d.index} exited:\n${log}`);
     if (Date.now() > end) throw new Error(`flotillad ${d.index} did not listen within 60 s`);
     await new Promise((r) => setTimeout(r, 100));
   }
-}
-
-/** Units the process driver started outlive their daemon (by design): stop them by pidfile. */
-function killUnits(dir: string): number {
-  if (!fs.existsSync(dir)) return 0;
-  let n = 0;
-  for (const f of fs.readdirSync(dir).filter((x) => x.endsWith('.pid'))) {
-    const pid = parseInt(fs.readFileSync(path.join(dir, f), 'utf8'), 10);
-    if (pid > 0) {
-      killGroup(pid, 'SIGKILL');
-      n++;
-    }
-  }
-  return n;
 }
 
 async function main(): Promise<void> {
@@ -114,7 +116,7 @@ async function main(): Promise<void> {
       let units = 0;
       for (const d of daemons) {
         untrack(d.proc.pid!);
-        units += killUnits(d.unitsDir);
+        units += killUnitProcesses(d.unitsDir);
       }
       await nats?.dispose();
       await etcd?.dispose();
@@ -129,13 +131,13 @@ async function main(): Promise<void> {
     etcd = await startEtcd();
     nats = await startNats();
     for (let i = 0; i < machines; i++) {
-      const grpcPort = basePort ? basePort + i : await freePort();
-      const httpPort = await freePort();
+      const grpcPort = basePort ? basePort + i : 0;
       const dir = path.join(root, `machine${i + 1}`);
       fs.mkdirSync(dir, { recursive: true });
       const log = path.join(dir, 'flotillad.log');
       const machineId = randomBytes(16).toString('hex');
       const unitsDir = path.join(dir, 'units');
+      const fleetSock = path.join(dir, 'fleet.sock');
       const args = [
         ...daemonFlags({
           etcd,
@@ -145,7 +147,6 @@ async function main(): Promise<void> {
           grpcPort,
           agentTtl: '10s',
           leaseTtl: '5s',
-          httpListen: `127.0.0.1:${httpPort}`,
         }),
         '--driver',
         'process',
@@ -153,6 +154,8 @@ async function main(): Promise<void> {
         unitsDir,
         '--metadata',
         `machine=${i + 1},zone=${['a', 'b', 'c'][i % 3]}`,
+        '--fleet-api-listen',
+        `unix://${fleetSock}`,
       ];
       const out = fs.openSync(log, 'a');
       const proc = spawn(process.execPath, [FLOTILLAD, ...args], {
@@ -165,14 +168,15 @@ async function main(): Promise<void> {
       const d: Daemon = {
         index: i + 1,
         machineId,
-        grpc: `127.0.0.1:${grpcPort}`,
-        http: `127.0.0.1:${httpPort}`,
+        grpc: '',
+        http: '',
         unitsDir,
+        fleetSock,
         log,
         proc,
       };
       daemons.push(d);
-      await waitListening(d, grpcPort);
+      await waitListening(d);
     }
   } catch (err) {
     await teardown();
@@ -186,7 +190,8 @@ async function main(): Promise<void> {
     `etcd:  ${etcd.endpoints.join(',')}`,
     `NATS:  ${nats.url}`,
     ...daemons.map(
-      (d) => `machine ${d.index}: gRPC ${d.grpc}  http://${d.http}/metrics  /readyz  log ${d.log}`,
+      (d) =>
+        `machine ${d.index}: gRPC ${d.grpc}  http://${d.http}/metrics  /readyz  fleet API unix://${d.fleetSock}  log ${d.log}`,
     ),
     '',
     'Try, in another terminal:',
@@ -201,6 +206,7 @@ async function main(): Promise<void> {
     `  npx flotilla replay --etcd-servers ${etcd.endpoints[0]} --cluster ${cluster} --unit hello.service`,
     `  npx flotilla backup /tmp/flotilla.backup --etcd-servers ${etcd.endpoints[0]} --cluster ${cluster}`,
     `  curl -s http://${daemons[0].http}/readyz`,
+    `  fleetctl --endpoint unix://${daemons[0].fleetSock} list-machines   # the original fleetctl (fleet's API v1 on every machine)`,
     '  kill the leader (flotilla cluster shows it) and watch another take over',
     '',
     'Ctrl-C stops everything and removes the temporary directory.',

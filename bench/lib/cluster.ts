@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { connectApi } from '../../src/api/client';
-import { freePort, startEtcd, startNats, startSystemd } from '../../test/harness';
+import { startEtcd, startNats, startSystemd } from '../../test/harness';
 import type { EtcdCluster, NatsServer, SystemdManager } from '../../test/harness';
 import { DaemonNode, daemonFlags } from '../../test/helpers/cluster';
 
@@ -73,7 +73,7 @@ export async function startBenchCluster(o: BenchClusterOptions): Promise<BenchCl
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     await Promise.all(all().map((n) => n.stop().catch(() => n.kill())));
-    // Keep the daemons' last output for the record (warnings only: --log-level warn).
+    // Keep the daemons' last output for the record.
     fs.mkdirSync(LOG_DIR, { recursive: true });
     for (const n of all())
       fs.writeFileSync(path.join(LOG_DIR, `${clusterName}-${n.index}.log`), n.output);
@@ -82,24 +82,25 @@ export async function startBenchCluster(o: BenchClusterOptions): Promise<BenchCl
     await nats.dispose();
     await etcd.dispose();
   };
-  const common = (machineId: string, grpcPort: number): string[] => [
+  // Each daemon picks its ports (gRPC, HTTP) and announces them at info level: the level's
+  // few lines are its life cycle (start, leadership, settling), none a unit's.
+  const common = (machineId: string): string[] => [
     ...daemonFlags({
       etcd,
       nats,
       cluster: clusterName,
       machineId,
-      grpcPort,
+      grpcPort: 0,
       agentTtl: o.agentTtl ?? '4s',
       leaseTtl: o.leaseTtl ?? '2s',
     }),
     '--log-level',
-    'warn',
+    'info',
   ];
   try {
     for (let i = 0; i < o.leaders; i++) {
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), `flotilla-bench-leader${i}-`));
       const id = randomBytes(16).toString('hex');
-      const port = await freePort();
       const env: NodeJS.ProcessEnv = {
         PATH: process.env.PATH,
         FLOTILLA_CONFIG: path.join(dir, 'none.conf'),
@@ -107,20 +108,19 @@ export async function startBenchCluster(o: BenchClusterOptions): Promise<BenchCl
         ...o.leaderEnv,
       };
       const args = [
-        ...common(id, port),
+        ...common(id),
         '--disable-agent',
         '--units-directory',
         path.join(dir, 'units'),
         ...(o.leaderFlags ?? []),
       ];
-      leaders.push(new DaemonNode(i, id, port, args, env, dir));
+      leaders.push(new DaemonNode(i, id, 0, args, env, dir));
     }
     for (let i = 0; i < o.systemdAgents; i++) {
       const systemd = await startSystemd();
       managers.push(systemd);
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), `flotilla-bench-agent${i}-`));
       const id = randomBytes(16).toString('hex');
-      const port = await freePort();
       const env: NodeJS.ProcessEnv = {
         PATH: process.env.PATH,
         FLOTILLA_CONFIG: path.join(dir, 'none.conf'),
@@ -130,7 +130,7 @@ export async function startBenchCluster(o: BenchClusterOptions): Promise<BenchCl
         ...o.agentEnv,
       };
       const args = [
-        ...common(id, port),
+        ...common(id),
         '--disable-engine',
         '--driver',
         'systemd',
@@ -139,7 +139,7 @@ export async function startBenchCluster(o: BenchClusterOptions): Promise<BenchCl
         '--units-directory',
         path.join(dir, 'units'),
       ];
-      agents.push(new DaemonNode(o.leaders + i, id, port, args, env, dir, systemd));
+      agents.push(new DaemonNode(o.leaders + i, id, 0, args, env, dir, systemd));
     }
     // Leaders first, so the first one started is the first leader.
     for (const n of leaders) await n.start();

@@ -3,10 +3,12 @@
  * EtcdLogStore term, wired as src/daemon/daemon.ts wires them, serving gRPC. The only
  * difference between the two designs is the Bus the engine publishes on: NATS directly
  * (Flotilla), or HerdLeaderBus (fleet's shared etcd prefix, `--watch-all`).
- * Config: one JSON argument (LeaderConfig). Prints "ready" when it serves; SIGTERM stops it.
+ * Config: one JSON argument (LeaderConfig). It serves gRPC on a loopback port it picks and prints
+ * "ready ADDRESS" when it serves; SIGTERM stops it.
  */
 import { randomBytes } from 'node:crypto';
 import { Etcd3 } from 'etcd3';
+import { API_METHODS, type ClusterApi } from '../../src/api/methods';
 import { startApiServer } from '../../src/api/server';
 import { NatsBus } from '../../src/bus/nats';
 import type { Bus } from '../../src/bus/types';
@@ -19,7 +21,6 @@ export interface LeaderConfig {
   cluster: string;
   natsUrl: string;
   etcdEndpoints: string[];
-  listen: string;
   agentTtlMs: number;
   watchAll?: { prefix: string };
 }
@@ -39,21 +40,28 @@ async function main(): Promise<void> {
     etcd = new Etcd3({ hosts: cfg.etcdEndpoints });
     bus = new HerdLeaderBus(nats, etcd, cfg.watchAll.prefix);
   }
-  const term = await store.campaign(
-    { machine: machineId, address: cfg.listen },
-    new AbortController().signal,
-  );
+  // The server binds port 0 first: the address the leader campaigns with is known only then, and
+  // the engine behind the server comes after (nobody calls before "ready" names the address).
+  const behind: { api?: ClusterApi } = {};
+  const late = Object.fromEntries(
+    API_METHODS.map((m) => [
+      m.name,
+      (...args: unknown[]) => (behind.api![m.name] as (...a: unknown[]) => unknown)(...args),
+    ]),
+  ) as ClusterApi;
+  const server = await startApiServer({ api: late, listen: ['127.0.0.1:0'] });
+  const address = server.addresses[0];
+  const term = await store.campaign({ machine: machineId, address }, new AbortController().signal);
   const engine = await Engine.start({
     term,
     bus,
     cluster: cfg.cluster,
     machineId,
-    address: cfg.listen,
+    address,
     agentTtlMs: cfg.agentTtlMs,
   });
-  const api = new EngineApi(engine, bus, cfg.cluster, { machineId, address: cfg.listen });
-  const server = await startApiServer({ api, listen: [cfg.listen] });
-  process.stdout.write('ready\n');
+  behind.api = new EngineApi(engine, bus, cfg.cluster, { machineId, address });
+  process.stdout.write(`ready ${address}\n`);
   process.on('SIGTERM', () => {
     void (async () => {
       await server.close();

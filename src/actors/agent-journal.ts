@@ -4,7 +4,8 @@
  * lines and every new one as JournalLines on the requester's private `inbox`, until a message on
  * `<inbox>.stop`, or until no keep-alive on `<inbox>.alive` for `idleMs` (the requester went
  * away without saying so), or until the agent drains. Lines read in the same tick travel in one
- * message; every chunk ends with a newline.
+ * message; every chunk ends with a newline. A follow the agent ends by itself (draining, the
+ * journal failed) ends with a message marked `end`, so that the requester does not wait on.
  */
 import type { Driver } from '../drivers/driver';
 import type { Clock, Logger, TimerHandle } from '../runtime';
@@ -48,6 +49,8 @@ export function followJournal(o: JournalFollowOptions): JournalFollow {
       o.bus.publish(o.inbox, encode(msg));
     }
   };
+  /** Ended by the requester (`<inbox>.stop`) or its silence: it needs no last word. */
+  let requesterGone = false;
   const stop = () => {
     if (ac.signal.aborted) return;
     ac.abort();
@@ -56,12 +59,16 @@ export function followJournal(o: JournalFollowOptions): JournalFollow {
     if (idle !== undefined) o.clock.clearTimeout(idle);
     idle = o.clock.setTimeout(() => {
       o.log.info('journal follow: requester silent, stopping', { unit: o.unit });
+      requesterGone = true;
       stop();
     }, o.idleMs);
   };
 
   subs.push(
-    o.bus.subscribe(`${o.inbox}.stop`, () => stop()),
+    o.bus.subscribe(`${o.inbox}.stop`, () => {
+      requesterGone = true;
+      stop();
+    }),
     o.bus.subscribe(`${o.inbox}.alive`, () => armIdle()),
   );
   armIdle();
@@ -83,6 +90,11 @@ export function followJournal(o: JournalFollowOptions): JournalFollow {
       o.log.warn('journal follow failed', { unit: o.unit, error: String(err) });
     } finally {
       flush();
+      if (!requesterGone) {
+        // Draining, or the journal ended: say so, or the requester would wait for more.
+        const last: JournalLines = { v: PROTOCOL_VERSION, text: '', end: true };
+        o.bus.publish(o.inbox, encode(last));
+      }
       if (idle !== undefined) o.clock.clearTimeout(idle);
       for (const s of subs) s.unsubscribe();
       stop();

@@ -16,6 +16,7 @@ import type { FlotillaServer } from '../gen/flotilla/v1/flotilla';
 import { toGrpcStatus } from './errors';
 import { nextTurn } from '../turn';
 import { servingPreEncoded } from './pre-encoded';
+import { guardingRequests, refusalOf } from './request-guard';
 import type { ClusterApi } from './types';
 import { API_METHODS, callStream, callUnary, type MethodName, type Request } from './methods';
 import {
@@ -170,6 +171,11 @@ function unary<Req, Res>(
         report?.(method, e);
       }
     };
+    const refused = refusalOf(call.request);
+    if (refused) {
+      fail(refused);
+      return;
+    }
     let p: Promise<Res>;
     try {
       const ctx = contextOf(call);
@@ -198,6 +204,8 @@ function streaming<Req, Res>(
   return (call: ServerWritableStream<Req, Res>) => {
     let ctx: CallContext;
     try {
+      const refused = refusalOf(call.request);
+      if (refused) throw refused;
       ctx = contextOf(call);
       authorize(name, ctx);
     } catch (err) {
@@ -282,7 +290,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServerH
   const server = new Server(channelOptions);
   const live = new Set<AbortController>();
   server.addService(
-    servingPreEncoded(FlotillaService),
+    servingPreEncoded(guardingRequests(FlotillaService)),
     makeHandlers(opts.api, live, opts.onInternalError),
   );
   const creds = opts.credentials ?? ServerCredentials.createInsecure();

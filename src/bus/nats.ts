@@ -127,11 +127,13 @@ export class NatsBus implements Bus {
       callback: (err, m) => {
         if (err) return;
         const msg: BusMessage = { subject: m.subject, data: m.data };
-        if (m.reply)
+        if (m.reply) {
+          msg.reply = m.reply;
           msg.respond = (d) => {
             checkPayload(m.reply!, d, this.maxPayload);
             m.respond(d);
           };
+        }
         handler(msg);
       },
     });

@@ -9,6 +9,11 @@ export interface BusMessage {
   data: Uint8Array;
   /** Present on requests: answer with `respond`. */
   respond?(data: Uint8Array): void;
+  /**
+   * The subject `respond` publishes to, as the requester chose it (NATS only). A responder with
+   * more rights than the requester checks it: a reply is published with the responder's rights.
+   */
+  reply?: string;
 }
 
 export interface Subscription {

@@ -161,12 +161,13 @@ export function failureText(f: UnitFailure): string {
 }
 
 /**
- * Why a unit being started will not get there: it failed after the wait began (a failure
- * other than the one it had before, `before`), or the scheduler has said for `UNPLACEABLE_MS`
- * why it cannot place it.
+ * Why a unit being started, loaded or stopped will not get there: it failed after the wait
+ * began (a failure other than the one it had before, `before`; start only), or the scheduler
+ * has said for `UNPLACEABLE_MS` why it cannot place it — a unit that no machine takes never
+ * becomes `loaded` either, so `load` and `stop` of it would otherwise wait for ever.
  */
 export function startGaveUp(
-  before: ReadonlyMap<string, UnitFailure | undefined>,
+  before: ReadonlyMap<string, UnitFailure | undefined> | undefined,
   machines: MachineCache,
   now: () => number = Date.now,
 ): (name: string, u: Unit | undefined) => Promise<string | undefined> {
@@ -174,7 +175,7 @@ export function startGaveUp(
   return async (name, u) => {
     if (!u) return undefined;
     const f = u.lastFailure;
-    if (f && u.phase === 'failed' && !sameFailure(f, before.get(name)))
+    if (before && f && u.phase === 'failed' && !sameFailure(f, before.get(name)))
       return `unit ${name} failed on ${await machines.legend(f.machineId, false)}: ${failureText(f)}`;
     if (u.phase !== 'waiting' || !u.reason) {
       unplaceableSince.delete(name);
@@ -206,9 +207,9 @@ export function waitForUnitStates(opts: {
 }): Promise<string[]> {
   return waitUntil<Unit>({
     gaveUp:
-      opts.target === 'launched' && opts.failuresBefore
-        ? startGaveUp(opts.failuresBefore, opts.machines)
-        : undefined,
+      opts.target === 'inactive'
+        ? undefined
+        : startGaveUp(opts.target === 'launched' ? opts.failuresBefore : undefined, opts.machines),
     api: opts.api,
     names: opts.names,
     attempts: opts.attempts,

@@ -24,7 +24,7 @@ import { startHealthServer, storeProbe, type HttpEndpoint } from './health';
 import { cliVersion } from '../cli/version';
 import type { ActivatedSocket } from './sd';
 import { natsSecurity } from './stores';
-import { checkAdvertise, checkApiExposure } from './exposure';
+import { checkAdvertise, checkApiExposure, httpExposureWarning } from './exposure';
 import { lockDirectory } from './dir-lock';
 import { CampaignRetry } from './campaign-retry';
 import { subjects } from '../protocol/subjects';
@@ -109,6 +109,8 @@ export async function startDaemon(
   let hub: LocalHub | undefined;
   const insecure = checkApiExposure(cfg);
   for (const w of insecure) dlog.warn(w);
+  const httpExposed = httpExposureWarning(cfg);
+  if (httpExposed) dlog.warn(httpExposed);
   const store: LogStore = openStore(cfg);
   let engine: Engine | undefined;
   let agent: LocalAgent | undefined;

@@ -93,3 +93,15 @@ export function checkAdvertise(cfg: DaemonConfig, advertise: string): void {
     { details: { field: 'grpc_advertise' } },
   );
 }
+
+/**
+ * The warning for an `http_listen` on a non-loopback address, or undefined. Not refused: a
+ * Prometheus on another host scrapes `/metrics` there. But the endpoint has no authentication,
+ * and besides counters its visualizer (`/ui/`) shows what the API shows a `read-only`
+ * certificate: unit names, states and histories, machines with their IPs and metadata (never
+ * unit files).
+ */
+export function httpExposureWarning(cfg: DaemonConfig): string | undefined {
+  if (!cfg.http_listen || isLoopbackHost(hostOf(cfg.http_listen))) return undefined;
+  return `http_listen ${cfg.http_listen} serves /metrics and the visualizer (/ui/: unit names, states and histories, machines, their IPs and metadata) without authentication to anyone who reaches it; firewall it, or listen on loopback`;
+}

@@ -29,6 +29,8 @@
  * so the agent starts again what should run instead of reporting it failed.
  *
  * systemd's specifiers (%i, %n, %H…) are expanded as systemd does (specifiers.ts).
+ * Targets and slices are active once started (no process); other types than services fail to
+ * start, saying so in their log, rather than be retried for ever.
  * Not modelled: Type= other than simple, Restart=, User=, dependencies, other unit types.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -39,6 +41,7 @@ import type { Driver, DriverOp, DriverOpResult, DriverUnitState } from './driver
 import { type Logger, silentLogger } from '../runtime';
 import { ErrorCode, FlotillaError } from '../errors';
 import { serviceSpec } from './unit-file';
+import { isValidUnitName, unitType } from '../unit';
 
 export interface ProcessDriverOptions {
   /** Where unit files, pidfiles, state and logs live (created if missing). */
@@ -105,6 +108,12 @@ const KEEPER = [
 ].join('\n');
 const SETSID = ['/usr/bin/setsid', '/bin/setsid'].find((p) => fs.existsSync(p));
 
+/** A time as `systemctl status` prints it, in UTC: `Sun 2026-12-06 22:01:16 UTC`. */
+export function systemdTime(d: Date): string {
+  const day = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'][d.getUTCDay()];
+  return `${day} ${d.toISOString().slice(0, 10)} ${d.toISOString().slice(11, 19)} UTC`;
+}
+
 /** systemd's Result and status for a wait status as `sh` reports it (128+N: signal N). */
 function resultOfStatus(status: number, ignoreFailure: boolean): [string, string, string] {
   if (status === 0 || (ignoreFailure && status <= 128)) return ['inactive', 'dead', 'success'];
@@ -125,7 +134,11 @@ function executable(file: string, env: NodeJS.ProcessEnv): boolean {
   if (file.includes('/')) return can(file);
   return (env.PATH ?? '/usr/bin:/bin').split(':').some((d) => d !== '' && can(path.join(d, file)));
 }
-const UNIT_NAME = /^[A-Za-z0-9:_.\\@-]+\.(service|socket|timer|target|path|mount|slice)$/;
+/**
+ * Types without a process of their own: started, they are simply active, as systemd has them
+ * (`active (active)`) once their dependencies, which this driver does not model, are.
+ */
+const GROUPING_TYPES = new Set(['target', 'slice']);
 
 const errMsg = (err: unknown) => (err instanceof Error ? err.message : String(err));
 
@@ -208,7 +221,7 @@ export class ProcessDriver implements Driver {
   async open(): Promise<void> {
     fs.mkdirSync(this.dir, { recursive: true });
     for (const name of fs.readdirSync(this.dir).sort()) {
-      if (SIDE_FILES.test(name) || !UNIT_NAME.test(name)) continue;
+      if (SIDE_FILES.test(name) || !isValidUnitName(name)) continue;
       this.units.set(name, this.readUnit(name));
     }
     this.opened = true;
@@ -384,7 +397,7 @@ export class ProcessDriver implements Driver {
   }
 
   private async applyOne(op: DriverOp): Promise<void> {
-    if (!UNIT_NAME.test(op.unit))
+    if (!isValidUnitName(op.unit))
       throw new FlotillaError(
         ErrorCode.UnitNameInvalid,
         `invalid unit name ${JSON.stringify(op.unit)}`,
@@ -436,6 +449,21 @@ export class ProcessDriver implements Driver {
     const u = this.units.get(unit);
     if (!u) throw new FlotillaError(ErrorCode.UnitNotFound, `Unit ${unit} not loaded.`);
     if (u.pid !== undefined) return; // already running
+    const type = unitType(unit);
+    if (GROUPING_TYPES.has(type)) {
+      if (u.active !== 'active') this.set(unit, u, 'active', 'active');
+      return;
+    }
+    if (type !== 'service') {
+      // What this driver can never run fails once, saying why, instead of an operation the
+      // agent would retry for ever.
+      this.appendLog(
+        unit,
+        `flotilla: ${unit}: the process driver runs services, targets and slices, not ${type} units (--driver systemd runs them)`,
+      );
+      this.set(unit, u, 'failed', 'failed', 'resources');
+      return;
+    }
     const spec = serviceSpec(unit, fs.readFileSync(this.file(unit), 'utf8'));
     let cwd = spec.workingDirectory;
     if (cwd === '~') cwd = os.homedir();
@@ -599,6 +627,7 @@ export class ProcessDriver implements Driver {
 
   private async stop(unit: string): Promise<void> {
     const u = this.units.get(unit);
+    if (u && u.pid === undefined && u.active === 'active') this.set(unit, u, 'inactive', 'dead');
     if (!u || u.pid === undefined) return;
     const pid = u.pid;
     u.stopping = true;
@@ -662,7 +691,7 @@ export class ProcessDriver implements Driver {
     const lines = [
       `● ${unit} - ${description}`,
       `     Loaded: loaded (${this.file(unit)}; static)`,
-      `     Active: ${u.active} (${detail}) since ${since.toUTCString()}; ${ago}s ago`,
+      `     Active: ${u.active} (${detail}) since ${systemdTime(since)}; ${ago}s ago`,
     ];
     if (u.pid !== undefined) {
       let comm = '';

@@ -59,6 +59,9 @@ import {
 import type { TargetState } from '../unit/types';
 import { TARGET_STATES } from '../unit/types';
 import type { Engine } from './engine';
+
+/** How often a journal follow checks that the unit's machine is alive and this daemon leads. */
+const FOLLOW_CHECK_MS = 1000;
 import { requestAgent } from './agent-subjects';
 import type { EngineOptions } from './types';
 import { encodePageInSlices, writeItem } from './listing';
@@ -420,9 +423,19 @@ export class EngineApi implements ClusterApi {
     const inbox = `${this.subj.journalInbox(machine)}.${randomUUID().replace(/-/g, '')}`;
     const queue: string[] = [];
     let wake: (() => void) | undefined;
+    // Why the stream ends although nobody asked it to: the agent stopped following, its machine
+    // was lost (kill -9 says nothing: only the missing heartbeats do), this leader stepped down.
+    let ended: FlotillaError | undefined;
+    const end = (e: FlotillaError | undefined): void => {
+      if (e === undefined || ended !== undefined) return;
+      ended = e;
+      wake?.();
+    };
     const sub = this.bus.subscribe(inbox, (m) => {
       try {
-        queue.push(decodeJournalLines(m.data).text);
+        const lines = decodeJournalLines(m.data);
+        if (lines.text !== '') queue.push(lines.text);
+        if (lines.end === true) end(this.followStopped(machine, req.name));
         wake?.();
       } catch {
         // A malformed chunk is dropped; the stream goes on.
@@ -434,6 +447,7 @@ export class EngineApi implements ClusterApi {
       () => this.bus.publish(`${inbox}.alive`, encode({ v: PROTOCOL_VERSION })),
       JOURNAL_FOLLOW_IDLE_MS / 3,
     );
+    const watch = setInterval(() => end(this.followLost(machine)), FOLLOW_CHECK_MS);
     try {
       await this.agentRpc(machine, {
         v: PROTOCOL_VERSION,
@@ -446,11 +460,13 @@ export class EngineApi implements ClusterApi {
       while (!signal.aborted) {
         while (queue.length > 0) yield { text: queue.shift()! };
         if (signal.aborted) break;
+        if (ended) throw ended;
         await new Promise<void>((r) => (wake = r));
         wake = undefined;
       }
     } finally {
       clearInterval(alive);
+      clearInterval(watch);
       signal.removeEventListener('abort', onAbort);
       sub.unsubscribe();
       this.bus.publish(`${inbox}.stop`, encode({ v: PROTOCOL_VERSION }));
@@ -458,6 +474,35 @@ export class EngineApi implements ClusterApi {
   }
 
   // ---------------------------------------------------------------- helpers
+
+  /** Why a journal follow of `machine` cannot go on, if it cannot. */
+  private followLost(machine: string): FlotillaError | undefined {
+    if (this.engine.isStopped) {
+      return new FlotillaError(
+        ErrorCode.NotLeader,
+        'the leader stepped down; follow the journal again to follow it through the new one',
+        { retryable: true },
+      );
+    }
+    if (this.engine.state.machines.get(machine)?.presence === 'alive') return undefined;
+    return new FlotillaError(
+      ErrorCode.AgentUnavailable,
+      `machine ${machine} was lost: its agent no longer answers`,
+      { retryable: true, details: { machine } },
+    );
+  }
+
+  /** The agent ended a follow by itself (it is shutting down, or its journal failed). */
+  private followStopped(machine: string, unit: string): FlotillaError {
+    return (
+      this.followLost(machine) ??
+      new FlotillaError(
+        ErrorCode.AgentUnavailable,
+        `the agent on machine ${machine} stopped following the journal of ${clip(unit)}`,
+        { retryable: true, details: { machine, unit } },
+      )
+    );
+  }
 
   private machineFor(name: string, requested: string): string {
     const u = this.engine.state.units.get(name);

@@ -26,8 +26,6 @@ const stepper = pureStepper(engineUnitMachine, {
   lost: false,
   observed: 'none',
 });
-/** The same stepper, for the visualizer's read-only memo (src/viz/phases.ts). */
-export const lifecycleStepper = stepper;
 
 const RUNNING = new Set(['active', 'reloading', 'deactivating']);
 
@@ -144,68 +142,93 @@ export function lifecycleFromRecord(state: ClusterState, u: UnitRecord): UnitLif
  * engine's effects a few milliseconds at a time, or by whoever reads the lifecycle first.
  */
 export function lifecycleOf(state: ClusterState, u: UnitRecord): UnitLifecycle {
-  const q = u.lifecycleQueue;
-  if (!q) return (u.lifecycle ??= lifecycleFromRecord(state, u));
+  if (!u.lifecycleQueue) return (u.lifecycle ??= lifecycleFromRecord(state, u));
+  u.lifecycle = asUnit(pendingNode(state, u).snap, u.name);
   u.lifecycleQueue = undefined;
-  const l = q.init ? stepper.initial(q.init) : (u.lifecycle ?? lifecycleFromRecord(state, u));
-  u.lifecycle = stepAll(l, q.events);
   return u.lifecycle;
 }
 
 /**
- * Where a step leads: the next state and context (`key`), and a snapshot in that state (of
- * whichever unit took the step first: `template`).
+ * Where a unit's lifecycle is once the events queued for it are stepped — its lifecycle as last
+ * stepped (or made from its input), then the queue — without changing the record: what a reader
+ * that must not step the engine's lifecycles (the visualizer, on the live leader) uses.
  */
-interface Step {
-  key: string;
-  template: UnitLifecycle;
+export function pendingNode(state: ClusterState, u: UnitRecord): LifecycleNode {
+  const q = u.lifecycleQueue;
+  let n = q?.init
+    ? initialNode(q.init)
+    : u.lifecycle
+      ? lifecycleNode(u.lifecycle)
+      : initialNode(inputFromRecord(state, u));
+  if (q) for (const e of q.events) n = stepNode(n, e);
+  return n;
 }
 
 /**
- * Steps already taken, by state, context (without the unit's name) and event. A step depends
- * on nothing else (the machine is pure), and units go through the same few hundred steps over
- * and over: replaying a long log (or a burst) steps XState once per distinct step, not once per
- * event — 1,000,000 events, 10,000 units: ~6 s of transitions became a map lookup each.
+ * One (state, context without the unit's name) pair of the engine-unit machine, and the steps
+ * taken from it. A step depends on nothing else (the machine is pure and never reads the name),
+ * and units go through the same few dozen pairs over and over: replaying a long log, a burst,
+ * or counting 100,000 units for the visualizer steps XState once per distinct step, then looks
+ * it up (1,000,000 events, 10,000 units: ~6 s of transitions became a map lookup each). The
+ * graph is bounded by the machine: its states × the context's few values × the events' few
+ * values.
  */
-const steps = new Map<string, Step>();
-const MAX_STEPS = 10_000;
+export interface LifecycleNode {
+  /** A snapshot in this pair (of whichever unit reached it first: its name is another's). */
+  readonly snap: UnitLifecycle;
+  /** Event (as JSON) → the pair it leads to. */
+  readonly next: Map<string, LifecycleNode>;
+}
 
-/** What a lifecycle's next step depends on: its state and its context without the name. */
-function stateKey(l: UnitLifecycle): string {
-  const c = l.context;
-  return JSON.stringify([l.value, l.status, c.target, c.global, c.placed, c.lost, c.observed]);
+const nodes = new Map<string, LifecycleNode>();
+const initials = new Map<string, LifecycleNode>();
+/** Snapshots already placed (stepped here, or by anyone) → their node, without re-keying. */
+const bySnapshot = new WeakMap<UnitLifecycle, LifecycleNode>();
+
+/** The node of a snapshot: its state and its context without the name. */
+export function lifecycleNode(l: UnitLifecycle): LifecycleNode {
+  const known = bySnapshot.get(l);
+  if (known) return known;
+  const key = JSON.stringify([l.status, l.value, { ...l.context, name: '' }]);
+  let n = nodes.get(key);
+  if (!n) nodes.set(key, (n = { snap: l, next: new Map() }));
+  bySnapshot.set(l, n);
+  return n;
+}
+
+/** The node a new lifecycle with `input` starts in. */
+export function initialNode(input: EngineUnitInput): LifecycleNode {
+  const key = JSON.stringify({ ...input, name: '' });
+  let n = initials.get(key);
+  if (!n) initials.set(key, (n = lifecycleNode(stepper.initial(input))));
+  return n;
+}
+
+/** The node `e` leads to from `n` (stepped by XState the first time only). */
+export function stepNode(n: LifecycleNode, e: EngineUnitEvent): LifecycleNode {
+  const k = JSON.stringify(e);
+  let m = n.next.get(k);
+  if (!m) n.next.set(k, (m = lifecycleNode(stepper.step(n.snap, e))));
+  return m;
 }
 
 /** `template`'s state and context as unit `name`'s lifecycle. */
 function asUnit(template: UnitLifecycle, name: string): UnitLifecycle {
   if (template.context.name === name) return template;
-  return engineUnitMachine.resolveState({
+  const l = engineUnitMachine.resolveState({
     value: template.value,
     context: { ...template.context, name },
   }) as UnitLifecycle;
+  bySnapshot.set(l, lifecycleNode(template));
+  return l;
 }
 
 /** `l` stepped through `events`, as `stepper.step` one by one would (a property test checks). */
 export function stepAll(l: UnitLifecycle, events: readonly EngineUnitEvent[]): UnitLifecycle {
-  const name = l.context.name;
-  let snap: UnitLifecycle | undefined = l;
-  let key = stateKey(l);
-  let template = l;
-  for (const e of events) {
-    const k = key + JSON.stringify(e);
-    let s = steps.get(k);
-    if (s) snap = undefined;
-    else {
-      const next = stepper.step(snap ?? asUnit(template, name), e);
-      s = { key: stateKey(next), template: next };
-      if (steps.size >= MAX_STEPS) steps.clear();
-      steps.set(k, s);
-      snap = next;
-    }
-    key = s.key;
-    template = s.template;
-  }
-  return snap ?? asUnit(template, name);
+  if (events.length === 0) return l;
+  let n = lifecycleNode(l);
+  for (const e of events) n = stepNode(n, e);
+  return asUnit(n.snap, l.context.name);
 }
 
 /** What the fold knew of a unit before it applied an event about it. */

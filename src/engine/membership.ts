@@ -5,6 +5,7 @@ import type { EventBody } from '../events/types';
 import { machineJoined, machineLost, withObservations } from '../history/observations';
 import { engineMachineMachine } from '../machines/engine-machine';
 import {
+  checkReplySubject,
   checkSender,
   decodeHeartbeat,
   decodeScheduleRequest,
@@ -199,6 +200,8 @@ export class Membership implements MembershipEffects {
         bus.subscribe(subject, (m) =>
           this.guard('schedule request', () => {
             const req = checkSender(m.subject, decodeScheduleRequest(m.data));
+            // The answer goes out with this leader's rights: only to the requester's inbox.
+            checkReplySubject(m.reply, s.inbox, req.machine);
             if (m.respond) this.onScheduleGet(req, m.respond);
           }),
         ),

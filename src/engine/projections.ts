@@ -181,7 +181,14 @@ export class Projections {
   plan(): { bodies: EventBody[]; decisions: Decision[] } {
     const decisions = this.scheduler.plan();
     if (decisions.length > 0) this.inFlight = { decisions };
-    const waits = unplaceableEvents(this.ctx.state, this.scheduler.takeWaits());
+    // Units this plan takes off their machine (machine lost, replaced, conflict) are still
+    // placed in the folded state until its events commit; their wait reason is news too.
+    const leaving = new Set<string>();
+    for (const d of decisions) {
+      if (d.kind === 'unschedule') leaving.add(d.unit);
+      else leaving.delete(d.unit);
+    }
+    const waits = unplaceableEvents(this.ctx.state, this.scheduler.takeWaits(), leaving);
     const bodies: EventBody[] = decisions.map((d) =>
       d.kind === 'schedule'
         ? { type: 'UnitScheduled', unit: d.unit, machine: d.machine, reason: d.reason }

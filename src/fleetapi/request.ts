@@ -2,9 +2,16 @@ import type http from 'node:http';
 import { clip, ErrorCode } from '../errors';
 import type { UnitOption } from '../gen/flotilla/v1/flotilla';
 import { fleetError } from './errors';
+import { jsonNestsDeeper, MAX_JSON_DEPTH } from '../json-depth';
 
-/** The largest request body read (a unit's options, a metadata patch): the gRPC API's limit. */
-export const MAX_BODY_BYTES = 64 * 1024 * 1024;
+/**
+ * The largest request body read. A body holds one unit (at most `max_unit_bytes`, itself at most
+ * 100 KiB, written out) or a metadata patch; its JSON is at most some ten times the unit file
+ * even with one-character options, so 4 MiB refuses nothing valid, and bounds what one request
+ * costs (a 50 MB body took seconds and hundreds of MB to read and parse before its unit was
+ * refused as too large).
+ */
+export const MAX_BODY_BYTES = 4 * 1024 * 1024;
 
 /** Reads the whole body; 413 beyond `max` bytes. */
 export async function readBody(req: http.IncomingMessage, max = MAX_BODY_BYTES): Promise<string> {
@@ -13,7 +20,11 @@ export async function readBody(req: http.IncomingMessage, max = MAX_BODY_BYTES):
   for await (const chunk of req as AsyncIterable<Buffer>) {
     size += chunk.length;
     if (size > max) {
-      throw fleetError(413, ErrorCode.PayloadTooLarge, `request body is larger than ${max} bytes`);
+      throw fleetError(
+        413,
+        ErrorCode.PayloadTooLarge,
+        `request body is larger than ${max} bytes (a unit file may be at most max_unit_bytes)`,
+      );
     }
     chunks.push(chunk);
   }
@@ -48,6 +59,7 @@ function undecodable(why: string): Error {
 }
 
 function parseJson(text: string): unknown {
+  if (jsonNestsDeeper(text)) throw undecodable(`JSON nested deeper than ${MAX_JSON_DEPTH} levels`);
   try {
     return JSON.parse(text);
   } catch (err) {
@@ -71,7 +83,9 @@ function lowerKeys(v: unknown, what: string): Record<string, unknown> {
   if (v === null || typeof v !== 'object' || Array.isArray(v)) {
     throw undecodable(`${what} must be a JSON object`);
   }
-  const out: Record<string, unknown> = {};
+  // No prototype: a key "__proto__" is a key like any other (ignored), not the object's
+  // prototype, from which `options` would otherwise be read.
+  const out = Object.create(null) as Record<string, unknown>;
   for (const [k, x] of Object.entries(v as Record<string, unknown>)) out[k.toLowerCase()] = x;
   return out;
 }

@@ -104,13 +104,15 @@ export function machineLost(machine: string, reason: string): EventBody[] {
 export function unplaceableEvents(
   state: ClusterState,
   waits: Iterable<{ unit: string; reason: string }>,
+  leaving: ReadonlySet<string> = new Set(),
 ): EventBody[] {
   const out: EventBody[] = [];
   const seen = new Map<string, string>();
   for (const w of waits) seen.set(w.unit, w.reason);
   for (const [unit, reason] of seen) {
     const u = state.units.get(unit);
-    if (u && u.machine === undefined && u.target !== 'inactive' && u.why !== reason)
+    const unplaced = u?.machine === undefined || leaving.has(unit);
+    if (u && unplaced && u.target !== 'inactive' && u.why !== reason)
       out.push({ type: 'UnitUnplaceable', unit, reason });
   }
   return out;

@@ -1,7 +1,7 @@
 import { ErrorCode, FlotillaError } from '../errors';
 import type { FlotillaEvent } from '../events/types';
 import { applyEvent } from '../engine/fold';
-import { lifecycleOf, phaseName } from '../engine/lifecycle';
+import { lifecycleOf, phaseName, type UnitLifecycle } from '../engine/lifecycle';
 import { decodeState, encodeState, toSnapshotDoc } from '../engine/snapshot';
 import type { ClusterState, UnitRecord } from '../engine/state';
 import { emptyState } from '../engine/state';
@@ -74,15 +74,32 @@ export function stateAt(r: Restored, until = Infinity): ClusterState {
 /** Events about a unit, or about a machine it was on when the event happened. */
 export interface TimelineEntry {
   event: FlotillaEvent;
-  /** The unit's lifecycle state after the event. */
+  /** The unit's lifecycle state after the event ('destroyed' once it is gone). */
   phase: string;
+  /** The unit's lifecycle before and after the event (undefined: it did not exist). */
+  before?: UnitLifecycle;
+  after?: UnitLifecycle;
 }
+
+/**
+ * Machine events: every one is folded (a machine's presence decides whether its reports count
+ * for the unit); those of the machine the unit is on are in its timeline. The transient ones
+ * (joined, lost) are in the live leader's history only; the durable log has up and down.
+ */
+const MACHINE_EVENTS = new Set<FlotillaEvent['type']>([
+  'MachineUp',
+  'MachineDown',
+  'MachineJoined',
+  'MachineLost',
+  'MachineMetadataSet',
+]);
 
 /**
  * One unit's whole timeline: every event about it (requests, placements with reasons, what its
  * agents observed with results and exit statuses, the scheduler's reasons) and the machine
  * events of the machine it was on, each with the lifecycle state it led to. Only the unit's
- * own events are folded (its lifecycle depends on nothing else), so this is fast on a long log.
+ * own events and machines' events are folded (its lifecycle depends on nothing else), so this
+ * is fast on a long log. `flotilla replay --unit` and the visualizer's timeline both show this.
  */
 export function unitTimeline(
   r: Restored,
@@ -92,23 +109,26 @@ export function unitTimeline(
   const { state, from } = base(r, until);
   // Only the unit's record is needed: drop the others so their lifecycles are never made.
   for (const name of [...state.units.keys()]) if (name !== unit) state.units.delete(name);
+  const lifecycle = (): UnitLifecycle | undefined => {
+    const u = state.units.get(unit);
+    return u && lifecycleOf(state, u);
+  };
   const entries: TimelineEntry[] = [];
   for (const e of r.tail) {
     if (e.index > until) break;
     if (e.index <= from) continue;
     const about = 'unit' in e && e.unit === unit;
-    const onItsMachine =
-      !('unit' in e) &&
-      'machine' in e &&
-      (e.type === 'MachineUp' || e.type === 'MachineDown' || e.type === 'MachineMetadataSet') &&
-      state.units.get(unit)?.machine === e.machine;
-    if (!about && !onItsMachine) {
+    const machineEvent = !('unit' in e) && 'machine' in e && MACHINE_EVENTS.has(e.type);
+    if (!about && !machineEvent) {
       state.index = e.index;
       continue;
     }
+    const onItsMachine = machineEvent && state.units.get(unit)?.machine === e.machine;
+    const before = about || onItsMachine ? lifecycle() : undefined;
     applyEvent(state, e);
-    const u = state.units.get(unit);
-    entries.push({ event: e, phase: u ? phaseName(lifecycleOf(state, u)) : 'destroyed' });
+    if (!about && !onItsMachine) continue;
+    const after = lifecycle();
+    entries.push({ event: e, phase: after ? phaseName(after) : 'destroyed', before, after });
   }
   return { entries, record: state.units.get(unit), state };
 }

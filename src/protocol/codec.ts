@@ -1,4 +1,5 @@
 import { clip, ErrorCode, FlotillaError } from '../errors';
+import { jsonNestsDeeper, MAX_JSON_DEPTH } from '../json-depth';
 import type {
   AgentRpcReply,
   AgentRpcRequest,
@@ -64,8 +65,11 @@ const isReportedUnit = (x: unknown): x is ReportedUnit =>
 
 function decodeWith<T>(data: Uint8Array, what: string, check: Check<T>): T {
   let x: unknown;
+  const text = dec.decode(data);
+  if (jsonNestsDeeper(text))
+    throw new ProtocolError(`${what}: nested deeper than ${MAX_JSON_DEPTH} levels`);
   try {
-    x = JSON.parse(dec.decode(data));
+    x = JSON.parse(text);
   } catch (err) {
     throw new ProtocolError(`${what}: not JSON (${clip((err as Error).message, 200)})`);
   }
@@ -140,7 +144,8 @@ export const decodeResyncRequest = (d: Uint8Array): ResyncRequest =>
   decodeWith<ResyncRequest>(
     d,
     'resync request',
-    (x): x is Record<string, unknown> & ResyncRequest => isNum(x.epoch),
+    // No `kind`: a full schedule (`kind: 'full'`, with an epoch) is not a resync request.
+    (x): x is Record<string, unknown> & ResyncRequest => isNum(x.epoch) && x.kind === undefined,
   );
 
 export const decodeAgentRpcRequest = (d: Uint8Array): AgentRpcRequest =>
@@ -166,6 +171,9 @@ export const decodeAgentRpcReply = (d: Uint8Array): AgentRpcReply =>
   );
 
 export const decodeJournalLines = (d: Uint8Array): JournalLines =>
-  decodeWith<JournalLines>(d, 'journal lines', (x): x is Record<string, unknown> & JournalLines =>
-    isStr(x.text),
+  decodeWith<JournalLines>(
+    d,
+    'journal lines',
+    (x): x is Record<string, unknown> & JournalLines =>
+      isStr(x.text) && (x.end === undefined || typeof x.end === 'boolean'),
   );

@@ -3,4 +3,4 @@ export * from './codec';
 export { subjects } from './subjects';
 export type { Subjects } from './subjects';
 export { machineOfSubject, isSubjectToken } from './subjects';
-export { checkSender, senderOfSubject } from './sender';
+export { checkReplySubject, checkSender, senderOfSubject } from './sender';

@@ -120,6 +120,12 @@ export const JOURNAL_FOLLOW_IDLE_MS = 15_000;
 export interface JournalLines {
   v: number;
   text: string;
+  /**
+   * The last message of a follow the agent ended by itself (it is draining, or the journal
+   * failed; not after `<inbox>.stop`). Optional: an older agent ends silently, and its
+   * requester then notices only the machine's loss.
+   */
+  end?: boolean;
 }
 
 export interface AgentRpcReply {

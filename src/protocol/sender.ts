@@ -30,3 +30,27 @@ export function checkSender<T extends { machine: string }>(subject: string, msg:
     );
   return msg;
 }
+
+/**
+ * Returns when `reply`, the reply subject a request to the leader carries, is an inbox the
+ * requesting machine may read: under `_INBOX.`, and when under this cluster's per-machine
+ * inboxes (`_INBOX.<cluster>.<machine>.`, what flotillad uses), under `machine`'s own. The
+ * leader answers with its own rights, which include publishing schedules and resyncs: without
+ * this check an agent could name `agents.resync.<leader>` or another agent's schedule subject as
+ * its reply subject and have the leader publish there for it (every agent resynced on one
+ * agent's request). Absent (no NATS, or a plain publish): nothing to check.
+ */
+export function checkReplySubject(
+  reply: string | undefined,
+  inboxOf: (machine: string) => string,
+  machine: string,
+): void {
+  if (reply === undefined) return;
+  const ok = reply.startsWith(inboxOf(''))
+    ? reply.startsWith(`${inboxOf(machine)}.`)
+    : reply.startsWith('_INBOX.');
+  if (!ok)
+    throw new ProtocolError(
+      `request of machine ${machine.slice(0, 64)} asks for its reply on ${JSON.stringify(reply.slice(0, 120))}, not on an inbox of its own`,
+    );
+}

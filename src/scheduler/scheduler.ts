@@ -460,8 +460,12 @@ export class Scheduler extends SchedulerWaits {
       }
       this.unschedule(u, v.reason);
     }
-    if (!wantsPlacement(u)) this.unwait(u);
-    else if (!settled) this.tryPlace(u);
+    if (!wantsPlacement(u)) {
+      this.unwait(u);
+      // Its wait, if it had one, is over: should it wait again for the same reason (loaded
+      // again), that reason is news again (takeWaits) rather than taken as already reported.
+      if (u.target === 'inactive' && u.machine === undefined) u.note = 'target state inactive';
+    } else if (!settled) this.tryPlace(u);
     else {
       this.wait(
         u,

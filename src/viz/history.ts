@@ -77,6 +77,14 @@ export class History {
     }
   }
 
+  /** The history as a store holds it: its snapshot (when it starts from one) and its events. */
+  restored(): Restored {
+    const snapshot = this.baseData
+      ? { index: this.base, epoch: 0, data: this.baseData }
+      : undefined;
+    return { snapshot, tail: this.events };
+  }
+
   get first(): number {
     return this.base;
   }

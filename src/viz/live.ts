@@ -20,12 +20,15 @@ export class LiveStates {
   /** Bumped by every event: the stream sends only when it moved. */
   version = 0;
   private lastTime = Date.now();
+  /** When the newest event was handed over: committed by the store and folded (this clock). */
+  private committedAt = Date.now();
   private readonly listeners = new Set<() => void>();
 
   constructor(readonly engine: Engine) {
     const w = engine.watch(0, (e: FlotillaEvent) => {
       this.version++;
       this.lastTime = e.time;
+      this.committedAt = Date.now();
       if ('unit' in e) this.dirty.add(e.unit);
       for (const l of this.listeners) l();
     });
@@ -75,6 +78,7 @@ export class LiveStates {
     return {
       state: engine.state,
       time: this.lastTime,
+      committedAt: this.committedAt,
       unitPhase: (name) => this.phases.get(name),
       unitTotals: () => Object.fromEntries(this.totals),
       machinePhase: (id) =>

@@ -3,10 +3,11 @@ import type http from 'node:http';
 import path from 'node:path';
 import { ErrorCode, FlotillaError, isFlotillaError } from '../errors';
 import type { VizBackend } from './backend';
+import { chartOfRoute, chartPageHtml, type MachinesFile } from './chart-svg';
 import type { History } from './history';
 import { VIZ_MACHINES, vizGraphs } from './machines';
-import type { ClusterView, VizFilter } from './views';
-import type { Counts } from './views';
+import type { ClusterView, Range, VizFilter } from './views';
+import type { Counts, CountsReply } from './views';
 import {
   countStates,
   foldedView,
@@ -21,7 +22,7 @@ import {
  * The stream sends at most this often (a burst of events becomes one update): a change is sent
  * at once when the last update is older than this, else when it is this old.
  */
-export const STREAM_INTERVAL_MS = 250;
+export const STREAM_INTERVAL_MS = 100;
 /** While changes keep coming, the engine is checked for a new leader this often too. */
 const RECHECK_MS = 1000;
 const KEEPALIVE_MS = 15_000;
@@ -84,24 +85,88 @@ export class VizServer {
       this.api(url, req, res).catch((err: unknown) => this.fail(res, err));
       return true;
     }
-    this.asset(url.pathname.slice('/ui/'.length), res);
+    this.asset(url, res);
     return true;
   }
 
-  private asset(rel: string, res: http.ServerResponse): void {
+  private asset(url: URL, res: http.ServerResponse): void {
+    const rel = url.pathname.slice('/ui/'.length);
     // Client-side routes (/ui/units/NAME …) get the page; only assets/ names files.
-    const file = rel.startsWith('assets/')
-      ? path.join(this.dir, rel)
-      : path.join(this.dir, 'index.html');
+    if (!rel.startsWith('assets/')) {
+      this.page(url, res).catch((err: unknown) => this.fail(res, err));
+      return;
+    }
+    const file = path.join(this.dir, rel);
     if (!file.startsWith(this.dir + path.sep) || !fs.existsSync(file)) {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
       return;
     }
     res.writeHead(200, {
       'content-type': TYPES[path.extname(file)] ?? 'application/octet-stream',
-      'cache-control': rel.startsWith('assets/') ? 'max-age=3600' : 'no-cache',
+      'cache-control': 'max-age=3600',
     });
     fs.createReadStream(file).pipe(res);
+  }
+
+  /**
+   * The page. A chart's URL gets the chart drawn in it, with the counts of its point and filter
+   * (and those counts for the script, which does not ask for them again): the browser shows it
+   * once the HTML is parsed. Other views, and a past point on the live leader (whose history is
+   * read on the first such request), are drawn by the script.
+   */
+  private async page(url: URL, res: http.ServerResponse): Promise<void> {
+    const shell = this.shell();
+    if (!shell) {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
+      return;
+    }
+    let body = shell.html;
+    const chart = chartOfRoute(url.pathname.slice('/ui/'.length));
+    const q = url.searchParams;
+    if (chart && shell.machines && !(q.get('at') && this.backend.live)) {
+      const drawn = await this.countsReply(q).then(
+        (reply) => ({
+          reply,
+          html: chartPageHtml(
+            shell.machines!,
+            chart,
+            url.search,
+            reply.counts,
+            reply.compare?.counts,
+          ),
+        }),
+        () => undefined, // the script shows the error
+      );
+      if (drawn) {
+        const boot = JSON.stringify({ search: url.search, counts: drawn.reply }).replace(
+          /</g,
+          '\\u003c',
+        );
+        body = body.replace(
+          '<div id="app"></div>',
+          `<div id="app">${drawn.html}</div><script id="boot" type="application/json">${boot}</script>`,
+        );
+      }
+    }
+    res.writeHead(200, { 'content-type': TYPES['.html'], 'cache-control': 'no-cache' });
+    res.end(body);
+  }
+
+  private shellCache?: { html: string; machines?: MachinesFile };
+
+  /** index.html and the machines' layouts (assets/machines.json), read once. */
+  private shell(): { html: string; machines?: MachinesFile } | undefined {
+    if (this.shellCache) return this.shellCache;
+    const index = path.join(this.dir, 'index.html');
+    if (!fs.existsSync(index)) return undefined;
+    const layouts = path.join(this.dir, 'assets', 'machines.json');
+    this.shellCache = {
+      html: fs.readFileSync(index, 'utf8'),
+      machines: fs.existsSync(layouts)
+        ? (JSON.parse(fs.readFileSync(layouts, 'utf8')) as MachinesFile)
+        : undefined,
+    };
+    return this.shellCache;
   }
 
   private async api(url: URL, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
@@ -120,29 +185,10 @@ export class VizServer {
     if (route === 'stream') return this.stream(req, res, parseFilter(q));
     if (route === 'stats')
       return this.json(res, { clients: this.clients.size, ...this.streamStats });
+    if (route === 'counts') return this.json(res, await this.countsReply(q));
     const filter = parseFilter(q);
-    // A scrubber move asks for the chart's counts at a past point: read from the counts the
-    // history wrote down, with no state folded again (filters need the state).
-    const at = q.get('at');
-    if (route === 'counts' && at && isEmptyFilter(filter)) {
-      const history = await this.backend.history();
-      const index = this.indexAt(history, at);
-      return this.json(res, {
-        index,
-        time: history.timeAt(index),
-        live: false,
-        counts: history.countsAt(index),
-        compare: await this.compared(q.get('compare'), filter),
-        range: rangeOf(history),
-      });
-    }
-    const { view, index, history } = await this.viewAt(at);
-    const point = { index, time: view.time, live: this.backend.live && at === null };
-    if (route === 'counts') {
-      const counts = countStates(view, filter);
-      const compare = await this.compared(q.get('compare'), filter);
-      return this.json(res, { ...point, counts, compare, range: history && rangeOf(history) });
-    }
+    const { view, index, history } = await this.viewAt(q.get('at'));
+    const point = { index, time: view.time, live: this.backend.live && q.get('at') === null };
     if (route === 'units') {
       const page = unitsIn(view, filter, {
         state: q.get('state') ?? '',
@@ -191,6 +237,31 @@ export class VizServer {
     throw new FlotillaError(ErrorCode.InvalidArgument, `no such API: ${route}`, {
       details: { field: 'path' },
     });
+  }
+
+  /** The chart's counts at the query's point (`at`, `compare`) and filter: GET counts. */
+  async countsReply(q: URLSearchParams): Promise<CountsReply> {
+    const filter = parseFilter(q);
+    // A scrubber move asks for the chart's counts at a past point: read from the counts the
+    // history wrote down, with no state folded again (filters need the state).
+    const at = q.get('at');
+    if (at && isEmptyFilter(filter)) {
+      const history = await this.backend.history();
+      const index = this.indexAt(history, at);
+      return {
+        index,
+        time: history.timeAt(index),
+        live: false,
+        counts: history.countsAt(index),
+        compare: await this.compared(q.get('compare'), filter),
+        range: rangeOf(history),
+      };
+    }
+    const { view, index, history } = await this.viewAt(at);
+    const point = { index, time: view.time, live: this.backend.live && at === null };
+    const counts = countStates(view, filter);
+    const compare = await this.compared(q.get('compare'), filter);
+    return { ...point, counts, compare, range: history && rangeOf(history) };
   }
 
   /** The counts at `at` for the comparison (`compare`), if asked for. */
@@ -307,6 +378,7 @@ export class VizServer {
         data = JSON.stringify({
           index: head.state.index,
           time: head.time,
+          committed: head.committedAt,
           live: true,
           counts: countStates(head, c.filter),
         });
@@ -354,7 +426,7 @@ export class VizServer {
   }
 }
 
-function rangeOf(h: History): { first: number; last: number; firstTime: number; lastTime: number } {
+function rangeOf(h: History): Range {
   return {
     first: h.first,
     last: h.last,

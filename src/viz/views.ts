@@ -1,17 +1,23 @@
 import type { ClusterState, MachineRecord, UnitRecord } from '../engine/state';
-import { emptyState, machineMetadata } from '../engine/state';
-import { applyEvent } from '../engine/fold';
+import { machineMetadata } from '../engine/state';
 import { ErrorCode, FlotillaError } from '../errors';
 import type { FlotillaEvent } from '../events/types';
 import { compileGlob } from '../unit';
 import type { History } from './history';
-import { foldedUnitPhase } from './phases';
+import { foldedUnitPhase, lifecyclePhase } from './phases';
+import type { UnitLifecycle } from '../engine/lifecycle';
+import { unitTimeline as replayTimeline } from '../history/replay';
 
 /** The cluster at one point, with each unit's and machine's state in their machines. */
 export interface ClusterView {
   state: ClusterState;
   /** Time of the last event folded into `state` (ms; 0 when none). */
   time: number;
+  /**
+   * The live leader's clock when the store had committed that event and the engine folded it:
+   * from then on it exists (`time` is stamped earlier, when the leader took the write).
+   */
+  committedAt?: number;
   unitPhase(name: string): string | undefined;
   machinePhase(id: string): string;
   /** Units per state for the whole cluster, when maintained (the live leader). */
@@ -76,6 +82,26 @@ export function unitPredicate(state: ClusterState, f: VizFilter): (u: UnitRecord
 }
 
 export type Counts = Record<string, Record<string, number>>;
+
+/** The retained history's span (the scrubber's range). */
+export interface Range {
+  first: number;
+  last: number;
+  firstTime: number;
+  lastTime: number;
+}
+
+/** GET /ui/api/counts, and each message of the stream. */
+export interface CountsReply {
+  index: number;
+  time: number;
+  live: boolean;
+  /** See ClusterView.committedAt (the live leader's stream only). */
+  committed?: number;
+  counts: Counts;
+  compare?: { index: number; time: number; counts: Counts };
+  range?: Range;
+}
 
 /** How many units are in each engine-unit state and machines in each engine-machine state. */
 export function countStates(view: ClusterView, f: VizFilter): Counts {
@@ -220,53 +246,23 @@ export interface TimelineEntry {
 const META_KEYS = new Set(['index', 'epoch', 'time', 'v', 'type', 'unit', 'options']);
 
 /**
- * Every event of a unit's history, with the state it moved the unit between: events naming the
- * unit, and presence changes of the machine it was placed on at the time.
+ * Every event of a unit's history, with the state it moved the unit between: the timeline
+ * `flotilla replay --unit` shows (src/history/replay.ts), its states named as the chart names
+ * them (a global unit's `global.launched`).
  */
 export function unitTimeline(history: History, name: string, until?: number): TimelineEntry[] {
-  const mini = emptyState();
-  if (history.base > 0) {
-    // The unit as the retained history starts (its earlier events were compacted).
-    const start = history.stateAt(history.base);
-    const u = start.units.get(name);
-    if (u) mini.units.set(name, u);
-    const r = start.reported.get(name);
-    if (r) mini.reported.set(name, r);
-    mini.index = start.index;
-  }
-  let machine: string | undefined;
-  const phase = (): string => {
-    const u = mini.units.get(name);
-    return u ? foldedUnitPhase(mini, u) : '';
-  };
-  const out: TimelineEntry[] = [];
-  for (const e of history.events) {
-    if (until !== undefined && e.index > until) break;
-    const mine = 'unit' in e && e.unit === name;
-    const ofMachine =
-      !mine &&
-      machine !== undefined &&
-      (e.type === 'MachineLost' ||
-        e.type === 'MachineJoined' ||
-        e.type === 'MachineDown' ||
-        e.type === 'MachineUp') &&
-      e.machine === machine;
-    if (!mine && !ofMachine) continue;
-    const from = phase();
-    // Machine events too: a lost machine's reports stop counting for the unit's lifecycle.
-    applyEvent(mini, e);
-    machine = mini.units.get(name)?.machine;
-    out.push({
+  const phase = (l: UnitLifecycle | undefined): string => (l ? lifecyclePhase(l) : '');
+  return replayTimeline(history.restored(), name, until).entries.map(
+    ({ event: e, before, after }) => ({
       index: e.index,
       time: e.time,
       epoch: e.epoch,
       type: e.type,
       details: detailsOf(e),
-      from,
-      to: phase(),
-    });
-  }
-  return out;
+      from: phase(before),
+      to: phase(after),
+    }),
+  );
 }
 
 function detailsOf(e: FlotillaEvent): Record<string, unknown> {

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { HarnessError, HarnessErrorCode } from './errors';
 import { httpGet } from './http';
-import { freePort } from './ports';
+import { addressInUse, onFreshPorts } from './ports';
 import { ManagedServer } from './server';
 
 export interface EtcdOptions {
@@ -48,41 +48,34 @@ async function healthy(clientUrl: string): Promise<boolean> {
  *
  * etcd cannot pick its own ports: it binds port 0 but then advertises `:0` to its cluster and
  * dials itself there (etcd 3.4, checked), and its members must know each other's peer URLs
- * before they start. So the ports are reserved by binding port 0 and releasing it (`freePort`),
- * and the few times another process takes one in between, etcd exits with "address already in
- * use" and the cluster is started again on fresh ports (at most `START_ATTEMPTS` times).
+ * before they start. So the ports are probed free and handed over (`onFreshPorts`), and the few
+ * times another process takes one in between, etcd exits with "address already in use" and the
+ * cluster is started again on fresh ports.
  */
-export async function startEtcdCluster(size: number, opts: EtcdOptions = {}): Promise<EtcdCluster> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await startEtcdClusterOnce(size, opts);
-    } catch (err) {
-      if (attempt >= START_ATTEMPTS || !lostPortRace(err)) throw err;
-    }
-  }
-}
-
-const START_ATTEMPTS = 3;
-
-/** True when etcd failed because a reserved port was taken before it bound it. */
-function lostPortRace(err: unknown): boolean {
-  return (
-    err instanceof HarnessError &&
-    err.code === HarnessErrorCode.ExitedEarly &&
-    /address already in use/i.test(err.message)
+export function startEtcdCluster(size: number, opts: EtcdOptions = {}): Promise<EtcdCluster> {
+  return onFreshPorts(
+    3 * size,
+    (ports) => startEtcdClusterOnce(size, opts, ports),
+    (err) =>
+      err instanceof HarnessError && err.code === HarnessErrorCode.ExitedEarly && addressInUse(err),
   );
 }
 
-async function startEtcdClusterOnce(size: number, opts: EtcdOptions): Promise<EtcdCluster> {
+/** `ports`: three a member (client, peer, metrics). */
+async function startEtcdClusterOnce(
+  size: number,
+  opts: EtcdOptions,
+  ports: number[],
+): Promise<EtcdCluster> {
   const binary = opts.binary ?? process.env.FLOTILLA_ETCD_BIN ?? DEFAULT_BIN;
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'flotilla-etcd-'));
   const specs: { name: string; client: number; peer: number; metrics: number }[] = [];
   for (let i = 0; i < size; i++) {
     specs.push({
       name: `m${i}`,
-      client: await freePort(),
-      peer: await freePort(),
-      metrics: await freePort(),
+      client: ports[3 * i],
+      peer: ports[3 * i + 1],
+      metrics: ports[3 * i + 2],
     });
   }
   const tls = opts.tls;

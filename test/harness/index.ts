@@ -5,5 +5,6 @@ export type { NatsServer, NatsOptions } from './nats';
 export { startSystemd } from './systemd';
 export type { SystemdManager, SystemdOptions } from './systemd';
 export { HarnessError, HarnessErrorCode } from './errors';
-export { freePort } from './ports';
+export { freePort, onFreshPorts, refusingPort } from './ports';
+export type { RefusingPort } from './ports';
 export { cleanupAll } from './registry';

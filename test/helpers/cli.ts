@@ -72,6 +72,43 @@ function cliEnv(opts: RunCliOptions): NodeJS.ProcessEnv {
   return { ...env, ...opts.env };
 }
 
+/**
+ * Waiting for a command's output, in a process or in this one: `wait(re)` resolves once stdout
+ * matches `re` and rejects once the command has `ended()` without; `check()` is called on new
+ * output and when the command ends.
+ */
+function outputWaiters(
+  stdout: () => string,
+  stderr: () => string,
+  ended: () => boolean,
+  endedWord: string,
+): { check(): void; wait(re: RegExp): Promise<void> } {
+  const waiters = new Set<() => void>();
+  return {
+    check: () => {
+      for (const w of waiters) w();
+    },
+    wait: (re) =>
+      new Promise<void>((resolve, reject) => {
+        const check = (): void => {
+          if (re.test(stdout())) {
+            waiters.delete(check);
+            resolve();
+          } else if (ended()) {
+            waiters.delete(check);
+            reject(
+              new Error(
+                `flotilla ${endedWord} before printing ${re}; stdout:\n${stdout()}\nstderr:\n${stderr()}`,
+              ),
+            );
+          }
+        };
+        waiters.add(check);
+        check();
+      }),
+  };
+}
+
 /** A running CLI process, for commands that do not end by themselves (`journal -f`). */
 export interface CliProcess {
   proc: ChildProcess;
@@ -94,10 +131,15 @@ export function spawnCli(args: readonly string[], opts: RunCliOptions = {}): Cli
   });
   let stdout = '';
   let stderr = '';
-  const waiters = new Set<() => void>();
+  const output = outputWaiters(
+    () => stdout,
+    () => stderr,
+    () => proc.exitCode !== null || proc.signalCode !== null,
+    'exited',
+  );
   proc.stdout!.setEncoding('utf8').on('data', (s: string) => {
     stdout += s;
-    for (const w of waiters) w();
+    output.check();
   });
   proc.stderr!.setEncoding('utf8').on('data', (s: string) => (stderr += s));
   const timeoutMs = opts.timeoutMs ?? 60_000;
@@ -110,7 +152,7 @@ export function spawnCli(args: readonly string[], opts: RunCliOptions = {}): Cli
     proc.on('error', reject);
     proc.on('close', (code, signal) => {
       clearTimeout(timer);
-      for (const w of waiters) w();
+      output.check();
       if (timedOut) {
         reject(
           new Error(
@@ -125,24 +167,7 @@ export function spawnCli(args: readonly string[], opts: RunCliOptions = {}): Cli
     stdout: () => stdout,
     stderr: () => stderr,
     result,
-    waitForStdout: (re) =>
-      new Promise<void>((resolve, reject) => {
-        const check = (): void => {
-          if (re.test(stdout)) {
-            waiters.delete(check);
-            resolve();
-          } else if (proc.exitCode !== null || proc.signalCode !== null) {
-            waiters.delete(check);
-            reject(
-              new Error(
-                `flotilla exited before printing ${re}; stdout:\n${stdout}\nstderr:\n${stderr}`,
-              ),
-            );
-          }
-        };
-        waiters.add(check);
-        check();
-      }),
+    waitForStdout: output.wait,
     stop: (signal = 'SIGINT') => {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
       return result;
@@ -224,7 +249,12 @@ export function startCliInProcess(
   let stdout = '';
   let stderr = '';
   let finished = false;
-  const waiters = new Set<() => void>();
+  const output = outputWaiters(
+    () => stdout,
+    () => stderr,
+    () => finished,
+    'ended',
+  );
   const interrupt = new AbortController();
   const env = {
     ...(opts.endpoint !== undefined ? { FLOTILLA_ENDPOINT: opts.endpoint } : {}),
@@ -235,7 +265,7 @@ export function startCliInProcess(
     {
       stdout: (s) => {
         stdout += s;
-        for (const w of waiters) w();
+        output.check();
       },
       stderr: (s) => (stderr += s),
       stderrIsTTY: false,
@@ -245,7 +275,7 @@ export function startCliInProcess(
     { signal: interrupt.signal },
   ).then((code): CliResult => {
     finished = true;
-    for (const w of waiters) w();
+    output.check();
     return { stdout, stderr, code, signal: null };
   });
   return {
@@ -253,24 +283,7 @@ export function startCliInProcess(
     stderr: () => stderr,
     done: () => finished,
     result,
-    waitForStdout: (re) =>
-      new Promise<void>((resolve, reject) => {
-        const check = (): void => {
-          if (re.test(stdout)) {
-            waiters.delete(check);
-            resolve();
-          } else if (finished) {
-            waiters.delete(check);
-            reject(
-              new Error(
-                `flotilla ended before printing ${re}; stdout:\n${stdout}\nstderr:\n${stderr}`,
-              ),
-            );
-          }
-        };
-        waiters.add(check);
-        check();
-      }),
+    waitForStdout: output.wait,
     stop: () => {
       interrupt.abort();
       return result;

@@ -9,7 +9,7 @@ import type { EtcdOptions } from '../harness/etcd';
 import type { NatsOptions } from '../harness/nats';
 import { tcpOpen } from '../harness/ports';
 import { isAlive, killGroup, track, untrack } from '../harness/registry';
-import { announcedPort } from './announced';
+import { announcedPort, type Listener } from './announced';
 import { killUnitProcesses } from './unit-processes';
 
 /** The repository root (works from test/ under ts and from dist/test/ when compiled). */
@@ -25,8 +25,8 @@ export const FLOTILLAD = path.join(repoRoot(), 'dist', 'src', 'daemon', 'main.js
 export interface NodeSpec {
   /** Default: a random 32-hex-digit ID. */
   machineId?: string;
-  /** Default: one the daemon picks (it listens on port 0 and says which). */
-  grpcPort?: number;
+  /** Default info; the daemon announces the ports it picked at info level. */
+  logLevel?: 'debug' | 'info';
   /** Extra flags for this daemon only. */
   flags?: string[];
   metadata?: Record<string, string>;
@@ -63,10 +63,16 @@ export interface LaunchOptions {
   script?: string;
 }
 
+/** How much of a daemon's first output is kept for its port announcements. */
+const HEAD_CHARS = 64 * 1024;
+
 /** One flotillad process of a test cluster. */
 export class DaemonNode {
   proc: ChildProcess | undefined;
+  /** The last 20,000 characters it wrote since its last start. */
   output = '';
+  /** The first lines it wrote since its last start, where it announces its ports. */
+  private head = '';
   private exited: Promise<void> = Promise.resolve();
 
   constructor(
@@ -104,6 +110,7 @@ export class DaemonNode {
   /** Starts the daemon and waits until its gRPC port accepts connections. */
   async start(): Promise<void> {
     this.output = '';
+    this.head = '';
     const [cmd, ...pre] = [...(this.launch.prefix ?? []), process.execPath];
     const proc = spawn(cmd, [...pre, this.launch.script ?? FLOTILLAD, ...this.args], {
       env: this.env,
@@ -113,6 +120,7 @@ export class DaemonNode {
     this.proc = proc;
     const keep = (b: Buffer): void => {
       this.output = (this.output + b.toString()).slice(-20000);
+      if (this.head.length < HEAD_CHARS) this.head += b.toString();
     };
     proc.stdout?.on('data', keep);
     proc.stderr?.on('data', keep);
@@ -130,9 +138,29 @@ export class DaemonNode {
     }
   }
 
+  /**
+   * The port of a listener given with port 0 (`--http-listen 127.0.0.1:0`, the default of
+   * `daemonFlags`; `--fleet-api-listen`), once the running daemon has announced it (it needs
+   * info-level logs); a restart may get another.
+   */
+  async listenerPort(what: Listener, timeoutMs = 20_000): Promise<number> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const port = announcedPort(this.head, what);
+      if (port !== undefined) return port;
+      if (!this.running)
+        throw new Error(
+          `flotillad ${this.index} exited before announcing ${what}:\n${this.output}`,
+        );
+      if (Date.now() > deadline)
+        throw new Error(`flotillad ${this.index} announced no ${what} port:\n${this.output}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
   /** Reads the port a daemon started on port 0 announced, and keeps it for its restarts. */
   private learnPort(): void {
-    const port = announcedPort(this.output, 'API');
+    const port = announcedPort(this.head, 'API');
     if (port === undefined) return;
     const at = this.args.indexOf('--grpc-listen');
     if (at >= 0 && this.args[at + 1] === '127.0.0.1:0') this.args[at + 1] = `127.0.0.1:${port}`;
@@ -171,6 +199,11 @@ export interface TestCluster extends AsyncDisposable {
   readonly clusterName: string;
   /** Endpoints of every daemon, for FLOTILLA_ENDPOINT. */
   endpoints(): string[];
+  /**
+   * Starts one more daemon of this cluster (disposed with it), e.g. one whose flags name a port
+   * an earlier daemon picked.
+   */
+  addNode(spec: NodeSpec): Promise<DaemonNode>;
   dispose(): Promise<void>;
 }
 
@@ -229,71 +262,77 @@ export async function startCluster(opts: ClusterOptions): Promise<TestCluster> {
     await nats.dispose();
     await etcd.dispose();
   };
-  try {
-    for (let i = 0; i < opts.nodes.length; i++) {
-      const spec = opts.nodes[i];
-      const dir = fs.mkdtempSync(path.join(os.tmpdir(), `flotilla-node${i}-`));
-      const machineId = spec.machineId ?? randomBytes(16).toString('hex');
-      const grpcPort = spec.grpcPort ?? 0;
-      const env: NodeJS.ProcessEnv = {
-        PATH: process.env.PATH,
-        FLOTILLA_CONFIG: path.join(dir, 'none.conf'),
-        FLOTILLA_LOG_LEVEL: 'info',
-      };
-      let systemd: SystemdManager | undefined;
-      const driverFlags: string[] = [];
-      if (opts.systemd && !spec.disableAgent) {
-        systemd = await startSystemd();
-        managers.push(systemd);
-        env.DBUS_SESSION_BUS_ADDRESS = systemd.busAddress;
-        env.XDG_RUNTIME_DIR = systemd.env.XDG_RUNTIME_DIR;
-        driverFlags.push(
-          '--driver',
-          'systemd',
-          '--systemd-user',
-          'true',
-          '--units-directory',
-          path.join(dir, 'units'),
-        );
-      } else {
-        const driver = opts.driver ?? 'simulated';
-        driverFlags.push('--driver', driver, '--units-directory', path.join(dir, 'units'));
-      }
-      const metadata = Object.entries(spec.metadata ?? {})
-        .map(([k, v]) => `${k}=${v}`)
-        .join(',');
-      const args = [
-        ...daemonFlags({
-          etcd,
-          nats,
-          cluster: clusterName,
-          machineId,
-          grpcPort,
-          agentTtl: opts.agentTtl ?? '4s',
-          leaseTtl: opts.leaseTtl ?? '3s',
-        }),
-        ...(metadata ? ['--metadata', metadata] : []),
-        ...(spec.disableEngine ? ['--disable-engine'] : []),
-        ...(spec.disableAgent ? ['--disable-agent'] : []),
-        ...driverFlags,
-        ...(opts.flags ?? []),
-        ...(spec.flags ?? []),
-      ];
-      nodes.push(
-        new DaemonNode(i, machineId, grpcPort, args, env, dir, systemd, { script: spec.script }),
+  /** The daemon of node `spec`, index `i`, not started. */
+  const nodeFor = async (spec: NodeSpec, i: number): Promise<DaemonNode> => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), `flotilla-node${i}-`));
+    const machineId = spec.machineId ?? randomBytes(16).toString('hex');
+    const env: NodeJS.ProcessEnv = {
+      PATH: process.env.PATH,
+      FLOTILLA_CONFIG: path.join(dir, 'none.conf'),
+      // At least info: the daemon announces the ports it picked at that level.
+      FLOTILLA_LOG_LEVEL: spec.logLevel ?? 'info',
+    };
+    let systemd: SystemdManager | undefined;
+    const driverFlags: string[] = [];
+    if (opts.systemd && !spec.disableAgent) {
+      systemd = await startSystemd();
+      managers.push(systemd);
+      env.DBUS_SESSION_BUS_ADDRESS = systemd.busAddress;
+      env.XDG_RUNTIME_DIR = systemd.env.XDG_RUNTIME_DIR;
+      driverFlags.push(
+        '--driver',
+        'systemd',
+        '--systemd-user',
+        'true',
+        '--units-directory',
+        path.join(dir, 'units'),
       );
+    } else {
+      const driver = opts.driver ?? 'simulated';
+      driverFlags.push('--driver', driver, '--units-directory', path.join(dir, 'units'));
     }
+    const metadata = Object.entries(spec.metadata ?? {})
+      .map(([k, v]) => `${k}=${v}`)
+      .join(',');
+    const args = [
+      ...daemonFlags({
+        etcd,
+        nats,
+        cluster: clusterName,
+        machineId,
+        grpcPort: 0,
+        agentTtl: opts.agentTtl ?? '4s',
+        leaseTtl: opts.leaseTtl ?? '3s',
+      }),
+      ...(metadata ? ['--metadata', metadata] : []),
+      ...(spec.disableEngine ? ['--disable-engine'] : []),
+      ...(spec.disableAgent ? ['--disable-agent'] : []),
+      ...driverFlags,
+      ...(opts.flags ?? []),
+      ...(spec.flags ?? []),
+    ];
+    return new DaemonNode(i, machineId, 0, args, env, dir, systemd, { script: spec.script });
+  };
+  try {
+    for (let i = 0; i < opts.nodes.length; i++) nodes.push(await nodeFor(opts.nodes[i], i));
     await Promise.all(nodes.map((n) => n.start()));
   } catch (err) {
     await dispose();
     throw err;
   }
+  const addNode = async (spec: NodeSpec): Promise<DaemonNode> => {
+    const node = await nodeFor(spec, nodes.length);
+    nodes.push(node);
+    await node.start();
+    return node;
+  };
   return {
     etcd,
     nats,
     nodes,
     clusterName,
     endpoints: () => nodes.filter((n) => n.running).map((n) => n.endpoint),
+    addNode,
     dispose,
     [Symbol.asyncDispose]: dispose,
   };

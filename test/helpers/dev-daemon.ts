@@ -100,3 +100,35 @@ export async function startDevDaemon(o: {
 export function killDevUnits(dir: string): void {
   killUnitProcesses(path.join(dir, 'state', 'units'));
 }
+
+/**
+ * Runs flotillad (`--dev` with its state under `<dir>/refused`, unless `dev` is false) with
+ * `args`, expecting it to refuse to start: resolves with its exit code and output; fails if it
+ * still runs after 20 s.
+ */
+export function runRefused(
+  dir: string,
+  args: string[],
+  dev = true,
+): Promise<{ code: number | null; output: string }> {
+  const mode = dev ? ['--dev', '--data-dir', path.join(dir, 'refused')] : [];
+  return new Promise((resolve, reject) => {
+    const proc = spawn(process.execPath, [FLOTILLAD, ...mode, ...args], {
+      env: { PATH: process.env.PATH, FLOTILLA_CONFIG: path.join(dir, 'none.conf') },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    track({ pid: proc.pid!, kind: 'flotillad (refused)' });
+    let output = '';
+    proc.stdout.on('data', (b: Buffer) => (output += b.toString()));
+    proc.stderr.on('data', (b: Buffer) => (output += b.toString()));
+    const timer = setTimeout(() => {
+      proc.kill('SIGKILL');
+      reject(new Error(`flotillad did not refuse to start:\n${output}`));
+    }, 20_000);
+    proc.once('exit', (code) => {
+      clearTimeout(timer);
+      untrack(proc.pid!);
+      resolve({ code, output });
+    });
+  });
+}

@@ -76,3 +76,32 @@ export function rows(stdout: string): string[][] {
     .filter((l) => l.trim() !== '')
     .map((l) => l.split(/\t+/));
 }
+
+/** Exit 0; otherwise fails with fleetctl's output. */
+export function expectOk(r: FleetctlResult): void {
+  if (r.code !== 0) throw new Error(`fleetctl exited ${r.code}\n${r.stdout}${r.stderr}`);
+}
+
+/** Polls `fn` every 250 ms until it returns a value, at most `ms`. */
+export async function eventually<T>(fn: () => Promise<T | undefined>, ms = 20_000): Promise<T> {
+  const end = Date.now() + ms;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v !== undefined) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > end) throw new Error(`condition not met in ${ms} ms ${String(last ?? '')}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/** Waits until fleetctl lists `n` machines (every agent joined). */
+export function machinesListed(endpoint: string, n: number): Promise<true> {
+  return eventually(async () => {
+    const r = await fleetctl(endpoint, ['list-machines', '--no-legend']);
+    return r.code === 0 && rows(r.stdout).length === n ? true : undefined;
+  });
+}

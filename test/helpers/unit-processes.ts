@@ -2,9 +2,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { killGroup } from '../harness/registry';
 
-/** Kills the process groups of the units a process driver started in `units` (its pidfiles). */
-export function killUnitProcesses(units: string): void {
-  if (!fs.existsSync(units)) return;
+/**
+ * Kills the process groups of the units a process driver started in `units` (its pidfiles);
+ * returns how many units it found.
+ */
+export function killUnitProcesses(units: string): number {
+  if (!fs.existsSync(units)) return 0;
+  let n = 0;
   for (const f of fs.readdirSync(units).filter((x) => x.endsWith('.pid'))) {
     // "<pid> <starttime> <boot id> <keeper pid>": the keeper first, so that it cannot write its
     // unit's exit file into a directory the caller is about to remove.
@@ -14,6 +18,10 @@ export function killUnitProcesses(units: string): void {
       .split(/\s+/)
       .map((x) => parseInt(x, 10));
     if (keeper > 0) killGroup(keeper, 'SIGKILL');
-    if (pid > 0) killGroup(pid, 'SIGKILL');
+    if (pid > 0) {
+      killGroup(pid, 'SIGKILL');
+      n++;
+    }
   }
+  return n;
 }

@@ -1,12 +1,9 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { spawn } from 'node:child_process';
-import { track, untrack } from '../harness/registry';
 import { TestPki } from '../helpers/certs';
 import { runCli, spawnCli } from '../helpers/cli';
-import { FLOTILLAD } from '../helpers/cluster';
-import { killDevUnits, startDevDaemon, type DevDaemon } from '../helpers/dev-daemon';
+import { killDevUnits, runRefused, startDevDaemon, type DevDaemon } from '../helpers/dev-daemon';
 import { fleetctl, fleetctlPath, type FleetctlResult } from '../helpers/fleetctl';
 
 /**
@@ -117,33 +114,16 @@ describe("fleet's HTTP API over HTTPS (the original fleetctl)", () => {
 
   it('refuses to start with a fleet API on 0.0.0.0 with TLS but no client certificates', async () => {
     // Refused before it binds anything: port 0 (the message names the address as given).
-    const proc = spawn(
-      process.execPath,
-      [
-        FLOTILLAD,
-        '--dev',
-        '--data-dir',
-        path.join(dir, 'refused'),
-        '--grpc-listen',
-        '127.0.0.1:0',
-        '--grpc-tls-cert',
-        f('server.pem'),
-        '--grpc-tls-key',
-        f('server.key'),
-        '--fleet-api-listen',
-        '0.0.0.0:0',
-      ],
-      {
-        env: { PATH: process.env.PATH, FLOTILLA_CONFIG: path.join(dir, 'none.conf') },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
-    track({ pid: proc.pid!, kind: 'flotillad (refused)' });
-    let output = '';
-    proc.stdout.on('data', (b: Buffer) => (output += b.toString()));
-    proc.stderr.on('data', (b: Buffer) => (output += b.toString()));
-    const code = await new Promise<number | null>((resolve) => proc.once('exit', resolve));
-    untrack(proc.pid!);
+    const { code, output } = await runRefused(dir, [
+      '--grpc-listen',
+      '127.0.0.1:0',
+      '--grpc-tls-cert',
+      f('server.pem'),
+      '--grpc-tls-key',
+      f('server.key'),
+      '--fleet-api-listen',
+      '0.0.0.0:0',
+    ]);
     expect(code).toBe(2);
     expect(output).toContain(
       `refusing to serve fleet's HTTP API on 0.0.0.0:0 with TLS but without client certificates`,

@@ -2,12 +2,11 @@ import { execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { freePort } from '../harness';
 import { track, untrack } from '../harness/registry';
 import { TestPki } from '../helpers/certs';
 import { runCli } from '../helpers/cli';
 import { FLOTILLAD, startCluster } from '../helpers/cluster';
-import { killDevUnits, startDevDaemon, type DevDaemon } from '../helpers/dev-daemon';
+import { killDevUnits, runRefused, startDevDaemon, type DevDaemon } from '../helpers/dev-daemon';
 
 /**
  * Who may reach the API and what each role may do (docs/security.md), on real daemons:
@@ -33,32 +32,7 @@ const as = (name: string, ca = 'ca'): string[] => [
 const cli = (endpoint: string, args: string[]) =>
   runCli(['--request-timeout', '5', ...args], { endpoint, cwd: dir, mode: 'dist' });
 
-/** Runs flotillad (--dev unless `dev` is false) expecting it to refuse to start. */
-function refusedStart(
-  args: string[],
-  dev = true,
-): Promise<{ code: number | null; output: string }> {
-  const mode = dev ? ['--dev', '--data-dir', path.join(dir, 'refused')] : [];
-  return new Promise((resolve, reject) => {
-    const proc = spawn(process.execPath, [FLOTILLAD, ...mode, ...args], {
-      env: { PATH: process.env.PATH, FLOTILLA_CONFIG: path.join(dir, 'none.conf') },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    track({ pid: proc.pid!, kind: 'flotillad (refused)' });
-    let output = '';
-    proc.stdout.on('data', (b: Buffer) => (output += b.toString()));
-    proc.stderr.on('data', (b: Buffer) => (output += b.toString()));
-    const timer = setTimeout(() => {
-      proc.kill('SIGKILL');
-      reject(new Error(`flotillad did not refuse to start:\n${output}`));
-    }, 20_000);
-    proc.once('exit', (code) => {
-      clearTimeout(timer);
-      untrack(proc.pid!);
-      resolve({ code, output });
-    });
-  });
-}
+const refusedStart = (args: string[], dev = true) => runRefused(dir, args, dev);
 
 beforeAll(() => {
   pki.makeBasics('operator');
@@ -149,7 +123,8 @@ describe('listeners other hosts can reach', () => {
         '--grpc-listen',
         '127.0.0.1:0',
         '--etcd-servers',
-        `http://127.0.0.1:${await freePort()}`,
+        // Never dialed either: refused before.
+        'http://127.0.0.1:2379',
         '--nats-servers',
         'nats://192.0.2.1:4222',
         '--driver',
@@ -164,11 +139,11 @@ describe('listeners other hosts can reach', () => {
     );
   });
 
-  it('with --grpc-insecure it serves, and warns in its log and in /healthz (in a network namespace)', async () => {
+  it('with --grpc-insecure it serves, and warns in its log and in /healthz; an http_listen on 0.0.0.0 is warned of (in a network namespace)', async () => {
     const port = 7070;
     const script = [
       'ip link set lo up',
-      `exec ${process.execPath} ${FLOTILLAD} --dev --data-dir ${f('ns')} --grpc-listen 0.0.0.0:${port} --grpc-insecure --http-listen 127.0.0.1:8080`,
+      `exec ${process.execPath} ${FLOTILLAD} --dev --data-dir ${f('ns')} --grpc-listen 0.0.0.0:${port} --grpc-insecure --http-listen 0.0.0.0:8080`,
     ].join(' && ');
     const proc = spawn('unshare', ['-n', 'sh', '-c', script], {
       env: { PATH: process.env.PATH, FLOTILLA_CONFIG: path.join(dir, 'none.conf') },
@@ -197,6 +172,10 @@ describe('listeners other hosts can reach', () => {
         `INSECURE (grpc_insecure=true): serving the gRPC API in plaintext on 0.0.0.0:${port}`,
       ]);
       expect(output).toContain('INSECURE (grpc_insecure=true): serving the gRPC API in plaintext');
+      // /metrics and the visualizer on every address: served (monitoring), with a warning.
+      expect(output).toContain(
+        'http_listen 0.0.0.0:8080 serves /metrics and the visualizer (/ui/: unit names, states and histories, machines, their IPs and metadata) without authentication',
+      );
     } finally {
       proc.kill('SIGTERM');
       await new Promise((r) => proc.once('exit', r));
@@ -208,17 +187,13 @@ describe('listeners other hosts can reach', () => {
 
 describe('forwarding', () => {
   it('a call that the advertise address sends back to a follower is refused as a loop, and answered', async () => {
-    const followerPort = await freePort();
     // The leader advertises an address that reaches the follower, as 127.0.0.1:7070 did on
-    // every host of the README's multi-host example.
-    const cluster = await startCluster({
-      nodes: [
-        { flags: ['--grpc-advertise', `127.0.0.1:${followerPort}`] },
-        { disableEngine: true, grpcPort: followerPort },
-      ],
-    });
+    // every host of the README's multi-host example. The follower starts first, on a port it
+    // picks, so that the leader can be told that port (no port probed free and handed over).
+    const cluster = await startCluster({ nodes: [{ disableEngine: true }] });
+    await cluster.addNode({ flags: ['--grpc-advertise', cluster.nodes[0].endpoint] });
     try {
-      const follower = cluster.endpoints()[1];
+      const follower = cluster.nodes[0].endpoint;
       let r = await cli(follower, ['list-machines']);
       const end = Date.now() + 20_000;
       while (!r.stderr.includes('forwarding loop') && Date.now() < end) {
@@ -229,7 +204,7 @@ describe('forwarding', () => {
       expect(r.stderr).toContain('forwarding loop');
       expect(r.stderr).toContain('set grpc_advertise on the leader');
       // The leader itself still serves.
-      expect((await cli(cluster.endpoints()[0], ['list-machines'])).code).toBe(0);
+      expect((await cli(cluster.nodes[1].endpoint, ['list-machines'])).code).toBe(0);
     } finally {
       await cluster.dispose();
     }

@@ -3,7 +3,6 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { connect, nkeyAuthenticator, type NatsConnection } from 'nats';
-import { freePort } from '../harness';
 import { encode, PROTOCOL_VERSION, subjects } from '../../src/protocol';
 import { runCli, tableObjects } from '../helpers/cli';
 import { startCluster, type TestCluster } from '../helpers/cluster';
@@ -73,7 +72,6 @@ async function clientAs(machine: string): Promise<{ nc: NatsConnection; violatio
 }
 
 beforeAll(async () => {
-  httpC = await freePort();
   const gen = await busAuth(ALL_OUT);
   expect(gen.code).toBe(0);
   cluster = await startCluster({
@@ -84,11 +82,12 @@ beforeAll(async () => {
       {
         machineId: C,
         disableEngine: true,
-        flags: ['--nats-nkey-seed-file', seedOf(C), '--http-listen', `127.0.0.1:${httpC}`],
+        flags: ['--nats-nkey-seed-file', seedOf(C)],
       },
     ],
     nats: { config: fs.readFileSync(path.join(keys, 'flotilla-auth.conf'), 'utf8') },
   });
+  httpC = await cluster.nodes[2].listenerPort('HTTP');
 });
 
 afterAll(async () => {
@@ -247,6 +246,65 @@ describe('a cluster on a bus with per-machine identities', () => {
     });
     expect((await cli(['start', 'on-a.service'])).code).toBe(0);
     await agentOnly.nc.close();
+  });
+
+  it("an agent cannot make the leader publish for it: a schedule request's reply goes only to its own inbox", async () => {
+    const readyC = async () =>
+      (await (await fetch(`http://127.0.0.1:${httpC}/readyz`)).json()) as Readiness;
+    const metricC = async (name: string): Promise<number> => {
+      const text = await (await fetch(`http://127.0.0.1:${httpC}/metrics`)).text();
+      return Number(new RegExp(`^${name} (\\d+)`, 'm').exec(text)?.[1] ?? 0);
+    };
+    const leader = await waitFor('the leader', async () => (await readyC()).checks.leader?.machine);
+    const other = leader === A ? B : A;
+    const attacker = await clientAs(C);
+    const witness = await clientAs(other);
+    const seen: string[] = [];
+    for (const subject of [S.resyncFromAny, S.scheduleFromAny(other)])
+      witness.nc.subscribe(subject, { callback: (_e, m) => seen.push(m.subject) });
+    await witness.nc.flush();
+    const resyncsBefore = await metricC('flotilla_agent_resyncs_total');
+    // C may ask the leader for its own schedule; the reply subject is the requester's choice,
+    // and the leader publishes its answer with its own rights (it may publish resyncs and
+    // schedules): every reflected subject is refused.
+    const req = encode({ v: PROTOCOL_VERSION, machine: C });
+    for (const reply of [
+      S.resyncFrom(leader),
+      S.scheduleFrom(other, leader),
+      S.agentRpcFrom(other, leader),
+      `${S.inbox(other)}.x.1`,
+    ])
+      for (let i = 0; i < 20; i++) attacker.nc.publish(S.scheduleGetOf(leader, C), req, { reply });
+    await attacker.nc.flush();
+    // Its own inbox it gets answered on (the request goes after the forged ones).
+    const own = await attacker.nc.request(S.scheduleGetOf(leader, C), req, { timeout: 10_000 });
+    expect(JSON.parse(new TextDecoder().decode(own.data))).toMatchObject({ kind: 'full' });
+    await new Promise((r) => setTimeout(r, 500));
+    expect(seen).toEqual([]);
+    expect(await metricC('flotilla_agent_resyncs_total')).toBe(resyncsBefore);
+    expect(attacker.violations).toEqual([]);
+    await attacker.nc.close();
+    await witness.nc.close();
+  });
+
+  it("deeply nested JSON on an agent's own subjects is dropped unparsed: the leader keeps its lease", async () => {
+    const leaderNow = async () =>
+      (await (await fetch(`http://127.0.0.1:${httpC}/readyz`)).json()) as Readiness;
+    const before = await waitFor('the leader', async () => (await leaderNow()).checks.leader);
+    const attacker = await clientAs(C);
+    // 1 MB each (NATS's max_payload): V8 took ~2 s to parse one; twenty cost the leader its
+    // 5 s etcd lease.
+    const deep = new TextEncoder().encode(`${'['.repeat(500_000)}${']'.repeat(500_000)}`);
+    for (let i = 0; i < 20; i++) {
+      attacker.nc.publish(S.report(C), deep);
+      attacker.nc.publish(S.heartbeat(C), deep);
+    }
+    await attacker.nc.flush();
+    await new Promise((r) => setTimeout(r, 8000));
+    const after = (await leaderNow()).checks.leader;
+    expect(after).toMatchObject({ machine: before.machine, epoch: before.epoch });
+    expect(attacker.violations).toEqual([]);
+    await attacker.nc.close();
   });
 
   it('an agent acts only on the leader of the current epoch: not another engine, not a deposed leader', async () => {

@@ -12,7 +12,7 @@ import type { Unit } from '../../src/gen/flotilla/v1/flotilla';
 import type { ClusterApi } from '../../src/api/types';
 import { ErrorCode, FlotillaError, isFlotillaError } from '../../src/errors';
 import { FlotillaClient } from '../../src/gen/flotilla/v1/flotilla';
-import { freePort } from '../harness';
+import { refusingPort } from '../harness';
 import {
   parseTable,
   runCli,
@@ -292,7 +292,8 @@ describe('errors cross gRPC with their stable code', () => {
   });
 
   test('unreachable endpoints: UNAVAILABLE naming the endpoint', async () => {
-    const port = await freePort();
+    await using refusing = await refusingPort();
+    const { port } = refusing;
     const c = connectApi(`127.0.0.1:${port}`);
     await expect(c.listMachines({})).rejects.toMatchObject({
       code: ErrorCode.Unavailable,
@@ -453,7 +454,8 @@ describe('flotilla: global behaviour', () => {
 
   test('an unreachable endpoint: one line naming it, exit 1', async () => {
     const e = await setup();
-    const port = await freePort();
+    await using refusing = await refusingPort();
+    const { port } = refusing;
     expect(await e.cli(['list-units'], { endpoint: `127.0.0.1:${port}` })).toEqual(
       failed(
         `Error retrieving list of units from repository: cannot reach flotilla at 127.0.0.1:${port}: connection refused\n`,
@@ -469,7 +471,8 @@ describe('flotilla: global behaviour', () => {
 
   test('endpoint from FLOTILLA_ENDPOINT, the flag wins; the unix socket works too', async () => {
     const e = await setup();
-    const dead = `127.0.0.1:${await freePort()}`;
+    await using refusing = await refusingPort();
+    const dead = `127.0.0.1:${refusing.port}`;
     const byEnv = await runCli(['list-machines', '--no-legend', '--fields=ip'], {
       env: { FLOTILLA_ENDPOINT: e.unix },
     });

@@ -3,8 +3,10 @@ import { SimulatedDriver, SimulatedSystem } from '../../src/drivers/simulated';
 import { NatsBus } from '../../src/bus/nats';
 import { EngineApi } from '../../src/engine/api';
 import { Engine } from '../../src/engine/engine';
+import { silentLogger } from '../../src/log';
 import { EtcdLogStore } from '../../src/store/etcd';
 import { startEtcd, startNats, type EtcdCluster, type NatsServer } from '../harness';
+import { until } from '../helpers/until';
 
 /**
  * The leader's engine on real etcd, five real agents (simulated driver) on real NATS: every
@@ -12,12 +14,6 @@ import { startEtcd, startNats, type EtcdCluster, type NatsServer } from '../harn
  */
 jest.setTimeout(60_000);
 
-const quiet = {
-  debug: () => undefined,
-  info: () => undefined,
-  warn: () => undefined,
-  error: () => undefined,
-};
 const CLUSTER = 'ea';
 let etcd: EtcdCluster;
 let nats: NatsServer;
@@ -31,21 +27,13 @@ afterAll(async () => {
   await etcd?.dispose();
 });
 
-async function until(cond: () => boolean, what: string, ms = 30_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 /** A leader on the harness's etcd and the given NATS: a term, its engine and its API. */
 async function startLeader(cluster: string, natsUrl: string) {
   const store = new EtcdLogStore({
     endpoints: etcd.endpoints,
     cluster,
     leaseTtlSeconds: 5,
-    logger: quiet,
+    logger: silentLogger,
   });
   const term = await store.campaign(
     { machine: 'leader', address: 'leader:7070' },

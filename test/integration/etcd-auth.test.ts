@@ -4,8 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { runCli, tableObjects } from '../helpers/cli';
-import { daemonFlags, DaemonNode, startCluster, type TestCluster } from '../helpers/cluster';
-import { freePort } from '../harness';
+import { startCluster, type DaemonNode, type TestCluster } from '../helpers/cluster';
 
 /**
  * etcd with authentication (docs/security.md, step 4): the machines that campaign use a
@@ -40,46 +39,19 @@ async function must(args: string[], user?: string): Promise<string> {
 }
 
 /** A daemon of this cluster logging in to etcd as `user` (password in a 0600 file). */
-async function daemon(
-  index: number,
+function daemon(
   machineId: string,
   user: string,
   extra: string[],
-  level = 'info',
+  logLevel: 'debug' | 'info' = 'info',
 ): Promise<DaemonNode> {
-  const nodeDir = fs.mkdtempSync(path.join(os.tmpdir(), `flotilla-node${index}-`));
-  const pw = path.join(nodeDir, 'etcd.password');
+  const pw = path.join(dir, `${user}.password`);
   fs.writeFileSync(pw, `${user}-pw\n`, { mode: 0o600 });
-  const grpcPort = await freePort();
-  const args = [
-    ...daemonFlags({
-      etcd: cluster.etcd,
-      nats: cluster.nats,
-      cluster: CLUSTER,
-      machineId,
-      grpcPort,
-      agentTtl: '4s',
-      leaseTtl: '3s',
-    }),
-    '--etcd-username',
-    user,
-    '--etcd-password-file',
-    pw,
-    '--driver',
-    'simulated',
-    '--units-directory',
-    path.join(nodeDir, 'units'),
-    ...extra,
-  ];
-  const env = {
-    PATH: process.env.PATH,
-    FLOTILLA_CONFIG: path.join(nodeDir, 'none.conf'),
-    FLOTILLA_LOG_LEVEL: level,
-  };
-  const node = new DaemonNode(index, machineId, grpcPort, args, env, nodeDir);
-  cluster.nodes.push(node);
-  await node.start();
-  return node;
+  return cluster.addNode({
+    machineId,
+    logLevel,
+    flags: ['--etcd-username', user, '--etcd-password-file', pw, ...extra],
+  });
 }
 
 const cli = (node: DaemonNode, args: string[]) =>
@@ -115,8 +87,8 @@ beforeAll(async () => {
     await must(['user', 'grant-role', user, role]);
   }
   await must(['auth', 'enable']);
-  ctl = await daemon(0, A, 'ctl', []);
-  worker = await daemon(1, C, 'worker', ['--disable-engine']);
+  ctl = await daemon(A, 'ctl', []);
+  worker = await daemon(C, 'worker', ['--disable-engine']);
   fs.writeFileSync(
     path.join(dir, 'on-c.service'),
     `[Service]\nExecStart=/bin/sleep 1000\n[X-Fleet]\nMachineID=${C}\n`,
@@ -163,7 +135,7 @@ describe('etcd with authentication', () => {
 
   it('a daemon with the read-only credentials cannot win the election, says why once and backs off; units keep running', async () => {
     // Debug level, to see each refused attempt; every campaign line is kept (`output` is capped).
-    const candidate = await daemon(2, D, 'worker', [], 'debug');
+    const candidate = await daemon(D, 'worker', [], 'debug');
     const lines: string[] = [];
     let partial = '';
     candidate.proc?.stderr?.on('data', (b: Buffer) => {

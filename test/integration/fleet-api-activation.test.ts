@@ -4,7 +4,8 @@ import http from 'node:http';
 import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
-import { freePort } from '../harness';
+import { onFreshPorts } from '../harness';
+import { addressInUse } from '../harness/ports';
 import { TestPki } from '../helpers/certs';
 import { FLOTILLAD } from '../helpers/cluster';
 
@@ -20,9 +21,6 @@ const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'flotilla-activation-'));
 const pki = new TestPki(dir);
 const sock = path.join(dir, 'fleet.sock');
 const DIST = path.resolve(__dirname, '../../dist/src');
-let port: number;
-let child: ChildProcess;
-let output = '';
 
 // The child: flotillad's fleet API server over the sockets systemd passed, with mTLS.
 const script = `
@@ -56,35 +54,83 @@ function get(
   });
 }
 
+/** A `systemd-socket-activate` listening on a TCP port and serving it to a child. */
+interface Activator {
+  proc: ChildProcess;
+  port: number;
+  /** Everything it and its child wrote so far. */
+  output(): string;
+  /** Its exit code once it has exited. */
+  exited: Promise<number | null>;
+}
+
+/**
+ * Starts `systemd-socket-activate -l HOST:PORT [more] COMMAND…` on a TCP port. It refuses port
+ * 0, so it is given one probed free: when another process took it in between, it exits with
+ * "Address already in use" and is started again on a fresh port (`onFreshPorts`).
+ */
+function activate(
+  host: string,
+  more: string[],
+  command: string[],
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<Activator> {
+  return onFreshPorts(
+    1,
+    async ([port]) => {
+      const proc = spawn(
+        'systemd-socket-activate',
+        ['-l', `${host}:${port}`, ...more, ...command],
+        {
+          stdio: ['ignore', 'pipe', 'pipe'],
+          env,
+        },
+      );
+      const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
+      let out = '';
+      proc.stdout?.on('data', (b: Buffer) => (out += b.toString()));
+      proc.stderr?.on('data', (b: Buffer) => (out += b.toString()));
+      const listening = `Listening on ${host}:${port} as `;
+      const end = Date.now() + 20_000;
+      while (!out.includes(listening)) {
+        if (proc.exitCode !== null || proc.signalCode !== null)
+          throw new Error(`systemd-socket-activate exited: ${out}`);
+        if (Date.now() > end) throw new Error(`systemd-socket-activate did not listen: ${out}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      return { proc, port, output: () => out, exited };
+    },
+    addressInUse,
+  );
+}
+
+let activator: Activator;
+let port: number;
+
 beforeAll(async () => {
   pki.makeBasics();
-  port = await freePort();
-  child = spawn(
-    'systemd-socket-activate',
-    ['-l', `127.0.0.1:${port}`, '-l', sock, process.execPath, '-e', script],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  child.stdout?.on('data', (b: Buffer) => (output += b.toString()));
-  child.stderr?.on('data', (b: Buffer) => (output += b.toString()));
+  activator = await activate('127.0.0.1', ['-l', sock], [process.execPath, '-e', script]);
+  port = activator.port;
   // systemd-socket-activate starts the child at the first connection: this one (plain HTTP on
   // the unix socket) wakes it.
   const end = Date.now() + 20_000;
   for (;;) {
     const r = await get({ socketPath: sock }).catch(() => undefined);
     if (r?.status === 200) break;
-    if (Date.now() > end) throw new Error(`the activated fleet API never answered:\n${output}`);
+    if (Date.now() > end)
+      throw new Error(`the activated fleet API never answered:\n${activator.output()}`);
     await new Promise((r) => setTimeout(r, 200));
   }
 });
 
 afterAll(() => {
-  child?.kill('SIGTERM');
+  activator?.proc.kill('SIGTERM');
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
 describe('fleet API on sockets passed by systemd', () => {
   it('serves both passed sockets', () => {
-    expect(output).toMatch(/serving fd:\/\/3,fd:\/\/4/);
+    expect(activator.output()).toMatch(/serving fd:\/\/3,fd:\/\/4/);
   });
 
   it('a passed TCP socket serves HTTPS with client certificates when TLS is configured', async () => {
@@ -114,12 +160,10 @@ describe('fleet API on sockets passed by systemd', () => {
 describe('flotillad on a TCP socket passed by systemd', () => {
   it('refuses a non-loopback passed socket without TLS, naming it, as it refuses a configured one', async () => {
     const data = fs.mkdtempSync(path.join(os.tmpdir(), 'flotilla-activation-d-'));
-    const p = await freePort();
-    const d = spawn(
-      'systemd-socket-activate',
+    const d = await activate(
+      '0.0.0.0',
+      [],
       [
-        '-l',
-        `0.0.0.0:${p}`,
         process.execPath,
         FLOTILLAD,
         '--dev',
@@ -130,15 +174,9 @@ describe('flotillad on a TCP socket passed by systemd', () => {
         '--http-listen',
         '127.0.0.1:0',
       ],
-      {
-        stdio: ['ignore', 'pipe', 'pipe'],
-        env: { ...process.env, FLOTILLA_CONFIG: path.join(data, 'none.conf') },
-      },
+      { ...process.env, FLOTILLA_CONFIG: path.join(data, 'none.conf') },
     );
-    let out = '';
-    d.stdout?.on('data', (b: Buffer) => (out += b.toString()));
-    d.stderr?.on('data', (b: Buffer) => (out += b.toString()));
-    const exited = new Promise<number | null>((resolve) => d.on('exit', (code) => resolve(code)));
+    const p = d.port;
     try {
       // The first connection wakes the daemon; it must refuse to serve and exit.
       const end = Date.now() + 30_000;
@@ -146,17 +184,17 @@ describe('flotillad on a TCP socket passed by systemd', () => {
       while (code === undefined && Date.now() < end) {
         await get({ host: '127.0.0.1', port: p }).catch(() => undefined);
         code = await Promise.race([
-          exited,
+          d.exited,
           new Promise<undefined>((r) => setTimeout(() => r(undefined), 300)),
         ]);
       }
-      expect(out).toContain(
+      expect(d.output()).toContain(
         `refusing to serve fleet's HTTP API in plaintext and without authentication on 0.0.0.0:${p}`,
       );
       expect(code).not.toBe(0);
       expect(code).not.toBeUndefined();
     } finally {
-      d.kill('SIGKILL');
+      d.proc.kill('SIGKILL');
       fs.rmSync(data, { recursive: true, force: true, maxRetries: 5 });
     }
   });

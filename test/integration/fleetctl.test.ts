@@ -2,7 +2,14 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startCluster, type TestCluster } from '../helpers/cluster';
-import { fleetctl as run, fleetctlPath, rows, type FleetctlResult } from '../helpers/fleetctl';
+import {
+  eventually,
+  expectOk,
+  fleetctl as run,
+  fleetctlPath,
+  machinesListed,
+  rows,
+} from '../helpers/fleetctl';
 
 /**
  * The original fleetctl v1.0.0, unchanged, against a real cluster: etcd, NATS and three
@@ -20,11 +27,6 @@ const ids: string[] = [];
 
 const fleetctl = (...args: string[]) => run(endpoint, args, { cwd: dir });
 
-/** Exit 0; otherwise fails with fleetctl's output. */
-function expectOk(r: FleetctlResult): void {
-  if (r.code !== 0) throw new Error(`fleetctl exited ${r.code}\n${r.stdout}${r.stderr}`);
-}
-
 /** A unit file in the test's directory. */
 function unitFile(name: string, body: string): string {
   const p = path.join(dir, name);
@@ -33,22 +35,6 @@ function unitFile(name: string, body: string): string {
 }
 
 const SLEEP = '[Service]\nExecStart=/bin/sleep 1000\n';
-
-/** Polls `fn` every 250 ms until it returns a value, at most `ms`. */
-async function eventually<T>(fn: () => Promise<T | undefined>, ms = 20_000): Promise<T> {
-  const end = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > end) throw new Error(`condition not met in ${ms} ms ${String(last ?? '')}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
 
 /** `list-units` rows of one unit: [unit, machine, active, sub]. */
 async function unitRows(name: string): Promise<string[][]> {
@@ -84,10 +70,7 @@ beforeAll(async () => {
   });
   for (const n of cluster.nodes) ids.push(n.machineId);
   // Every agent has joined.
-  await eventually(async () => {
-    const r = await fleetctl('list-machines', '--no-legend');
-    return r.code === 0 && rows(r.stdout).length === 3 ? true : undefined;
-  });
+  await machinesListed(endpoint, 3);
 });
 
 afterAll(async () => {

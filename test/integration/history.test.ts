@@ -1,7 +1,6 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { freePort } from '../harness';
 import { killGroup } from '../harness/registry';
 import { REPO_ROOT, runCli, tableObjects } from '../helpers/cli';
 import { killDevUnits, startDevDaemon, type DevDaemon } from '../helpers/dev-daemon';
@@ -15,10 +14,10 @@ import { killDevUnits, startDevDaemon, type DevDaemon } from '../helpers/dev-dae
 jest.setTimeout(240_000);
 
 let dir: string;
-let port: number;
 let daemon: DevDaemon | undefined;
 
-const cli = (args: string[]) => runCli(args, { endpoint: `127.0.0.1:${port}`, cwd: dir });
+// The daemon's port: it picks one at each start and announces it.
+const cli = (args: string[]) => runCli(args, { endpoint: `127.0.0.1:${daemon!.port}`, cwd: dir });
 const offline = (args: string[]) => runCli(args, { cwd: REPO_ROOT });
 
 async function eventually<T>(what: string, fn: () => Promise<T | undefined>): Promise<T> {
@@ -33,7 +32,6 @@ async function eventually<T>(what: string, fn: () => Promise<T | undefined>): Pr
 
 beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'flotilla-history-'));
-  port = await freePort();
   fs.writeFileSync(
     path.join(dir, 'bad.service'),
     "[Service]\nExecStart=/bin/sh -c 'sleep 0.3; exit 3'\n",
@@ -56,7 +54,7 @@ afterAll(async () => {
 
 describe('history', () => {
   it('records a failure durably; events after a restart; export and offline replay', async () => {
-    daemon = await startDevDaemon({ dir, port });
+    daemon = await startDevDaemon({ dir });
     expect((await cli(['start', '--no-block', 'good.service', 'bad.service'])).code).toBe(0);
     await eventually('bad.service failed', async () => {
       const u = tableObjects((await cli(['list-units'])).stdout).find(
@@ -72,7 +70,7 @@ describe('history', () => {
 
     // A restart: the leader's memory starts over; the older events come from the store.
     expect(await daemon.stop()).toBe(0);
-    daemon = await startDevDaemon({ dir, port });
+    daemon = await startDevDaemon({ dir });
     const ev = await cli(['events', '--since=1']);
     expect(ev.stderr).toBe('');
     expect(ev.code).toBe(0);
@@ -145,7 +143,7 @@ describe('history', () => {
   });
 
   it('why not running: a blocking start says why and exits non-zero; status and list-unit-files show it', async () => {
-    if (!daemon || daemon.proc.exitCode !== null) daemon = await startDevDaemon({ dir, port });
+    if (!daemon || daemon.proc.exitCode !== null) daemon = await startDevDaemon({ dir });
     const failed = await cli(['start', 'fails.service']);
     expect(failed.code).toBe(1);
     expect(failed.stderr).toMatch(

@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import http from 'node:http';
+import * as grpc from '@grpc/grpc-js';
 import os from 'node:os';
 import path from 'node:path';
 import type { ApiClient } from '../../src/api/client';
@@ -68,6 +69,37 @@ async function stillServing(): Promise<void> {
   expect(daemon!.proc.exitCode).toBeNull();
   const s = await api.getClusterStatus({});
   expect(s.leaderMachineId).toBe(machineId);
+}
+
+/** A call with raw request bytes, as a client that is not Flotilla's; its error, if any. */
+function rawCall(method: string, bytes: Buffer): Promise<grpc.ServiceError | undefined> {
+  const client = new grpc.Client(`127.0.0.1:${grpcPort}`, grpc.credentials.createInsecure(), {
+    'grpc.max_send_message_length': 64 * 1024 * 1024,
+  });
+  const path = `/flotilla.v1.Flotilla/${method}`;
+  const id = (b: Buffer): Buffer => b;
+  return new Promise((resolve) => {
+    const done = (err: grpc.ServiceError | null | undefined): void => {
+      client.close();
+      resolve(err ?? undefined);
+    };
+    if (method === 'Watch') {
+      const call = client.makeServerStreamRequest(path, id, id, bytes);
+      call.on('data', () => undefined);
+      call.on('error', done);
+      call.on('end', () => done(undefined));
+    } else client.makeUnaryRequest(path, id, id, bytes, (err) => done(err));
+  });
+}
+
+function varint(n: number): Buffer {
+  const out: number[] = [];
+  while (n > 127) {
+    out.push((n & 127) | 128);
+    n = Math.floor(n / 128);
+  }
+  out.push(n);
+  return Buffer.from(out);
 }
 
 const SERVICE = [
@@ -373,6 +405,78 @@ describe('other fields', () => {
     expect(first.nextPageToken).not.toBe('');
     const second = await api.listUnits({ pageSize: 1, pageToken: first.nextPageToken, view: 0 });
     expect(second.units[0].name).not.toBe(first.units[0].name);
+  });
+
+  it('fleet API: a "__proto__" key is ignored as fleet ignored it, a body over 4 MiB is refused (413), and so is deep nesting', async () => {
+    // Keys were copied into a plain object: "__proto__" set its prototype, and the unit's
+    // options were read from there.
+    const proto = await request(
+      fleetPort,
+      'PUT',
+      '/fleet/v1/units/proto.service',
+      '{"desiredState":"inactive","__proto__":{"options":[{"section":"Service","name":"ExecStart","value":"/bin/id"}]}}',
+    );
+    expect(proto.status).toBe(409);
+    expect(JSON.parse(proto.text).error.message).toBe(
+      'unit proto.service does not exist and options field empty',
+    );
+    const huge = JSON.stringify({
+      desiredState: 'inactive',
+      options: [{ section: 'Service', name: 'Environment', value: 'A='.padEnd(5_000_000, 'x') }],
+    });
+    const big = await request(fleetPort, 'PUT', '/fleet/v1/units/huge.service', huge).catch(
+      (err: Error) => ({ status: 0, text: err.message }),
+    );
+    // Deep nesting is refused before it is parsed (2 MB of "[[[…" held the loop for seconds).
+    const deep = await request(
+      fleetPort,
+      'PUT',
+      '/fleet/v1/units/deep.service',
+      `{"options":${'['.repeat(1_000_000)}${']'.repeat(1_000_000)}}`,
+    );
+    expect(deep.status).toBe(400);
+    expect(JSON.parse(deep.text).error.message).toBe(
+      'unable to decode body: JSON nested deeper than 32 levels',
+    );
+    expect(big.status).toBe(413);
+    expect(JSON.parse(big.text).error.message).toContain(
+      'request body is larger than 4194304 bytes',
+    );
+    await stillServing();
+  });
+
+  it('malformed protobuf bytes are INVALID_ARGUMENT naming the method, not INTERNAL', async () => {
+    for (const bytes of [
+      [0xff, 0xff, 0xff, 0xff, 0x0f],
+      [0x0a, 0x10, 0x0a],
+    ]) {
+      const e = await rawCall('CreateUnits', Buffer.from(bytes));
+      expect(e?.code).toBe(grpc.status.INVALID_ARGUMENT);
+      expect(e?.details).toMatch(/^malformed CreateUnits request: its \d+ bytes are not a valid/);
+    }
+    const stream = await rawCall('Watch', Buffer.from([0xff]));
+    expect(stream?.code).toBe(grpc.status.INVALID_ARGUMENT);
+    await stillServing();
+  });
+
+  it('a request of millions of tiny options is refused before it is decoded', async () => {
+    // One unit with 1.2 million empty options: 6 MB on the wire, ~250 MB of heap once decoded
+    // (a 60 MB one took a daemon to 2.6 GB). Counted on the wire and refused.
+    const option = Buffer.from([0x12, 0x00]); // UnitSpec.options = {}
+    const unit = Buffer.concat([
+      Buffer.from([0x0a, 0x09]),
+      Buffer.from('x.service'),
+      Buffer.alloc(option.length * 1_200_000, option),
+    ]);
+    const msg = Buffer.concat([Buffer.from([0x0a]), varint(unit.length), unit]);
+    const e = await rawCall('CreateUnits', msg);
+    expect(e?.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(e?.details).toContain('holds more than 500000 fields');
+    expect(e?.details).toContain('send it in smaller requests');
+    // As many names (2 bytes each) in DestroyUnits: the same.
+    const names = Buffer.alloc(2 * 1_000_000, Buffer.from([0x0a, 0x00]));
+    expect((await rawCall('DestroyUnits', names))?.code).toBe(grpc.status.INVALID_ARGUMENT);
+    await stillServing();
   });
 
   it('the daemon served every refusal above and counts no internal error', async () => {

@@ -3,8 +3,10 @@ import { SimulatedDriver, SimulatedSystem } from '../../src/drivers/simulated';
 import { NatsBus } from '../../src/bus/nats';
 import { EngineApi } from '../../src/engine/api';
 import { Engine, type EngineOptions } from '../../src/engine/engine';
+import { silentLogger } from '../../src/log';
 import { EtcdLogStore } from '../../src/store/etcd';
 import { startEtcd, startNats, type EtcdCluster, type NatsServer } from '../harness';
+import { until } from '../helpers/until';
 
 /**
  * How the leader judges liveness (docs/reliability.md), on real etcd and a real nats-server:
@@ -14,12 +16,6 @@ import { startEtcd, startNats, type EtcdCluster, type NatsServer } from '../harn
  */
 jest.setTimeout(90_000);
 
-const quiet = {
-  debug: () => undefined,
-  info: () => undefined,
-  warn: () => undefined,
-  error: () => undefined,
-};
 const TTL = 2000;
 let etcd: EtcdCluster;
 let nats: NatsServer;
@@ -33,13 +29,6 @@ afterAll(async () => {
   await etcd?.dispose();
 });
 
-async function until(cond: () => boolean, what: string, ms = 30_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface Node {
@@ -61,7 +50,7 @@ async function startCluster(
     endpoints: etcd.endpoints,
     cluster,
     leaseTtlSeconds: 5,
-    logger: quiet,
+    logger: silentLogger,
   });
   const term = await store.campaign(
     { machine: 'leader', address: 'leader:7070' },

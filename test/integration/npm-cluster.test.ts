@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { isAlive, killGroup } from '../harness/registry';
 import { REPO_ROOT, runCli, tableObjects } from '../helpers/cli';
+import { fleetctl, rows } from '../helpers/fleetctl';
 
 /**
  * `npm run cluster -- --machines 3` (dist/scripts/cluster.js): real etcd, NATS and three
@@ -60,6 +61,19 @@ describe('npm run cluster', () => {
       'machine=2,zone=b',
       'machine=3,zone=c',
     ]);
+    // The original fleetctl, as the printed line says, on every machine's fleet API socket.
+    const socks = [...out.matchAll(/fleet API (unix:\/\/\S+)/g)].map((m) => m[1]);
+    expect(socks).toHaveLength(3);
+    expect(out).toContain(`fleetctl --endpoint ${socks[0]} list-machines`);
+    for (const sock of socks) {
+      const r = await fleetctl(sock, ['list-machines', '--no-legend', '--fields', 'metadata']);
+      expect(r.code).toBe(0);
+      expect(rows(r.stdout).flat().sort()).toEqual([
+        'machine=1,zone=a',
+        'machine=2,zone=b',
+        'machine=3,zone=c',
+      ]);
+    }
     const start = await runCli(['start', 'examples/hello.service'], { endpoint, cwd: REPO_ROOT });
     expect(start.code).toBe(0);
     const pidfiles = logs.map((l) => path.join(path.dirname(l), 'units', 'hello.service.pid'));

@@ -3,7 +3,6 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { freePort } from '../harness';
 import { killGroup } from '../harness/registry';
 import type { EventBody, FlotillaEvent } from '../../src/events/types';
 import { writeHistoryFile } from '../../src/history/export';
@@ -62,16 +61,14 @@ const shots = process.env.FLOTILLA_SCREENSHOTS === '1';
 
 beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'flotilla-viz-'));
-  port = await freePort();
-  const http = await freePort();
+  // Both on port 0: the daemon announces the ports it got.
   daemon = await startDevDaemon({
     dir,
-    port,
-    args: ['--http-listen', `127.0.0.1:${http}`],
-    readyPort: http,
+    readyListener: 'HTTP',
     kind: 'flotillad --dev (visualizer)',
   });
-  ui = `http://127.0.0.1:${http}/ui/`;
+  port = daemon.port;
+  ui = `http://127.0.0.1:${daemon.portOf('HTTP')}/ui/`;
   const names: string[] = [];
   for (let i = 1; i <= 12; i++) {
     const name = `web-${String(i).padStart(2, '0')}.service`;
@@ -226,6 +223,21 @@ describe('flotilla viz FILE', () => {
         live: false,
         counts: { 'engine-unit': { launched: 2, failed: 1 }, 'engine-machine': { alive: 1 } },
       });
+      // The chart and its counts are in the page the server sends: shown without the script.
+      const noScript = await browser!.newContext({ javaScriptEnabled: false });
+      try {
+        const bare = await noScript.newPage();
+        await bare.goto(url + 'charts/engine-unit?name=c.service');
+        const counted = (s: string) =>
+          bare.locator(`svg.chart [data-state="${s}"] .count`).textContent();
+        await expect(counted('launched')).resolves.toBe('0');
+        await expect(counted('failed')).resolves.toBe('1');
+        await expect(bare.locator('header .total').textContent()).resolves.toBe(
+          '1 units · 1 machines',
+        );
+      } finally {
+        await noScript.close();
+      }
       const offline = await browser!.newPage();
       try {
         await offline.goto(url);

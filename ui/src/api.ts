@@ -1,8 +1,8 @@
 import type { VizGraph } from '../../src/viz/graph';
 import type { Layout } from '../../src/viz/layout';
-import type { MachineRow, TimelineEntry, UnitRow } from '../../src/viz/views';
+import type { CountsReply, MachineRow, Range, TimelineEntry, UnitRow } from '../../src/viz/views';
 
-export type { MachineRow, TimelineEntry, UnitRow };
+export type { CountsReply, MachineRow, Range, TimelineEntry, UnitRow };
 
 export type Counts = Record<string, Record<string, number>>;
 
@@ -10,19 +10,6 @@ export interface Point {
   index: number;
   time: number;
   live: boolean;
-}
-
-export interface CountsReply extends Point {
-  counts: Counts;
-  compare?: { index: number; time: number; counts: Counts };
-  range?: Range;
-}
-
-export interface Range {
-  first: number;
-  last: number;
-  firstTime: number;
-  lastTime: number;
 }
 
 /** assets/machines.json, written by npm run build: each machine's graph and its layout. */

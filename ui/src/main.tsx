@@ -1,10 +1,9 @@
-import { render } from 'preact';
+import { hydrate, render } from 'preact';
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import type { CountsReply, GraphsReply, MachineRow, Query, Range, UnitReply, UnitRow } from './api';
 import { fmtTime, getJson, queryString, readQuery } from './api';
 import { Chart } from './chart';
-
-const COUNTED = new Set(['engine-unit', 'engine-machine']);
+import { COUNTED, totalText } from '../../src/viz/chart-svg';
 
 // ------------------------------------------------------------------ routing
 
@@ -61,22 +60,42 @@ const filterPart = (q: Query) => ({ name: q.name, machine: q.machine, meta: q.me
 // ------------------------------------------------------------------ data
 
 /**
+ * The counts the server drew the chart with (a chart's URL; see VizServer.page), for the query
+ * they were drawn for: the first render uses them instead of asking again.
+ */
+let boot: { key: string; counts: CountsReply } | undefined = (() => {
+  const el = document.getElementById('boot');
+  if (!el?.textContent) return undefined;
+  const b = JSON.parse(el.textContent) as { search: string; counts: CountsReply };
+  return { key: queryString(readQuery(b.search)), counts: b.counts };
+})();
+
+function takeBoot(key: string): CountsReply | undefined {
+  const b = boot;
+  boot = undefined;
+  return b?.key === key ? b.counts : undefined;
+}
+
+/**
  * Counts at the query's point: fetched for a past point; when live, fetched once (the quickest
  * first answer: an EventSource's first message comes later) and then streamed (SSE).
  */
 function useCounts(q: Query): { reply?: CountsReply; error: string } {
-  const [reply, setReply] = useState<CountsReply | undefined>();
-  const [error, setError] = useState('');
   const key = queryString(q);
+  const [reply, setReply] = useState<CountsReply | undefined>(() => takeBoot(key));
+  const booted = useRef(reply !== undefined);
+  const [error, setError] = useState('');
   useEffect(() => {
     setError('');
     let live = true;
     let streamed = false;
-    getJson<CountsReply>('counts' + key).then(
-      // A stream update that came first is newer: keep it (with the comparison fetched here).
-      (r) => live && setReply((prev) => (streamed && prev ? { ...prev, compare: r.compare } : r)),
-      (e: Error) => live && setError(e.message),
-    );
+    if (!booted.current)
+      getJson<CountsReply>('counts' + key).then(
+        // A stream update that came first is newer: keep it (with the comparison fetched here).
+        (r) => live && setReply((prev) => (streamed && prev ? { ...prev, compare: r.compare } : r)),
+        (e: Error) => live && setError(e.message),
+      );
+    booted.current = false;
     if (q.at) return () => void (live = false);
     const es = new EventSource('/ui/api/stream' + queryString(filterPart(q)));
     es.onmessage = (m) => {
@@ -472,17 +491,12 @@ function Scrubber({ q, counts }: { q: Query; counts?: CountsReply }) {
 
 // ------------------------------------------------------------------ app
 
-function App() {
+function App({ graphs }: { graphs: GraphsReply }) {
   const [route, setRoute] = useState(currentRoute());
-  const [graphs, setGraphs] = useState<GraphsReply | undefined>();
-  const [error, setError] = useState('');
   setRouteGlobal = setRoute;
   useEffect(() => {
     const pop = () => setRoute(currentRoute());
     addEventListener('popstate', pop);
-    getJson<GraphsReply>('/ui/assets/machines.json').then(setGraphs, (e: Error) =>
-      setError(e.message),
-    );
     return () => removeEventListener('popstate', pop);
   }, []);
   const q = route.query;
@@ -491,7 +505,7 @@ function App() {
   const page = useMemo(() => {
     // The chart is drawn once, with its counts (a second render costs as much as the first).
     const chart = !['units', 'states', 'machines'].includes(parts[0]);
-    if (!graphs || (chart && !counts && !countsError)) return <p class="muted">loading…</p>;
+    if (chart && !counts && !countsError) return <p class="muted">loading…</p>;
     if (parts[0] === 'units' && parts[1])
       return <UnitPage name={decodeURIComponent(parts.slice(1).join('/'))} q={q} />;
     if (parts[0] === 'states' && parts[2])
@@ -505,7 +519,7 @@ function App() {
         counts={counts}
       />
     );
-  }, [graphs, route, counts, countsError]);
+  }, [route, counts, countsError]);
   return (
     <>
       <header>
@@ -523,18 +537,10 @@ function App() {
           </Link>
         </nav>
         <FilterBar q={q} />
-        <span class="muted total">
-          {counts
-            ? `${Object.values(counts.counts['engine-unit'] ?? {})
-                .reduce((a, b) => a + b, 0)
-                .toLocaleString(
-                  'en',
-                )} units · ${Object.values(counts.counts['engine-machine'] ?? {}).reduce((a, b) => a + b, 0)} machines`
-            : ''}
-        </span>
+        <span class="muted total">{counts ? totalText(counts.counts) : ''}</span>
       </header>
       <main>
-        {(error || countsError) && <p class="error">{error || countsError}</p>}
+        {countsError && <p class="error">{countsError}</p>}
         {page}
       </main>
       <Scrubber q={q} counts={counts} />
@@ -542,4 +548,12 @@ function App() {
   );
 }
 
-render(<App />, document.getElementById('app')!);
+// Drawn once the layouts are here (preloaded beside the script). A chart the server drew was
+// painted before this script ran (see index.html), and is taken over in place (hydrated: its
+// elements are kept, handlers added).
+const root = document.getElementById('app')!;
+const drawn = boot !== undefined;
+getJson<GraphsReply>('/ui/assets/machines.json').then(
+  (graphs) => (drawn ? hydrate : render)(<App graphs={graphs} />, root),
+  (e: Error) => render(<p class="error">{e.message}</p>, root),
+);

@@ -84,7 +84,9 @@ there answers; no SSH). --follow keeps printing until interrupted.`,
         return 1;
       }
     } catch (e) {
-      err(ctx, `Error retrieving journal of unit ${name}: ${errorMessage(e)}`);
+      // A follow ended by the daemon: the unit's machine was lost, the leader stepped down…
+      const what = flagBool(ctx.parsed, 'follow') ? 'following' : 'retrieving';
+      err(ctx, `Error ${what} journal of unit ${name}: ${errorMessage(e)}`);
       return 1;
     }
     return 0;

@@ -51,4 +51,19 @@ describe('a blocking start gives up, saying why', () => {
     // Waiting without a reason (nothing said yet) is not unplaceable.
     expect(await why('q.service', Unit.fromPartial({ phase: 'waiting' }))).toBeUndefined();
   });
+
+  it('load and stop (no failures to compare) give up on an unplaceable unit only', async () => {
+    let now = 0;
+    const why = startGaveUp(undefined, machines, () => now);
+    const failed = Unit.fromPartial({
+      name: 'x.service',
+      phase: 'failed',
+      lastFailure: failure(2),
+    });
+    expect(await why('x.service', failed)).toBeUndefined();
+    const waiting = Unit.fromPartial({ name: 'p.service', phase: 'waiting', reason: 'r' });
+    expect(await why('p.service', waiting)).toBeUndefined();
+    now += UNPLACEABLE_MS;
+    expect(await why('p.service', waiting)).toBe('unit p.service cannot be placed: r');
+  });
 });

@@ -1,5 +1,5 @@
 import { defaultConfig, type DaemonConfig } from '../../../src/daemon/config';
-import { checkApiExposure } from '../../../src/daemon/exposure';
+import { checkApiExposure, httpExposureWarning } from '../../../src/daemon/exposure';
 
 /** What flotillad refuses to expose, for fleet's HTTP API (the gRPC API: api-access.test.ts). */
 const cfg = (over: Partial<DaemonConfig>): DaemonConfig => ({
@@ -31,5 +31,19 @@ describe("checkApiExposure: fleet's HTTP API", () => {
     ).toEqual([
       "INSECURE (grpc_insecure=true): serving fleet's HTTP API in plaintext and without authentication on 0.0.0.0:8080",
     ]);
+  });
+});
+
+describe('httpExposureWarning', () => {
+  it('warns of /metrics and the visualizer on a non-loopback address, not on loopback or off', () => {
+    expect(httpExposureWarning(cfg({ http_listen: '0.0.0.0:7071' }))).toContain(
+      'http_listen 0.0.0.0:7071 serves /metrics and the visualizer',
+    );
+    expect(httpExposureWarning(cfg({ http_listen: '[::]:7071' }))).toContain(
+      'without authentication',
+    );
+    expect(httpExposureWarning(cfg({ http_listen: '127.0.0.1:7071' }))).toBeUndefined();
+    expect(httpExposureWarning(cfg({ http_listen: '[::1]:7071' }))).toBeUndefined();
+    expect(httpExposureWarning(cfg({ http_listen: '' }))).toBeUndefined();
   });
 });

@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { DriverOp, DriverUnitState } from '../../../src/drivers/driver';
 import { ProcessDriver, pidAlive } from '../../../src/drivers/process';
+import { killUnitProcesses } from '../../helpers/unit-processes';
 import { waitFor } from '../agent/fake-leader';
 
 const dirs: string[] = [];
@@ -36,21 +37,7 @@ afterEach(async () => {
   for (const d of drivers.splice(0)) await d.close();
   // No leftover processes: kill whatever a pidfile still names.
   for (const dir of dirs.splice(0)) {
-    for (const f of fs.readdirSync(dir).filter((n) => n.endsWith('.pid'))) {
-      // The keeper first (killed, it writes no status), then the process's group.
-      const [pid, , , keeper] = fs
-        .readFileSync(path.join(dir, f), 'utf8')
-        .trim()
-        .split(' ')
-        .map(Number);
-      for (const p of [keeper, -pid]) {
-        try {
-          if (p) process.kill(p, 'SIGKILL');
-        } catch {
-          // gone
-        }
-      }
-    }
+    killUnitProcesses(dir);
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
@@ -79,6 +66,14 @@ function tmpCopy(dir: string): string {
 
 const stateOf = async (d: ProcessDriver, unit: string) =>
   (await d.list()).find((s) => s.unit === unit);
+
+/** Loads `unit` with the [Service] lines `body` and starts it; resolves with its main PID. */
+async function startRunning(d: ProcessDriver, unit: string, body: string): Promise<number> {
+  await applyOk(d, [load(unit, body), { kind: 'start', unit }]);
+  const pid = (await stateOf(d, unit))?.mainPid;
+  if (pid === undefined) throw new Error(`${unit} has no main PID`);
+  return pid;
+}
 
 describe('process driver', () => {
   it('loads, starts and stops a unit; states are reported as they change', async () => {
@@ -153,14 +148,36 @@ describe('process driver', () => {
     expect(r[2].error).toMatch(/zz\.service/);
   });
 
+  it('every unit type loads; targets and slices start without a process; other types fail once, saying why', async () => {
+    const dir = tmpDir();
+    const { d } = await driver(dir);
+    const r = await d.apply([
+      load('t.target', '[Unit]\nDescription=group'),
+      load('s.slice', '[Unit]\nDescription=slice'),
+      load('dev.device', '[Unit]\nDescription=disk'),
+      load('a.automount', '[Automount]\nWhere=/x'),
+      { kind: 'start', unit: 't.target' },
+      { kind: 'start', unit: 's.slice' },
+      { kind: 'start', unit: 'dev.device' },
+    ]);
+    expect(r.map((x) => x.ok)).toEqual([true, true, true, true, true, true, true]);
+    expect(await stateOf(d, 't.target')).toMatchObject({ active: 'active', sub: 'active' });
+    expect(await stateOf(d, 's.slice')).toMatchObject({ active: 'active', sub: 'active' });
+    expect(await stateOf(d, 'dev.device')).toMatchObject({ active: 'failed', result: 'resources' });
+    expect(fs.readFileSync(path.join(dir, 'dev.device.log'), 'utf8')).toContain(
+      'the process driver runs services, targets and slices, not device units',
+    );
+    await applyOk(d, [{ kind: 'stop', unit: 't.target' }]);
+    expect(await stateOf(d, 't.target')).toMatchObject({ active: 'inactive', sub: 'dead' });
+    expect(await d.status('s.slice')).toMatch(
+      /Active: active \(active\) since (Sun|Mon|Tue|Wed|Thu|Fri|Sat) \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC; \d+s ago/,
+    );
+  });
+
   it('a new driver instance adopts a running unit: same pid, no restart; it can then stop it', async () => {
     const dir = tmpDir();
     const first = await driver(dir);
-    await applyOk(first.d, [
-      load('a.service', 'ExecStart=/bin/sleep 1000'),
-      { kind: 'start', unit: 'a.service' },
-    ]);
-    const pid = (await stateOf(first.d, 'a.service'))!.mainPid!;
+    const pid = await startRunning(first.d, 'a.service', 'ExecStart=/bin/sleep 1000');
     await first.d.close();
     expect(pidAlive(pid)).toBe(true);
 
@@ -215,8 +232,7 @@ describe('process driver', () => {
     async (_, exec, sig) => {
       const dir = tmpDir();
       const first = await driver(dir);
-      await applyOk(first.d, [load('a.service', exec(dir)), { kind: 'start', unit: 'a.service' }]);
-      const pid = (await stateOf(first.d, 'a.service'))!.mainPid!;
+      const pid = await startRunning(first.d, 'a.service', exec(dir));
       await first.d.close();
       const second = await driver(dir);
       expect((await stateOf(second.d, 'a.service'))!.mainPid).toBe(pid);
@@ -243,11 +259,7 @@ describe('process driver', () => {
   it('a process that died while no driver ran is reported with the status its keeper wrote', async () => {
     const dir = tmpDir();
     const first = await driver(dir);
-    await applyOk(first.d, [
-      load('a.service', 'ExecStart=/bin/sleep 1000'),
-      { kind: 'start', unit: 'a.service' },
-    ]);
-    const pid = (await stateOf(first.d, 'a.service'))!.mainPid!;
+    const pid = await startRunning(first.d, 'a.service', 'ExecStart=/bin/sleep 1000');
     await first.d.close();
     process.kill(pid, 'SIGTERM');
     await waitFor(() => fs.existsSync(path.join(dir, 'a.service.exit')), 'status written');
@@ -262,11 +274,7 @@ describe('process driver', () => {
   it('a process whose keeper was killed too dies with result unknown', async () => {
     const dir = tmpDir();
     const first = await driver(dir);
-    await applyOk(first.d, [
-      load('a.service', 'ExecStart=/bin/sleep 1000'),
-      { kind: 'start', unit: 'a.service' },
-    ]);
-    const pid = (await stateOf(first.d, 'a.service'))!.mainPid!;
+    const pid = await startRunning(first.d, 'a.service', 'ExecStart=/bin/sleep 1000');
     const keeper = Number(
       fs.readFileSync(path.join(dir, 'a.service.pid'), 'utf8').trim().split(' ')[3],
     );
@@ -437,11 +445,7 @@ describe('process driver', () => {
   it('unload stops the unit and removes its files', async () => {
     const dir = tmpDir();
     const { d, states } = await driver(dir);
-    await applyOk(d, [
-      load('a.service', 'ExecStart=/bin/sleep 1000'),
-      { kind: 'start', unit: 'a.service' },
-    ]);
-    const pid = (await stateOf(d, 'a.service'))!.mainPid!;
+    const pid = await startRunning(d, 'a.service', 'ExecStart=/bin/sleep 1000');
     await applyOk(d, [{ kind: 'unload', unit: 'a.service' }]);
     expect(pidAlive(pid)).toBe(false);
     expect(fs.readdirSync(dir)).toEqual([]);
@@ -460,14 +464,11 @@ describe('process driver', () => {
     const d = new ProcessDriver({ unitsDirectory: dir, stopTimeoutMs: 200 });
     drivers.push(d);
     await d.open();
-    await applyOk(d, [
-      load(
-        'stubborn.service',
-        `ExecStart=/bin/sh -c 'trap "" TERM; echo trapped; while true; do sleep 0.05; done'`,
-      ),
-      { kind: 'start', unit: 'stubborn.service' },
-    ]);
-    const pid = (await stateOf(d, 'stubborn.service'))!.mainPid!;
+    const pid = await startRunning(
+      d,
+      'stubborn.service',
+      `ExecStart=/bin/sh -c 'trap "" TERM; echo trapped; while true; do sleep 0.05; done'`,
+    );
     const log = path.join(dir, 'stubborn.service.log');
     // A line of its own: the driver's "starting …" line also contains the command text.
     await waitFor(

@@ -132,3 +132,39 @@ it('events from commit to effects: machines, units, placement, a lost machine', 
     { type: 'UnitUnscheduled', unit: 'b.service', machine: 'm2', reason: 'target state inactive' },
   ]);
 });
+
+it('a unit waiting again says why: after leaving its machine in the same plan, after unload and load', () => {
+  const { p, commit } = setup();
+  const pinned = [...plain, { section: 'X-Fleet', name: 'MachineID', value: 'm1' }];
+  const mars = [...plain, { section: 'X-Fleet', name: 'MachineMetadata', value: 'region=mars' }];
+  commit([{ type: 'MachineJoined', machine: 'm1', ip: '10.0.0.1', metadata: {} }]);
+  commit([
+    { type: 'UnitSubmitted', unit: 'pin.service', options: pinned, hash: 'h', target: 'launched' },
+  ]);
+  let plan = p.plan();
+  p.committedUpTo(plan.decisions, commit(plan.bodies));
+  // Its machine lost: the unit is unscheduled and waits, in one plan; the folded state still
+  // has it placed while that plan is made.
+  commit([{ type: 'MachineLost', machine: 'm1', reason: 'no heartbeat' }]);
+  plan = p.plan();
+  expect(plan.bodies.map((b) => b.type)).toEqual(['UnitUnscheduled', 'UnitUnplaceable']);
+  p.committedUpTo(plan.decisions, commit(plan.bodies));
+  const why = (u: string) => p.scheduler.explain(u);
+  expect(why('pin.service')).toContain('waiting');
+
+  commit([
+    { type: 'UnitSubmitted', unit: 'm.service', options: mars, hash: 'h', target: 'loaded' },
+  ]);
+  plan = p.plan();
+  expect(plan.bodies).toEqual([
+    expect.objectContaining({ type: 'UnitUnplaceable', unit: 'm.service' }),
+  ]);
+  commit(plan.bodies);
+  commit([{ type: 'UnitTargetSet', unit: 'm.service', target: 'inactive' }]);
+  expect(p.plan().bodies).toEqual([]);
+  commit([{ type: 'UnitTargetSet', unit: 'm.service', target: 'loaded' }]);
+  // Its record lost the reason with the inactive target: the same reason is recorded again.
+  expect(p.plan().bodies).toEqual([
+    expect.objectContaining({ type: 'UnitUnplaceable', unit: 'm.service' }),
+  ]);
+});

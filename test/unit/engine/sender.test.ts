@@ -3,7 +3,9 @@ import type { Logger } from '../../../src/log';
 import { Engine } from '../../../src/engine/engine';
 import { MemoryBackend, MemoryLogStore } from '../../../src/store/memory';
 import {
+  checkReplySubject,
   checkSender,
+  decodeResyncRequest,
   decodeScheduleFull,
   encode,
   PROTOCOL_VERSION,
@@ -31,6 +33,27 @@ describe('senderOfSubject / checkSender', () => {
     expect(() => checkSender(S.heartbeat('m1'), { machine: 'm2' })).toThrow(
       `message on ${S.heartbeat('m1')} speaks for machine "m2", not for m1`,
     );
+  });
+
+  it("takes a request's reply subject only in the requester's own inbox", () => {
+    const ok = (reply: string | undefined) => () => checkReplySubject(reply, S.inbox, 'm1');
+    expect(ok(undefined)).not.toThrow();
+    expect(ok(`${S.inbox('m1')}.abc.1`)).not.toThrow();
+    expect(ok('_INBOX.abc.1')).not.toThrow(); // a client with NATS's default inbox prefix
+    for (const reflected of [
+      S.resyncFrom('l'),
+      S.scheduleFrom('m2', 'l'),
+      S.agentRpcFrom('m2', 'l'),
+      `${S.inbox('m2')}.abc.1`,
+      `${S.inbox('m1')}x.abc`,
+    ])
+      expect(ok(reflected)).toThrow('not on an inbox of its own');
+  });
+
+  it('a full schedule is not a resync request', () => {
+    const full = { v: PROTOCOL_VERSION, kind: 'full', epoch: 3, seq: 1, units: [] };
+    expect(() => decodeResyncRequest(encode(full))).toThrow('malformed');
+    expect(decodeResyncRequest(encode({ v: PROTOCOL_VERSION, epoch: 3 })).epoch).toBe(3);
   });
 });
 

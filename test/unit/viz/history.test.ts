@@ -146,11 +146,12 @@ describe('views', () => {
       ['UnitTargetSet', 'inactive', 'waiting'],
       ['UnitScheduled', 'waiting', 'scheduled'],
       ['UnitStateReported', 'scheduled', 'failed'],
-      // this timeline folds only the unit's and its machine's events: the machine was never
-      // seen joining here, so its report still counts
-      ['MachineLost', 'failed', 'failed'],
-      ['UnitUnscheduled', 'failed', 'failed'],
+      // a lost machine's report no longer counts, and the unit leaves it to be placed again
+      ['MachineLost', 'failed', 'scheduled'],
+      ['UnitUnscheduled', 'scheduled', 'rescheduling'],
     ]);
+    // The same state the whole cluster's fold gives it.
+    expect(foldedView(h.current, 0).unitPhase('db.service')).toBe('rescheduling');
     expect(t[3].details).toMatchObject({
       machine: M2,
       state: { active: 'failed', result: 'exit-code' },
