@@ -46,6 +46,8 @@ export interface DaemonHandle {
   reload(next: DaemonConfig): void;
   /** Stops everything; units keep running unless `unload_on_shutdown`. */
   stop(): Promise<void>;
+  /** The step stop() is at ('' before it starts): what a shutdown that hangs is waiting for. */
+  stopStep(): string;
 }
 
 /** Reads /etc/machine-id, or in dev mode a machine ID kept in the data directory. */
@@ -370,6 +372,7 @@ export async function startDaemon(
   }
 
   let stopped = false;
+  let stopStep = '';
   return {
     machineId,
     grpcAddresses: api.addresses,
@@ -392,20 +395,28 @@ export async function startDaemon(
       if (stopped) return;
       stopped = true;
       await stopAll();
+      stopStep = 'closing the HTTP listener';
       viz?.close();
       await http?.close();
       unlock();
+      stopStep = 'done';
     },
+    stopStep: () => stopStep,
   };
 
   async function stopAll(): Promise<void> {
+    stopStep = 'ending the leader campaign and the engine';
     campaignAbort.abort();
     await campaignDone;
     unwatchLeader();
+    stopStep = 'stopping the agent';
     await agent?.stop(cfg.unload_on_shutdown);
+    stopStep = 'closing the fleet API';
     await fleetApi?.close();
+    stopStep = 'closing the gRPC API';
     await api.close();
     router.close();
+    stopStep = 'closing the store';
     await store.close();
   }
 }

@@ -13,6 +13,9 @@ import { startDaemon } from './daemon';
 import { SystemdNotifier, listenFds } from './sd';
 import { secretWarnings } from './secrets';
 
+/** How long a shutdown may take before the daemon exits anyway (systemd's TimeoutStopSec is 30 s). */
+const SHUTDOWN_DEADLINE_MS = 20_000;
+
 async function main(): Promise<void> {
   quietIpServerNameWarning();
   const argv = process.argv.slice(2);
@@ -64,6 +67,16 @@ async function main(): Promise<void> {
     stopping = true;
     log.info('shutting down; units keep running', { signal: sig });
     void notifier.stopping();
+    // A shutdown step that hangs (a server that never answers, a stream that never ends) must
+    // not keep the daemon half-stopped until systemd's TimeoutStopSec kills it unexplained:
+    // say what it waited for and exit. Units are separate processes and keep running.
+    setTimeout(() => {
+      log.error('shutdown did not finish in time; exiting', {
+        waited_for: daemon.stopStep(),
+        seconds: SHUTDOWN_DEADLINE_MS / 1000,
+      });
+      process.exit(1);
+    }, SHUTDOWN_DEADLINE_MS).unref();
     daemon
       .stop()
       .then(() => process.exit(0))
