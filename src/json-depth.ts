@@ -13,15 +13,22 @@ export const MAX_JSON_DEPTH = 32;
 /** Whether `text` nests arrays and objects deeper than `max` levels (brackets inside strings do not count). */
 export function jsonNestsDeeper(text: string, max: number = MAX_JSON_DEPTH): boolean {
   let depth = 0;
-  let inString = false;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
-    if (inString) {
-      if (c === 0x5c)
-        i++; // a backslash escapes the next character
-      else if (c === 0x22) inString = false;
-    } else if (c === 0x22) inString = true;
-    else if (c === 0x5b || c === 0x7b) {
+    if (c === 0x22) {
+      // A string (most of a schedule's bytes: unit files): jump to its closing quote with the
+      // native search rather than looking at each character (a quote preceded by an odd number
+      // of backslashes is escaped). Unterminated: JSON.parse refuses it.
+      let j = i;
+      for (;;) {
+        j = text.indexOf('"', j + 1);
+        if (j < 0) return false;
+        let backslashes = 0;
+        while (text.charCodeAt(j - 1 - backslashes) === 0x5c) backslashes++;
+        if (backslashes % 2 === 0) break;
+      }
+      i = j;
+    } else if (c === 0x5b || c === 0x7b) {
       if (++depth > max) return true;
     } else if (c === 0x5d || c === 0x7d) depth--;
   }
