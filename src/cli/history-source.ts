@@ -4,9 +4,9 @@ import { flagString } from './args';
 import type { Context } from './command';
 import { CliError } from './errors';
 import type { etcdSecurityOf as EtcdSecurityOf } from '../daemon/stores';
-import { readHistory, type HistorySource } from '../history/source';
+import { readHistoryToCopy, type HistorySource } from '../history/source';
 import type { EtcdLogStoreOptions } from '../store/etcd/options';
-import type { Restored } from '../store/types';
+import type { RawRestored, Restored } from '../store/types';
 
 /**
  * Where to read (or, for restore, write) a cluster's durable store: etcd or a dev data
@@ -89,10 +89,10 @@ export function historySourceOf(ctx: Context, files: readonly string[] = ctx.arg
 }
 
 /**
- * Durable events and the latest snapshot from the store the flags name, read without
- * campaigning, writing or creating anything; a store that does not exist or holds no cluster
- * is a HISTORY_NOT_FOUND error.
+ * Durable events and the latest snapshot from the store the flags name, to be copied (events
+ * from etcd come unparsed), read without campaigning, writing or creating anything; a store that
+ * does not exist or holds no cluster is a HISTORY_NOT_FOUND error.
  */
-export async function readStore(ctx: Context): Promise<Restored> {
-  return (await readHistory(historySourceOf(ctx, []))).restored;
+export async function readStoreToCopy(ctx: Context): Promise<Restored | RawRestored> {
+  return (await readHistoryToCopy(historySourceOf(ctx, []))).restored;
 }

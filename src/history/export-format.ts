@@ -16,8 +16,9 @@
  */
 import { createHash } from 'node:crypto';
 import { ErrorCode, FlotillaError } from '../errors';
+import { readEventTail, TAIL_INDEX, TAIL_TIME, TAIL_V } from '../events/bytes';
 import { EVENT_TYPES, SCHEMA_VERSION, type FlotillaEvent } from '../events/types';
-import type { Restored, Snapshot } from '../store/types';
+import type { RawEvent, RawRestored, Restored, Snapshot } from '../store/types';
 
 export const HISTORY_FORMAT = 'flotilla-history';
 /** Bump when the layout changes; readers refuse versions above theirs. */
@@ -45,12 +46,16 @@ export interface HistoryFile {
   restored: Restored;
 }
 
-/** The durable state at one moment (`restored`) as the lines of a history file. */
-export function* historyLines(
-  restored: Restored,
+/**
+ * The durable state at one moment as the parts of a history file, in order: whole lines, and
+ * for each event `{"event":`, the event's JSON and `}\n`. Events read from the store unparsed
+ * (`RawRestored`) are copied byte for byte; parsed ones are written with `JSON.stringify`.
+ */
+export function* historyParts(
+  restored: Restored | RawRestored,
   meta: { cluster: string; flotilla: string; created?: Date },
-): Generator<string> {
-  const events = restored.tail;
+): Generator<string | Uint8Array> {
+  const events: readonly (FlotillaEvent | RawEvent)[] = restored.tail;
   const snap = restored.snapshot;
   const header: HistoryHeader = {
     format: HISTORY_FORMAT,
@@ -68,8 +73,28 @@ export function* historyLines(
   };
   yield JSON.stringify(header) + '\n';
   if (snap) yield JSON.stringify({ snapshot: Buffer.from(snap.data).toString('base64') }) + '\n';
-  for (const e of events) yield JSON.stringify({ event: e }) + '\n';
+  for (const e of events) {
+    yield EVENT_OPEN;
+    yield isRaw(e) ? e.json : JSON.stringify(e);
+    yield EVENT_CLOSE;
+  }
   yield JSON.stringify({ end: { events: events.length } }) + '\n';
+}
+
+/** A whole history file's text (for tests and small histories). */
+export function historyText(
+  restored: Restored | RawRestored,
+  meta: { cluster: string; flotilla: string; created?: Date },
+): string {
+  const parts = [...historyParts(restored, meta)];
+  return parts.map((p) => (typeof p === 'string' ? p : Buffer.from(p).toString('utf8'))).join('');
+}
+
+const EVENT_OPEN = Buffer.from('{"event":');
+const EVENT_CLOSE = Buffer.from('}\n');
+
+function isRaw(e: FlotillaEvent | RawEvent): e is RawEvent {
+  return 'json' in e && e.json instanceof Uint8Array;
 }
 
 /** The index a history file's state stands at: its last event, or its snapshot if later. */
@@ -166,7 +191,7 @@ export class HistoryParser {
 
   /**
    * The next line, `buf[at, nl)`, given to the sink as a stub (the event's `type`, `index`,
-   * `time` and `v`), without a `JSON.parse` — when it is an event line in historyLines' layout
+   * `time` and `v`), without a `JSON.parse` — when it is an event line in historyParts' layout
    * (`{"event":{"type":"T",…,"index":I,"epoch":E,"time":T,"v":V}}`, T plain ASCII); false
    * (nothing consumed) otherwise. For reading one unit's timeline: the lines not about it need
    * no more. Only the line's framing and these fields are checked, not the JSON between them.
@@ -182,21 +207,14 @@ export class HistoryParser {
       q++;
     }
     if (q === h || q >= nl) return false;
-    // The metadata fields, read backwards from the line's end: …,"index":I,"epoch":E,"time":T,"v":V}}
-    let p = nl - 2;
-    if (p <= q || buf[p] !== 125 || buf[p + 1] !== 125) return false;
+    // The metadata fields, read backwards from the event's closing brace (src/events/bytes.ts).
+    const p = nl - 2;
+    if (p <= q || buf[p + 1] !== 125) return false;
     const vals = this.stubValues;
-    for (let f = 0; f < STUB_FIELDS.length; f++) {
-      const start = digitsStart(buf, p, q);
-      if (start < 0) return false;
-      vals[f] = numberAt(buf, start, p);
-      p = fieldBefore(buf, start, STUB_FIELDS[f], q);
-      if (p === 0) return false;
-    }
-    if (buf[p - 1] !== 44) return false;
+    if (readEventTail(buf, p, q, vals) === 0) return false;
     this.n++;
-    this.accept(vals[3]);
-    this.sink.stub(typeName(buf, h, q), vals[3], vals[1], vals[0]);
+    this.accept(vals[TAIL_INDEX]);
+    this.sink.stub(typeName(buf, h, q), vals[TAIL_INDEX], vals[TAIL_TIME], vals[TAIL_V]);
     return true;
   }
 
@@ -280,30 +298,6 @@ export class HistoryParser {
 
 const bytes = (s: string): Uint8Array => Uint8Array.from(Buffer.from(s, 'latin1'));
 const STUB_HEAD = bytes('{"event":{"type":"');
-/** The metadata fields of an event line, last first. */
-const STUB_FIELDS = [',"v":', ',"time":', ',"epoch":', '"index":'].map(bytes);
-
-/** Where the 1 to 15 digits that end just before `end` (and after `floor`) start, or -1. */
-function digitsStart(buf: Uint8Array, end: number, floor: number): number {
-  let i = end;
-  while (i > floor && buf[i - 1] >= 48 && buf[i - 1] <= 57) i--;
-  return i === end || end - i > 15 ? -1 : i;
-}
-
-function numberAt(buf: Uint8Array, from: number, to: number): number {
-  let n = 0;
-  for (let i = from; i < to; i++) n = n * 10 + (buf[i] - 48);
-  return n;
-}
-
-/** Where `lit` starts when it ends just before `end` (and after `floor`), else 0. */
-function fieldBefore(buf: Uint8Array, end: number, lit: Uint8Array, floor: number): number {
-  const start = end - lit.length;
-  if (start <= floor) return 0;
-  for (let i = 0; i < lit.length; i++) if (buf[start + i] !== lit[i]) return 0;
-  return start;
-}
-
 /** The known event types as bytes, to name a stub's type without making a string per line. */
 const TYPE_BYTES = EVENT_TYPES.map((t) => [t, bytes(t)] as const);
 

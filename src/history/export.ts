@@ -2,11 +2,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { cliVersion } from '../cli/version';
 import { ErrorCode, FlotillaError } from '../errors';
-import type { Restored } from '../store/types';
+import type { RawRestored, Restored } from '../store/types';
 import {
   CollectingSink,
   HistoryParser,
-  historyLines,
+  historyParts,
   type HistoryFile,
   type HistoryHeader,
   type HistorySink,
@@ -20,7 +20,7 @@ import {
 /** Writes a history file: to a temporary name, synced, then renamed (never half a file). */
 export function writeHistoryFile(
   file: string,
-  restored: Restored,
+  restored: Restored | RawRestored,
   cluster: string,
 ): { bytes: number } {
   const tmp = path.join(
@@ -30,19 +30,20 @@ export function writeHistoryFile(
   const fd = fs.openSync(tmp, 'w', 0o600);
   let bytes = 0;
   try {
-    // Lines gathered into ~1 MiB writes: one write per line was 100,000 system calls.
-    let pending: string[] = [];
+    // Parts gathered into ~1 MiB writes: one write per line was 100,000 system calls.
+    let pending: Uint8Array[] = [];
     let size = 0;
     const flush = (): void => {
-      const buf = Buffer.from(pending.join(''), 'utf8');
+      const buf = Buffer.concat(pending, size);
       for (let at = 0; at < buf.length;) at += fs.writeSync(fd, buf, at, buf.length - at);
       bytes += buf.length;
       pending = [];
       size = 0;
     };
-    for (const line of historyLines(restored, { cluster, flotilla: cliVersion() })) {
-      pending.push(line);
-      size += line.length;
+    for (const part of historyParts(restored, { cluster, flotilla: cliVersion() })) {
+      const b = typeof part === 'string' ? Buffer.from(part, 'utf8') : part;
+      pending.push(b);
+      size += b.length;
       if (size >= 1 << 20) flush();
     }
     flush();

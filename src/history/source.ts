@@ -4,7 +4,7 @@ import { ErrorCode, FlotillaError } from '../errors';
 import type { EtcdLogStore as EtcdLogStoreClass } from '../store/etcd';
 import type { EtcdLogStoreOptions } from '../store/etcd/options';
 import { FileLogStore } from '../store/file';
-import type { LogStore, Restored } from '../store/types';
+import type { LogStore, RawRestored, Restored } from '../store/types';
 import { readHistoryFile } from './export';
 
 /** Where a history is read from: a history file, a dev-mode data directory, or etcd. */
@@ -28,6 +28,26 @@ const silent = {
 export async function readHistory(
   src: HistorySource,
 ): Promise<{ restored: Restored; cluster: string }> {
+  return readSource(src, (store) => store.readAll());
+}
+
+/**
+ * `readHistory` for a copy of the history (`flotilla events export`, `flotilla backup`): from
+ * etcd, the events come unparsed, as stored (EtcdLogStore.readAllRaw), to be written out again
+ * as they are; the other sources give them parsed.
+ */
+export async function readHistoryToCopy(
+  src: HistorySource,
+): Promise<{ restored: Restored | RawRestored; cluster: string }> {
+  return readSource<Restored | RawRestored>(src, (store) =>
+    'readAllRaw' in store ? (store as EtcdLogStoreClass).readAllRaw() : store.readAll(),
+  );
+}
+
+async function readSource<R extends Restored | RawRestored>(
+  src: HistorySource,
+  read: (store: LogStore) => Promise<R>,
+): Promise<{ restored: R | Restored; cluster: string }> {
   if (src.kind === 'file') {
     const { header, restored } = readHistoryFile(src.file);
     return { restored, cluster: header.cluster };
@@ -55,9 +75,9 @@ export async function readHistory(
     const { EtcdLogStore } = require('../store/etcd') as { EtcdLogStore: typeof EtcdLogStoreClass };
     store = new EtcdLogStore({ ...src.options, logger: silent });
   }
-  let restored: Restored;
+  let restored: R;
   try {
-    restored = await store.readAll();
+    restored = await read(store);
   } finally {
     await store.close();
   }

@@ -15,7 +15,7 @@
  * A stale key (a dead leader's lease still running, ~TTL after etcd comes back) simply keeps
  * candidates waiting until etcd expires it; any error makes the candidate back off and retry.
  */
-import type { Etcd3, ITxnResponse } from 'etcd3';
+import type { Etcd3, IKeyValue, ITxnResponse } from 'etcd3';
 import { ErrorCode, FlotillaError, isFlotillaError } from '../errors';
 import { abortReason, corruptError, sleep } from './common';
 import { createEtcdClient, toStoreError } from './etcd/client';
@@ -25,7 +25,8 @@ import { LeaderWatch, leaderStateOf, type LeaderState } from './etcd/leader-watc
 import { resolveOptions, type EtcdLogStoreOptions, type ResolvedEtcdOptions } from './etcd/options';
 import { readState, type ReadContext } from './etcd/reader';
 import { EtcdTerm, type TermHost } from './etcd/term';
-import type { Candidate, LeaderInfo, LogStore, Restored, Term } from './types';
+import { decodeRawPiece } from './etcd/batch';
+import type { Candidate, LeaderInfo, LogStore, RawRestored, Restored, Term } from './types';
 
 export type { EtcdLogStoreOptions } from './etcd/options';
 export { EtcdTerm } from './etcd/term';
@@ -123,15 +124,33 @@ export class EtcdLogStore implements LogStore {
   }
 
   async readAll(): Promise<Restored> {
+    return this.readAt('readAll', (kv, revision) => readState(this.ctx, kv, revision, true));
+  }
+
+  /**
+   * `readAll` with the events as the store holds them, unparsed: for a copy of the history
+   * (`flotilla events export`, `flotilla backup`), which writes them out as they are.
+   */
+  async readAllRaw(): Promise<RawRestored> {
+    return this.readAt('readAllRaw', (kv, revision) =>
+      readState(this.ctx, kv, revision, true, decodeRawPiece),
+    );
+  }
+
+  /** Reads the manifest, then `read`s the state at that revision (one consistent moment). */
+  private async readAt<T>(
+    what: string,
+    read: (manifest: IKeyValue | undefined, revision: string) => Promise<T>,
+  ): Promise<T> {
     this.checkOpen();
     try {
       const res = await this.client.kv.range(
         { key: this.keys.manifest },
         { deadline: Date.now() + this.options.callTimeoutMs },
       );
-      return await readState(this.ctx, res.kvs[0], res.header.revision, true);
+      return await read(res.kvs[0], res.header.revision);
     } catch (err) {
-      throw toStoreError(err, 'readAll');
+      throw toStoreError(err, what);
     }
   }
 

@@ -31,6 +31,18 @@ export interface Restored {
   tail: FlotillaEvent[];
 }
 
+/** One durable event as the store holds it: its index and its JSON, not parsed. */
+export interface RawEvent {
+  index: number;
+  json: Uint8Array;
+}
+
+/** `Restored` with the events unparsed: what a copy of the history (an export) needs. */
+export interface RawRestored {
+  snapshot?: Snapshot;
+  tail: RawEvent[];
+}
+
 /**
  * One leadership term. Every write is fenced on the term's election key: once another candidate
  * holds the key (or the lease is gone), every write fails with FlotillaError code FENCED and the

@@ -3,6 +3,7 @@ import { ErrorCode, FlotillaError, isFlotillaError } from '../../src/errors';
 import { EtcdLogStore, type EtcdLogStoreOptions, type EtcdTerm } from '../../src/store/etcd';
 import { encodeBatch } from '../../src/store/etcd/batch';
 import { EtcdKeys } from '../../src/store/etcd/keys';
+import type { FlotillaEvent } from '../../src/events/types';
 import type { LogStore } from '../../src/store/types';
 import { startEtcd, type EtcdCluster } from '../harness';
 import { describeLogStoreContract, durableEvents, pseudoRandomBytes } from '../store-contract';
@@ -78,6 +79,32 @@ describe('EtcdLogStore on a real etcd', () => {
       expect((await logKeys(cluster)).length).toBeGreaterThan(20);
       expect((await term.restore()).tail).toEqual(events);
       expect((await open(cluster).readAll()).tail).toEqual(events);
+    });
+
+    it('reads the log unparsed for a copy (readAllRaw): the same events, each as stored', async () => {
+      const cluster = `raw${++clusters}`;
+      const store = open(cluster, { snapshotChunkBytes: 16 * 1024, maxTxnBytes: 64 * 1024 });
+      const term = await store.campaign(cand('a'), never());
+      // As the engine writes them (metadata last), and in another layout (metadata first).
+      const engine = durableEvents(1, 2000, term.epoch).map(({ index, epoch, time, v, ...b }) => ({
+        ...b,
+        unit: `${b.type === 'UnitTargetSet' ? b.unit : ''} "quoted" {x}`,
+        index,
+        epoch,
+        time,
+        v,
+      }));
+      await term.append(engine as unknown as FlotillaEvent[]);
+      await term.append(durableEvents(2001, 2010, term.epoch));
+      await term.writeSnapshot({ index: 2005, epoch: term.epoch, data: pseudoRandomBytes(40_000) });
+      const parsed = await open(cluster).readAll();
+      const raw = await open(cluster).readAllRaw();
+      expect(raw.snapshot).toEqual(parsed.snapshot);
+      expect(raw.tail.map((e) => e.index)).toEqual(parsed.tail.map((e) => e.index));
+      expect(raw.tail.map((e) => JSON.parse(Buffer.from(e.json).toString()) as unknown)).toEqual(
+        parsed.tail,
+      );
+      expect(Buffer.from(raw.tail[0].json).toString()).toBe(JSON.stringify(engine[0]));
     });
 
     it('ignores a half-written multi-txn append, and the next append removes its leftovers', async () => {

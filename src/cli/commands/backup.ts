@@ -6,8 +6,9 @@ import { flagBool, flagString } from '../args';
 import { historyIndex, parseHistory } from '../../history/export-format';
 import { writeHistoryFile } from '../../history/export';
 import type { RestoreTarget, restoreHistory as RestoreHistory } from '../../history/restore';
-import type { Restored } from '../../store/types';
-import { STORE_FLAGS, etcdOptionsFromFlags, readStore } from './replay';
+import type { RawRestored, Restored } from '../../store/types';
+import { readStoreToCopy } from '../history-source';
+import { STORE_FLAGS, etcdOptionsFromFlags } from './replay';
 
 export const backup: Command = {
   name: 'backup',
@@ -22,9 +23,9 @@ the latest snapshot, the retained events, and an end line. Restore it with 'flot
   async run(ctx: Context): Promise<number> {
     if (ctx.args.length !== 1) throw new CliError('One backup file must be provided');
     const file = ctx.args[0];
-    let r: Restored;
+    let r: Restored | RawRestored;
     try {
-      r = await readStore(ctx);
+      r = await readStoreToCopy(ctx);
     } catch (e) {
       err(ctx, `Error reading the store: ${errorMessage(e)}`);
       return 1;

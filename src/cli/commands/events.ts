@@ -7,7 +7,7 @@ import { err, isJson, out } from '../command';
 import { CliError, errorMessage } from '../errors';
 import { eventDetails } from '../../history/describe';
 import { writeHistoryFile } from '../../history/export';
-import { readHistory } from '../../history/source';
+import { readHistoryToCopy } from '../../history/source';
 import { STORE_FLAGS, historySourceOf } from '../history-source';
 
 /** Without --since, the last this many events. */
@@ -114,7 +114,7 @@ async function exportHistory(ctx: Context): Promise<number> {
   const file = ctx.args[1];
   const source = historySourceOf(ctx, []);
   try {
-    const { restored, cluster } = await readHistory(source);
+    const { restored, cluster } = await readHistoryToCopy(source);
     const { bytes } = writeHistoryFile(file, restored, cluster);
     err(
       ctx,

@@ -26,7 +26,7 @@ import {
   type TimelineEntry,
 } from '../../history/replay';
 import { readHistory } from '../../history/source';
-import { STORE_FLAGS, etcdOptionsFromFlags, historySourceOf, readStore } from '../history-source';
+import { STORE_FLAGS, etcdOptionsFromFlags, historySourceOf } from '../history-source';
 import type { Restored } from '../../store/types';
 
 const FLAGS: readonly FlagSpec[] = [
@@ -86,7 +86,7 @@ const ALL_FLAGS: readonly FlagSpec[] = [
 ];
 
 // viz and backup/restore read their store the way replay does.
-export { STORE_FLAGS, etcdOptionsFromFlags, readStore };
+export { STORE_FLAGS, etcdOptionsFromFlags };
 
 function untilOf(ctx: Context, r: Restored): number {
   const at = flagString(ctx.parsed, 'at');

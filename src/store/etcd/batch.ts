@@ -9,7 +9,9 @@
  * a multi-txn append, or a fenced one), is dropped with a warning, and is deleted by the next
  * append (see EtcdTerm.append).
  */
+import { objectEnd, readEventTail, TAIL_INDEX } from '../../events/bytes';
 import type { FlotillaEvent } from '../../events/types';
+import type { RawEvent } from '../types';
 import { corruptError, invalidAppend, type StoreLogger } from '../common';
 import type { EtcdKeys } from './keys';
 
@@ -18,12 +20,20 @@ export interface Piece {
   value: Buffer;
 }
 
-interface StoredPiece {
+/** One log piece, decoded: its place in its batch and its events (parsed, or raw). */
+export interface StoredPiece<E extends { index: number } = FlotillaEvent> {
   batch: number;
   part: number;
   parts: number;
-  events: FlotillaEvent[];
+  events: E[];
 }
+
+/** Decodes one log key/value into a piece (`decodePiece`, or `decodeRawPiece`). */
+export type PieceDecoder<E extends { index: number }> = (
+  keys: EtcdKeys,
+  key: Buffer,
+  value: Buffer,
+) => StoredPiece<E>;
 
 /** Room for the {"batch":…,"part":…,"parts":…,"events":[…]} wrapper. */
 const WRAPPER_BYTES = 96;
@@ -97,7 +107,7 @@ export function packTxns<T extends Piece>(pieces: T[], maxBytes: number, maxOps:
   return txns;
 }
 
-function decodePiece(keys: EtcdKeys, key: Buffer, value: Buffer): StoredPiece {
+export function decodePiece(keys: EtcdKeys, key: Buffer, value: Buffer): StoredPiece {
   const name = key.toString();
   const parts = keys.parseLog(key);
   if (!parts) throw corruptError(name, 'not a log key');
@@ -123,20 +133,20 @@ function decodePiece(keys: EtcdKeys, key: Buffer, value: Buffer): StoredPiece {
  * Folds log key/values (in key order) into events. Stateful, so paged reads can feed it page by
  * page. Checks that indexes strictly increase across the whole log.
  */
-export class LogAssembler {
-  readonly events: FlotillaEvent[] = [];
+export class LogAssembler<E extends { index: number } = FlotillaEvent> {
+  readonly events: E[] = [];
   private group:
-    | { batch: number; parts: number; next: number; key: string; events: FlotillaEvent[] }
-    | undefined;
+    { batch: number; parts: number; next: number; key: string; events: E[] } | undefined;
   private lastIndex = 0;
 
   constructor(
     private readonly keys: EtcdKeys,
     private readonly logger: StoreLogger,
+    private readonly decode: PieceDecoder<E> = decodePiece as unknown as PieceDecoder<E>,
   ) {}
 
   add(key: Buffer, value: Buffer): void {
-    const p = decodePiece(this.keys, key, value);
+    const p = this.decode(this.keys, key, value);
     const name = key.toString();
     if (this.group && this.group.batch !== p.batch) {
       throw corruptError(
@@ -165,7 +175,7 @@ export class LogAssembler {
   }
 
   /** Ends the log: an incomplete last batch was never acknowledged and is left out. */
-  finish(): FlotillaEvent[] {
+  finish(): E[] {
     if (this.group) {
       this.logger.warn('ignoring an incomplete last batch (its append never completed)', {
         key: this.group.key,
@@ -182,4 +192,63 @@ export class LogAssembler {
 export function lastIndexIn(keys: EtcdKeys, key: Buffer, value: Buffer): number {
   const p = decodePiece(keys, key, value);
   return p.events.length > 0 ? p.events[p.events.length - 1].index : p.batch;
+}
+
+/**
+ * Decodes a log piece without parsing its events: each event is kept as its JSON bytes, with its
+ * index read from them (src/events/bytes.ts), for a copy of the log (`flotilla events export`,
+ * `flotilla backup`) that writes them out again as they are. A piece that is not exactly in the
+ * layout `encodeBatch` writes, or an event whose metadata is not where the engine puts it, is
+ * decoded by `decodePiece` (parsed, checked) and its events written again.
+ */
+export function decodeRawPiece(keys: EtcdKeys, key: Buffer, value: Buffer): StoredPiece<RawEvent> {
+  const parts = keys.parseLog(key);
+  const fast = parts && splitPiece(value);
+  if (fast && fast.batch === parts.batch && fast.part === parts.part) return fast;
+  const p = decodePiece(keys, key, value);
+  return {
+    ...p,
+    events: p.events.map((e) => ({ index: e.index, json: Buffer.from(JSON.stringify(e)) })),
+  };
+}
+
+const PIECE_FIELDS = ['{"batch":', ',"part":', ',"parts":', ',"events":['].map((s) =>
+  Buffer.from(s, 'latin1'),
+);
+const tail = new Float64Array(4);
+
+/** `{"batch":B,"part":P,"parts":N,"events":[E,…]}` split into its events' bytes, or undefined. */
+function splitPiece(v: Buffer): StoredPiece<RawEvent> | undefined {
+  const nums = [0, 0, 0];
+  let at = 0;
+  for (let f = 0; f < PIECE_FIELDS.length; f++) {
+    const lit = PIECE_FIELDS[f];
+    if (v.compare(lit, 0, lit.length, at, at + lit.length) !== 0) return undefined;
+    at += lit.length;
+    if (f === PIECE_FIELDS.length - 1) break;
+    const start = at;
+    let n = 0;
+    while (at < v.length && v[at] >= 48 && v[at] <= 57 && at - start < 15)
+      n = n * 10 + v[at++] - 48;
+    if (at === start) return undefined;
+    nums[f] = n;
+  }
+  const events: RawEvent[] = [];
+  if (v[at] === 93) at++;
+  else {
+    for (;;) {
+      if (v[at] !== 123) return undefined;
+      const close = objectEnd(v, at);
+      if (close < 0 || readEventTail(v, close, at, tail) === 0) return undefined;
+      events.push({ index: tail[TAIL_INDEX], json: v.subarray(at, close + 1) });
+      at = close + 1;
+      if (v[at] === 44) at++;
+      else if (v[at] === 93) {
+        at++;
+        break;
+      } else return undefined;
+    }
+  }
+  if (at !== v.length - 1 || v[at] !== 125 || nums[2] < 1) return undefined;
+  return { batch: nums[0], part: nums[1], parts: nums[2], events };
 }

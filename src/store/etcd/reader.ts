@@ -6,8 +6,8 @@
 import type { Etcd3, IKeyValue } from 'etcd3';
 import type { FlotillaEvent } from '../../events/types';
 import type { StoreLogger } from '../common';
-import type { Restored, Snapshot } from '../types';
-import { LogAssembler } from './batch';
+import type { RawEvent, RawRestored, Restored, Snapshot } from '../types';
+import { LogAssembler, type PieceDecoder } from './batch';
 import type { EtcdKeys } from './keys';
 import { assembleSnapshot, parseManifest, type Manifest } from './snapshot';
 
@@ -94,12 +94,13 @@ export async function logStartAfter(
   return parts ? ctx.keys.log(parts.batch) : ctx.keys.logPrefix;
 }
 
-export async function readLog(
+export async function readLog<E extends { index: number } = FlotillaEvent>(
   ctx: ReadContext,
   from: Buffer,
   revision: string,
-): Promise<FlotillaEvent[]> {
-  const asm = new LogAssembler(ctx.keys, ctx.logger);
+  decode?: PieceDecoder<E>,
+): Promise<E[]> {
+  const asm = new LogAssembler<E>(ctx.keys, ctx.logger, decode);
   await rangePages(ctx, from, ctx.keys.logEnd, revision, LOG_PAGE, (kvs) => {
     for (const kv of kvs) asm.add(kv.key, kv.value);
   });
@@ -109,17 +110,32 @@ export async function readLog(
 /**
  * Reads the state at `revision` (the revision at which `manifestKv` was read). `all`: every
  * event still in the log (for replay); otherwise only those after the snapshot (for a leader).
+ * With `decodeRawPiece`, the events are kept unparsed (a copy of the history).
  */
 export async function readState(
   ctx: ReadContext,
   manifestKv: IKeyValue | undefined,
   revision: string,
   all: boolean,
-): Promise<Restored> {
+): Promise<Restored>;
+export async function readState(
+  ctx: ReadContext,
+  manifestKv: IKeyValue | undefined,
+  revision: string,
+  all: boolean,
+  decode: PieceDecoder<RawEvent>,
+): Promise<RawRestored>;
+export async function readState<E extends { index: number }>(
+  ctx: ReadContext,
+  manifestKv: IKeyValue | undefined,
+  revision: string,
+  all: boolean,
+  decode?: PieceDecoder<E>,
+): Promise<{ snapshot?: Snapshot; tail: E[] }> {
   const snap = manifestKv ? await readSnapshot(ctx, manifestKv.value, revision) : undefined;
   const after = snap?.snapshot.index ?? 0;
   const from = all ? ctx.keys.logPrefix : await logStartAfter(ctx, after, revision);
-  const events = await readLog(ctx, from, revision);
+  const events = await readLog<E>(ctx, from, revision, decode);
   const tail = all ? events : events.filter((e) => e.index > after);
   return snap ? { snapshot: snap.snapshot, tail } : { tail };
 }

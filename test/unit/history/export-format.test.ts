@@ -1,6 +1,6 @@
 import { ErrorCode, FlotillaError } from '../../../src/errors';
 import type { FlotillaEvent } from '../../../src/events/types';
-import { historyIndex, historyLines, parseHistory } from '../../../src/history/export-format';
+import { historyIndex, historyText, parseHistory } from '../../../src/history/export-format';
 import type { Restored } from '../../../src/store/types';
 
 const ev = (index: number, epoch = 1): FlotillaEvent =>
@@ -19,7 +19,7 @@ const restored: Restored = {
 };
 
 const text = (r: Restored = restored): string =>
-  [...historyLines(r, { cluster: 'prod', flotilla: '0.1.0', created: new Date(0) })].join('');
+  historyText(r, { cluster: 'prod', flotilla: '0.1.0', created: new Date(0) });
 
 function refusal(t: string): FlotillaError {
   try {

@@ -1,5 +1,8 @@
 import { ErrorCode } from '../../../src/errors';
-import { encodeBatch, LogAssembler, packTxns } from '../../../src/store/etcd/batch';
+import type { FlotillaEvent } from '../../../src/events/types';
+import { SCHEMA_VERSION } from '../../../src/events/types';
+import { decodeRawPiece, encodeBatch, LogAssembler, packTxns } from '../../../src/store/etcd/batch';
+import type { RawEvent } from '../../../src/store/types';
 import { EtcdKeys, prefixEnd } from '../../../src/store/etcd/keys';
 import { durableEvents } from '../../store-contract';
 
@@ -105,5 +108,96 @@ describe('encodeBatch / LogAssembler', () => {
     expect(() =>
       new LogAssembler(keys, quiet().logger).add(keys.log(1), Buffer.from('{not json')),
     ).toThrow(expect.objectContaining({ code: ErrorCode.StoreCorrupt }));
+  });
+});
+
+/** Events as the engine writes them: the body first, then index, epoch, time and v. */
+function engineEvents(from: number, to: number): FlotillaEvent[] {
+  const nasty = [
+    'plain',
+    'quote " and \\ backslash',
+    'braces } { ] [ in a string',
+    'ünïcødé ✓',
+    '\\"',
+    '',
+  ];
+  const out: FlotillaEvent[] = [];
+  for (let i = from; i <= to; i++) {
+    const body =
+      i % 3 === 0
+        ? { type: 'UnitTargetSet', unit: `u${i}.service`, target: 'launched' }
+        : {
+            type: 'UnitObserved',
+            unit: `u${i}.service`,
+            machine: nasty[i % nasty.length],
+            state:
+              i % 2 === 0
+                ? null
+                : {
+                    active: 'failed',
+                    sub: 'failed',
+                    load: 'loaded',
+                    result: `exit-code ${nasty[(i + 1) % nasty.length]}`,
+                  },
+          };
+    out.push({
+      ...body,
+      index: i,
+      epoch: 3,
+      time: 1_700_000_000_000 + i,
+      v: SCHEMA_VERSION,
+    } as FlotillaEvent);
+  }
+  return out;
+}
+
+function readRaw(pieces: { key: Buffer; value: Buffer }[]): RawEvent[] {
+  const asm = new LogAssembler<RawEvent>(keys, quiet().logger, decodeRawPiece);
+  for (const p of pieces) asm.add(p.key, p.value);
+  return asm.finish();
+}
+
+const jsonOf = (e: RawEvent): string => Buffer.from(e.json).toString('utf8');
+
+describe('decodeRawPiece (a copy of the log, unparsed)', () => {
+  it('gives each event its stored JSON, byte for byte, and its index, over multi-part batches', () => {
+    const events = engineEvents(1, 3000);
+    const pieces = encodeBatch(keys, events, 8 * 1024, 1 << 30);
+    expect(pieces.length).toBeGreaterThan(10);
+    const raw = readRaw(pieces);
+    expect(raw.map((e) => e.index)).toEqual(events.map((e) => e.index));
+    expect(raw.map(jsonOf)).toEqual(events.map((e) => JSON.stringify(e)));
+  });
+
+  it('reads an empty batch, and pieces or events in another layout by parsing them', () => {
+    // Metadata first (not where the engine puts it): parsed, written again with the same content.
+    const other = durableEvents(10, 12);
+    const raw = readRaw(encodeBatch(keys, other, 64 * 1024, 1 << 30));
+    expect(raw.map((e) => JSON.parse(jsonOf(e)) as unknown)).toEqual(other);
+    // The wrapper's fields in another order, with spaces.
+    const ev = engineEvents(20, 21);
+    const value = Buffer.from(
+      JSON.stringify({ parts: 1, part: 0, batch: 20, events: ev }, null, 1),
+    );
+    expect(readRaw([{ key: keys.log(20), value }]).map(jsonOf)).toEqual(
+      ev.map((e) => JSON.stringify(e)),
+    );
+    const empty = Buffer.from('{"batch":30,"part":0,"parts":1,"events":[]}');
+    expect(readRaw([{ key: keys.log(30), value: empty }])).toEqual([]);
+  });
+
+  it('refuses what LogAssembler refuses: a value not matching its key, overlapping indexes, not JSON', () => {
+    const [p] = encodeBatch(keys, engineEvents(5, 6), 64 * 1024, 1 << 30);
+    expect(() => readRaw([{ key: keys.log(4), value: p.value }])).toThrow(
+      expect.objectContaining({ code: ErrorCode.StoreCorrupt }),
+    );
+    const [q] = encodeBatch(keys, engineEvents(6, 7), 64 * 1024, 1 << 30);
+    expect(() => readRaw([p, q])).toThrow(
+      expect.objectContaining({ code: ErrorCode.StoreCorrupt }),
+    );
+    const cut = Buffer.from(p.value.subarray(0, p.value.length - 3));
+    expect(() => readRaw([{ key: p.key, value: cut }])).toThrow(
+      expect.objectContaining({ code: ErrorCode.StoreCorrupt }),
+    );
   });
 });
