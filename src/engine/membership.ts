@@ -317,7 +317,13 @@ export class Membership implements MembershipEffects {
     }
     if (bodies.length > 0)
       void this.ctx
-        .append(withObservations(bodies, (u, m) => this.ctx.state.reported.get(u)?.get(m)))
+        .append(
+          withObservations(
+            bodies,
+            (u, m) => this.ctx.state.reported.get(u)?.get(m),
+            (u) => this.ctx.state.units.get(u)?.target,
+          ),
+        )
         .catch((err: unknown) => this.ownWriteFailed('state report', err));
     this.heardFrom.add(r.machine);
     this.actors.get(r.machine)?.send({ type: 'HEARTBEAT', now: this.ctx.clock() });

@@ -1,4 +1,5 @@
 import type { EventBody, UnitRuntimeState } from '../events/types';
+import type { TargetState } from '../unit/types';
 import type { ClusterState } from '../engine/state';
 
 /**
@@ -42,14 +43,19 @@ function durable(s: UnitRuntimeState | null): UnitRuntimeState | null {
   return rest;
 }
 
-/** True when an agent's report (after `prev`) is a milestone worth a durable UnitObserved. */
+/**
+ * True when an agent's report (after `prev`) is a milestone worth a durable UnitObserved;
+ * `target` is the unit's target state (a unit meant to run passes through loaded on its way).
+ */
 export function isMilestone(
   prev: UnitRuntimeState | undefined,
   next: UnitRuntimeState | null,
+  target?: TargetState,
 ): boolean {
   const to = observedClass(next);
   if (to === 'transitional') return false;
   if (to === 'gone') return prev !== undefined;
+  if (to === 'loaded' && prev === undefined && target === 'launched') return false;
   const from = observedClass(prev);
   if (from !== to) return true;
   if (to === 'active') return prev?.mainPid !== next?.mainPid;
@@ -61,16 +67,20 @@ export function isMilestone(
 /**
  * The durable records to commit with an agent's report events: after each `UnitStateReported`
  * that is a milestone, a `UnitObserved` with the same state. `prevOf` is what the leader held
- * before the report.
+ * before the report, `targetOf` the unit's target state.
  */
 export function withObservations(
   bodies: EventBody[],
   prevOf: (unit: string, machine: string) => UnitRuntimeState | undefined,
+  targetOf: (unit: string) => TargetState | undefined = () => undefined,
 ): EventBody[] {
   const out: EventBody[] = [];
   for (const b of bodies) {
     out.push(b);
-    if (b.type === 'UnitStateReported' && isMilestone(prevOf(b.unit, b.machine), b.state))
+    if (
+      b.type === 'UnitStateReported' &&
+      isMilestone(prevOf(b.unit, b.machine), b.state, targetOf(b.unit))
+    )
       out.push({ type: 'UnitObserved', unit: b.unit, machine: b.machine, state: durable(b.state) });
   }
   return out;

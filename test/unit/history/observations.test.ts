@@ -17,22 +17,40 @@ const st = (active: string, extra: Partial<UnitRuntimeState> = {}): UnitRuntimeS
 });
 
 describe('durable observations', () => {
-  it('a unit started by a burst leaves two durable records: loaded, then active', () => {
-    const reports = [st('inactive'), st('activating'), st('active', { mainPid: 10 })];
+  /** The durable records a sequence of reports of one unit leaves, for a unit with `target`. */
+  function recorded(reports: UnitRuntimeState[], target: 'launched' | 'loaded'): string[] {
     let prev: UnitRuntimeState | undefined;
     const durable: EventBody[] = [];
     for (const s of reports) {
       const out = withObservations(
         [{ type: 'UnitStateReported', unit: 'u', machine: 'm', state: s }],
         () => prev,
+        () => target,
       );
       durable.push(...out.filter((b) => b.type === 'UnitObserved'));
       prev = s;
     }
-    expect(durable.map((b) => (b.type === 'UnitObserved' ? b.state?.active : ''))).toEqual([
-      'inactive',
-      'active',
+    return durable.map((b) => (b.type === 'UnitObserved' ? (b.state?.active ?? 'gone') : ''));
+  }
+
+  it('a unit started by a burst leaves one durable record: active (its first load is a step)', () => {
+    const start = [st('inactive'), st('activating'), st('active', { mainPid: 10 })];
+    expect(recorded(start, 'launched')).toEqual(['active']);
+    // Stopped later (loaded, not running) and started again: both recorded.
+    expect(recorded([...start, st('inactive'), st('active', { mainPid: 11 })], 'launched')).toEqual(
+      ['active', 'inactive', 'active'],
+    );
+    // Failing to start, or to load, is recorded.
+    expect(recorded([st('inactive'), st('failed', { result: 'exit-code' })], 'launched')).toEqual([
+      'failed',
     ]);
+    expect(recorded([st('inactive', { load: 'not-found' })], 'launched')).toEqual(['inactive']);
+  });
+
+  it('a unit meant to stay loaded has its load recorded', () => {
+    expect(recorded([st('inactive')], 'loaded')).toEqual(['inactive']);
+    expect(isMilestone(undefined, st('inactive'))).toBe(true);
+    expect(isMilestone(undefined, st('inactive'), 'launched')).toBe(false);
   });
 
   it("keeps the agent's start count out of the log: a new count alone is no milestone", () => {
