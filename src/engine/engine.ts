@@ -1,5 +1,5 @@
 import { ErrorCode, FlotillaError } from '../errors';
-import type { EventBody, FlotillaEvent } from '../events/types';
+import { isDurable, type EventBody, type FlotillaEvent } from '../events/types';
 import type { Logger } from '../log';
 import { silentLogger } from '../log';
 import { subjects, type Subjects } from '../protocol';
@@ -172,7 +172,10 @@ export class Engine {
    * is answered after); their effects follow in order, in turns of bounded length (runEffects).
    */
   private committed(events: FlotillaEvent[], stored: boolean): void {
-    if (stored) this.snapshots.retention.mark(events[events.length - 1].index, events[0].time);
+    if (stored) {
+      this.snapshots.retention.mark(events[events.length - 1].index, events[0].time);
+      if (events.some(isDurable)) this.snapshots.lastCommitAt = this.clock();
+    }
     for (const e of events) {
       this.projections.fold(e);
       this.ring.remember(e);
@@ -189,8 +192,14 @@ export class Engine {
   private runEffects(budgetMs: number): void {
     if (this.stopped) return;
     const touched = new Set<string>();
-    const n = this.effects.run(budgetMs, (e) => this.projections.route(e, touched));
-    this.snapshots.eventsSince += n;
+    let durable = 0;
+    this.effects.run(budgetMs, (e) => {
+      if (isDurable(e)) durable++;
+      this.projections.route(e, touched);
+    });
+    // Only durable events lengthen a new leader's restore: transient ones (reports) do not
+    // make a snapshot due.
+    this.snapshots.eventsSince += durable;
     for (const u of touched) this.projections.recompute(u);
     this.membership.maybeSettle();
     this.planAndPublish();

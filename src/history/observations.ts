@@ -6,11 +6,12 @@ import type { ClusterState } from '../engine/state';
  * Which facts from the machines become durable history. Agents report every change they see
  * (`UnitStateReported`, transient: it drives the leader and is rebuilt from the agents after a
  * failover); the durable log records only the milestones of a unit's life on a machine, so a
- * 20,000-unit burst adds about two durable events per unit (loaded, then active), not one per
- * report:
+ * 20,000-unit burst adds one durable event per unit (active), not one per report:
  *
  * - what it observes changed class: loaded (not running), active, failed, inactive/unloaded, gone
- *   (activating, deactivating and reloading are steps on the way and are not recorded);
+ *   (activating, deactivating and reloading are steps on the way and are not recorded; nor is
+ *   the first load, on its machine, of a unit meant to run: the step before activating. Where it
+ *   was placed is the log's UnitScheduled, and a load that fails is recorded, as unloaded);
  * - still active, with another main PID (it was restarted);
  * - still failed, with another result or exit status (it failed again differently).
  *
