@@ -6,7 +6,7 @@ import { flagBool } from './args';
 import { CliError, errorMessage } from './errors';
 import { isTemplateName, resolveUnits, templatesNeeded, uniqueNames } from './units';
 import type { CreatingCommand } from './units';
-import { waitForUnitStates } from './wait';
+import { startCounts, waitForUnitStates } from './wait';
 import type { TargetState } from './wait';
 
 /**
@@ -105,7 +105,12 @@ export async function createAndSetTarget(
   }
   const triggered = created.names.filter((n) => created.units.get(n)?.targetState !== target);
   const isTriggered = new Set(triggered);
+  let startsBefore: Map<string, number> | undefined;
   try {
+    // What the agents had started before: a unit started now that runs and exits (a oneshot)
+    // ends at loaded, and is done once its count went up (waitForUnitStates).
+    if (target === 'launched' && triggered.length > 0 && blockAttempts(ctx) >= 0)
+      startsBefore = await startCounts(api, triggered);
     if (triggered.length > 0) await api.setTargetStates({ names: triggered, targetState: target });
   } catch (e) {
     err(ctx, `Error ${VERB_ING[verb]} units: ${errorMessage(e)}`);
@@ -121,7 +126,7 @@ export async function createAndSetTarget(
     } else waitFor.push(name);
   }
   const failuresBefore = new Map(created.names.map((n) => [n, created.units.get(n)?.lastFailure]));
-  return waitOrTrigger(ctx, waitFor, verb, target, failuresBefore);
+  return waitOrTrigger(ctx, waitFor, verb, target, failuresBefore, startsBefore);
 }
 
 /** fleetctl's tryWaitForUnitStates: --no-block prints `Triggered unit x verb` (once). */
@@ -131,6 +136,7 @@ export async function waitOrTrigger(
   verb: string,
   target: TargetState,
   failuresBefore?: ReadonlyMap<string, UnitFailure | undefined>,
+  startsBefore?: ReadonlyMap<string, number>,
 ): Promise<number> {
   const attempts = blockAttempts(ctx);
   if (attempts < 0) {
@@ -147,6 +153,7 @@ export async function waitOrTrigger(
     io: waitIO(ctx),
     signal: ctx.signal,
     failuresBefore,
+    startsBefore,
   });
   for (const e of errors) err(ctx, `Error waiting for units: ${e}`);
   return errors.length > 0 ? 1 : 0;

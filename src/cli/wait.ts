@@ -204,7 +204,20 @@ export function waitForUnitStates(opts: {
   signal?: AbortSignal;
   /** With `launched`: each unit's last failure before the wait (a new one ends its wait). */
   failuresBefore?: ReadonlyMap<string, UnitFailure | undefined>;
+  /**
+   * With `launched`: each unit's start count before its target was set (`startCounts`). A
+   * unit its agent has started since, and that is now loaded and not running, ran and exited
+   * (a oneshot, a command that finished): it was launched, as fleet's agent would say.
+   */
+  startsBefore?: ReadonlyMap<string, number>;
 }): Promise<string[]> {
+  const startsBefore = opts.target === 'launched' ? opts.startsBefore : undefined;
+  let startsNow = new Map<string, number>();
+  const ranAndExited = (name: string, u: Unit | undefined): boolean =>
+    startsBefore !== undefined &&
+    u?.currentState === 'loaded' &&
+    u.targetState === 'launched' &&
+    (startsNow.get(name) ?? 0) > (startsBefore.get(name) ?? 0);
   return waitUntil<Unit>({
     gaveUp:
       opts.target === 'inactive'
@@ -217,15 +230,40 @@ export function waitForUnitStates(opts: {
     signal: opts.signal,
     io: opts.io,
     what: opts.target,
-    fetch: (pending) => fetchUnits(opts.api, pending),
-    reached: (_name, u) => u !== undefined && u.currentState === opts.target,
+    fetch: async (pending) => {
+      const units = await fetchUnits(opts.api, pending);
+      // Start counts are listed only while a unit being started sits at loaded (rare), and
+      // the units read again after them: a count that went up is then older than the state
+      // read, so a start that failed shows as failed, not as loaded.
+      if (!startsBefore || !pending.some((n) => units.get(n)?.currentState === 'loaded'))
+        return units;
+      startsNow = await startCounts(opts.api, pending);
+      return fetchUnits(opts.api, pending);
+    },
+    reached: (name, u) =>
+      (u !== undefined && u.currentState === opts.target) || ranAndExited(name, u),
     line: async (name, u) => {
-      const state = u?.currentState ?? opts.target;
+      const state = ranAndExited(name, u) ? 'launched' : (u?.currentState ?? opts.target);
       if (!u?.targetMachine) return `Unit ${name} ${state}`;
       return `Unit ${name} ${state} on ${await opts.machines.legend(u.targetMachine, false)}`;
     },
     timeoutMessage: (name) => `timed out waiting for unit ${name} to report state ${opts.target}`,
   });
+}
+
+/**
+ * How many times the agents have started each of `names` (UnitState.starts, summed over
+ * machines), for `waitForUnitStates`' startsBefore.
+ */
+export async function startCounts(
+  api: ClusterApi,
+  names: readonly string[],
+): Promise<Map<string, number>> {
+  const wanted = new Set(names);
+  const out = new Map<string, number>();
+  for (const s of await listAllUnitStates(api))
+    if (wanted.has(s.name)) out.set(s.name, (out.get(s.name) ?? 0) + s.starts);
+  return out;
 }
 
 /** Waits until the named units are gone from the cluster (destroy). */

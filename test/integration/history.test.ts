@@ -40,6 +40,10 @@ beforeAll(async () => {
   // Fails before it ever runs (systemd: 203/EXEC), so a blocking start sees the failure.
   fs.writeFileSync(path.join(dir, 'fails.service'), '[Service]\nExecStart=/nonexistent/app\n');
   fs.writeFileSync(
+    path.join(dir, 'once.service'),
+    '[Service]\nType=oneshot\nExecStart=/bin/true\n',
+  );
+  fs.writeFileSync(
     path.join(dir, 'picky.service'),
     '[Service]\nExecStart=/bin/sleep 600\n[X-Fleet]\nMachineMetadata=region=mars\n',
   );
@@ -149,6 +153,11 @@ describe('history', () => {
     expect(failed.stderr).toMatch(
       /^Error waiting for units: unit fails\.service failed on \S+: exit-code(, exit status \d+)?$/m,
     );
+    // A oneshot runs and exits (back at loaded): its start is done, not waited on for ever.
+    const once = await cli(['start', '--block-attempts=10', 'once.service']);
+    expect(once.stderr).toBe('');
+    expect(once.code).toBe(0);
+    expect(once.stdout).toMatch(/^Unit once\.service launched on \S+$/m);
     const unplaced = await cli(['start', 'picky.service']);
     expect(unplaced.code).toBe(1);
     expect(unplaced.stderr).toMatch(

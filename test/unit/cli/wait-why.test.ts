@@ -1,6 +1,6 @@
 import type { ClusterApi } from '../../../src/api/types';
 import { MachineCache } from '../../../src/cli/cluster-data';
-import { startGaveUp, UNPLACEABLE_MS } from '../../../src/cli/wait';
+import { startGaveUp, UNPLACEABLE_MS, waitForUnitStates } from '../../../src/cli/wait';
 import { Unit, type UnitFailure } from '../../../src/gen/flotilla/v1/flotilla';
 
 const M = 'a'.repeat(32);
@@ -65,5 +65,70 @@ describe('a blocking start gives up, saying why', () => {
     expect(await why('p.service', waiting)).toBeUndefined();
     now += UNPLACEABLE_MS;
     expect(await why('p.service', waiting)).toBe('unit p.service cannot be placed: r');
+  });
+});
+
+describe('a blocking start of a unit that runs and exits (a oneshot)', () => {
+  /** A cluster API whose unit and start count follow `steps`, one step per GetUnit. */
+  function cluster(steps: { state: string; starts: number }[]) {
+    let i = 0;
+    const now = () => steps[Math.min(i, steps.length - 1)];
+    const api = {
+      getUnit: () => {
+        i++;
+        return Promise.resolve(
+          Unit.fromPartial({
+            name: 'once.service',
+            targetState: 'launched',
+            targetMachine: M,
+            currentState: now().state,
+          }),
+        );
+      },
+      listUnitStates: () =>
+        Promise.resolve({
+          states: [{ name: 'once.service', machineId: M, starts: now().starts }],
+          nextPageToken: '',
+        }),
+      listMachines: () => Promise.resolve({ machines: [{ id: M, ip: '10.0.0.1', metadata: {} }] }),
+      watch: () => ({
+        [Symbol.asyncIterator]: () => ({ next: () => Promise.reject(new Error('no watch')) }),
+      }),
+    } as unknown as ClusterApi;
+    return api;
+  }
+  const run = (api: ClusterApi, startsBefore: Map<string, number>) => {
+    const lines: string[] = [];
+    const errors = waitForUnitStates({
+      api,
+      names: ['once.service'],
+      target: 'launched',
+      attempts: 2,
+      attemptMs: 500,
+      machines: new MachineCache(api),
+      io: { out: (l) => lines.push(l), err: () => undefined, stderrIsTTY: false },
+      startsBefore,
+    });
+    return errors.then((e) => ({ errors: e, lines }));
+  };
+
+  it('is launched once its agent started it again and it is back at loaded', async () => {
+    const api = cluster([
+      { state: 'loaded', starts: 1 },
+      { state: 'loaded', starts: 1 },
+      { state: 'loaded', starts: 2 },
+    ]);
+    expect(await run(api, new Map([['once.service', 1]]))).toEqual({
+      errors: [],
+      lines: ['Unit once.service launched on aaaaaaaa.../10.0.0.1'],
+    });
+  });
+
+  it('is not launched while loaded with the start count it had before (not started yet)', async () => {
+    const api = cluster([{ state: 'loaded', starts: 1 }]);
+    expect(await run(api, new Map([['once.service', 1]]))).toEqual({
+      errors: ['timed out waiting for unit once.service to report state launched'],
+      lines: [],
+    });
   });
 });
