@@ -1,6 +1,7 @@
 import type { ClusterApi } from '../api/types';
 import type { Unit, UnitFailure, UnitState } from '../gen/flotilla/v1/flotilla';
-import { fetchUnits, listAllUnitStates } from './cluster-data';
+import { unitStateRows } from '../api/unit-states';
+import { DIRECT_LOOKUP_MAX, fetchUnits, listAllUnitStates } from './cluster-data';
 import { CliError } from './errors';
 import type { MachineCache } from './cluster-data';
 import { Progress } from './progress';
@@ -259,10 +260,15 @@ export async function startCounts(
   api: ClusterApi,
   names: readonly string[],
 ): Promise<Map<string, number>> {
-  const wanted = new Set(names);
   const out = new Map<string, number>();
-  for (const s of await listAllUnitStates(api))
-    if (wanted.has(s.name)) out.set(s.name, (out.get(s.name) ?? 0) + s.starts);
+  const add = (s: UnitState): void => void out.set(s.name, (out.get(s.name) ?? 0) + s.starts);
+  if (names.length <= DIRECT_LOOKUP_MAX) {
+    const rows = await Promise.all(names.map((n) => unitStateRows(api, n)));
+    for (const r of rows) r.forEach(add);
+    return out;
+  }
+  const wanted = new Set(names);
+  for (const s of await listAllUnitStates(api)) if (wanted.has(s.name)) add(s);
   return out;
 }
 

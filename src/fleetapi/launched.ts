@@ -1,5 +1,5 @@
 import type { ClusterApi } from '../api/types';
-import { encodePageToken } from '../engine/requests';
+import { unitStateRows } from '../api/unit-states';
 import type { Unit, UnitState } from '../gen/flotilla/v1/flotilla';
 
 /**
@@ -38,24 +38,6 @@ export interface Before {
 function rowKey(row: UnitState | undefined): string {
   if (!row) return '';
   return [row.machineId, row.hash, row.loadState, row.activeState, row.subState].join('\u0000');
-}
-
-/**
- * The rows of one unit in ListUnitStates, by machine. The engine's cursor is
- * `<unit>\u0000<machine>`, so the unit's name as a cursor starts the page at its first row.
- */
-export async function unitStateRows(api: ClusterApi, name: string): Promise<UnitState[]> {
-  const out: UnitState[] = [];
-  let after = encodePageToken('states', name);
-  for (;;) {
-    const page = await api.listUnitStates({ pageSize: 64, pageToken: after });
-    for (const s of page.states) {
-      if (s.name !== name) return out;
-      out.push(s);
-    }
-    if (!page.nextPageToken) return out;
-    after = page.nextPageToken;
-  }
 }
 
 /** At most this many launch requests are remembered (the oldest is forgotten first). */

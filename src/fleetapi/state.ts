@@ -2,7 +2,7 @@ import type { ClusterApi } from '../api/types';
 import { clip, ErrorCode } from '../errors';
 import type { UnitState } from '../gen/flotilla/v1/flotilla';
 import { fleetError } from './errors';
-import { unitStateRows } from './launched';
+import { unitStateRows } from '../api/unit-states';
 import type { PageSource } from './pagination';
 import { fleetPageOf } from './pagination';
 import { fleetPage, fleetUnitState } from './schema';
