@@ -13,7 +13,7 @@ import {
 import { UnitsDirectory } from './files';
 import { journalLines } from './journal';
 import { formatStatus } from './status';
-import { UnitTracker } from './tracker';
+import { RUNNING_STATES, UnitTracker } from './tracker';
 import { isValidUnitName, unitType } from '../../unit';
 import { unitObjectPath } from './unitfile';
 
@@ -77,8 +77,6 @@ const MATCH_RULES = [
   `type='signal',sender='${SYSTEMD_NAME}',interface='${PROPERTIES_IFACE}',` +
     `member='PropertiesChanged',path_namespace='/org/freedesktop/systemd1/unit'`,
 ];
-
-const RUNNING_STATES = new Set(['active', 'reloading', 'activating', 'deactivating']);
 
 /**
  * The systemd driver: talks to systemd's Manager (org.freedesktop.systemd1) over D-Bus, on the

@@ -30,6 +30,14 @@ export interface UnitRecord {
   signals: number;
 }
 
+/** Active states in which a unit may have processes (and so a main PID worth reporting). */
+export const RUNNING_STATES: ReadonlySet<string> = new Set([
+  'active',
+  'reloading',
+  'activating',
+  'deactivating',
+]);
+
 /** Facts about a unit read from a method reply. */
 export type UnitFacts = Partial<
   Pick<UnitRecord, 'load' | 'active' | 'sub' | 'mainPid' | 'result' | 'exitStatus'>
@@ -181,7 +189,11 @@ export class UnitTracker {
       sub: rec.sub ?? 'dead',
       hash: rec.hash,
     };
-    if (rec.mainPid !== undefined && rec.mainPid > 0) state.mainPid = rec.mainPid;
+    // systemd 252 signals a start in two steps when its dbus queue is flushed mid-start (a job
+    // signal flushes the unit's pending one): MainPID already set, ActiveState still
+    // "inactive". A unit that is not (de)activating or active has no main process to report.
+    if (rec.mainPid !== undefined && rec.mainPid > 0 && RUNNING_STATES.has(state.active))
+      state.mainPid = rec.mainPid;
     if (state.active === 'failed' && rec.result) state.result = rec.result;
     if (state.active === 'failed' && rec.exitStatus !== undefined)
       state.exitStatus = rec.exitStatus;

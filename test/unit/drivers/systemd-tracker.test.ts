@@ -35,6 +35,22 @@ describe('UnitTracker: replies and signals', () => {
     expect(seen.some((s) => s.active === 'inactive' && s.mainPid === 4242)).toBe(false);
   });
 
+  it('a start signalled in two steps (MainPID while still inactive) reports no PID until active', () => {
+    // Seen from systemd 252 in CI: Service{MainPID} + Unit{inactive, dead}, then Unit{active}.
+    const tracker = new UnitTracker();
+    const seen: DriverUnitState[] = [];
+    tracker.listen((s) => seen.push(s));
+    const rec = tracker.manage('hello.service', '[Service]\nExecStart=/bin/sleep 1000\n');
+    tracker.update(rec, { load: 'loaded', active: 'inactive', sub: 'dead' });
+    tracker.handle(changed(rec.path, SERVICE_IFACE, { MainPID: 11032 }));
+    tracker.handle(changed(rec.path, UNIT_IFACE, { ActiveState: 'inactive', SubState: 'dead' }));
+    expect(seen).toHaveLength(1);
+    expect(seen[0].mainPid).toBeUndefined();
+    tracker.handle(changed(rec.path, UNIT_IFACE, { ActiveState: 'active', SubState: 'running' }));
+    expect(seen).toHaveLength(2);
+    expect(seen[1]).toMatchObject({ active: 'active', sub: 'running', mainPid: 11032 });
+  });
+
   it('a reply with no signal since its call is taken whole', () => {
     const tracker = new UnitTracker();
     const rec = tracker.manage('hello.service', '[Service]\nExecStart=/bin/sleep 1000\n');
