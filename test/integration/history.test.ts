@@ -41,7 +41,7 @@ beforeAll(async () => {
   fs.writeFileSync(path.join(dir, 'fails.service'), '[Service]\nExecStart=/nonexistent/app\n');
   fs.writeFileSync(
     path.join(dir, 'once.service'),
-    '[Service]\nType=oneshot\nExecStart=/bin/true\n',
+    `[Service]\nType=oneshot\nExecStart=/bin/sh -c 'echo ran >> ${path.join(dir, 'once.runs')}'\n`,
   );
   fs.writeFileSync(
     path.join(dir, 'picky.service'),
@@ -158,6 +158,14 @@ describe('history', () => {
     expect(once.stderr).toBe('');
     expect(once.code).toBe(0);
     expect(once.stdout).toMatch(/^Unit once\.service launched on \S+$/m);
+    const runs = (): number => fs.readFileSync(path.join(dir, 'once.runs'), 'utf8').length / 4;
+    expect(runs()).toBe(1);
+    // A restart runs it again and is done when it has (not waited on for ever either).
+    const again = await cli(['restart', '--block-attempts=10', 'once.service']);
+    expect(again.stderr).toBe('');
+    expect(again.code).toBe(0);
+    expect(again.stdout).toMatch(/^Unit\(once\.service\) was restarted\.$/m);
+    expect(runs()).toBe(2);
     const unplaced = await cli(['start', 'picky.service']);
     expect(unplaced.code).toBe(1);
     expect(unplaced.stderr).toMatch(

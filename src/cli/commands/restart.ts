@@ -4,7 +4,7 @@ import { blockAttempts, err, out, waitIO } from '../command';
 import { errorMessage } from '../errors';
 import { waitOrTrigger } from '../lifecycle';
 import { findNamedUnits } from '../transition';
-import { waitForGlobalUnits, waitForUnitStates } from '../wait';
+import { startCounts, waitForGlobalUnits, waitForUnitStates } from '../wait';
 
 export const restart: Command = {
   name: 'restart',
@@ -57,15 +57,19 @@ machine they run on. --no-block only skips waiting for the start.`,
     for (const e of stopErrors) err(ctx, `Error waiting for units: ${e}`);
     if (stopErrors.length > 0) return 1;
 
+    const local = units.filter((u) => !u.global).map((u) => u.name);
+    const global = units.filter((u) => u.global).map((u) => u.name);
+    let startsBefore: Map<string, number> | undefined;
     try {
+      // A unit that runs and exits (a oneshot) is back at loaded once it ran again: the wait
+      // knows it by its start count going up (as `start` does).
+      if (local.length > 0 && blockAttempts(ctx) >= 0) startsBefore = await startCounts(api, local);
       await api.setTargetStates({ names: units.map((u) => u.name), targetState: 'launched' });
     } catch (e) {
       err(ctx, `Error starting units: ${errorMessage(e)}`);
       return 1;
     }
-    const local = units.filter((u) => !u.global).map((u) => u.name);
-    const global = units.filter((u) => u.global).map((u) => u.name);
-    let code = await waitOrTrigger(ctx, local, 'start', 'launched');
+    let code = await waitOrTrigger(ctx, local, 'start', 'launched', undefined, startsBefore);
     if (blockAttempts(ctx) < 0) {
       for (const n of global) out(ctx, `Triggered global unit ${n} start`);
       return code;
