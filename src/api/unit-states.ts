@@ -1,4 +1,4 @@
-import { encodePageToken } from '../engine/requests';
+import { encodePageToken } from './page-token';
 import type { UnitState } from '../gen/flotilla/v1/flotilla';
 import type { ClusterApi } from './types';
 

@@ -68,13 +68,8 @@ import { encodePageInSlices, writeItem } from './listing';
 import { EncodedUnitViews, liveReports, unitView } from './unit-views';
 import { machineMetadata } from './state';
 import { patchOverlay } from './metadata';
-import {
-  checkEventTypes,
-  checkMetadata,
-  checkView,
-  decodePageToken,
-  encodePageToken,
-} from './requests';
+import { checkEventTypes, checkMetadata, checkView } from './requests';
+import { decodePageToken, encodePageToken } from '../api/page-token';
 
 const DEFAULT_PAGE = 1000;
 const MAX_PAGE = 10_000;

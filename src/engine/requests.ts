@@ -1,6 +1,6 @@
 /**
  * Checks of the cluster API's request fields that are not unit files (those are src/unit's):
- * enum values, page tokens, machine metadata, event types. Each refusal is INVALID_ARGUMENT
+ * enum values, machine metadata, event types (page tokens: src/api/page-token.ts). Each refusal is INVALID_ARGUMENT
  * naming the field, and quotes at most a short prefix of what the client sent.
  */
 import { clip, ErrorCode, FlotillaError } from '../errors';
@@ -29,34 +29,6 @@ export function checkEventTypes(types: readonly string[]): void {
       throw bad('types', `unknown event type "${clip(t)}"; known: ${EVENT_TYPES.join(', ')}`);
     }
   }
-}
-
-/** The longest page token accepted (a token holds one unit name and one machine ID). */
-const TOKEN_MAX = 1024;
-
-/**
- * A page token: the kind of listing and the sort key of the last item sent, base64url-encoded
- * so clients treat it as opaque. Only tokens this encoding produces are accepted back.
- */
-export function encodePageToken(kind: 'units' | 'states', key: string): string {
-  return Buffer.from(`${kind}:${key}`, 'utf8').toString('base64url');
-}
-
-/** The key in a token from {@link encodePageToken} for this listing; '' for no token. */
-export function decodePageToken(kind: 'units' | 'states', token: string): string {
-  if (token === '') return '';
-  const refuse = (): never => {
-    throw bad(
-      'page_token',
-      `invalid page_token "${clip(token, 40)}": pass the next_page_token of the previous page`,
-    );
-  };
-  if (token.length > TOKEN_MAX || !/^[A-Za-z0-9_-]+$/.test(token)) refuse();
-  const text = Buffer.from(token, 'base64url').toString('utf8');
-  // Canonical form only: what we would have written for this key.
-  if (!text.startsWith(`${kind}:`) || encodePageToken(kind, text.slice(kind.length + 1)) !== token)
-    refuse();
-  return text.slice(kind.length + 1);
 }
 
 /** Bounds of a machine's metadata set through the API. */
