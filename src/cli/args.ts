@@ -22,7 +22,11 @@ export interface FlagSpec {
   valueName?: string;
   /** Validates a parsed value; returns an error reason or undefined. */
   check?: (v: FlagValue) => string | undefined;
-  /** False for flags that make no sense as configuration (--help, --version). */
+  /**
+   * Whether FLOTILLA_<NAME> may set the flag. Global flags: yes unless false (--help,
+   * --version make no sense as configuration). Command flags: only when true (the store
+   * flags, so a secret need not be on the command line).
+   */
   fromEnv?: boolean;
 }
 
@@ -244,8 +248,8 @@ export function parseArgs(
 
   for (const spec of known) {
     if (values.has(spec.name)) continue;
-    const fromEnv =
-      spec.fromEnv !== false && GLOBAL_FLAGS.includes(spec) ? env[envName(spec.name)] : undefined;
+    const envOk = spec.fromEnv ?? GLOBAL_FLAGS.includes(spec);
+    const fromEnv = envOk ? env[envName(spec.name)] : undefined;
     values.set(
       spec.name,
       fromEnv !== undefined && fromEnv !== ''

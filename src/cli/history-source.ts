@@ -1,7 +1,8 @@
 import path from 'node:path';
 import type { FlagSpec } from './args';
-import { flagString } from './args';
+import { envName, flagString } from './args';
 import type { Context } from './command';
+import { err } from './command';
 import { CliError } from './errors';
 import type { etcdSecurityOf as EtcdSecurityOf } from '../daemon/stores';
 import { readHistoryToCopy, type HistorySource } from '../history/source';
@@ -39,7 +40,8 @@ export const STORE_FLAGS: readonly FlagSpec[] = [
     type: 'string',
     default: '',
     valueName: name.endsWith('file') ? 'FILE' : 'VALUE',
-    help: `etcd ${name.slice(5)} (TLS and auth, as flotillad's etcd_${name.slice(5).replace(/-/g, '_')})`,
+    help: `etcd ${name.slice(5)} (TLS and auth, as flotillad's etcd_${name.slice(5).replace(/-/g, '_')}; also ${envName(name)})`,
+    fromEnv: true,
   })),
   {
     name: 'data-dir',
@@ -54,6 +56,13 @@ const silent = { warn: () => undefined };
 
 /** The etcd store named by --etcd-servers, --cluster and the --etcd-* security flags. */
 export function etcdOptionsFromFlags(ctx: Context): EtcdLogStoreOptions {
+  // Any user on the machine can read a command line (ps, /proc/PID/cmdline).
+  if (ctx.parsed.given.has('etcd-password'))
+    err(
+      ctx,
+      `warning: --etcd-password on the command line is visible to every user of this machine; ` +
+        `use --etcd-password-file or ${envName('etcd-password')}`,
+    );
   // Loaded here, not by every command: it loads the etcd and gRPC clients (most of a second).
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { etcdSecurityOf } = require('../daemon/stores') as {

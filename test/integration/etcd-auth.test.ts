@@ -118,6 +118,29 @@ describe('etcd with authentication', () => {
     expect(worker.output).not.toMatch(/permission denied/i);
   });
 
+  it('offline tools log in with the read-only credentials: password from a file or the environment; on the command line it works with a warning; wrong is refused', async () => {
+    const store = ['--etcd-servers', cluster.etcd.endpoints[0], '--cluster', CLUSTER];
+    const offline = (args: string[], env: Record<string, string> = {}) =>
+      runCli(['replay', ...store, '--etcd-username', 'worker', ...args], { cwd: dir, env });
+    const fromFile = await offline(['--etcd-password-file', path.join(dir, 'worker.password')]);
+    expect(fromFile.stderr).not.toMatch(/warning/);
+    expect(fromFile.code).toBe(0);
+    expect(fromFile.stdout).toContain('on-c.service');
+    const fromEnv = await offline([], { FLOTILLA_ETCD_PASSWORD: 'worker-pw' });
+    expect(fromEnv.stderr).toBe(fromFile.stderr);
+    expect(fromEnv.stdout).toBe(fromFile.stdout);
+    const onArgv = await offline(['--etcd-password', 'worker-pw']);
+    expect(onArgv.code).toBe(0);
+    expect(onArgv.stderr).toMatch(
+      /^warning: --etcd-password on the command line is visible to every user of this machine; use --etcd-password-file or FLOTILLA_ETCD_PASSWORD$/m,
+    );
+    expect(onArgv.stdout).toBe(fromFile.stdout);
+    const wrong = await offline([], { FLOTILLA_ETCD_PASSWORD: 'not-it' });
+    expect(wrong.code).not.toBe(0);
+    expect(wrong.stdout).toBe('');
+    expect(wrong.stderr).toMatch(/authentication failed|invalid user ID or password/i);
+  });
+
   it("the read-only credentials read the cluster's keys but cannot write them", async () => {
     const leader = await must(['get', `${PREFIX}leader`, '--print-value-only'], 'worker:worker-pw');
     expect(leader).toContain(A);

@@ -167,6 +167,18 @@ describe('environment: FLOTILLA_<FLAG>, flags win', () => {
     expect(covered.every((k) => k in env)).toBe(true);
   });
 
+  test('a command flag reads its variable only when it says so (the store flags do)', () => {
+    const flags: FlagSpec[] = [
+      { name: 'etcd-password', type: 'string', default: '', help: '', fromEnv: true },
+      { name: 'lines', type: 'int', default: 10, help: '' },
+    ];
+    const env = { FLOTILLA_ETCD_PASSWORD: 's3cret', FLOTILLA_LINES: '99' };
+    const p = parseArgs(['replay'], (c) => (c === 'replay' ? flags : undefined), env);
+    expect(flagString(p, 'etcd-password')).toBe('s3cret');
+    expect(flagNumber(p, 'lines')).toBe(10);
+    expect(p.given.has('etcd-password')).toBe(false);
+  });
+
   test('the command line wins over the environment', () => {
     const env = { FLOTILLA_ENDPOINT: 'env:1', FLOTILLA_BLOCK_ATTEMPTS: '4', FLOTILLA_FULL: 'true' };
     const p = parse(['--endpoint=flag:2', 'start', '--block-attempts=1', '--full=false'], env);
