@@ -40,6 +40,8 @@ export const ErrorCode = {
    * field, a machine speaking for another): its receiver logs it, counts it and drops it.
    */
   ProtocolViolation: 'PROTOCOL_VIOLATION',
+  /** A bound on what one caller or the daemon holds at once (open streams) was reached. */
+  ResourceExhausted: 'RESOURCE_EXHAUSTED',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

@@ -42,6 +42,8 @@ export function grpcStatusFor(code: ErrorCode): GrpcStatus {
       return GrpcStatus.DEADLINE_EXCEEDED;
     case ErrorCode.UnitExists:
       return GrpcStatus.ALREADY_EXISTS;
+    case ErrorCode.ResourceExhausted:
+      return GrpcStatus.RESOURCE_EXHAUSTED;
     default:
       return GrpcStatus.INTERNAL;
   }
@@ -62,6 +64,8 @@ function codeForBareStatus(status: number): ErrorCode {
       return ErrorCode.Timeout;
     case GrpcStatus.ALREADY_EXISTS:
       return ErrorCode.UnitExists;
+    case GrpcStatus.RESOURCE_EXHAUSTED:
+      return ErrorCode.ResourceExhausted;
     case GrpcStatus.PERMISSION_DENIED:
     case GrpcStatus.UNAUTHENTICATED:
       return ErrorCode.PermissionDenied;

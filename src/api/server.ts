@@ -17,6 +17,7 @@ import { toGrpcStatus } from './errors';
 import { nextTurn } from '../turn';
 import { servingPreEncoded } from './pre-encoded';
 import { guardingRequests, refusalOf } from './request-guard';
+import { StreamLimits, type StreamLimitOptions } from './stream-limits';
 import type { ClusterApi } from './types';
 import { API_METHODS, callStream, callUnary, type MethodName, type Request } from './methods';
 import {
@@ -45,6 +46,8 @@ export interface ApiServerOptions {
   socketMode?: number;
   /** Told about every handler failure that is a bug rather than a refusal (log and count it). */
   onInternalError?: InternalErrorReport;
+  /** Bounds on open streams (Watch, journal follow) per caller and in all. */
+  streamLimits?: StreamLimitOptions;
 }
 
 export interface ApiServerHandle {
@@ -198,16 +201,19 @@ function streaming<Req, Res>(
   name: MethodName,
   method: string,
   report: InternalErrorReport | undefined,
-  live: Set<AbortController>,
+  streams: OpenStreams,
   fn: (req: Req, signal: AbortSignal) => AsyncIterable<Res>,
 ): handleServerStreamingCall<Req, Res> {
+  const live = streams.live;
   return (call: ServerWritableStream<Req, Res>) => {
     let ctx: CallContext;
+    let release: () => void;
     try {
       const refused = refusalOf(call.request);
       if (refused) throw refused;
       ctx = contextOf(call);
       authorize(name, ctx);
+      release = streams.limits.acquire(ctx, method);
     } catch (err) {
       call.emit('error', statusOf(method, err, report));
       return;
@@ -241,6 +247,7 @@ function streaming<Req, Res>(
         if (!call.cancelled) call.emit('error', statusOf(method, err, report));
       } finally {
         live.delete(ac);
+        release();
         ac.abort();
       }
     }).catch((err: unknown) => report?.(method, err));
@@ -250,13 +257,19 @@ function streaming<Req, Res>(
 /** Messages a stream writes in one event-loop turn before handing it back. */
 const STREAM_TURN_MESSAGES = 256;
 
+/** The server's open streams: each one's abort (for close()), and their bounds. */
+export interface OpenStreams {
+  live: Set<AbortController>;
+  limits: StreamLimits;
+}
+
 /**
  * The generated service's handlers over a ClusterApi: one per method of the table
  * (src/api/methods.ts), named in failure reports by its gRPC name (`CreateUnits`).
  */
 export function makeHandlers(
   api: ClusterApi,
-  live: Set<AbortController>,
+  streams: OpenStreams,
   report?: InternalErrorReport,
 ): FlotillaServer {
   const handlers: Record<string, unknown> = {};
@@ -266,7 +279,7 @@ export function makeHandlers(
         ? unary(m.name, m.grpcName, report, (req: Request<typeof m.name>) =>
             callUnary(api, m.name, req),
           )
-        : streaming(m.name, m.grpcName, report, live, (req: Request<typeof m.name>, signal) =>
+        : streaming(m.name, m.grpcName, report, streams, (req: Request<typeof m.name>, signal) =>
             callStream(api, m.name, req, signal),
           );
   }
@@ -291,7 +304,11 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServerH
   const live = new Set<AbortController>();
   server.addService(
     servingPreEncoded(guardingRequests(FlotillaService)),
-    makeHandlers(opts.api, live, opts.onInternalError),
+    makeHandlers(
+      opts.api,
+      { live, limits: new StreamLimits(opts.streamLimits) },
+      opts.onInternalError,
+    ),
   );
   const creds = opts.credentials ?? ServerCredentials.createInsecure();
   const sockets: string[] = [];
