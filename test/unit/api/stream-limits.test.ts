@@ -29,7 +29,7 @@ function quietApi(): ClusterApi {
     getClusterStatus: no,
     unitStatus: no,
     unitJournal: no,
-    watch: async function* (_req, signal) {
+    watch: async function* (_req: unknown, signal: AbortSignal) {
       yield {
         index: 1,
         epoch: 1,
