@@ -4,6 +4,7 @@ import { envName, flagString } from './args';
 import type { Context } from './command';
 import { err } from './command';
 import { CliError } from './errors';
+import { DEV_DATA_DIR } from '../daemon/config';
 import type { etcdSecurityOf as EtcdSecurityOf } from '../daemon/stores';
 import { readHistoryToCopy, type HistorySource } from '../history/source';
 import type { EtcdLogStoreOptions } from '../store/etcd/options';
@@ -94,7 +95,11 @@ export function historySourceOf(ctx: Context, files: readonly string[] = ctx.arg
     throw new CliError('Give a history file or --data-dir, not both.');
   if (files.length === 1) return { kind: 'file', file: files[0] };
   if (dataDir) return { kind: 'data-dir', dir: path.resolve(dataDir) };
-  return { kind: 'etcd', options: etcdOptionsFromFlags(ctx) };
+  const source: HistorySource = { kind: 'etcd', options: etcdOptionsFromFlags(ctx) };
+  // Nothing named the store: the user may mean a dev daemon's, which is not in etcd.
+  if (!ctx.parsed.given.has('etcd-servers'))
+    source.unreachableHint = `a dev daemon (flotillad --dev) keeps its store in its data directory: give --data-dir (${DEV_DATA_DIR} by default) or a history file`;
+  return source;
 }
 
 /**

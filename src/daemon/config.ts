@@ -219,12 +219,14 @@ export const CONFIG_KEYS: Record<keyof DaemonConfig, KeySpec> = {
 };
 
 export const DEFAULT_CONFIG_FILE = '/etc/flotilla/flotilla.conf';
+/** Where `flotillad --dev` keeps its state unless told (relative to its working directory). */
+export const DEV_DATA_DIR = '.flotilla-dev';
 
 /** The defaults of every key (outside dev mode). */
 export function defaultConfig(): DaemonConfig {
   return {
     dev: false,
-    data_dir: '.flotilla-dev',
+    data_dir: DEV_DATA_DIR,
     etcd_servers: ['http://127.0.0.1:2379'],
     nats_servers: ['nats://127.0.0.1:4222'],
     cluster: 'default',

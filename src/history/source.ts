@@ -11,7 +11,12 @@ import { readHistoryFile } from './export';
 export type HistorySource =
   | { kind: 'file'; file: string }
   | { kind: 'data-dir'; dir: string }
-  | { kind: 'etcd'; options: EtcdLogStoreOptions };
+  | {
+      kind: 'etcd';
+      options: EtcdLogStoreOptions;
+      /** Added to the error when etcd cannot be reached (the CLI's: no etcd was named). */
+      unreachableHint?: string;
+    };
 
 const silent = {
   debug: () => undefined,
@@ -78,6 +83,18 @@ async function readSource<R extends Restored | RawRestored>(
   let restored: R;
   try {
     restored = await read(store);
+  } catch (err) {
+    if (
+      src.kind === 'etcd' &&
+      err instanceof FlotillaError &&
+      err.code === ErrorCode.StoreUnavailable
+    )
+      throw new FlotillaError(
+        ErrorCode.StoreUnavailable,
+        `cannot read ${where}: ${err.message}${src.unreachableHint ? `; ${src.unreachableHint}` : ''}`,
+        { cause: err, retryable: true, details: { endpoints: src.options.endpoints.join(',') } },
+      );
+    throw err;
   } finally {
     await store.close();
   }

@@ -30,7 +30,9 @@ export function fencedError(epoch: number, reason: string, cause?: unknown): Flo
 
 /** The store could not be reached or did not answer in time; the same call may work later. */
 export function unavailableError(what: string, cause?: unknown): FlotillaError {
-  const why = cause instanceof Error ? `: ${cause.message}` : '';
+  // grpc-js ends a failed connection's message with an empty "Resolution note:".
+  const why =
+    cause instanceof Error ? `: ${cause.message.replace(/\.?\s*Resolution note:\s*$/, '')}` : '';
   return new FlotillaError(ErrorCode.StoreUnavailable, `store unavailable (${what})${why}`, {
     cause,
     retryable: true,

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { refusingPort } from '../harness';
 import { killGroup } from '../harness/registry';
 import { REPO_ROOT, runCli, tableObjects } from '../helpers/cli';
 import { killDevUnits, startDevDaemon, type DevDaemon } from '../helpers/dev-daemon';
@@ -142,6 +143,23 @@ describe('history', () => {
     expect(bad.stderr).toContain('does not exist');
     expect(fs.existsSync(typo)).toBe(false);
     expect((await offline(['replay', path.join(dir, 'nope.jsonl')])).code).not.toBe(0);
+    // An etcd that is not there: the error names it; no file is written.
+    const refused = await refusingPort();
+    try {
+      const never = path.join(dir, 'never.history');
+      const etcd = `http://127.0.0.1:${refused.port}`;
+      const r = await offline(['events', 'export', never, '--etcd-servers', etcd]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain(
+        `Error exporting the history: cannot read cluster "default" at ${etcd}: `,
+      );
+      expect(r.stderr).toMatch(/ECONNREFUSED/);
+      // etcd was named: no hint about a dev daemon's data directory.
+      expect(r.stderr).not.toContain('--data-dir');
+      expect(fs.existsSync(never)).toBe(false);
+    } finally {
+      await refused.close();
+    }
     expect((await offline(['replay', file, '--until=0'])).code).not.toBe(0);
     expect((await offline(['replay', file, '--until=-1'])).code).not.toBe(0);
   });

@@ -9,6 +9,7 @@ import { readHistoryFile, writeHistoryFile } from '../../../src/history/export';
 import { diff, resolvePoint, stateAt, unitTimeline, verify } from '../../../src/history/replay';
 import { checkSchema } from '../../../src/history/schema';
 import { readHistory } from '../../../src/history/source';
+import { refusingPort } from '../../harness/ports';
 
 const opts = [{ section: 'Service', name: 'ExecStart', value: '/bin/true' }];
 const failed = {
@@ -146,6 +147,28 @@ describe('replay', () => {
       await expect(readHistory({ kind: 'file', file: typo })).rejects.toThrow('cannot read');
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('reading a history from an etcd that is not there', () => {
+  it('is STORE_UNAVAILABLE naming the cluster and endpoint, with the hint the CLI gives', async () => {
+    const refused = await refusingPort();
+    try {
+      const endpoint = `http://127.0.0.1:${refused.port}`;
+      const err = await readHistory({
+        kind: 'etcd',
+        options: { endpoints: [endpoint], cluster: 'prod', callTimeoutMs: 2000 },
+        unreachableHint: 'give --data-dir',
+      }).catch((e: unknown) => e);
+      expect(isFlotillaError(err) && err.code).toBe(ErrorCode.StoreUnavailable);
+      const message = (err as Error).message;
+      expect(message.startsWith(`cannot read cluster "prod" at ${endpoint}: `)).toBe(true);
+      expect(message).toMatch(/ECONNREFUSED/);
+      expect(message.endsWith('; give --data-dir')).toBe(true);
+      expect(message).not.toMatch(/Resolution note/);
+    } finally {
+      await refused.close();
     }
   });
 });
