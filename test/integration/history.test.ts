@@ -130,6 +130,9 @@ describe('history', () => {
     const d2 = await offline(['replay', file, '--diff', `${midTime}..${last}`]);
     expect(d2.code).toBe(0);
     expect(d2.stdout).toMatch(/^changed unit good\.service: target: launched → loaded/m);
+    // An open end, or "now": up to the end of the history.
+    for (const open of [`${midTime}..now`, `${midTime}..`])
+      expect((await offline(['replay', file, '--diff', open])).stdout).toBe(d2.stdout);
 
     const v = await offline(['replay', file, '--verify']);
     expect(v.stderr).toBe('');

@@ -14,6 +14,7 @@ import { describeEvent, describeFailure } from '../../history/describe';
 import { streamHistoryFile } from '../../history/export';
 import {
   diff,
+  firstIndex,
   lastIndex,
   parsePoint,
   resolvePoint,
@@ -58,7 +59,7 @@ const FLAGS: readonly FlagSpec[] = [
     type: 'string',
     default: '',
     valueName: 'FROM..TO',
-    help: 'What changed between two points (indexes or RFC 3339 times)',
+    help: 'What changed between two points (indexes or RFC 3339 times; an open end or "now": the end)',
   },
   {
     name: 'verify',
@@ -219,10 +220,14 @@ function run(ctx: Context, r: Restored): number {
   }
   const d = flagString(ctx.parsed, 'diff');
   if (d) {
-    const m = /^(.+?)\.\.(.+)$/.exec(d);
-    if (!m) throw new CliError(`--diff "${d}": give FROM..TO (indexes or RFC 3339 times)`);
-    const from = resolvePoint(r, m[1], '--diff FROM');
-    const to = resolvePoint(r, m[2], '--diff TO');
+    const m = /^(.*?)\.\.(.*)$/.exec(d);
+    if (!m || (m[1] === '' && m[2] === ''))
+      throw new CliError(
+        `--diff "${d}": give FROM..TO (indexes or RFC 3339 times; FROM.. or FROM..now: up to the end)`,
+      );
+    // An open end: the start of the retained history, or its end.
+    const from = m[1] === '' ? firstIndex(r) : resolvePoint(r, m[1], '--diff FROM');
+    const to = m[2] === '' || m[2] === 'now' ? lastIndex(r) : resolvePoint(r, m[2], '--diff TO');
     if (to > lastIndex(r))
       throw new CliError(`--diff TO ${to}: the history ends at index ${lastIndex(r)}`);
     const lines = diff(r, from, to);

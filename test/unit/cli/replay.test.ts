@@ -118,6 +118,21 @@ describe('replay', () => {
     expect((caught as Error).message).toContain('event 3 (UnitScheduled a.service)');
   });
 
+  it('checks a snapshot taken at a transient event, which the log does not hold, at the durable events before it', () => {
+    // Durable events 1..4, then (transient 5, not stored) the snapshot at 5, then 6..
+    const tail = log.map((e, i) => (i < 4 ? e : { ...e, index: e.index + 1 }));
+    const at5 = { index: 5, epoch: 1, data: encodeState(foldAll(log.slice(0, 4))) };
+    expect(verify({ snapshot: at5, tail })).toEqual({ events: 8, snapshotChecked: true });
+    // The newest event is before the snapshot (it was taken at a transient event at the end).
+    const end = { index: 12, epoch: 1, data: encodeState(foldAll(log)) };
+    expect(verify({ snapshot: end, tail: log })).toEqual({ events: 8, snapshotChecked: true });
+    const tampered = foldAll(log.slice(0, 4));
+    tampered.units.get('a.service')!.target = 'loaded';
+    expect(() => verify({ snapshot: { ...at5, data: encodeState(tampered) }, tail })).toThrow(
+      /the stored snapshot at 5 differs for unit a\.service/,
+    );
+  });
+
   it('refuses an unknown event type or a newer schema version, naming it, unless allowed', () => {
     const unknown = { ...log[0], index: 9, type: 'UnitTeleported' } as unknown as FlotillaEvent;
     expect(() => checkSchema([...log, unknown])).toThrow(/event 9 has event type UnitTeleported/);
