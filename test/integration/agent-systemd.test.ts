@@ -117,6 +117,13 @@ afterAll(async () => {
   await nats?.dispose();
 });
 
+// A test that failed half-way must not leave its units scheduled for the next one (whose agent
+// would then never get down to no units): the next agent unloads what is no longer scheduled.
+afterEach(() => {
+  const left = leader.full(MACHINE).units.map((u) => u.unit);
+  if (left.length > 0) leader.change(MACHINE, [], left);
+});
+
 describe('agent + NATS + systemd --user', () => {
   it('loads, starts, stops and unloads real units as the schedule says', async () => {
     const node = await startNode();
