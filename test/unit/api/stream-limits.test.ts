@@ -6,6 +6,7 @@ import { startApiServer } from '../../../src/api/server';
 import { StreamLimits } from '../../../src/api/stream-limits';
 import type { ClusterApi } from '../../../src/api/types';
 import { ErrorCode } from '../../../src/errors';
+import { apiWith } from '../../helpers/api-with';
 
 /**
  * Open streams are bounded per caller and in all: a caller that opens Watch streams and keeps
@@ -14,22 +15,8 @@ import { ErrorCode } from '../../../src/errors';
 
 /** An API whose Watch sends one event, then stays open until the client goes. */
 function quietApi(): ClusterApi {
-  const no = (): never => {
-    throw new Error('not used');
-  };
-  return {
-    createUnits: no,
-    setTargetStates: no,
-    destroyUnits: no,
-    getUnit: no,
-    listUnits: no,
-    listUnitStates: no,
-    listMachines: no,
-    setMachineMetadata: no,
-    getClusterStatus: no,
-    unitStatus: no,
-    unitJournal: no,
-    watch: async function* (_req: unknown, signal: AbortSignal) {
+  return apiWith({
+    watch: async function* (_req, signal) {
       yield {
         index: 1,
         epoch: 1,
@@ -42,7 +29,7 @@ function quietApi(): ClusterApi {
       };
       await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve()));
     },
-  } as unknown as ClusterApi;
+  });
 }
 
 let dir: string;

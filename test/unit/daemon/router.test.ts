@@ -1,6 +1,7 @@
 import type { ClusterApi } from '../../../src/api/types';
 import { ApiRouter, readOnlyView } from '../../../src/daemon/router';
 import { ErrorCode } from '../../../src/errors';
+import { apiWith } from '../../helpers/api-with';
 
 const status = {
   leaderMachineId: 'self',
@@ -14,23 +15,7 @@ const status = {
 
 /** An engine API that answers the cluster status as the leader of epoch 1. */
 function leaderApi(): ClusterApi {
-  const no = async (): Promise<never> => {
-    throw new Error('not used');
-  };
-  return {
-    createUnits: no,
-    setTargetStates: no,
-    destroyUnits: no,
-    getUnit: no,
-    listUnits: no,
-    listUnitStates: no,
-    listMachines: no,
-    setMachineMetadata: no,
-    getClusterStatus: async () => ({ ...status }),
-    watch: () => ({ [Symbol.asyncIterator]: () => ({ next: no }) }),
-    unitStatus: no,
-    unitJournal: () => ({ [Symbol.asyncIterator]: () => ({ next: no }) }),
-  };
+  return apiWith({ getClusterStatus: async () => ({ ...status }) });
 }
 
 describe('ApiRouter', () => {
