@@ -30,6 +30,7 @@
 import { clip, ErrorCode, FlotillaError } from '../errors';
 import { UNIT_LINE_MAX, trimSpace } from './parse';
 import { serializeUnitFile } from './serialize';
+import { unitType } from './name';
 import { systemdValue } from './values';
 import type { UnitOption } from './types';
 
@@ -109,13 +110,23 @@ function valueProblem(name: string, value: string): string | undefined {
 /**
  * Throws FlotillaError(UNIT_FILE_INVALID) naming the unit and the option when `options` could
  * be read back differently from what they are (see the module comment), are empty, or are
- * larger than `maxUnitBytes` once written out.
+ * larger than `maxUnitBytes` once written out; and for a scope unit, which systemd never loads
+ * from a file.
  */
 export function checkUnitOptions(
   unit: string,
   options: readonly UnitOption[],
   maxUnitBytes: number = DEFAULT_MAX_UNIT_BYTES,
 ): void {
+  if (unitType(unit) === 'scope') {
+    // A valid name (systemd-run --scope makes them), but never a file systemd loads: on the
+    // systemd driver the agent's load would fail with "not found" on every machine.
+    throw new FlotillaError(
+      ErrorCode.UnitFileInvalid,
+      `${clip(unit)}: systemd makes scope units only at run time (systemd-run --scope), never from a unit file; run the command from a service instead`,
+      { details: { unit, field: 'name' } },
+    );
+  }
   if (options.length === 0) {
     throw refuse(
       unit,

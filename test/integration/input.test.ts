@@ -287,6 +287,27 @@ describe('unit files', () => {
     expect(e.message).toContain('the unit file is empty');
   });
 
+  it('a scope unit file is refused: systemd never loads one from a file', async () => {
+    // (The CLI, as fleetctl, reads "job.scope" as job.scope.service; the API is asked directly.)
+    const e = await refusal(
+      api.createUnits({
+        units: [
+          {
+            name: 'job.scope',
+            options: [{ section: 'Scope', name: 'Slice', value: 'user.slice' }],
+            targetState: 'launched',
+          },
+        ],
+        replace: false,
+      }),
+    );
+    expect(e.code).toBe(ErrorCode.UnitFileInvalid);
+    expect(e.message).toContain('job.scope: systemd makes scope units only at run time');
+    await expect(api.getUnit({ name: 'job.scope' })).rejects.toMatchObject({
+      code: ErrorCode.UnitNotFound,
+    });
+  });
+
   it('a unit over max_unit_bytes is refused with the same message whatever its size', async () => {
     for (const size of [MAX_UNIT_BYTES, 10 * 1024 * 1024]) {
       const options = [

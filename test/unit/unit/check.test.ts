@@ -100,6 +100,14 @@ describe('checkUnitOptions', () => {
     ).not.toThrow();
   });
 
+  it('refuses a scope unit file: systemd makes scopes only at run time', () => {
+    const opts = [{ section: 'Scope', name: 'Slice', value: 'user.slice' }];
+    expect(() => checkUnitOptions('session.scope', opts)).toThrow(
+      'session.scope: systemd makes scope units only at run time (systemd-run --scope), never from a unit file; run the command from a service instead',
+    );
+    expect(() => checkUnitOptions('session.slice', opts)).not.toThrow();
+  });
+
   it('refuses an empty unit and one over the limit, saying the size and the key', () => {
     expect(() => checkUnitOptions('x.service', [])).toThrow(/the unit file is empty/);
     const big = [{ section: 'Service', name: 'Environment', value: 'A=' + 'b'.repeat(1000) }];
