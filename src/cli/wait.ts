@@ -303,10 +303,23 @@ export function waitForGlobalUnits(opts: {
   attempts: number;
   io: WaitIO;
   attemptMs?: number;
+  /**
+   * With `launched`: each row's start count before the target was set (`globalStartCounts`).
+   * A row its agent started since that is no longer running ran and exited (a oneshot): done;
+   * one that failed ends the wait with an error naming the machine.
+   */
+  startsBefore?: ReadonlyMap<string, number>;
 }): Promise<string[]> {
+  const before = opts.target === 'launched' ? opts.startsBefore : undefined;
+  const startedSince = (r: UnitState): boolean =>
+    before !== undefined && r.starts > (before.get(rowKey(r)) ?? 0);
   return waitUntil<UnitState[]>({
     ...opts,
     what: opts.target,
+    gaveUp: async (name, rows) => {
+      const failed = (rows ?? []).find((r) => r.activeState === 'failed' && startedSince(r));
+      return failed && `global unit ${name} failed on ${failed.machineId}`;
+    },
     fetch: async (pending) => {
       const wanted = new Set(pending);
       const out = new Map<string, UnitState[]>(pending.map((n) => [n, []]));
@@ -318,10 +331,29 @@ export function waitForGlobalUnits(opts: {
     reached: (_name, rows) =>
       opts.target === 'loaded'
         ? (rows ?? []).every((r) => !RUNNING.has(r.activeState))
-        : (rows ?? []).every((r) => r.activeState === 'active'),
+        : (rows ?? []).every(
+            (r) => r.activeState === 'active' || (startedSince(r) && !RUNNING.has(r.activeState)),
+          ),
     line: async (name, rows) =>
       `Global unit ${name} ${opts.target} on ${rows?.length ?? 0} machine${rows?.length === 1 ? '' : 's'}`,
     timeoutMessage: (name) =>
       `timed out waiting for global unit ${name} to report state ${opts.target}`,
   });
+}
+
+/** A row of ListUnitStates: its unit and machine. */
+function rowKey(r: UnitState): string {
+  return `${r.name}\u0000${r.machineId}`;
+}
+
+/** Each row's start count for the global units `names` (for `waitForGlobalUnits`). */
+export async function globalStartCounts(
+  api: ClusterApi,
+  names: readonly string[],
+): Promise<Map<string, number>> {
+  const wanted = new Set(names);
+  const out = new Map<string, number>();
+  for (const s of await listAllUnitStates(api))
+    if (wanted.has(s.name)) out.set(rowKey(s), s.starts);
+  return out;
 }

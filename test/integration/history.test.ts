@@ -207,4 +207,37 @@ describe('history', () => {
     expect(rows.find((r) => r.unit === 'picky.service')?.failure).toBe('-');
     expect(rows.find((r) => r.unit === 'fails.service')?.reason).toBe('-');
   });
+
+  it('restart of global units: a oneshot is done once it ran again, a failure says where', async () => {
+    if (!daemon || daemon.proc.exitCode !== null) daemon = await startDevDaemon({ dir });
+    const runs = path.join(dir, 'gonce.runs');
+    fs.writeFileSync(
+      path.join(dir, 'gonce.service'),
+      `[Service]\nType=oneshot\nExecStart=/bin/sh -c 'echo ran >> ${runs}'\n[X-Fleet]\nGlobal=true\n`,
+    );
+    fs.writeFileSync(
+      path.join(dir, 'gfalse.service'),
+      '[Service]\nExecStart=/bin/false\n[X-Fleet]\nGlobal=true\n',
+    );
+    expect((await cli(['start', 'gonce.service', 'gfalse.service'])).code).toBe(0);
+    const count = (): number =>
+      fs.existsSync(runs) ? fs.readFileSync(runs, 'utf8').length / 4 : 0;
+    await eventually('gonce ran', async () => (count() === 1 ? true : undefined));
+    await eventually('gfalse failed', async () => {
+      const rows = tableObjects((await cli(['list-units'])).stdout);
+      return rows.find((r) => r.unit === 'gfalse.service')?.active === 'failed' ? true : undefined;
+    });
+
+    const again = await cli(['restart', '--block-attempts=10', 'gonce.service']);
+    expect(again.stderr).toBe('');
+    expect(again.code).toBe(0);
+    expect(again.stdout).toMatch(/^Global unit gonce\.service launched on 1 machine$/m);
+    expect(count()).toBe(2);
+
+    const failed = await cli(['restart', '--block-attempts=10', 'gfalse.service']);
+    expect(failed.code).toBe(1);
+    expect(failed.stderr).toMatch(
+      /^Error waiting for units: global unit gfalse\.service failed on [0-9a-f]{32}$/m,
+    );
+  });
 });

@@ -4,7 +4,7 @@ import { blockAttempts, err, out, waitIO } from '../command';
 import { errorMessage } from '../errors';
 import { waitOrTrigger } from '../lifecycle';
 import { findNamedUnits } from '../transition';
-import { startCounts, waitForGlobalUnits, waitForUnitStates } from '../wait';
+import { globalStartCounts, startCounts, waitForGlobalUnits, waitForUnitStates } from '../wait';
 
 export const restart: Command = {
   name: 'restart',
@@ -60,10 +60,13 @@ machine they run on. --no-block only skips waiting for the start.`,
     const local = units.filter((u) => !u.global).map((u) => u.name);
     const global = units.filter((u) => u.global).map((u) => u.name);
     let startsBefore: Map<string, number> | undefined;
+    let globalBefore: Map<string, number> | undefined;
     try {
       // A unit that runs and exits (a oneshot) is back at loaded once it ran again: the wait
       // knows it by its start count going up (as `start` does).
       if (local.length > 0 && blockAttempts(ctx) >= 0) startsBefore = await startCounts(api, local);
+      if (global.length > 0 && blockAttempts(ctx) >= 0)
+        globalBefore = await globalStartCounts(api, global);
       await api.setTargetStates({ names: units.map((u) => u.name), targetState: 'launched' });
     } catch (e) {
       err(ctx, `Error starting units: ${errorMessage(e)}`);
@@ -80,6 +83,7 @@ machine they run on. --no-block only skips waiting for the start.`,
       target: 'launched',
       attempts,
       io,
+      startsBefore: globalBefore,
     });
     for (const e of startErrors) err(ctx, `Error waiting for units: ${e}`);
     if (startErrors.length > 0) code = 1;
