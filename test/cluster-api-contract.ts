@@ -406,5 +406,35 @@ export function describeClusterApiContract(name: string, fixture: ClusterApiFixt
       await following;
       expect(text).toBe('line 5\nline 6\n');
     });
+
+    test('exportHistory: the durable history as one history file, in chunks', async () => {
+      await create(['a.service', 'b.service'], 'launched');
+      await running(['a.service', 'b.service']);
+      const chunks = await collect(
+        (signal) => api.exportHistory({}, signal),
+        () => false,
+      );
+      expect(chunks.length).toBeGreaterThan(0);
+      const lines = Buffer.concat(chunks.map((c) => Buffer.from(c.data)))
+        .toString('utf8')
+        .trimEnd()
+        .split('\n')
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+      const header = lines[0] as { format: string; events: number; last: number };
+      expect(header).toMatchObject({ format: 'flotilla-history', version: 1 });
+      const events = lines
+        .filter((l) => 'event' in l)
+        .map((l) => l.event as { type: string; unit?: string; index: number });
+      expect(events).toHaveLength(header.events);
+      expect(lines.at(-1)).toEqual({ end: { events: header.events } });
+      // Durable events only: the submissions and what the agents observed, not their reports.
+      expect(events.filter((e) => e.type === 'UnitSubmitted').map((e) => e.unit)).toEqual([
+        'a.service',
+        'b.service',
+      ]);
+      expect(events.some((e) => e.type === 'UnitStateReported')).toBe(false);
+      const status = await api.getClusterStatus({});
+      expect(header.last).toBeLessThanOrEqual(status.logIndex);
+    });
   });
 }

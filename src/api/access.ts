@@ -3,7 +3,8 @@
  * client certificate: a URI SAN `flotilla:role:<role>`, or else an OU `flotilla-<role>` in the
  * subject. Roles:
  *
- * - `read-only`: every read (units, states, machines, cluster status, watch, status, journal);
+ * - `read-only`: every read (units, states, machines, cluster status, watch, status, journal,
+ *   history export);
  * - `agent`: the same reads, for a machine's daemon that forwards its local users' calls but
  *   must not change the cluster (agent-only machines): it cannot create units or change them;
  * - `operator`: everything.

@@ -94,6 +94,7 @@ const TABLE: MethodTable = {
   watch: { access: 'read' },
   unitStatus: { access: 'read' },
   unitJournal: { access: 'read' },
+  exportHistory: { access: 'read' },
 };
 
 interface InfoBase {

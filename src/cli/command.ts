@@ -41,7 +41,7 @@ export interface Command {
    * arguments need it (`events` does, `events export` does not). The API client is loaded only
    * when needed: a command without it starts faster.
    */
-  needsApi?: boolean | ((args: readonly string[]) => boolean);
+  needsApi?: boolean | ((args: readonly string[], given: ReadonlySet<string>) => boolean);
   run(ctx: Context): Promise<number>;
 }
 

@@ -87,6 +87,11 @@ export function etcdOptionsFromFlags(ctx: Context): EtcdLogStoreOptions {
   };
 }
 
+/** Whether the command line names a store (--data-dir, --etcd-servers or --cluster). */
+export function namesStore(given: ReadonlySet<string>): boolean {
+  return given.has('data-dir') || given.has('etcd-servers') || given.has('cluster');
+}
+
 /** The history source a command's arguments name: FILE, --data-dir DIR, or etcd (the default). */
 export function historySourceOf(ctx: Context, files: readonly string[] = ctx.args): HistorySource {
   const dataDir = flagString(ctx.parsed, 'data-dir');

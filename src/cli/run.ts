@@ -10,7 +10,7 @@ import type { CliIO, Context } from './command';
 import { COMMANDS, findCommand } from './commands';
 import { commandUsage, globalUsage } from './commands/help';
 import { CliError, errorMessage } from './errors';
-import { cliVersion } from './version';
+import { cliVersion } from '../version';
 
 export interface RunOptions {
   /** How to reach the API (tests may pass an in-process ClusterApi). */
@@ -86,7 +86,7 @@ export async function runCli(
   const endpoint = flagString(parsed, 'endpoint');
   const needsApi =
     typeof command.needsApi === 'function'
-      ? command.needsApi(parsed.args)
+      ? command.needsApi(parsed.args, parsed.given)
       : command.needsApi !== false;
   // grpc-js and the generated protobuf code take a third of a second to load: only when used.
   const { connectApi, clientTls } = needsApi ? loadApi() : NO_API;

@@ -21,7 +21,7 @@ import { makeDriver, startLocalAgent, type LocalAgent } from './wiring';
 import { openStore } from './stores';
 import { DaemonMetrics } from './metrics';
 import { startHealthServer, storeProbe, type HttpEndpoint } from './health';
-import { cliVersion } from '../cli/version';
+import { cliVersion } from '../version';
 import type { ActivatedSocket } from './sd';
 import { natsSecurity } from './stores';
 import { checkAdvertise, checkApiExposure, httpExposureWarning } from './exposure';

@@ -8,7 +8,7 @@ import { isFlotillaError } from '../errors';
 import { createLogger } from '../log';
 import { loadConfig, type LoadedConfig } from './config';
 import { exampleConfig, usage } from './config-doc';
-import { cliVersion } from '../cli/version';
+import { cliVersion } from '../version';
 import { startDaemon } from './daemon';
 import { SystemdNotifier, listenFds } from './sd';
 import { secretWarnings } from './secrets';

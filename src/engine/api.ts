@@ -11,6 +11,8 @@ import type {
   Event,
   GetClusterStatusRequest,
   GetUnitRequest,
+  ExportHistoryRequest,
+  HistoryChunk,
   JournalChunk,
   ListMachinesResponse,
   ListUnitsRequest,
@@ -70,6 +72,8 @@ import { machineMetadata } from './state';
 import { patchOverlay } from './metadata';
 import { checkEventTypes, checkMetadata, checkView } from './requests';
 import { decodePageToken, encodePageToken } from '../api/page-token';
+import { historyChunks } from '../history/export-format';
+import { cliVersion } from '../version';
 
 const DEFAULT_PAGE = 1000;
 const MAX_PAGE = 10_000;
@@ -88,7 +92,7 @@ export class EngineApi implements ClusterApi {
   constructor(
     private readonly engine: Engine,
     private readonly bus: Bus,
-    cluster: string,
+    private readonly cluster: string,
     /** This leader; `subjectNames` as the engine's (where it asks agents for status, journal). */
     private readonly leader: {
       machineId: string;
@@ -398,6 +402,29 @@ export class EngineApi implements ClusterApi {
       unit: req.name,
     });
     return { machineId: machine, text };
+  }
+
+  /**
+   * The retained history as a history file, in chunks of its bytes (`flotilla events export`):
+   * the store's latest snapshot and the durable log behind it, as a restore reads them.
+   */
+  async *exportHistory(
+    _req: ExportHistoryRequest,
+    signal: AbortSignal,
+  ): AsyncIterable<HistoryChunk> {
+    if (!this.history)
+      throw new FlotillaError(
+        ErrorCode.InvalidState,
+        'this leader has no durable history to export; read its store with `flotilla events export --data-dir` or `--etcd-servers`',
+      );
+    const restored = await this.history();
+    const chunks = historyChunks(restored, { cluster: this.cluster, flotilla: cliVersion() });
+    for (const data of chunks) {
+      if (signal.aborted) return;
+      yield { data };
+      // A long history: hand the loop back between chunks.
+      await new Promise((r) => setImmediate(r));
+    }
   }
 
   async *unitJournal(req: UnitJournalRequest, signal: AbortSignal): AsyncIterable<JournalChunk> {

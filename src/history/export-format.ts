@@ -81,6 +81,35 @@ export function* historyParts(
   yield JSON.stringify({ end: { events: events.length } }) + '\n';
 }
 
+/**
+ * A history file's bytes in chunks of about `chunkBytes` (a part larger than that is a chunk of
+ * its own): parts copied into one buffer per chunk. One write per part was 100,000 system calls
+ * for a large history, and Buffer.concat of 300,000 small parts cost more than the copying.
+ * Each chunk is a new buffer, the caller's to keep.
+ */
+export function* historyChunks(
+  restored: Restored | RawRestored,
+  meta: { cluster: string; flotilla: string; created?: Date },
+  chunkBytes = 1 << 20,
+): Generator<Buffer> {
+  let out = Buffer.allocUnsafe(chunkBytes);
+  let size = 0;
+  for (const part of historyParts(restored, meta)) {
+    const b = typeof part === 'string' ? Buffer.from(part, 'utf8') : part;
+    if (size + b.length > chunkBytes && size > 0) {
+      yield out.subarray(0, size);
+      out = Buffer.allocUnsafe(chunkBytes);
+      size = 0;
+    }
+    if (b.length > chunkBytes) yield Buffer.from(b);
+    else {
+      out.set(b, size);
+      size += b.length;
+    }
+  }
+  if (size > 0) yield out.subarray(0, size);
+}
+
 /** A whole history file's text (for tests and small histories). */
 export function historyText(
   restored: Restored | RawRestored,

@@ -1,12 +1,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { cliVersion } from '../cli/version';
+import { cliVersion } from '../version';
 import { ErrorCode, FlotillaError } from '../errors';
 import type { RawRestored, Restored } from '../store/types';
 import {
   CollectingSink,
   HistoryParser,
-  historyParts,
+  historyChunks,
   type HistoryFile,
   type HistoryHeader,
   type HistorySink,
@@ -17,50 +17,60 @@ import {
  * events export`, `flotilla backup`, `flotilla replay FILE` and `flotilla viz FILE`.
  */
 
+/**
+ * A file written under a temporary name next to it, then synced and renamed: never half a
+ * file. `abort()` removes the temporary file.
+ */
+export class AtomicFile {
+  private readonly tmp: string;
+  private readonly fd: number;
+  bytes = 0;
+
+  constructor(private readonly file: string) {
+    this.tmp = path.join(
+      path.dirname(path.resolve(file)),
+      `.${path.basename(file)}.${process.pid}.tmp`,
+    );
+    this.fd = fs.openSync(this.tmp, 'w', 0o600);
+  }
+
+  write(buf: Uint8Array): void {
+    for (let at = 0; at < buf.length;) at += fs.writeSync(this.fd, buf, at, buf.length - at);
+    this.bytes += buf.length;
+  }
+
+  commit(): void {
+    fs.fsyncSync(this.fd);
+    fs.closeSync(this.fd);
+    fs.renameSync(this.tmp, this.file);
+  }
+
+  abort(): void {
+    try {
+      fs.closeSync(this.fd);
+    } catch {
+      // Already closed (the rename failed): only the temporary file is left to remove.
+    }
+    fs.rmSync(this.tmp, { force: true });
+  }
+}
+
 /** Writes a history file: to a temporary name, synced, then renamed (never half a file). */
 export function writeHistoryFile(
   file: string,
   restored: Restored | RawRestored,
   cluster: string,
 ): { bytes: number } {
-  const tmp = path.join(
-    path.dirname(path.resolve(file)),
-    `.${path.basename(file)}.${process.pid}.tmp`,
-  );
-  const fd = fs.openSync(tmp, 'w', 0o600);
-  let bytes = 0;
+  const out = new AtomicFile(file);
   try {
-    // Parts copied into one ~1 MiB buffer per write: one write per line was 100,000 system
-    // calls, and Buffer.concat of 300,000 small parts cost more than the copying itself.
-    const out = Buffer.allocUnsafe(WRITE_BYTES);
-    let size = 0;
-    const write = (buf: Uint8Array, length: number): void => {
-      for (let at = 0; at < length;) at += fs.writeSync(fd, buf, at, length - at);
-      bytes += length;
-    };
-    const flush = (): void => {
-      write(out, size);
-      size = 0;
-    };
-    for (const part of historyParts(restored, { cluster, flotilla: cliVersion() })) {
-      const b = typeof part === 'string' ? Buffer.from(part, 'utf8') : part;
-      if (size + b.length > WRITE_BYTES) flush();
-      if (b.length > WRITE_BYTES) write(b, b.length);
-      else {
-        out.set(b, size);
-        size += b.length;
-      }
-    }
-    flush();
-    fs.fsyncSync(fd);
+    for (const chunk of historyChunks(restored, { cluster, flotilla: cliVersion() }))
+      out.write(chunk);
+    out.commit();
   } catch (err) {
-    fs.closeSync(fd);
-    fs.rmSync(tmp, { force: true });
+    out.abort();
     throw err;
   }
-  fs.closeSync(fd);
-  fs.renameSync(tmp, file);
-  return { bytes };
+  return { bytes: out.bytes };
 }
 
 /**
@@ -141,7 +151,6 @@ export function streamHistoryFile(
 }
 
 const CHUNK = 4 << 20;
-const WRITE_BYTES = 1 << 20;
 
 function notFound(file: string, err: unknown): FlotillaError {
   return new FlotillaError(

@@ -99,6 +99,7 @@ export class EngineCluster {
       CLUSTER,
       { machineId: leader, address },
       opts.maxUnitBytes !== undefined ? { maxUnitBytes: opts.maxUnitBytes } : undefined,
+      () => store.readAll(),
     );
     const agents = new Map<string, RunningAgent>(
       machines.map((m) => [m.id, { machine: m, system: new SimulatedSystem() }]),

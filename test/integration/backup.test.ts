@@ -99,6 +99,16 @@ describe('flotilla backup and restore', () => {
     const fromEtcd = ok(await cli(['replay', ...etcd, '--events', '--json'])).stdout;
     expect(fromFile.trim().split('\n').length).toBeGreaterThan(5);
     expect(fromFile).toBe(fromEtcd);
+    // Without a store named, the leader exports it through the API: the same history.
+    const viaApi = path.join(dir, 'api.history');
+    const e = ok(await cli(['events', 'export', viaApi]));
+    expect(e.stderr).toMatch(/^Exported \d+ events( and the snapshot at index \d+)? to /m);
+    ok(await cli(['replay', viaApi, '--verify']));
+    expect(ok(await cli(['replay', viaApi, '--events', '--json'])).stdout).toBe(fromEtcd);
+    expect(JSON.parse(fs.readFileSync(viaApi, 'utf8').split('\n')[0])).toMatchObject({
+      format: 'flotilla-history',
+      cluster: cluster.clusterName,
+    });
 
     // Changes after the backup are not in it.
     ok(await cli(['destroy', 'a.service']));

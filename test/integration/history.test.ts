@@ -107,6 +107,14 @@ describe('history', () => {
       format: 'flotilla-history',
       version: 1,
     });
+    // Without --data-dir, through the daemon's API: the same events.
+    const viaApi = path.join(dir, 'api.history');
+    const fromApi = await cli(['events', 'export', viaApi]);
+    expect(fromApi.code).toBe(0);
+    expect(fromApi.stderr).toMatch(/^Exported \d+ events/);
+    const eventsOf = async (f: string): Promise<string> =>
+      (await offline(['replay', f, '--events', '--json'])).stdout;
+    expect(await eventsOf(viaApi)).toBe(await eventsOf(file));
 
     const timeline = await offline(['replay', file, '--unit=bad.service']);
     expect(timeline.code).toBe(0);

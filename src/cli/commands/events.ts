@@ -6,9 +6,10 @@ import type { Command, Context } from '../command';
 import { err, isJson, out } from '../command';
 import { CliError, errorMessage } from '../errors';
 import { eventDetails } from '../../history/describe';
-import { writeHistoryFile } from '../../history/export';
+import { AtomicFile, writeHistoryFile } from '../../history/export';
+import { HISTORY_FORMAT, type HistoryHeader } from '../../history/export-format';
 import { readHistoryToCopy } from '../../history/source';
-import { STORE_FLAGS, historySourceOf } from '../history-source';
+import { STORE_FLAGS, historySourceOf, namesStore } from '../history-source';
 
 /** Without --since, the last this many events. */
 export const DEFAULT_EVENTS = 100;
@@ -108,20 +109,19 @@ export function formatEvent(e: Event): string {
   return line;
 }
 
-/** `events export FILE`: the retained history, read from the store, as one history file. */
+/**
+ * `events export FILE`: the retained history as one history file, from the leader through the
+ * API, or read from the store the flags name (--data-dir, --etcd-servers, --cluster), which
+ * needs no leader.
+ */
 async function exportHistory(ctx: Context): Promise<number> {
   if (ctx.args.length !== 2) throw new CliError('Usage: flotilla events export FILE');
   const file = ctx.args[1];
-  const source = historySourceOf(ctx, []);
   try {
-    const { restored, cluster } = await readHistoryToCopy(source);
+    if (!namesStore(ctx.parsed.given)) return await exportFromLeader(ctx, file);
+    const { restored, cluster } = await readHistoryToCopy(historySourceOf(ctx, []));
     const { bytes } = writeHistoryFile(file, restored, cluster);
-    err(
-      ctx,
-      `Exported ${restored.tail.length} events` +
-        (restored.snapshot ? ` and the snapshot at index ${restored.snapshot.index}` : '') +
-        ` to ${file} (${bytes} bytes)`,
-    );
+    err(ctx, exportedLine(restored.tail.length, restored.snapshot?.index, file, bytes));
     return 0;
   } catch (e) {
     err(ctx, `Error exporting the history: ${errorMessage(e)}`);
@@ -129,12 +129,62 @@ async function exportHistory(ctx: Context): Promise<number> {
   }
 }
 
+function exportedLine(
+  events: number,
+  snapshotIndex: number | undefined,
+  file: string,
+  bytes: number,
+): string {
+  const snap = snapshotIndex !== undefined ? ` and the snapshot at index ${snapshotIndex}` : '';
+  return `Exported ${events} events${snap} to ${file} (${bytes} bytes)`;
+}
+
+/** The leader's ExportHistory stream, written as it comes (never half a file). */
+async function exportFromLeader(ctx: Context, file: string): Promise<number> {
+  const stop = new AbortController();
+  const onAbort = (): void => stop.abort();
+  ctx.signal?.addEventListener('abort', onAbort);
+  const out = new AtomicFile(file);
+  let header: HistoryHeader | undefined;
+  try {
+    for await (const chunk of ctx.api().exportHistory({}, stop.signal)) {
+      if (!header) header = headerOf(chunk.data);
+      out.write(chunk.data);
+    }
+    if (!header) throw new CliError('the leader sent no history');
+    out.commit();
+  } catch (e) {
+    out.abort();
+    throw e;
+  } finally {
+    stop.abort();
+    ctx.signal?.removeEventListener('abort', onAbort);
+  }
+  err(ctx, exportedLine(header.events, header.snapshot?.index, file, out.bytes));
+  return 0;
+}
+
+/** The header line a history file starts with (its first chunk holds it whole). */
+function headerOf(data: Uint8Array): HistoryHeader {
+  const text = Buffer.from(data).toString('utf8', 0, Math.min(data.length, 64 * 1024));
+  const nl = text.indexOf('\n');
+  let h: Partial<HistoryHeader> | undefined;
+  try {
+    h = nl > 0 ? (JSON.parse(text.slice(0, nl)) as Partial<HistoryHeader>) : undefined;
+  } catch {
+    h = undefined;
+  }
+  if (h?.format !== HISTORY_FORMAT || typeof h.events !== 'number')
+    throw new CliError('the leader answered with something that is not a history file');
+  return h as HistoryHeader;
+}
+
 export const events: Command = {
   name: 'events',
   summary: "Print the cluster's committed events, or export its history",
   usage:
     '[--since=INDEX|TIME] [--type=TYPES] [--unit=NAMES] [--machine=IDS] [-f|--follow] [--json] | export FILE [--data-dir=DIR | --etcd-servers=URLS --cluster=NAME]',
-  needsApi: (args) => args[0] !== 'export',
+  needsApi: (args, given) => args[0] !== 'export' || !namesStore(given),
   description: `Prints events from the leader, one per line with their details (index, time, type,
 unit, machine, target, observed state with result and exit status, reason). Events older than
 the leader's memory are read from the store (its durable ones: what agents reported in between
@@ -143,8 +193,9 @@ prints each event as stored (one JSON object per line); --follow keeps printing 
 interrupted.
 
 'events export FILE' writes the retained history (the latest snapshot and the durable log) as
-one versioned, self-describing file (src/history/export.ts) for 'flotilla replay FILE'; it reads
-the store directly (--data-dir for a dev-mode daemon, else etcd) and needs no leader.`,
+one versioned, self-describing file (src/history/export.ts) for 'flotilla replay FILE': from the
+leader, or, with --data-dir (a dev-mode daemon's) or --etcd-servers/--cluster, read from the
+store directly, which needs no leader.`,
   flags: FLAGS,
   async run(ctx: Context): Promise<number> {
     if (ctx.args[0] === 'export') return exportHistory(ctx);

@@ -3,7 +3,7 @@ import type { Command, Context } from '../command';
 import { out } from '../command';
 import { CliError } from '../errors';
 import { formatTable } from '../tabwriter';
-import { cliVersion } from '../version';
+import { cliVersion } from '../../version';
 
 /** Filled in by the registry (avoids an import cycle). */
 export const registry: { commands: readonly Command[] } = { commands: [] };

@@ -67,6 +67,10 @@ function buggyApi(): ClusterApi {
       yield { text: 'one line\n' };
       bug();
     },
+    // eslint-disable-next-line require-yield
+    exportHistory: async function* () {
+      bug();
+    },
   };
 }
 
