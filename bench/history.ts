@@ -27,7 +27,10 @@ import { writeHistoryFile } from '../src/history/export';
 import { stateAt, unitTimeline } from '../src/history/replay';
 import { EtcdLogStore } from '../src/store/etcd';
 import type { Restored } from '../src/store/types';
-import { startEtcd } from '../test/harness';
+import { randomBytes } from 'node:crypto';
+import { connectApi } from '../src/api/client';
+import { startEtcd, startNats, type EtcdCluster } from '../test/harness';
+import { DaemonNode, daemonFlags } from '../test/helpers/cluster';
 import { runBurst } from './burst';
 import { fmtMs } from './lib/histogram';
 import { versionsLine } from './lib/versions';
@@ -123,11 +126,11 @@ export function syntheticHistory(n: number, units: number, machines: number): Fl
   return out;
 }
 
-async function cliMs(args: string[]): Promise<{ ms: number; stdout: string }> {
+async function cliMs(args: string[], endpoint = ''): Promise<{ ms: number; stdout: string }> {
   const t = performance.now();
   const r = await run$(process.execPath, [CLI, ...args], {
     maxBuffer: 1 << 28,
-    env: { ...process.env, FLOTILLA_ENDPOINT: '' },
+    env: { ...process.env, FLOTILLA_ENDPOINT: endpoint },
   });
   return { ms: performance.now() - t, stdout: r.stdout };
 }
@@ -150,6 +153,9 @@ interface Figures {
   exportBytes: number;
   exportCliMs: number;
   exportLoad: string;
+  /** The same history through a leader's API (`events export` with no store named). */
+  exportApiMs: number;
+  exportApiLoad: string;
 }
 
 /** Folds, replays one unit, and exports; every figure in one process, with the load average. */
@@ -217,6 +223,7 @@ async function measure(
       cluster,
     ]);
     void ex.stdout;
+    const viaApi = await exportThroughLeader(etcd, cluster, dir);
     return {
       events: tail.length,
       units,
@@ -235,9 +242,67 @@ async function measure(
       exportBytes: fs.statSync(out).size,
       exportCliMs: ex.ms,
       exportLoad,
+      exportApiMs: viaApi.ms,
+      exportApiLoad: viaApi.load,
     };
   } finally {
     await etcd.dispose();
+  }
+}
+
+/**
+ * `flotilla events export FILE` with no store named: a leader (engine only) restores the
+ * cluster in `etcd`, then streams its history through the API; end to end, the CLI included.
+ */
+async function exportThroughLeader(
+  etcd: EtcdCluster,
+  cluster: string,
+  dir: string,
+): Promise<{ ms: number; load: string }> {
+  const nats = await startNats();
+  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'flotilla-bench-export-'));
+  const id = randomBytes(16).toString('hex');
+  const flags = daemonFlags({
+    etcd,
+    nats,
+    cluster,
+    machineId: id,
+    grpcPort: 0,
+    agentTtl: '4s',
+    leaseTtl: '2s',
+  });
+  const leader = new DaemonNode(
+    0,
+    id,
+    0,
+    [...flags, '--log-level', 'info', '--disable-agent', '--units-directory', path.join(home, 'u')],
+    { PATH: process.env.PATH, FLOTILLA_CONFIG: path.join(home, 'none.conf') },
+    home,
+  );
+  try {
+    await leader.start();
+    const api = connectApi(leader.endpoint, { requestTimeoutMs: 5000 });
+    try {
+      const end = Date.now() + 120_000;
+      for (;;) {
+        const st = await api.getClusterStatus({}).catch(() => undefined);
+        if (st?.leaderMachineId === id) break;
+        if (Date.now() > end)
+          throw new Error(`the leader did not restore in time:\n${leader.output}`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    } finally {
+      api.close();
+    }
+    const l = load();
+    const out = path.join(dir, 'export-api.ndjson');
+    const r = await cliMs(['events', 'export', out], leader.endpoint);
+    void r.stdout;
+    return { ms: r.ms, load: l };
+  } finally {
+    await leader.stop().catch(() => leader.kill());
+    await nats.dispose();
+    fs.rmSync(home, { recursive: true, force: true });
   }
 }
 
@@ -289,6 +354,7 @@ function report(f: Figures, ab: BurstRow[] | undefined): string {
     `| \`flotilla replay FILE\` (${k(f.events)} events), end to end | **${fmtMs(f.replayCliMs)}** | ≤ 5 s | ${f.replayCliLoad} |`,
     `| \`flotilla replay FILE --unit NAME\` (${k(f.events)} events, ${k(f.timelineEntries)} about the unit), end to end | **${fmtMs(f.unitCliMs)}** (${fmtMs(f.timelineMs)} in process, after reading) | ≤ 2 s | ${f.unitCliLoad} |`,
     `| \`flotilla events export\` of ${k(f.exportUnits)} units from etcd (snapshot and ${k(f.exportEvents)} events, ${(f.exportBytes / 2 ** 20).toFixed(1)} MiB), end to end | **${fmtMs(f.exportCliMs)}** | ≤ 2 s | ${f.exportLoad} |`,
+    `| the same through a leader's API (\`events export FILE\`, no store named: the leader reads and streams it), end to end | **${fmtMs(f.exportApiMs)}** | — | ${f.exportApiLoad} |`,
   ];
   if (ab) {
     const a = ab.filter((r) => r.withObservations);
