@@ -32,6 +32,7 @@ import { clientTls, serverPem, serverTls } from '../api/tls';
 import { VizServer } from '../viz/server';
 import { liveBackend } from '../viz/backend';
 import { schemaCheckedTerm } from '../history/schema';
+import { readToCopy } from '../history/source';
 
 export interface DaemonHandle {
   readonly machineId: string;
@@ -323,6 +324,7 @@ export async function startDaemon(
             { machineId, address: advertise, subjectNames },
             { maxUnitBytes: cfg.max_unit_bytes },
             () => store.readAll(),
+            () => readToCopy(store),
           );
           let endReason = '';
           e.onStopped((reason) => (endReason = reason));

@@ -38,7 +38,7 @@ import {
   UnitView,
 } from '../gen/flotilla/v1/flotilla';
 import type { Bus } from '../bus/types';
-import type { Restored } from '../store/types';
+import type { RawRestored, Restored } from '../store/types';
 import { randomUUID } from 'node:crypto';
 import {
   type AgentRpcRequest,
@@ -103,6 +103,8 @@ export class EngineApi implements ClusterApi {
     private readonly limits: { maxUnitBytes: number } = { maxUnitBytes: DEFAULT_MAX_UNIT_BYTES },
     /** The retained durable history in the store, for watchers asking for older events. */
     private readonly history?: () => Promise<Restored>,
+    /** The same to be copied out (exportHistory): from etcd unparsed, as stored. */
+    private readonly historyToCopy: (() => Promise<Restored | RawRestored>) | undefined = history,
   ) {
     this.subj = subjects(cluster);
     // Every folded event about a unit makes its encoded view stale.
@@ -412,12 +414,12 @@ export class EngineApi implements ClusterApi {
     _req: ExportHistoryRequest,
     signal: AbortSignal,
   ): AsyncIterable<HistoryChunk> {
-    if (!this.history)
+    if (!this.historyToCopy)
       throw new FlotillaError(
         ErrorCode.InvalidState,
         'this leader has no durable history to export; read its store with `flotilla events export --data-dir` or `--etcd-servers`',
       );
-    const restored = await this.history();
+    const restored = await this.historyToCopy();
     const chunks = historyChunks(restored, { cluster: this.cluster, flotilla: cliVersion() });
     for (const data of chunks) {
       if (signal.aborted) return;

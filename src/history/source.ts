@@ -44,9 +44,12 @@ export async function readHistory(
 export async function readHistoryToCopy(
   src: HistorySource,
 ): Promise<{ restored: Restored | RawRestored; cluster: string }> {
-  return readSource<Restored | RawRestored>(src, (store) =>
-    'readAllRaw' in store ? (store as EtcdLogStoreClass).readAllRaw() : store.readAll(),
-  );
+  return readSource<Restored | RawRestored>(src, readToCopy);
+}
+
+/** A store's retained history to be copied: from etcd unparsed (readAllRaw), else parsed. */
+export function readToCopy(store: LogStore): Promise<Restored | RawRestored> {
+  return 'readAllRaw' in store ? (store as EtcdLogStoreClass).readAllRaw() : store.readAll();
 }
 
 async function readSource<R extends Restored | RawRestored>(
