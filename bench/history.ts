@@ -153,8 +153,8 @@ interface Figures {
   exportBytes: number;
   exportCliMs: number;
   exportLoad: string;
-  /** The same history through a leader's API (`events export` with no store named). */
-  exportApiMs: number;
+  /** The same history through a leader's API (`events export` with no store named), 3 runs. */
+  exportApiMs: number[];
   exportApiLoad: string;
 }
 
@@ -258,7 +258,7 @@ async function exportThroughLeader(
   etcd: EtcdCluster,
   cluster: string,
   dir: string,
-): Promise<{ ms: number; load: string }> {
+): Promise<{ ms: number[]; load: string }> {
   const nats = await startNats();
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'flotilla-bench-export-'));
   const id = randomBytes(16).toString('hex');
@@ -268,7 +268,9 @@ async function exportThroughLeader(
     cluster,
     machineId: id,
     grpcPort: 0,
-    agentTtl: '4s',
+    // No agent answers for this history's 100 machines: a long TTL keeps the leader from
+    // planning while it exports (the synthetic units all conflict with one another).
+    agentTtl: '600s',
     leaseTtl: '2s',
   });
   const leader = new DaemonNode(
@@ -294,11 +296,13 @@ async function exportThroughLeader(
     } finally {
       api.close();
     }
+    // Three in a row: the first is the leader's first read of its store since it restored.
     const l = load();
     const out = path.join(dir, 'export-api.ndjson');
-    const r = await cliMs(['events', 'export', out], leader.endpoint);
-    void r.stdout;
-    return { ms: r.ms, load: l };
+    const ms: number[] = [];
+    for (let i = 0; i < 3; i++)
+      ms.push((await cliMs(['events', 'export', out], leader.endpoint)).ms);
+    return { ms, load: l };
   } finally {
     await leader.stop().catch(() => leader.kill());
     await nats.dispose();
@@ -354,7 +358,7 @@ function report(f: Figures, ab: BurstRow[] | undefined): string {
     `| \`flotilla replay FILE\` (${k(f.events)} events), end to end | **${fmtMs(f.replayCliMs)}** | ≤ 5 s | ${f.replayCliLoad} |`,
     `| \`flotilla replay FILE --unit NAME\` (${k(f.events)} events, ${k(f.timelineEntries)} about the unit), end to end | **${fmtMs(f.unitCliMs)}** (${fmtMs(f.timelineMs)} in process, after reading) | ≤ 2 s | ${f.unitCliLoad} |`,
     `| \`flotilla events export\` of ${k(f.exportUnits)} units from etcd (snapshot and ${k(f.exportEvents)} events, ${(f.exportBytes / 2 ** 20).toFixed(1)} MiB), end to end | **${fmtMs(f.exportCliMs)}** | ≤ 2 s | ${f.exportLoad} |`,
-    `| the same through a leader's API (\`events export FILE\`, no store named: the leader reads and streams it), end to end | **${fmtMs(f.exportApiMs)}** | — | ${f.exportApiLoad} |`,
+    `| the same through a leader's API (\`events export FILE\`, no store named: the leader reads and streams it), end to end, three in a row | **${f.exportApiMs.map(fmtMs).join(', ')}** | ≤ 2 s | ${f.exportApiLoad} |`,
   ];
   if (ab) {
     const a = ab.filter((r) => r.withObservations);
