@@ -124,6 +124,7 @@ async function exportHistory(ctx: Context): Promise<number> {
     err(ctx, exportedLine(restored.tail.length, restored.snapshot?.index, file, bytes));
     return 0;
   } catch (e) {
+    if (e instanceof CliError && e.exitCode === 130) throw e;
     err(ctx, `Error exporting the history: ${errorMessage(e)}`);
     return 1;
   }
@@ -146,12 +147,17 @@ async function exportFromLeader(ctx: Context, file: string): Promise<number> {
   ctx.signal?.addEventListener('abort', onAbort);
   const out = new AtomicFile(file);
   let header: HistoryHeader | undefined;
+  let last: Uint8Array | undefined;
   try {
     for await (const chunk of ctx.api().exportHistory({}, stop.signal)) {
       if (!header) header = headerOf(chunk.data);
       out.write(chunk.data);
+      last = chunk.data;
     }
-    if (!header) throw new CliError('the leader sent no history');
+    // Interrupted (Ctrl-C): no file, and exit like an interrupted shell command.
+    if (stop.signal.aborted) throw new CliError('', 130);
+    if (!header || !last || !endsWithEndLine(last))
+      throw new CliError('the leader sent an incomplete history; nothing was written');
     out.commit();
   } catch (e) {
     out.abort();
@@ -162,6 +168,12 @@ async function exportFromLeader(ctx: Context, file: string): Promise<number> {
   }
   err(ctx, exportedLine(header.events, header.snapshot?.index, file, out.bytes));
   return 0;
+}
+
+/** Whether a history file's last chunk ends with its end line (`{"end":…}`). */
+function endsWithEndLine(last: Uint8Array): boolean {
+  const tail = Buffer.from(last).toString('utf8', Math.max(0, last.length - 256));
+  return tail.endsWith('\n') && tail.slice(0, -1).split('\n').pop()!.startsWith('{"end":');
 }
 
 /** The header line a history file starts with (its first chunk holds it whole). */
