@@ -28,6 +28,11 @@ async function main(): Promise<void> {
   const n = Number(nRaw);
   const names = Array.from({ length: n }, (_, i) => `${prefix}-${i}.service`);
   const bus = dbus.sessionBus({ busAddress });
+  // A lost bus ends the floor process with the reason, not with an unheard 'error' event.
+  bus.on('error', (err: Error) => {
+    process.stderr.write(`floor: D-Bus connection to ${busAddress} failed: ${err.message}\n`);
+    process.exit(1);
+  });
   const obj = await bus.getProxyObject('org.freedesktop.systemd1', '/org/freedesktop/systemd1');
   const mgr = obj.getInterface('org.freedesktop.systemd1.Manager') as unknown as Manager;
   fs.mkdirSync(dir, { recursive: true });

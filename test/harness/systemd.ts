@@ -47,15 +47,29 @@ function cgroupDirs(name: string): string[] {
   );
 }
 
-async function managerAnswers(busAddress: string): Promise<boolean> {
+/**
+ * Whether the manager answers on its bus yet. Not yet is false, whatever the way: the socket
+ * file can exist before the bus daemon listens on it (ECONNREFUSED, emitted as an 'error'
+ * event that, unheard, would crash the process), or the call can go unanswered for a while.
+ */
+export async function managerAnswers(busAddress: string): Promise<boolean> {
   const bus = dbus.sessionBus({ busAddress });
-  try {
+  let timer: NodeJS.Timeout | undefined;
+  const notYet = new Promise<boolean>((resolve) => {
+    bus.on('error', () => resolve(false));
+    timer = setTimeout(() => resolve(false), 2000);
+  });
+  const answer = (async () => {
     const obj = await bus.getProxyObject('org.freedesktop.systemd1', '/org/freedesktop/systemd1');
     const props = obj.getInterface('org.freedesktop.DBus.Properties');
     const state = await props.Get('org.freedesktop.systemd1.Manager', 'SystemState');
     // "starting" is fine for loading units; "running"/"degraded" once default.target is reached.
     return typeof state.value === 'string' && state.value.length > 0;
+  })().catch(() => false);
+  try {
+    return await Promise.race([answer, notYet]);
   } finally {
+    clearTimeout(timer);
     bus.disconnect();
   }
 }

@@ -1,10 +1,12 @@
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import dbus from 'dbus-next';
 import { Etcd3 } from 'etcd3';
 import { connect, StringCodec } from 'nats';
 import { HarnessError, HarnessErrorCode, startEtcd, startNats, startSystemd } from '../harness';
 import { startNatsCluster } from '../harness/nats-cluster';
+import { managerAnswers } from '../harness/systemd';
 import { isAlive } from '../harness/registry';
 
 const sc = StringCodec();
@@ -129,6 +131,19 @@ describe('startNatsCluster', () => {
 });
 
 describe('startSystemd', () => {
+  it('a bus socket nobody listens on yet is "not ready", not a crash (CI: ECONNREFUSED on xdg/bus)', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'flotilla-bus-'));
+    try {
+      // connect(2) to a file that is not a listening socket: ECONNREFUSED, as for a socket file
+      // the bus daemon has not started listening on.
+      const file = path.join(dir, 'bus');
+      fs.writeFileSync(file, '');
+      expect(await managerAnswers(`unix:path=${file}`)).toBe(false);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('links, starts, observes active (running) and stops a real unit over D-Bus', async () => {
     await using manager = await startSystemd();
     const unitFile = path.join(manager.dir, 'harness-hello.service');
